@@ -1,0 +1,625 @@
+//! The expression evaluator.
+//!
+//! It works on the `hcl-edit` tree so that every error points at source text, and on our own
+//! `Value`, which has an unknown value for what the control plane assigns during apply. While
+//! evaluating, it notes whether a sensitive value (a sensitive variable or attribute) was read,
+//! so that a value derived from a secret is masked wherever it is shown.
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet};
+
+use hcl_edit::expr::{BinaryOperator, Expression, ObjectKey, TraversalOperator, UnaryOperator};
+use hcl_edit::template::{Directive, Element, Template};
+
+use super::{functions, Expr, Module, Node};
+use crate::diag::{did_you_mean, Diagnostic};
+use crate::model::{format_number, Address, Origin, Span, Value};
+use crate::schema::Schema;
+
+/// The values of one resource's attributes as seen by references, with the names of the
+/// sensitive ones.
+#[derive(Debug, Clone, Default)]
+pub struct ResourceValues {
+    pub values: BTreeMap<String, Value>,
+    pub sensitive: BTreeSet<String>,
+}
+
+/// Holds everything an expression may refer to.
+#[derive(Debug)]
+pub struct Evaluator<'m> {
+    pub module: &'m Module,
+    pub variables: BTreeMap<String, (Value, bool)>,
+    pub locals: BTreeMap<String, (Value, bool)>,
+    pub resources: BTreeMap<Address, ResourceValues>,
+}
+
+/// The state of one evaluation: the file for spans, names bound by `for`, and whether a
+/// sensitive value was read.
+struct Ctx<'a> {
+    file: usize,
+    bound: Vec<(String, Value)>,
+    sensitive: &'a Cell<bool>,
+}
+
+type EvalResult = Result<Value, Diagnostic>;
+
+const ROOTS: &[&str] = &["var", "local", "path", "data"];
+
+impl<'m> Evaluator<'m> {
+    pub fn new(module: &'m Module, variables: BTreeMap<String, (Value, bool)>) -> Evaluator<'m> {
+        Evaluator { module, variables, locals: BTreeMap::new(), resources: BTreeMap::new() }
+    }
+
+    /// Evaluates an expression; the flag tells whether the value derives from a secret.
+    pub fn eval(&self, expr: &Expr) -> Result<(Value, bool), Diagnostic> {
+        let sensitive = Cell::new(false);
+        let mut ctx = Ctx { file: expr.span.file, bound: Vec::new(), sensitive: &sensitive };
+        let value = self.expr(&mut ctx, &expr.expr)?;
+        Ok((value, sensitive.get()))
+    }
+
+    fn span(ctx: &Ctx<'_>, node: &impl hcl_edit::Span) -> Span {
+        node.span().map_or(Span { file: ctx.file, start: 0, end: 0 }, |r| Span::new(ctx.file, r))
+    }
+
+    fn expr(&self, ctx: &mut Ctx<'_>, expr: &Expression) -> EvalResult {
+        match expr {
+            Expression::Null(_) => Ok(Value::Null),
+            Expression::Bool(b) => Ok(Value::Bool(*b.value())),
+            Expression::Number(n) => Ok(Value::Number(n.value().as_f64().unwrap_or(0.0))),
+            Expression::String(s) => Ok(Value::String(s.value().clone())),
+            Expression::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items.iter() {
+                    out.push(self.expr(ctx, item)?);
+                }
+                Ok(Value::List(out))
+            }
+            Expression::Object(object) => {
+                let mut out = BTreeMap::new();
+                for (key, value) in object.iter() {
+                    let key = match key {
+                        ObjectKey::Ident(ident) => ident.as_str().to_owned(),
+                        ObjectKey::Expression(e) => match self.expr(ctx, e)? {
+                            Value::String(s) => s,
+                            Value::Number(n) => format_number(n),
+                            Value::Bool(b) => b.to_string(),
+                            Value::Unknown(_) => return Ok(Value::Unknown(None)),
+                            other => {
+                                return Err(Diagnostic::error("object keys must be strings")
+                                    .at(Self::span(ctx, e), format!("this is a {}", other.type_name())))
+                            }
+                        },
+                    };
+                    out.insert(key, self.expr(ctx, value.expr())?);
+                }
+                Ok(Value::Map(out))
+            }
+            Expression::StringTemplate(t) => {
+                let mut out = String::new();
+                let mut unknown = false;
+                self.template_elements(ctx, t.iter(), &mut out, &mut unknown)?;
+                Ok(if unknown { Value::Unknown(None) } else { Value::String(out) })
+            }
+            Expression::HeredocTemplate(h) => self.template(ctx, &h.template),
+            Expression::Parenthesis(p) => self.expr(ctx, p.inner()),
+            Expression::Variable(v) => self.variable(ctx, v.as_str(), Self::span(ctx, v)),
+            Expression::Conditional(c) => match self.expr(ctx, &c.cond_expr)? {
+                Value::Bool(true) => self.expr(ctx, &c.true_expr),
+                Value::Bool(false) => self.expr(ctx, &c.false_expr),
+                Value::Unknown(_) => Ok(Value::Unknown(None)),
+                other => Err(type_error(Self::span(ctx, &c.cond_expr), "the condition", "bool", &other)),
+            },
+            Expression::FuncCall(call) => {
+                let name = call.name.name.as_str();
+                let span = Self::span(ctx, &**call);
+                if name == "try" {
+                    return self.try_call(ctx, call.args.iter(), span);
+                }
+                let mut args = Vec::new();
+                for arg in call.args.iter() {
+                    args.push((self.expr(ctx, arg)?, Self::span(ctx, arg)));
+                }
+                if call.args.expand_final() {
+                    if let Some((Value::List(items), s)) = args.pop() {
+                        args.extend(items.into_iter().map(|v| (v, s)));
+                    }
+                }
+                functions::call(name, &args, span, &self.module.dir)
+            }
+            Expression::Traversal(t) => self.traversal(ctx, &t.expr, &t.operators),
+            Expression::UnaryOp(op) => {
+                let value = self.expr(ctx, &op.expr)?;
+                let span = Self::span(ctx, &op.expr);
+                match (op.operator.value(), value) {
+                    (_, Value::Unknown(_)) => Ok(Value::Unknown(None)),
+                    (UnaryOperator::Not, Value::Bool(b)) => Ok(Value::Bool(!b)),
+                    (UnaryOperator::Neg, Value::Number(n)) => Ok(Value::Number(-n)),
+                    (UnaryOperator::Not, other) => Err(type_error(span, "the operand of `!`", "bool", &other)),
+                    (UnaryOperator::Neg, other) => Err(type_error(span, "the operand of `-`", "number", &other)),
+                }
+            }
+            Expression::BinaryOp(op) => self.binary(ctx, op),
+            Expression::ForExpr(f) => self.for_expr(ctx, f),
+        }
+    }
+
+    fn try_call<'e>(&self, ctx: &mut Ctx<'_>, args: impl Iterator<Item = &'e Expression>, span: Span) -> EvalResult {
+        let mut last = None;
+        for arg in args {
+            match self.expr(ctx, arg) {
+                Ok(v) => return Ok(v),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(Diagnostic::error("no argument of `try` could be evaluated")
+            .at(span, "every argument failed")
+            .help(last.map_or_else(|| "give `try` at least one argument".to_owned(), |e| format!("the last one failed with: {}", e.message))))
+    }
+
+    fn template(&self, ctx: &mut Ctx<'_>, template: &Template) -> EvalResult {
+        let mut out = String::new();
+        let mut unknown = false;
+        self.template_elements(ctx, template.iter(), &mut out, &mut unknown)?;
+        Ok(if unknown { Value::Unknown(None) } else { Value::String(out) })
+    }
+
+    fn template_elements<'e>(
+        &self,
+        ctx: &mut Ctx<'_>,
+        elements: impl Iterator<Item = &'e Element>,
+        out: &mut String,
+        unknown: &mut bool,
+    ) -> Result<(), Diagnostic> {
+        let mut strip_next = false;
+        for element in elements {
+            match element {
+                Element::Literal(lit) => {
+                    let text: &str = lit.value();
+                    out.push_str(if strip_next { text.trim_start() } else { text });
+                    strip_next = false;
+                }
+                Element::Interpolation(interp) => {
+                    if interp.strip.strip_start() {
+                        let trimmed = out.trim_end().len();
+                        out.truncate(trimmed);
+                    }
+                    let value = self.expr(ctx, &interp.expr)?;
+                    match to_template_string(&value) {
+                        Some(s) => out.push_str(&s),
+                        None if !value.is_known() => *unknown = true,
+                        None => {
+                            return Err(Diagnostic::error("cannot insert this value into a string")
+                                .at(Self::span(ctx, &interp.expr), format!("this is a {}", value.type_name()))
+                                .help("only strings, numbers and booleans can be interpolated; use `jsonencode` for structures"))
+                        }
+                    }
+                    strip_next = interp.strip.strip_end();
+                }
+                Element::Directive(directive) => match &**directive {
+                    Directive::If(d) => {
+                        let cond = self.expr(ctx, &d.if_expr.cond_expr)?;
+                        match cond {
+                            Value::Bool(true) => self.template_elements(ctx, d.if_expr.template.iter(), out, unknown)?,
+                            Value::Bool(false) => {
+                                if let Some(e) = &d.else_expr {
+                                    self.template_elements(ctx, e.template.iter(), out, unknown)?;
+                                }
+                            }
+                            Value::Unknown(_) => *unknown = true,
+                            other => return Err(type_error(Self::span(ctx, &d.if_expr.cond_expr), "the condition", "bool", &other)),
+                        }
+                    }
+                    Directive::For(d) => {
+                        let collection = self.expr(ctx, &d.for_expr.collection_expr)?;
+                        let key_var = d.for_expr.key_var.as_ref().map(|k| k.as_str().to_owned());
+                        let value_var = d.for_expr.value_var.as_str().to_owned();
+                        for (k, v) in iterate(&collection, Self::span(ctx, &d.for_expr.collection_expr))? {
+                            let pushed = bind(ctx, key_var.as_deref(), &value_var, k, v);
+                            let r = self.template_elements(ctx, d.for_expr.template.iter(), out, unknown);
+                            ctx.bound.truncate(ctx.bound.len() - pushed);
+                            r?;
+                        }
+                    }
+                },
+            }
+        }
+        Ok(())
+    }
+
+    fn variable(&self, ctx: &Ctx<'_>, name: &str, span: Span) -> EvalResult {
+        if let Some((_, v)) = ctx.bound.iter().rev().find(|(n, _)| n == name) {
+            return Ok(v.clone());
+        }
+        let hint = if ROOTS.contains(&name) || Schema::get().resource(name).is_some() {
+            format!("`{name}` must be followed by an attribute name, such as `{name}.example`")
+        } else {
+            "references start with `var.`, `local.`, `path.` or a resource type".to_owned()
+        };
+        Err(Diagnostic::error(format!("unknown name `{name}`")).at(span, "cannot be resolved").help(hint))
+    }
+
+    fn traversal(&self, ctx: &mut Ctx<'_>, root: &Expression, ops: &[hcl_edit::Decorated<TraversalOperator>]) -> EvalResult {
+        let (mut value, rest) = match (root, ops.first().map(|o| o.value())) {
+            (Expression::Variable(v), Some(TraversalOperator::GetAttr(attr))) if !ctx.bound.iter().any(|(n, _)| n == v.as_str()) => {
+                let span = Span { file: ctx.file, start: Self::span(ctx, v).start, end: Self::span(ctx, &ops[0]).end };
+                match v.as_str() {
+                    "var" => (self.var(ctx, attr.as_str(), span)?, &ops[1..]),
+                    "local" => match self.locals.get(attr.as_str()) {
+                        Some((value, sensitive)) => {
+                            if *sensitive {
+                                ctx.sensitive.set(true);
+                            }
+                            (value.clone(), &ops[1..])
+                        }
+                        None => return Err(undeclared("local value", attr.as_str(), span, self.module.locals.keys().map(String::as_str))),
+                    },
+                    "path" => match attr.as_str() {
+                        "module" | "root" | "cwd" => (Value::String(".".to_owned()), &ops[1..]),
+                        other => {
+                            return Err(Diagnostic::error(format!("unknown path value `path.{other}`"))
+                                .at(span, "not a known path")
+                                .help("use `path.module`"))
+                        }
+                    },
+                    type_name => {
+                        let Some(TraversalOperator::GetAttr(attr_name)) = ops.get(1).map(|o| o.value()) else {
+                            return Err(Diagnostic::error(format!("a reference to `{type_name}.{}` must name an attribute", attr.as_str()))
+                                .at(span, "incomplete reference")
+                                .help(format!("write `{type_name}.{}.id`, for example", attr.as_str())));
+                        };
+                        let full = Span { end: Self::span(ctx, &ops[1]).end, ..span };
+                        (self.resource_attr(ctx, type_name, attr.as_str(), attr_name.as_str(), full)?, &ops[2..])
+                    }
+                }
+            }
+            _ => (self.expr(ctx, root)?, ops),
+        };
+        for op in rest {
+            let span = Self::span(ctx, op);
+            value = match (op.value(), value) {
+                (_, Value::Unknown(_)) => Value::Unknown(None),
+                (TraversalOperator::GetAttr(name), Value::Map(mut map)) => match map.remove(name.as_str()) {
+                    Some(v) => v,
+                    None => {
+                        return Err(Diagnostic::error(format!("this object has no attribute `{}`", name.as_str()))
+                            .at(span, "missing attribute")
+                            .help(match did_you_mean(name.as_str(), map.keys().map(String::as_str)) {
+                                Some(s) => format!("did you mean `{s}`?"),
+                                None => format!("it has: {}", map.keys().cloned().collect::<Vec<_>>().join(", ")),
+                            }))
+                    }
+                },
+                (TraversalOperator::Index(index), collection) => {
+                    let key = self.expr(ctx, index)?;
+                    index_value(collection, &key, span)?
+                }
+                (TraversalOperator::LegacyIndex(i), collection) => index_value(collection, &Value::Number(*i.value() as f64), span)?,
+                (TraversalOperator::GetAttr(_), other) => {
+                    return Err(Diagnostic::error(format!("cannot read an attribute of a {}", other.type_name())).at(span, "not an object"))
+                }
+                (TraversalOperator::AttrSplat(_) | TraversalOperator::FullSplat(_), _) => {
+                    return Err(Diagnostic::error("splat expressions are not supported")
+                        .at(span, "not supported")
+                        .help("use a `for` expression instead"))
+                }
+            };
+        }
+        Ok(value)
+    }
+
+    fn var(&self, ctx: &Ctx<'_>, name: &str, span: Span) -> EvalResult {
+        match self.variables.get(name) {
+            Some((value, sensitive)) => {
+                if *sensitive {
+                    ctx.sensitive.set(true);
+                }
+                Ok(value.clone())
+            }
+            None => Err(undeclared("variable", name, span, self.module.variables.keys().map(String::as_str))),
+        }
+    }
+
+    fn resource_attr(&self, ctx: &Ctx<'_>, type_name: &str, name: &str, attr: &str, span: Span) -> EvalResult {
+        let address = Address::managed(type_name, name);
+        let Some(rt) = Schema::get().resource(type_name) else {
+            return Err(Diagnostic::error(format!("unknown name `{type_name}`")).at(span, "not a resource type or known root").help(
+                match did_you_mean(type_name, Schema::get().resource_names().chain(ROOTS.iter().copied())) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => "references start with `var.`, `local.`, `path.` or a resource type".to_owned(),
+                },
+            ));
+        };
+        if !self.module.resources.contains_key(&address) {
+            let same_type = self.module.resources.keys().filter(|a| a.type_name == type_name).map(|a| a.name.as_str());
+            return Err(undeclared("resource", &address.to_string(), span, std::iter::empty()).help(
+                match did_you_mean(name, same_type) {
+                    Some(s) => format!("did you mean `{type_name}.{s}`?"),
+                    None => format!("declare it with `resource \"{type_name}\" \"{name}\" {{ ... }}`"),
+                },
+            ));
+        }
+        if !rt.readable(attr) {
+            let mut d = Diagnostic::error(format!("`{type_name}` has no attribute `{attr}`")).at(span, "unsupported attribute");
+            if let Some(s) = did_you_mean(attr, rt.attributes.keys().map(String::as_str).chain(["id", "tenant_id"])) {
+                d = d.help(format!("did you mean `{s}`?"));
+            }
+            return Err(d);
+        }
+        let Some(values) = self.resources.get(&address) else {
+            // Not evaluated yet: only possible while validating references out of order.
+            return Ok(Value::Unknown(Some(Origin { address, attribute: attr.to_owned() })));
+        };
+        if values.sensitive.contains(attr) {
+            ctx.sensitive.set(true);
+        }
+        Ok(match values.values.get(attr) {
+            Some(Value::Unknown(_)) => Value::Unknown(Some(Origin { address, attribute: attr.to_owned() })),
+            Some(v) => v.clone(),
+            None => Value::Null,
+        })
+    }
+
+    fn binary(&self, ctx: &mut Ctx<'_>, op: &hcl_edit::expr::BinaryOp) -> EvalResult {
+        let operator = *op.operator.value();
+        let lhs = self.expr(ctx, &op.lhs_expr)?;
+        // `&&` and `||` short-circuit on a known left side.
+        match (operator, &lhs) {
+            (BinaryOperator::And, Value::Bool(false)) => return Ok(Value::Bool(false)),
+            (BinaryOperator::Or, Value::Bool(true)) => return Ok(Value::Bool(true)),
+            _ => {}
+        }
+        let rhs = self.expr(ctx, &op.rhs_expr)?;
+        if !lhs.is_known() || !rhs.is_known() {
+            return Ok(Value::Unknown(None));
+        }
+        let (ls, rs) = (Self::span(ctx, &op.lhs_expr), Self::span(ctx, &op.rhs_expr));
+        let num = |v: &Value, s: Span| match v {
+            Value::Number(n) => Ok(*n),
+            Value::String(t) => t.trim().parse::<f64>().map_err(|_| type_error(s, "this operand", "number", v)),
+            other => Err(type_error(s, "this operand", "number", other)),
+        };
+        let boolean = |v: &Value, s: Span| match v {
+            Value::Bool(b) => Ok(*b),
+            other => Err(type_error(s, "this operand", "bool", other)),
+        };
+        Ok(match operator {
+            BinaryOperator::Eq => Value::Bool(lhs == rhs),
+            BinaryOperator::NotEq => Value::Bool(lhs != rhs),
+            BinaryOperator::And => Value::Bool(boolean(&lhs, ls)? && boolean(&rhs, rs)?),
+            BinaryOperator::Or => Value::Bool(boolean(&lhs, ls)? || boolean(&rhs, rs)?),
+            BinaryOperator::Less => Value::Bool(num(&lhs, ls)? < num(&rhs, rs)?),
+            BinaryOperator::LessEq => Value::Bool(num(&lhs, ls)? <= num(&rhs, rs)?),
+            BinaryOperator::Greater => Value::Bool(num(&lhs, ls)? > num(&rhs, rs)?),
+            BinaryOperator::GreaterEq => Value::Bool(num(&lhs, ls)? >= num(&rhs, rs)?),
+            BinaryOperator::Plus => Value::Number(num(&lhs, ls)? + num(&rhs, rs)?),
+            BinaryOperator::Minus => Value::Number(num(&lhs, ls)? - num(&rhs, rs)?),
+            BinaryOperator::Mul => Value::Number(num(&lhs, ls)? * num(&rhs, rs)?),
+            BinaryOperator::Div | BinaryOperator::Mod => {
+                let (a, b) = (num(&lhs, ls)?, num(&rhs, rs)?);
+                if b == 0.0 {
+                    return Err(Diagnostic::error("division by zero").at(rs, "this is zero"));
+                }
+                Value::Number(if operator == BinaryOperator::Div { a / b } else { a % b })
+            }
+        })
+    }
+
+    fn for_expr(&self, ctx: &mut Ctx<'_>, f: &hcl_edit::expr::ForExpr) -> EvalResult {
+        let collection = self.expr(ctx, &f.intro.collection_expr)?;
+        if !collection.is_known() {
+            return Ok(Value::Unknown(None));
+        }
+        let key_var = f.intro.key_var.as_ref().map(|k| k.as_str().to_owned());
+        let value_var = f.intro.value_var.as_str().to_owned();
+        let mut list = Vec::new();
+        let mut map: BTreeMap<String, Value> = BTreeMap::new();
+        let mut grouped: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for (k, v) in iterate(&collection, Self::span(ctx, &f.intro.collection_expr))? {
+            let pushed = bind(ctx, key_var.as_deref(), &value_var, k, v);
+            let result = (|| -> Result<(), Diagnostic> {
+                if let Some(cond) = &f.cond {
+                    match self.expr(ctx, &cond.expr)? {
+                        Value::Bool(true) => {}
+                        Value::Bool(false) => return Ok(()),
+                        other => return Err(type_error(Self::span(ctx, &cond.expr), "the `if` condition", "bool", &other)),
+                    }
+                }
+                let value = self.expr(ctx, &f.value_expr)?;
+                match &f.key_expr {
+                    Some(key_expr) => {
+                        let key = match self.expr(ctx, key_expr)? {
+                            Value::String(s) => s,
+                            Value::Number(n) => format_number(n),
+                            other => return Err(type_error(Self::span(ctx, key_expr), "the key", "string", &other)),
+                        };
+                        if f.grouping {
+                            grouped.entry(key).or_default().push(value);
+                        } else if map.insert(key.clone(), value).is_some() {
+                            return Err(Diagnostic::error(format!("duplicate key `{key}` in `for` expression"))
+                                .at(Self::span(ctx, key_expr), "produces the same key twice")
+                                .help("add `...` after the value to group values by key"));
+                        }
+                    }
+                    None => list.push(value),
+                }
+                Ok(())
+            })();
+            ctx.bound.truncate(ctx.bound.len() - pushed);
+            result?;
+        }
+        Ok(if f.key_expr.is_none() {
+            Value::List(list)
+        } else if f.grouping {
+            Value::Map(grouped.into_iter().map(|(k, v)| (k, Value::List(v))).collect())
+        } else {
+            Value::Map(map)
+        })
+    }
+}
+
+fn bind(ctx: &mut Ctx<'_>, key_var: Option<&str>, value_var: &str, key: Value, value: Value) -> usize {
+    let mut pushed = 1;
+    if let Some(k) = key_var {
+        ctx.bound.push((k.to_owned(), key));
+        pushed += 1;
+    }
+    ctx.bound.push((value_var.to_owned(), value));
+    pushed
+}
+
+/// The (key, value) pairs a `for` iterates over: indexes for lists, keys for maps.
+fn iterate(collection: &Value, span: Span) -> Result<Vec<(Value, Value)>, Diagnostic> {
+    match collection {
+        #[allow(clippy::cast_precision_loss)]
+        Value::List(items) => Ok(items.iter().enumerate().map(|(i, v)| (Value::Number(i as f64), v.clone())).collect()),
+        Value::Map(map) => Ok(map.iter().map(|(k, v)| (Value::String(k.clone()), v.clone())).collect()),
+        other => Err(type_error(span, "a `for` collection", "list or map", other)),
+    }
+}
+
+fn index_value(collection: Value, key: &Value, span: Span) -> EvalResult {
+    match (collection, key) {
+        (_, Value::Unknown(_)) => Ok(Value::Unknown(None)),
+        (Value::List(items), Value::Number(n)) => {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let i = *n as usize;
+            let len = items.len();
+            items.into_iter().nth(i).filter(|_| n.fract() == 0.0 && *n >= 0.0).ok_or_else(|| {
+                Diagnostic::error(format!("index {} is out of range", format_number(*n))).at(span, format!("the list has {len} element(s)"))
+            })
+        }
+        (Value::Map(mut map), Value::String(k)) => map.remove(k).ok_or_else(|| {
+            Diagnostic::error(format!("the map has no key `{k}`")).at(span, "missing key").help("use `lookup(map, key, default)` for optional keys")
+        }),
+        (other, _) => Err(Diagnostic::error(format!("cannot index a {} with a {}", other.type_name(), key.type_name())).at(span, "invalid index")),
+    }
+}
+
+fn to_template_string(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(format_number(*n)),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+pub(super) fn type_error(span: Span, what: &str, expected: &str, found: &Value) -> Diagnostic {
+    Diagnostic::error(format!("{what} must be a {expected}")).at(span, format!("this is a {}", found.type_name()))
+}
+
+fn undeclared<'a>(kind: &str, name: &str, span: Span, candidates: impl Iterator<Item = &'a str>) -> Diagnostic {
+    let mut d = Diagnostic::error(format!("reference to undeclared {kind} `{name}`")).at(span, "not declared");
+    if let Some(s) = did_you_mean(name, candidates) {
+        d = d.help(format!("did you mean `{s}`?"));
+    }
+    d
+}
+
+/// The nodes an expression refers to, each with the span of the reference. Names bound by
+/// `for` expressions are not references.
+pub fn references(expr: &Expr) -> Vec<(Node, Span)> {
+    let mut out = Vec::new();
+    let mut bound = Vec::new();
+    walk(&expr.expr, expr.span.file, &mut bound, &mut out);
+    out
+}
+
+fn walk(expr: &Expression, file: usize, bound: &mut Vec<String>, out: &mut Vec<(Node, Span)>) {
+    let span = |n: &dyn hcl_edit::Span| n.span().map_or(Span { file, start: 0, end: 0 }, |r| Span::new(file, r));
+    match expr {
+        Expression::Null(_) | Expression::Bool(_) | Expression::Number(_) | Expression::String(_) | Expression::Variable(_) => {}
+        Expression::Array(items) => items.iter().for_each(|e| walk(e, file, bound, out)),
+        Expression::Object(object) => {
+            for (k, v) in object.iter() {
+                if let ObjectKey::Expression(e) = k {
+                    walk(e, file, bound, out);
+                }
+                walk(v.expr(), file, bound, out);
+            }
+        }
+        Expression::StringTemplate(t) => walk_elements(t.iter(), file, bound, out),
+        Expression::HeredocTemplate(h) => walk_elements(h.template.iter(), file, bound, out),
+        Expression::Parenthesis(p) => walk(p.inner(), file, bound, out),
+        Expression::Conditional(c) => {
+            walk(&c.cond_expr, file, bound, out);
+            walk(&c.true_expr, file, bound, out);
+            walk(&c.false_expr, file, bound, out);
+        }
+        Expression::FuncCall(call) => call.args.iter().for_each(|e| walk(e, file, bound, out)),
+        Expression::Traversal(t) => {
+            if let (Expression::Variable(root), Some(TraversalOperator::GetAttr(first))) = (&t.expr, t.operators.first().map(|o| o.value())) {
+                if !bound.iter().any(|b| b == root.as_str()) {
+                    let start = span(root).start;
+                    let end_of = |i: usize| t.operators.get(i).map_or(start, |o| span(o).end);
+                    match root.as_str() {
+                        "var" => out.push((Node::Variable(first.as_str().to_owned()), Span { file, start, end: end_of(0) })),
+                        "local" => out.push((Node::Local(first.as_str().to_owned()), Span { file, start, end: end_of(0) })),
+                        "path" | "data" => {}
+                        type_name => {
+                            let end = if t.operators.len() > 1 { end_of(1) } else { end_of(0) };
+                            out.push((Node::Resource(Address::managed(type_name, first.as_str())), Span { file, start, end }));
+                        }
+                    }
+                }
+            } else {
+                walk(&t.expr, file, bound, out);
+            }
+            for op in &t.operators {
+                if let TraversalOperator::Index(e) = op.value() {
+                    walk(e, file, bound, out);
+                }
+            }
+        }
+        Expression::UnaryOp(op) => walk(&op.expr, file, bound, out),
+        Expression::BinaryOp(op) => {
+            walk(&op.lhs_expr, file, bound, out);
+            walk(&op.rhs_expr, file, bound, out);
+        }
+        Expression::ForExpr(f) => {
+            walk(&f.intro.collection_expr, file, bound, out);
+            let before = bound.len();
+            if let Some(k) = &f.intro.key_var {
+                bound.push(k.as_str().to_owned());
+            }
+            bound.push(f.intro.value_var.as_str().to_owned());
+            if let Some(k) = &f.key_expr {
+                walk(k, file, bound, out);
+            }
+            walk(&f.value_expr, file, bound, out);
+            if let Some(c) = &f.cond {
+                walk(&c.expr, file, bound, out);
+            }
+            bound.truncate(before);
+        }
+    }
+}
+
+fn walk_elements<'e>(elements: impl Iterator<Item = &'e Element>, file: usize, bound: &mut Vec<String>, out: &mut Vec<(Node, Span)>) {
+    for element in elements {
+        match element {
+            Element::Literal(_) => {}
+            Element::Interpolation(i) => walk(&i.expr, file, bound, out),
+            Element::Directive(d) => match &**d {
+                Directive::If(d) => {
+                    walk(&d.if_expr.cond_expr, file, bound, out);
+                    walk_elements(d.if_expr.template.iter(), file, bound, out);
+                    if let Some(e) = &d.else_expr {
+                        walk_elements(e.template.iter(), file, bound, out);
+                    }
+                }
+                Directive::For(d) => {
+                    walk(&d.for_expr.collection_expr, file, bound, out);
+                    let before = bound.len();
+                    if let Some(k) = &d.for_expr.key_var {
+                        bound.push(k.as_str().to_owned());
+                    }
+                    bound.push(d.for_expr.value_var.as_str().to_owned());
+                    walk_elements(d.for_expr.template.iter(), file, bound, out);
+                    bound.truncate(before);
+                }
+            },
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! The built-in functions of the configuration language.
+//!
+//! Each function takes evaluated arguments with their spans and returns a value or a
+//! diagnostic pointing at the offending argument. Unknown arguments give an unknown result.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::eval::type_error;
+use crate::diag::{did_you_mean, Diagnostic};
+use crate::model::{format_number, Span, Value};
+
+type Args<'a> = &'a [(Value, Span)];
+
+const NAMES: &[&str] = &[
+    "file", "jsonencode", "jsondecode", "format", "lower", "upper", "concat", "merge", "length", "join", "split", "lookup",
+    "coalesce", "tostring", "tonumber", "tobool", "trimspace", "try",
+];
+
+pub(super) fn call(name: &str, args: Args<'_>, span: Span, dir: &Path) -> Result<Value, Diagnostic> {
+    if !NAMES.contains(&name) {
+        let mut d = Diagnostic::error(format!("unknown function `{name}`")).at(span, "no such function");
+        d = match did_you_mean(name, NAMES.iter().copied()) {
+            Some(s) => d.help(format!("did you mean `{s}`?")),
+            None => d.help(format!("available functions: {}", NAMES.join(", "))),
+        };
+        return Err(d);
+    }
+    if args.iter().any(|(v, _)| !v.is_known()) && name != "coalesce" {
+        return Ok(Value::Unknown(None));
+    }
+    match name {
+        "file" => {
+            arity(name, args, 1, span)?;
+            let rel = string_arg(name, &args[0])?;
+            let path = dir.join(rel);
+            std::fs::read_to_string(&path).map(Value::String).map_err(|e| {
+                Diagnostic::error(format!("cannot read file `{rel}`: {e}"))
+                    .at(args[0].1, "this file")
+                    .help("paths are relative to the configuration directory; `path.module` refers to it")
+            })
+        }
+        "jsonencode" => {
+            arity(name, args, 1, span)?;
+            Ok(Value::String(args[0].0.to_json().to_string()))
+        }
+        "jsondecode" => {
+            arity(name, args, 1, span)?;
+            let text = string_arg(name, &args[0])?;
+            serde_json::from_str::<serde_json::Value>(text)
+                .map(|j| Value::from_json(&j))
+                .map_err(|e| Diagnostic::error(format!("invalid JSON: {e}")).at(args[0].1, "this text is not JSON"))
+        }
+        "format" => format(args, span),
+        "lower" | "upper" | "trimspace" => {
+            arity(name, args, 1, span)?;
+            let s = string_arg(name, &args[0])?;
+            Ok(Value::String(match name {
+                "lower" => s.to_lowercase(),
+                "upper" => s.to_uppercase(),
+                _ => s.trim().to_owned(),
+            }))
+        }
+        "concat" => {
+            let mut out = Vec::new();
+            for (v, s) in args {
+                match v {
+                    Value::List(items) => out.extend(items.iter().cloned()),
+                    other => return Err(type_error(*s, "each argument of `concat`", "list", other)),
+                }
+            }
+            Ok(Value::List(out))
+        }
+        "merge" => {
+            let mut out = BTreeMap::new();
+            for (v, s) in args {
+                match v {
+                    Value::Map(map) => out.extend(map.iter().map(|(k, v)| (k.clone(), v.clone()))),
+                    Value::Null => {}
+                    other => return Err(type_error(*s, "each argument of `merge`", "map or object", other)),
+                }
+            }
+            Ok(Value::Map(out))
+        }
+        "length" => {
+            arity(name, args, 1, span)?;
+            #[allow(clippy::cast_precision_loss)]
+            match &args[0].0 {
+                Value::List(items) => Ok(Value::Number(items.len() as f64)),
+                Value::Map(map) => Ok(Value::Number(map.len() as f64)),
+                Value::String(s) => Ok(Value::Number(s.chars().count() as f64)),
+                other => Err(type_error(args[0].1, "the argument of `length`", "list, map or string", other)),
+            }
+        }
+        "join" => {
+            arity(name, args, 2, span)?;
+            let sep = string_arg(name, &args[0])?;
+            let items = list_arg(name, &args[1])?;
+            let parts: Result<Vec<String>, Diagnostic> = items.iter().map(|v| scalar_string(v).ok_or_else(|| type_error(args[1].1, "each element", "string", v))).collect();
+            Ok(Value::String(parts?.join(sep)))
+        }
+        "split" => {
+            arity(name, args, 2, span)?;
+            let sep = string_arg(name, &args[0])?;
+            let text = string_arg(name, &args[1])?;
+            Ok(Value::List(text.split(sep).map(|s| Value::String(s.to_owned())).collect()))
+        }
+        "lookup" => {
+            if !(2..=3).contains(&args.len()) {
+                return Err(arity_error(name, "2 or 3", args.len(), span));
+            }
+            let Value::Map(map) = &args[0].0 else {
+                return Err(type_error(args[0].1, "the first argument of `lookup`", "map", &args[0].0));
+            };
+            let key = string_arg(name, &args[1])?;
+            match (map.get(key), args.get(2)) {
+                (Some(v), _) => Ok(v.clone()),
+                (None, Some((default, _))) => Ok(default.clone()),
+                (None, None) => Err(Diagnostic::error(format!("the map has no key `{key}`")).at(args[1].1, "missing key").help("give `lookup` a third argument as the default")),
+            }
+        }
+        "coalesce" => {
+            for (v, _) in args {
+                match v {
+                    Value::Unknown(_) => return Ok(Value::Unknown(None)),
+                    Value::Null => {}
+                    Value::String(s) if s.is_empty() => {}
+                    other => return Ok(other.clone()),
+                }
+            }
+            Err(Diagnostic::error("no non-null, non-empty argument given to `coalesce`").at(span, "every argument is null or empty"))
+        }
+        "tostring" => {
+            arity(name, args, 1, span)?;
+            scalar_string(&args[0].0).map(Value::String).ok_or_else(|| type_error(args[0].1, "the argument of `tostring`", "string, number or bool", &args[0].0))
+        }
+        "tonumber" => {
+            arity(name, args, 1, span)?;
+            match &args[0].0 {
+                Value::Number(n) => Ok(Value::Number(*n)),
+                Value::String(s) => s.trim().parse().map(Value::Number).map_err(|_| Diagnostic::error(format!("`{s}` is not a number")).at(args[0].1, "not a number")),
+                other => Err(type_error(args[0].1, "the argument of `tonumber`", "number or string", other)),
+            }
+        }
+        "tobool" => {
+            arity(name, args, 1, span)?;
+            match &args[0].0 {
+                Value::Bool(b) => Ok(Value::Bool(*b)),
+                Value::String(s) if s == "true" || s == "false" => Ok(Value::Bool(s == "true")),
+                other => Err(type_error(args[0].1, "the argument of `tobool`", "bool", other)),
+            }
+        }
+        _ => Err(Diagnostic::error(format!("`{name}` cannot be called here")).at(span, "not callable")),
+    }
+}
+
+fn arity(name: &str, args: Args<'_>, n: usize, span: Span) -> Result<(), Diagnostic> {
+    if args.len() == n {
+        Ok(())
+    } else {
+        Err(arity_error(name, &n.to_string(), args.len(), span))
+    }
+}
+
+fn arity_error(name: &str, expected: &str, found: usize, span: Span) -> Diagnostic {
+    Diagnostic::error(format!("`{name}` takes {expected} argument(s), found {found}")).at(span, "wrong number of arguments")
+}
+
+fn string_arg<'a>(name: &str, arg: &'a (Value, Span)) -> Result<&'a str, Diagnostic> {
+    arg.0.as_str().ok_or_else(|| type_error(arg.1, &format!("this argument of `{name}`"), "string", &arg.0))
+}
+
+fn list_arg<'a>(name: &str, arg: &'a (Value, Span)) -> Result<&'a [Value], Diagnostic> {
+    match &arg.0 {
+        Value::List(items) => Ok(items),
+        other => Err(type_error(arg.1, &format!("this argument of `{name}`"), "list", other)),
+    }
+}
+
+fn scalar_string(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(format_number(*n)),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// `format` with the verbs `%s`, `%d`, `%v`, `%q`, `%f` and `%%`.
+fn format(args: Args<'_>, span: Span) -> Result<Value, Diagnostic> {
+    let Some((fmt_arg, rest)) = args.split_first() else {
+        return Err(arity_error("format", "at least 1", 0, span));
+    };
+    let spec = string_arg("format", fmt_arg)?;
+    let mut out = String::new();
+    let mut next = rest.iter();
+    let mut chars = spec.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let verb = chars.next().ok_or_else(|| Diagnostic::error("`format` string ends with a lone `%`").at(fmt_arg.1, "incomplete verb").help("write `%%` for a percent sign"))?;
+        if verb == '%' {
+            out.push('%');
+            continue;
+        }
+        let (value, vspan) = next.next().ok_or_else(|| {
+            Diagnostic::error("`format` has more verbs than arguments").at(span, "missing argument")
+        })?;
+        match verb {
+            's' | 'v' => out.push_str(&scalar_string(value).unwrap_or_else(|| value.to_json().to_string())),
+            'q' => out.push_str(&serde_json::Value::String(scalar_string(value).unwrap_or_default()).to_string()),
+            'd' => match value {
+                #[allow(clippy::cast_possible_truncation)]
+                Value::Number(n) if n.fract() == 0.0 => out.push_str(&(*n as i64).to_string()),
+                other => return Err(type_error(*vspan, "the argument for `%d`", "whole number", other)),
+            },
+            'f' => match value {
+                Value::Number(n) => out.push_str(&format!("{n:.6}")),
+                other => return Err(type_error(*vspan, "the argument for `%f`", "number", other)),
+            },
+            other => {
+                return Err(Diagnostic::error(format!("unsupported `format` verb `%{other}`"))
+                    .at(fmt_arg.1, "unsupported verb")
+                    .help("use %s, %d, %f, %q, %v or %%"))
+            }
+        }
+    }
+    if next.next().is_some() {
+        return Err(Diagnostic::error("`format` has more arguments than verbs").at(span, "too many arguments"));
+    }
+    Ok(Value::String(out))
+}

@@ -1,0 +1,441 @@
+//! Reading the configuration directory into a `Module`, checking what can be checked without
+//! evaluating: block kinds, labels, resource types, attribute names and required attributes.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use hcl_edit::expr::{Expression, TraversalOperator};
+use hcl_edit::structure::{Attribute, Block, Body, Structure};
+
+use super::vars::parse_type;
+use super::{Expr, Module, OutputDecl, ProviderDecl, ResourceDecl, SourceFile, VariableDecl};
+use crate::diag::{did_you_mean, Diagnostic, Diagnostics};
+use crate::model::{Address, Mode, Span};
+use crate::schema::Schema;
+
+const TOP_LEVEL_BLOCKS: &[&str] = &["resource", "data", "variable", "locals", "output", "provider", "terraform"];
+/// Blocks of the Terraform language that belong to features this build does not have yet.
+const LATER_BLOCKS: &[&str] = &["moved", "import", "check", "module"];
+const LATER_META: &[&str] = &["count", "for_each", "provider"];
+
+/// Loads every `*.hcl` and `*.tf` file of `dir`, in name order.
+pub fn load(dir: &Path, display_dir: &str) -> (Module, Diagnostics) {
+    let mut module = Module { dir: dir.to_path_buf(), ..Module::default() };
+    let mut diags = Diagnostics::default();
+    let mut names: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+            .filter(|n| n.ends_with(".hcl") || n.ends_with(".tf"))
+            .collect(),
+        Err(e) => {
+            diags.push(Diagnostic::error(format!("cannot read the configuration directory `{}`: {e}", dir.display())));
+            return (module, diags);
+        }
+    };
+    names.sort();
+    if names.is_empty() {
+        diags.push(
+            Diagnostic::error(format!("no configuration files in `{}`", dir.display()))
+                .help("put the tenant's `*.hcl` or `*.tf` files there, or point `--chdir` at them"),
+        );
+    }
+    for name in names {
+        let path = dir.join(&name);
+        let display = if display_dir.is_empty() || display_dir == "." { name.clone() } else { format!("{display_dir}/{name}") };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let file = module.files.len();
+                module.files.push(SourceFile { name: display, text });
+                let text = module.files[file].text.clone();
+                match hcl_edit::parser::parse_body(&text) {
+                    Ok(body) => collect(&mut module, &mut diags, file, &body),
+                    Err(err) => diags.push(syntax_error(file, &text, &err)),
+                }
+            }
+            Err(e) => diags.push(Diagnostic::error(format!("cannot read `{display}`: {e}"))),
+        }
+    }
+    (module, diags)
+}
+
+fn syntax_error(file: usize, text: &str, err: &hcl_edit::parser::Error) -> Diagnostic {
+    let loc = err.location();
+    let offset = loc.offset().min(text.len());
+    let end = text[offset..].chars().next().map_or(offset, |c| offset + c.len_utf8());
+    let message = err.message().lines().next().unwrap_or("invalid syntax").to_owned();
+    Diagnostic::error(format!("syntax error: {message}"))
+        .at(Span::new(file, offset..end), "here")
+        .help("check for a missing quote, bracket or `=` just before this point")
+}
+
+pub(super) fn span_of(file: usize, node: &impl hcl_edit::Span) -> Span {
+    node.span().map_or(Span { file, start: 0, end: 0 }, |r| Span::new(file, r))
+}
+
+fn expr_of(file: usize, attr: &Attribute) -> Expr {
+    Expr { expr: attr.value.clone(), span: span_of(file, &attr.value), key_span: span_of(file, &attr.key) }
+}
+
+fn collect(module: &mut Module, diags: &mut Diagnostics, file: usize, body: &Body) {
+    for structure in body.iter() {
+        match structure {
+            Structure::Attribute(attr) => diags.push(
+                Diagnostic::error(format!("unexpected attribute `{}` at the top level", attr.key.as_str()))
+                    .at(span_of(file, &attr.key), "not inside a block")
+                    .help("top-level attributes are not allowed; put values in a `locals` block"),
+            ),
+            Structure::Block(block) => collect_block(module, diags, file, block),
+        }
+    }
+}
+
+fn labels(block: &Block) -> Vec<&str> {
+    block.labels.iter().map(hcl_edit::structure::BlockLabel::as_str).collect()
+}
+
+fn header_span(file: usize, block: &Block) -> Span {
+    let start = span_of(file, &block.ident);
+    let end = block.labels.last().map_or(start, |l| span_of(file, l));
+    Span { file, start: start.start, end: end.end }
+}
+
+fn expect_labels(diags: &mut Diagnostics, file: usize, block: &Block, want: &[&str]) -> bool {
+    if block.labels.len() == want.len() {
+        return true;
+    }
+    let kind = block.ident.as_str();
+    let example = std::iter::once(kind.to_owned()).chain(want.iter().map(|w| format!("\"{w}\""))).collect::<Vec<_>>().join(" ");
+    diags.push(
+        Diagnostic::error(format!("a `{kind}` block takes {} label(s), found {}", want.len(), block.labels.len()))
+            .at(header_span(file, block), "wrong number of labels")
+            .help(format!("write it as `{example} {{ ... }}`")),
+    );
+    false
+}
+
+fn collect_block(module: &mut Module, diags: &mut Diagnostics, file: usize, block: &Block) {
+    let kind = block.ident.as_str();
+    let span = header_span(file, block);
+    match kind {
+        "resource" | "data" => {
+            if expect_labels(diags, file, block, &["TYPE", "NAME"]) {
+                collect_resource(module, diags, file, block);
+            }
+        }
+        "variable" => {
+            if expect_labels(diags, file, block, &["NAME"]) {
+                collect_variable(module, diags, file, block);
+            }
+        }
+        "locals" => {
+            for structure in block.body.iter() {
+                match structure {
+                    Structure::Attribute(attr) => {
+                        let name = attr.key.as_str().to_owned();
+                        let expr = expr_of(file, attr);
+                        if let Some(prev) = module.locals.get(&name) {
+                            diags.push(duplicate(&format!("local value `{name}`"), expr.key_span, prev.key_span));
+                        } else {
+                            module.locals.insert(name, expr);
+                        }
+                    }
+                    Structure::Block(b) => diags.push(unexpected_block(file, b, "locals")),
+                }
+            }
+        }
+        "output" => {
+            if expect_labels(diags, file, block, &["NAME"]) {
+                collect_output(module, diags, file, block);
+            }
+        }
+        "provider" => {
+            if expect_labels(diags, file, block, &["NAME"]) {
+                let name = labels(block)[0];
+                if name != "thoth" {
+                    diags.push(
+                        Diagnostic::error(format!("unknown provider `{name}`"))
+                            .at(span, "only the `thoth` provider is managed here")
+                            .help("remove this block, or rename it to `provider \"thoth\"`"),
+                    );
+                } else if let Some(prev) = &module.provider {
+                    diags.push(duplicate("provider `thoth`", span, prev.span));
+                } else {
+                    let mut decl = ProviderDecl { span, attributes: BTreeMap::new() };
+                    for structure in block.body.iter() {
+                        match structure {
+                            Structure::Attribute(attr) => {
+                                decl.attributes.insert(attr.key.as_str().to_owned(), expr_of(file, attr));
+                            }
+                            Structure::Block(b) => diags.push(unexpected_block(file, b, "provider")),
+                        }
+                    }
+                    module.provider = Some(decl);
+                }
+            }
+        }
+        // Accepted for compatibility with Terraform configurations; nothing in it matters here.
+        "terraform" => {}
+        _ if LATER_BLOCKS.contains(&kind) => diags.push(
+            Diagnostic::error(format!("`{kind}` blocks are not supported by this version of thoth"))
+                .at(span, "not supported")
+                .help("remove the block; thoth manages one flat configuration directory"),
+        ),
+        _ => {
+            let mut d = Diagnostic::error(format!("unknown block type `{kind}`")).at(span_of(file, &block.ident), "not a known block type");
+            if let Some(s) = did_you_mean(kind, TOP_LEVEL_BLOCKS.iter().copied()) {
+                d = d.help(format!("did you mean `{s}`?"));
+            } else {
+                d = d.help(format!("expected one of {}", TOP_LEVEL_BLOCKS.iter().map(|b| format!("`{b}`")).collect::<Vec<_>>().join(", ")));
+            }
+            diags.push(d);
+        }
+    }
+}
+
+fn duplicate(what: &str, span: Span, previous: Span) -> Diagnostic {
+    Diagnostic::error(format!("{what} is declared twice"))
+        .at(span, "declared again here")
+        .related(previous, "first declared here")
+        .help("names must be unique within the configuration directory")
+}
+
+fn unexpected_block(file: usize, block: &Block, parent: &str) -> Diagnostic {
+    Diagnostic::error(format!("unexpected block `{}` inside `{parent}`", block.ident.as_str()))
+        .at(span_of(file, &block.ident), "not allowed here")
+        .help(format!("`{parent}` takes attributes only"))
+}
+
+fn collect_variable(module: &mut Module, diags: &mut Diagnostics, file: usize, block: &Block) {
+    let name = labels(block)[0].to_owned();
+    let span = header_span(file, block);
+    let mut decl = VariableDecl { name: name.clone(), span, type_constraint: None, default: None, sensitive: false, description: None };
+    for structure in block.body.iter() {
+        match structure {
+            Structure::Attribute(attr) => {
+                let key = attr.key.as_str();
+                let expr = expr_of(file, attr);
+                match key {
+                    "type" => match parse_type(&attr.value) {
+                        Some(t) => decl.type_constraint = Some(t),
+                        None => diags.push(
+                            Diagnostic::error(format!("invalid type for variable `{name}`"))
+                                .at(expr.span, "not a type")
+                                .help("use string, number, bool, any, list(TYPE), set(TYPE), map(TYPE) or object({...})"),
+                        ),
+                    },
+                    "default" => decl.default = Some(expr),
+                    "sensitive" => match &attr.value {
+                        Expression::Bool(b) => decl.sensitive = *b.value(),
+                        _ => diags.push(literal_expected(expr.span, "`sensitive`", "true or false")),
+                    },
+                    "description" => match &attr.value {
+                        Expression::String(s) => decl.description = Some(s.value().clone()),
+                        _ => diags.push(literal_expected(expr.span, "`description`", "a string")),
+                    },
+                    "nullable" | "ephemeral" => {}
+                    _ => diags.push(unknown_name(key, expr.key_span, "variable", &["type", "default", "sensitive", "description", "nullable"])),
+                }
+            }
+            Structure::Block(b) if b.ident.as_str() == "validation" => diags.push(
+                Diagnostic::error("variable `validation` blocks are not supported by this version of thoth")
+                    .at(span_of(file, &b.ident), "not supported")
+                    .help("remove the block for now"),
+            ),
+            Structure::Block(b) => diags.push(unexpected_block(file, b, "variable")),
+        }
+    }
+    if let Some(prev) = module.variables.get(&name) {
+        diags.push(duplicate(&format!("variable `{name}`"), span, prev.span));
+    } else {
+        module.variables.insert(name, decl);
+    }
+}
+
+fn literal_expected(span: Span, what: &str, expected: &str) -> Diagnostic {
+    Diagnostic::error(format!("{what} must be a literal value")).at(span, format!("expected {expected}"))
+}
+
+fn unknown_name(name: &str, span: Span, within: &str, known: &[&str]) -> Diagnostic {
+    let mut d = Diagnostic::error(format!("unknown argument `{name}` in {within}")).at(span, "not expected here");
+    if let Some(s) = did_you_mean(name, known.iter().copied()) {
+        d = d.help(format!("did you mean `{s}`?"));
+    }
+    d
+}
+
+fn collect_output(module: &mut Module, diags: &mut Diagnostics, file: usize, block: &Block) {
+    let name = labels(block)[0].to_owned();
+    let span = header_span(file, block);
+    let mut value = None;
+    let mut sensitive = false;
+    let mut description = None;
+    for structure in block.body.iter() {
+        match structure {
+            Structure::Attribute(attr) => {
+                let expr = expr_of(file, attr);
+                match attr.key.as_str() {
+                    "value" => value = Some(expr),
+                    "sensitive" => match &attr.value {
+                        Expression::Bool(b) => sensitive = *b.value(),
+                        _ => diags.push(literal_expected(expr.span, "`sensitive`", "true or false")),
+                    },
+                    "description" => match &attr.value {
+                        Expression::String(s) => description = Some(s.value().clone()),
+                        _ => diags.push(literal_expected(expr.span, "`description`", "a string")),
+                    },
+                    "depends_on" => {}
+                    other => diags.push(unknown_name(other, expr.key_span, "output", &["value", "sensitive", "description", "depends_on"])),
+                }
+            }
+            Structure::Block(b) => diags.push(unexpected_block(file, b, "output")),
+        }
+    }
+    let Some(value) = value else {
+        diags.push(
+            Diagnostic::error(format!("output `{name}` has no `value`"))
+                .at(span, "missing `value`")
+                .help("add `value = <expression>`"),
+        );
+        return;
+    };
+    if let Some(prev) = module.outputs.get(&name) {
+        diags.push(duplicate(&format!("output `{name}`"), span, prev.span));
+    } else {
+        module.outputs.insert(name.clone(), OutputDecl { name, span, value, sensitive, description });
+    }
+}
+
+fn collect_resource(module: &mut Module, diags: &mut Diagnostics, file: usize, block: &Block) {
+    let kind = block.ident.as_str();
+    let ls = labels(block);
+    let (type_name, name) = (ls[0], ls[1]);
+    let type_span = span_of(file, &block.labels[0]);
+    let span = header_span(file, block);
+    let schema = Schema::get();
+    if kind == "data" {
+        diags.push(
+            Diagnostic::error(format!("unknown data source type `{type_name}`"))
+                .at(type_span, "no such data source")
+                .help("data sources are not supported by this version of thoth"),
+        );
+        return;
+    }
+    let Some(rt) = schema.resource(type_name) else {
+        let mut d = Diagnostic::error(format!("unknown resource type `{type_name}`")).at(type_span, "no such resource type");
+        d = match did_you_mean(type_name, schema.resource_names()) {
+            Some(s) => d.help(format!("did you mean `{s}`?")),
+            None => d.help(format!("known types: {}", schema.resource_names().collect::<Vec<_>>().join(", "))),
+        };
+        diags.push(d);
+        return;
+    };
+    let address = Address { mode: Mode::Managed, type_name: type_name.to_owned(), name: name.to_owned() };
+    let mut decl = ResourceDecl { address: address.clone(), span, attributes: BTreeMap::new(), depends_on: Vec::new() };
+    for structure in block.body.iter() {
+        match structure {
+            Structure::Attribute(attr) => {
+                let key = attr.key.as_str();
+                let expr = expr_of(file, attr);
+                if key == "depends_on" {
+                    decl.depends_on = depends_on(diags, file, &attr.value, expr.span);
+                } else if LATER_META.contains(&key) {
+                    diags.push(
+                        Diagnostic::error(format!("`{key}` is not supported by this version of thoth"))
+                            .at(expr.key_span, "not supported")
+                            .help("declare each object as its own resource block"),
+                    );
+                } else if let Some(a) = rt.attribute(key) {
+                    if a.is_settable() {
+                        decl.attributes.insert(key.to_owned(), expr);
+                    } else {
+                        diags.push(
+                            Diagnostic::error(format!("`{key}` of `{type_name}` is set by the control plane and cannot be configured"))
+                                .at(expr.key_span, "computed attribute")
+                                .help("remove it; it can still be referenced as `{type_name}.{name}.{key}`".replace("{type_name}", type_name).replace("{name}", name).replace("{key}", key)),
+                        );
+                    }
+                } else if key == "id" || key == "tenant_id" {
+                    diags.push(
+                        Diagnostic::error(format!("`{key}` is set by thoth and cannot be configured"))
+                            .at(expr.key_span, "computed attribute")
+                            .help("remove it"),
+                    );
+                } else {
+                    let mut d = Diagnostic::error(format!("unknown attribute `{key}` for `{type_name}`")).at(expr.key_span, "not an attribute of this type");
+                    if let Some(s) = did_you_mean(key, rt.settable_names().chain(["depends_on"])) {
+                        d = d.help(format!("did you mean `{s}`?"));
+                    }
+                    diags.push(d);
+                }
+            }
+            Structure::Block(b) => {
+                let ident = b.ident.as_str();
+                if ident == "lifecycle" {
+                    diags.push(
+                        Diagnostic::error("`lifecycle` blocks are not supported by this version of thoth")
+                            .at(span_of(file, &b.ident), "not supported")
+                            .help("remove the block for now"),
+                    );
+                } else {
+                    let mut d = Diagnostic::error(format!("unexpected block `{ident}` in `{type_name}`"))
+                        .at(span_of(file, &b.ident), "attributes of this type are plain values");
+                    if rt.attribute(ident).is_some() {
+                        d = d.help(format!("write it as an attribute: `{ident} = ...`"));
+                    }
+                    diags.push(d);
+                }
+            }
+        }
+    }
+    for (attr_name, attr) in &rt.attributes {
+        if attr.mode == crate::schema::AttrMode::Required && !decl.attributes.contains_key(attr_name) {
+            diags.push(
+                Diagnostic::error(format!("missing required attribute `{attr_name}` in `{address}`"))
+                    .at(span, format!("`{attr_name}` is required"))
+                    .help(format!("add `{attr_name} = ...` to the block")),
+            );
+        }
+    }
+    if let Some(prev) = module.resources.get(&address) {
+        diags.push(duplicate(&format!("resource `{address}`"), span, prev.span));
+    } else {
+        module.resources.insert(address, decl);
+    }
+}
+
+/// Reads `depends_on = [thoth_x.y, ...]`.
+fn depends_on(diags: &mut Diagnostics, file: usize, value: &Expression, span: Span) -> Vec<(Address, Span)> {
+    let Expression::Array(items) = value else {
+        diags.push(
+            Diagnostic::error("`depends_on` must be a list of resource references")
+                .at(span, "not a list")
+                .help("write `depends_on = [thoth_fleet.prod]`"),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in items.iter() {
+        let item_span = span_of(file, item);
+        let address = match item {
+            Expression::Traversal(t) => match (&t.expr, t.operators.as_slice()) {
+                (Expression::Variable(root), [op]) => match op.value() {
+                    TraversalOperator::GetAttr(name) => Some(Address::managed(root.as_str(), name.as_str())),
+                    _ => None,
+                },
+                _ => None,
+            },
+            _ => None,
+        };
+        match address {
+            Some(a) => out.push((a, item_span)),
+            None => diags.push(
+                Diagnostic::error("`depends_on` entries must name a resource")
+                    .at(item_span, "not a resource reference")
+                    .help("write the resource address without quotes, such as `thoth_fleet.prod`"),
+            ),
+        }
+    }
+    out
+}

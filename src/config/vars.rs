@@ -1,0 +1,268 @@
+//! Input variables: type constraints and the values given on the command line, in variable
+//! files, in the environment and as defaults.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use hcl_edit::expr::Expression;
+use hcl_edit::structure::Structure;
+
+use super::eval::Evaluator;
+use super::load::span_of;
+use super::{Expr, Module, SourceFile};
+use crate::diag::{did_you_mean, Diagnostic, Diagnostics};
+use crate::model::{format_number, Value};
+
+/// A variable's declared type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TypeConstraint {
+    Any,
+    String,
+    Number,
+    Bool,
+    List(Box<TypeConstraint>),
+    Set(Box<TypeConstraint>),
+    Map(Box<TypeConstraint>),
+    Object,
+}
+
+impl TypeConstraint {
+    fn describe(&self) -> String {
+        match self {
+            TypeConstraint::Any => "any".to_owned(),
+            TypeConstraint::String => "string".to_owned(),
+            TypeConstraint::Number => "number".to_owned(),
+            TypeConstraint::Bool => "bool".to_owned(),
+            TypeConstraint::List(t) => format!("list({})", t.describe()),
+            TypeConstraint::Set(t) => format!("set({})", t.describe()),
+            TypeConstraint::Map(t) => format!("map({})", t.describe()),
+            TypeConstraint::Object => "object".to_owned(),
+        }
+    }
+
+    /// Converts a value to this type the way Terraform does for primitives.
+    pub fn convert(&self, value: Value) -> Result<Value, String> {
+        let fail = |v: &Value| Err(format!("expected {}, found {}", self.describe(), v.type_name()));
+        match (self, value) {
+            (_, v @ (Value::Null | Value::Unknown(_))) | (TypeConstraint::Any, v) => Ok(v),
+            (TypeConstraint::String, Value::String(s)) => Ok(Value::String(s)),
+            (TypeConstraint::String, Value::Number(n)) => Ok(Value::String(format_number(n))),
+            (TypeConstraint::String, Value::Bool(b)) => Ok(Value::String(b.to_string())),
+            (TypeConstraint::Number, Value::Number(n)) => Ok(Value::Number(n)),
+            (TypeConstraint::Number, Value::String(s)) => s.trim().parse().map(Value::Number).map_err(|_| format!("expected number, found the string `{s}`")),
+            (TypeConstraint::Bool, Value::Bool(b)) => Ok(Value::Bool(b)),
+            (TypeConstraint::Bool, Value::String(s)) if s == "true" || s == "false" => Ok(Value::Bool(s == "true")),
+            (TypeConstraint::List(t) | TypeConstraint::Set(t), Value::List(items)) => {
+                items.into_iter().map(|v| t.convert(v)).collect::<Result<Vec<_>, _>>().map(Value::List)
+            }
+            (TypeConstraint::Map(t), Value::Map(map)) => {
+                map.into_iter().map(|(k, v)| t.convert(v).map(|v| (k, v))).collect::<Result<BTreeMap<_, _>, _>>().map(Value::Map)
+            }
+            (TypeConstraint::Object, Value::Map(map)) => Ok(Value::Map(map)),
+            (_, v) => fail(&v),
+        }
+    }
+}
+
+pub(super) fn parse_type(expr: &Expression) -> Option<TypeConstraint> {
+    match expr {
+        Expression::Variable(v) => match v.as_str() {
+            "any" => Some(TypeConstraint::Any),
+            "string" => Some(TypeConstraint::String),
+            "number" => Some(TypeConstraint::Number),
+            "bool" => Some(TypeConstraint::Bool),
+            _ => None,
+        },
+        Expression::FuncCall(call) => {
+            let args: Vec<&Expression> = call.args.iter().collect();
+            match (call.name.name.as_str(), args.as_slice()) {
+                ("list", [inner]) => parse_type(inner).map(|t| TypeConstraint::List(Box::new(t))),
+                ("set", [inner]) => parse_type(inner).map(|t| TypeConstraint::Set(Box::new(t))),
+                ("map", [inner]) => parse_type(inner).map(|t| TypeConstraint::Map(Box::new(t))),
+                ("object", [_]) => Some(TypeConstraint::Object),
+                ("tuple", [_]) => Some(TypeConstraint::List(Box::new(TypeConstraint::Any))),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Where variable values come from, lowest precedence first within each list.
+#[derive(Debug, Default, Clone)]
+pub struct VarInputs {
+    /// `--var NAME=VALUE`, in command-line order.
+    pub cli: Vec<String>,
+    /// `--var-file FILE`, in command-line order.
+    pub files: Vec<PathBuf>,
+    /// `THOTH_VAR_<name>` from the environment.
+    pub env: Vec<(String, String)>,
+}
+
+impl VarInputs {
+    pub fn from_env() -> Vec<(String, String)> {
+        std::env::vars().filter_map(|(k, v)| k.strip_prefix("THOTH_VAR_").map(|n| (n.to_owned(), v))).collect()
+    }
+}
+
+/// Resolves every declared variable to a value: the default, then the environment, then
+/// variable files, then `--var`, each overriding the one before, as Terraform does.
+///
+/// Variable files are loaded as further source files of the module so that their
+/// diagnostics point into them.
+pub fn resolve_variables(module: &mut Module, inputs: &VarInputs) -> (BTreeMap<String, (Value, bool)>, Diagnostics) {
+    let mut diags = Diagnostics::default();
+    let mut raw: BTreeMap<String, Value> = BTreeMap::new();
+
+    {
+        let empty = Evaluator::new(module, BTreeMap::new());
+        for (name, decl) in &module.variables {
+            if let Some(default) = &decl.default {
+                match empty.eval(default) {
+                    Ok((v, _)) => {
+                        raw.insert(name.clone(), v);
+                    }
+                    Err(d) => diags.push(d.help("variable defaults must be literal values")),
+                }
+            }
+        }
+    }
+
+    for (name, text) in &inputs.env {
+        if module.variables.contains_key(name) {
+            match parse_cli_value(module, name, text) {
+                Ok(v) => {
+                    raw.insert(name.clone(), v);
+                }
+                Err(msg) => diags.push(Diagnostic::error(format!("invalid value for variable `{name}` in THOTH_VAR_{name}: {msg}"))),
+            }
+        }
+    }
+
+    for path in &inputs.files {
+        load_var_file(module, path, &mut raw, &mut diags);
+    }
+
+    for item in &inputs.cli {
+        let Some((name, text)) = item.split_once('=') else {
+            diags.push(Diagnostic::error(format!("invalid `--var {item}`")).help("write `--var NAME=VALUE`"));
+            continue;
+        };
+        if !module.variables.contains_key(name) {
+            let mut d = Diagnostic::error(format!("`--var` sets undeclared variable `{name}`"));
+            d = match did_you_mean(name, module.variables.keys().map(String::as_str)) {
+                Some(s) => d.help(format!("did you mean `{s}`?")),
+                None => d.help(format!("declare it with `variable \"{name}\" {{}}`")),
+            };
+            diags.push(d);
+            continue;
+        }
+        match parse_cli_value(module, name, text) {
+            Ok(v) => {
+                raw.insert(name.to_owned(), v);
+            }
+            Err(msg) => diags.push(Diagnostic::error(format!("invalid value for variable `{name}` in `--var`: {msg}"))),
+        }
+    }
+
+    let mut values = BTreeMap::new();
+    for (name, decl) in &module.variables {
+        let Some(value) = raw.remove(name) else {
+            diags.push(
+                Diagnostic::error(format!("variable `{name}` has no value"))
+                    .at(decl.span, "declared without a default")
+                    .help(format!("pass `--var {name}=VALUE`, put it in a `--var-file`, set `THOTH_VAR_{name}`, or give it a `default`")),
+            );
+            continue;
+        };
+        let value = match &decl.type_constraint {
+            Some(t) => match t.convert(value) {
+                Ok(v) => v,
+                Err(msg) => {
+                    diags.push(Diagnostic::error(format!("invalid value for variable `{name}`: {msg}")).at(decl.span, "declared here"));
+                    continue;
+                }
+            },
+            None => value,
+        };
+        values.insert(name.clone(), (value, decl.sensitive));
+    }
+    (values, diags)
+}
+
+/// A value given as text: taken as-is for string variables, parsed as an HCL literal
+/// otherwise (`["a", "b"]`, `{ a = 1 }`, `true`, `42`).
+fn parse_cli_value(module: &Module, name: &str, text: &str) -> Result<Value, String> {
+    let is_string = matches!(module.variables.get(name).and_then(|d| d.type_constraint.as_ref()), None | Some(TypeConstraint::String));
+    if is_string {
+        return Ok(Value::String(text.to_owned()));
+    }
+    let expr = hcl_edit::parser::parse_expr(text).map_err(|e| e.message().to_owned())?;
+    let empty = Evaluator::new(module, BTreeMap::new());
+    let wrapped = Expr { expr, span: crate::model::Span::default(), key_span: crate::model::Span::default() };
+    empty.eval(&wrapped).map(|(v, _)| v).map_err(|d| d.message)
+}
+
+fn load_var_file(module: &mut Module, path: &std::path::Path, raw: &mut BTreeMap<String, Value>, diags: &mut Diagnostics) {
+    let display = path.display().to_string();
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            diags.push(Diagnostic::error(format!("cannot read variable file `{display}`: {e}")));
+            return;
+        }
+    };
+    if display.ends_with(".json") {
+        match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(serde_json::Value::Object(map)) => {
+                for (k, v) in map {
+                    raw.insert(k, Value::from_json(&v));
+                }
+            }
+            Ok(_) => diags.push(Diagnostic::error(format!("variable file `{display}` must hold a JSON object"))),
+            Err(e) => diags.push(Diagnostic::error(format!("variable file `{display}` is not valid JSON: {e}"))),
+        }
+        return;
+    }
+    let file = module.files.len();
+    module.files.push(SourceFile { name: display.clone(), text: text.clone() });
+    let body = match hcl_edit::parser::parse_body(&text) {
+        Ok(b) => b,
+        Err(e) => {
+            let offset = e.location().offset().min(text.len());
+            diags.push(
+                Diagnostic::error(format!("syntax error: {}", e.message().lines().next().unwrap_or("invalid syntax")))
+                    .at(crate::model::Span { file, start: offset, end: offset }, "here"),
+            );
+            return;
+        }
+    };
+    let empty = Evaluator::new(module, BTreeMap::new());
+    for structure in body.iter() {
+        match structure {
+            Structure::Attribute(attr) => {
+                let name = attr.key.as_str();
+                let expr = Expr { expr: attr.value.clone(), span: span_of(file, &attr.value), key_span: span_of(file, &attr.key) };
+                if !module.variables.contains_key(name) {
+                    let mut d = Diagnostic::warning(format!("variable file sets undeclared variable `{name}`")).at(expr.key_span, "not declared");
+                    if let Some(s) = did_you_mean(name, module.variables.keys().map(String::as_str)) {
+                        d = d.help(format!("did you mean `{s}`?"));
+                    }
+                    diags.push(d);
+                    continue;
+                }
+                match empty.eval(&expr) {
+                    Ok((v, _)) => {
+                        raw.insert(name.to_owned(), v);
+                    }
+                    Err(d) => diags.push(d.help("variable files hold literal values only")),
+                }
+            }
+            Structure::Block(b) => diags.push(
+                Diagnostic::error(format!("unexpected block `{}` in a variable file", b.ident.as_str()))
+                    .at(span_of(file, &b.ident), "not allowed here")
+                    .help("a variable file holds `name = value` lines only"),
+            ),
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! The GovAPI routes: one submodule per area, assembled into one axum router here.
+//!
+//! Every path starts with `/{tenant}/thoth`, `/{tenant}/governance` or `/{tenant}/billing`
+//! (`govapi.md` §0); any tenant id is accepted and each tenant's data is separate. This module
+//! owns the shared state, the router, the JSON fallbacks for unknown routes and wrong methods,
+//! and the wire rendering of stored rows (in each area's submodule). Handlers validate a
+//! request completely before they mutate anything, and never panic on request input.
+//!
+//! To add an area (fleets, endpoints, API keys, MCP vendors, packs, actions): write a
+//! submodule with `pub(super) fn routes() -> Router<AppState>`, add its data to
+//! `store::model::TenantData`, and merge it in [`router`].
+
+mod browser;
+mod bundles;
+mod mdm;
+mod settings;
+
+use std::sync::Arc;
+
+use axum::http::header;
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde::Deserialize;
+
+use super::auth;
+use super::error::ApiError;
+use super::store::Store;
+
+/// What every handler can reach: the store and the accepted API keys.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    api_keys: Vec<String>,
+}
+
+impl AppState {
+    pub(crate) fn new(store: Store, api_keys: Vec<String>) -> Self {
+        AppState {
+            inner: Arc::new(Inner { store, api_keys }),
+        }
+    }
+
+    /// The tenants' data.
+    pub(crate) fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Whether `presented` is one of the configured API keys.
+    pub(crate) fn accepts_key(&self, presented: &str) -> bool {
+        // Every key is compared, so timing does not reveal which key matched.
+        self.inner.api_keys.iter().fold(false, |found, key| {
+            auth::constant_time_eq(key.as_bytes(), presented.as_bytes()) | found
+        })
+    }
+}
+
+/// The path parameters of a route that only names the tenant.
+#[derive(Deserialize)]
+pub(crate) struct TenantPath {
+    pub(crate) tenant: String,
+}
+
+/// The full route pattern of a path under `/{tenant}/thoth`.
+pub(crate) fn thoth(path: &str) -> String {
+    format!("/{{tenant}}/thoth{path}")
+}
+
+/// Builds the complete application: every area's routes, the JSON fallbacks, authentication
+/// in front of all of them, and a last guard that turns any non-JSON error into the GovAPI
+/// error shape.
+pub(crate) fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(settings::routes())
+        .merge(mdm::routes())
+        .merge(browser::routes())
+        .merge(bundles::routes())
+        // This must come after every route: it replaces the default 405 of routes that exist
+        // at the time of the call.
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_api_key,
+        ))
+        .layer(middleware::map_response(ensure_json_error))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed()
+}
+
+/// Rewrites an error response without a JSON body (produced by the framework rather than a
+/// handler) into `{"error", "message"}`; handler errors pass through untouched.
+async fn ensure_json_error(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    if is_json {
+        response
+    } else {
+        ApiError::from_status(status).into_response()
+    }
+}

@@ -1,0 +1,198 @@
+//! The dependency graph of a configuration: which node refers to which, the order to
+//! evaluate them in, and dependency cycles reported as one diagnostic each.
+//!
+//! This module only orders; it never evaluates and never talks to the network.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use petgraph::graph::{DiGraph, NodeIndex};
+
+use crate::config::{Module, Node};
+use crate::diag::{did_you_mean, Diagnostic, Diagnostics};
+use crate::model::{Address, Span};
+
+#[derive(Debug, Default)]
+pub struct Graph {
+    /// Every node, dependencies before dependents, ties broken by name.
+    pub order: Vec<Node>,
+    /// For each resource, the resources it depends on, directly or through locals.
+    pub resource_deps: BTreeMap<Address, BTreeSet<Address>>,
+}
+
+impl Graph {
+    /// Resources in dependency order.
+    pub fn resources(&self) -> impl Iterator<Item = &Address> {
+        self.order.iter().filter_map(|n| match n {
+            Node::Resource(a) => Some(a),
+            _ => None,
+        })
+    }
+}
+
+pub fn build(module: &Module) -> (Graph, Diagnostics) {
+    let mut diags = Diagnostics::default();
+    let mut graph: DiGraph<Node, ()> = DiGraph::new();
+    let mut index: BTreeMap<Node, NodeIndex> = BTreeMap::new();
+    let nodes: Vec<Node> = module
+        .variables
+        .keys()
+        .map(|n| Node::Variable(n.clone()))
+        .chain(module.locals.keys().map(|n| Node::Local(n.clone())))
+        .chain(module.resources.keys().map(|a| Node::Resource(a.clone())))
+        .chain(module.outputs.keys().map(|n| Node::Output(n.clone())))
+        .collect();
+    for node in &nodes {
+        index.insert(node.clone(), graph.add_node(node.clone()));
+    }
+    // Edges point from a dependency to its dependent.
+    let mut edge_spans: BTreeMap<(Node, Node), Span> = BTreeMap::new();
+    for node in &nodes {
+        let mut refs = Vec::new();
+        for expr in module.node_exprs(node) {
+            refs.extend(crate::config::references(expr));
+        }
+        if let Node::Resource(a) = node {
+            if let Some(decl) = module.resources.get(a) {
+                refs.extend(decl.depends_on.iter().map(|(d, s)| (Node::Resource(d.clone()), *s)));
+            }
+        }
+        for (target, span) in refs {
+            match index.get(&target) {
+                Some(&from) => {
+                    graph.update_edge(from, index[node], ());
+                    edge_spans.entry((target.clone(), node.clone())).or_insert(span);
+                }
+                None => diags.push(undeclared(module, &target, span)),
+            }
+        }
+    }
+
+    let cyclic = report_cycles(&graph, &edge_spans, module, &mut diags);
+    if !cyclic.is_empty() {
+        return (Graph::default(), diags);
+    }
+
+    // Kahn's algorithm over a sorted ready set keeps the order deterministic.
+    let mut indegree: BTreeMap<NodeIndex, usize> = graph.node_indices().map(|i| (i, graph.neighbors_directed(i, petgraph::Direction::Incoming).count())).collect();
+    let mut ready: BTreeSet<(Node, NodeIndex)> = indegree.iter().filter(|(_, d)| **d == 0).map(|(i, _)| (graph[*i].clone(), *i)).collect();
+    let mut order = Vec::with_capacity(nodes.len());
+    while let Some((node, i)) = ready.pop_first() {
+        order.push(node);
+        for next in graph.neighbors_directed(i, petgraph::Direction::Outgoing) {
+            if let Some(d) = indegree.get_mut(&next) {
+                *d -= 1;
+                if *d == 0 {
+                    ready.insert((graph[next].clone(), next));
+                }
+            }
+        }
+    }
+
+    // Resource-to-resource dependencies, looking through variables and locals.
+    let mut resource_deps: BTreeMap<Address, BTreeSet<Address>> = BTreeMap::new();
+    let mut reach: BTreeMap<Node, BTreeSet<Address>> = BTreeMap::new();
+    for node in &order {
+        let i = index[node];
+        let mut deps = BTreeSet::new();
+        for pred in graph.neighbors_directed(i, petgraph::Direction::Incoming) {
+            match &graph[pred] {
+                Node::Resource(a) => {
+                    deps.insert(a.clone());
+                }
+                other => deps.extend(reach.get(other).cloned().unwrap_or_default()),
+            }
+        }
+        if let Node::Resource(a) = node {
+            resource_deps.insert(a.clone(), deps.clone());
+        }
+        reach.insert(node.clone(), deps);
+    }
+    (Graph { order, resource_deps }, diags)
+}
+
+fn undeclared(module: &Module, target: &Node, span: Span) -> Diagnostic {
+    let (kind, candidates): (&str, Vec<String>) = match target {
+        Node::Variable(_) => ("variable", module.variables.keys().cloned().collect()),
+        Node::Local(_) => ("local value", module.locals.keys().cloned().collect()),
+        Node::Resource(a) => (
+            "resource",
+            module.resources.keys().filter(|r| r.type_name == a.type_name).map(ToString::to_string).collect(),
+        ),
+        Node::Output(_) => ("output", Vec::new()),
+    };
+    let name = match target {
+        Node::Variable(n) | Node::Local(n) | Node::Output(n) => n.clone(),
+        Node::Resource(a) => a.to_string(),
+    };
+    let mut d = Diagnostic::error(format!("reference to undeclared {kind} `{target}`")).at(span, "not declared");
+    if let Node::Resource(a) = target {
+        if crate::schema::Schema::get().resource(&a.type_name).is_none() {
+            d = Diagnostic::error(format!("unknown name `{}` in reference `{target}`", a.type_name)).at(span, "not a resource type or known root");
+            let roots = ["var", "local", "path"];
+            return match did_you_mean(&a.type_name, crate::schema::Schema::get().resource_names().chain(roots)) {
+                Some(s) => d.help(format!("did you mean `{s}`?")),
+                None => d.help("references start with `var.`, `local.`, `path.` or a resource type"),
+            };
+        }
+    }
+    match did_you_mean(&name, candidates.iter().map(String::as_str)) {
+        Some(s) => d.help(format!("did you mean `{s}`?")),
+        None => d.help(match target {
+            Node::Variable(n) => format!("declare it with `variable \"{n}\" {{}}`"),
+            Node::Local(n) => format!("add `{n} = ...` to a `locals` block"),
+            Node::Resource(a) => format!("declare it with `resource \"{}\" \"{}\" {{ ... }}`", a.type_name, a.name),
+            Node::Output(_) => String::new(),
+        }),
+    }
+}
+
+/// Reports each strongly connected component with more than one node (or a self-reference)
+/// as one diagnostic naming the whole cycle in order. Returns the nodes in cycles.
+fn report_cycles(graph: &DiGraph<Node, ()>, edge_spans: &BTreeMap<(Node, Node), Span>, module: &Module, diags: &mut Diagnostics) -> BTreeSet<Node> {
+    let mut cyclic = BTreeSet::new();
+    for scc in petgraph::algo::tarjan_scc(graph) {
+        let self_loop = scc.len() == 1 && graph.contains_edge(scc[0], scc[0]);
+        if scc.len() < 2 && !self_loop {
+            continue;
+        }
+        let members: BTreeSet<NodeIndex> = scc.iter().copied().collect();
+        // Walk the cycle from the smallest node, always taking the smallest next member, until
+        // the walk returns to a visited node.
+        let start = *members.iter().min_by_key(|i| graph[**i].clone()).unwrap_or(&scc[0]);
+        let mut path = vec![start];
+        let mut current = start;
+        loop {
+            let next = graph
+                .neighbors_directed(current, petgraph::Direction::Outgoing)
+                .filter(|n| members.contains(n))
+                .min_by_key(|n| (!path.contains(n) || *n == start, graph[*n].clone()));
+            let Some(next) = next else { break };
+            if next == start || path.contains(&next) {
+                break;
+            }
+            path.push(next);
+            current = next;
+        }
+        // Edges run from a dependency to its dependent; the message reads "depends on".
+        let names: Vec<String> = std::iter::once(&start).chain(path[1..].iter().rev()).chain(std::iter::once(&start)).map(|i| format!("`{}`", graph[*i])).collect();
+        let first = &graph[start];
+        let last = &graph[path[path.len() - 1]];
+        let span = edge_spans
+            .get(&(last.clone(), first.clone()))
+            .copied()
+            .or_else(|| module.node_span(first));
+        let mut d = Diagnostic::error(format!("dependency cycle: {}", names.join(" → ")))
+            .help("break the cycle by removing one of these references or `depends_on` entries");
+        if let Some(s) = span {
+            d = d.at(s, format!("`{first}` refers to `{last}` here"));
+        }
+        for pair in path.windows(2) {
+            if let Some(s) = edge_spans.get(&(graph[pair[0]].clone(), graph[pair[1]].clone())) {
+                d = d.related(*s, format!("`{}` refers to `{}`", graph[pair[1]], graph[pair[0]]));
+            }
+        }
+        diags.push(d);
+        cyclic.extend(scc.iter().map(|i| graph[*i].clone()));
+    }
+    cyclic
+}

@@ -1,0 +1,15 @@
+//! `thoth` manages a whole Thoth tenant as code.
+//!
+//! HCL files are loaded and evaluated (`config`), ordered (`graph`), diffed against the
+//! refreshed remote state (`plan`), rendered (`render`) and executed (`apply`) through the
+//! GovAPI client (`remote`), while `state` records what was done. `emulator` is a real HTTP
+//! server implementing the GovAPI contract, used by tests, examples and `--embedded`.
+
+pub mod emulator;
+pub mod config;
+pub mod diag;
+pub mod graph;
+pub mod model;
+pub mod schema;
+pub mod remote;
+pub mod state;

@@ -1,0 +1,166 @@
+//! The vocabulary shared by every stage: addresses, values and source positions.
+//!
+//! This module owns plain data only. It never does IO and never knows about serialization
+//! formats; the state file, the wire types and the renderers convert at their own edges.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A value produced by evaluating configuration.
+///
+/// `Unknown` stands for a value that the control plane assigns during apply. When the unknown
+/// value is exactly an attribute of another resource, `origin` names it so that apply can fill
+/// it in once that resource has been applied.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Number(f64),
+    String(String),
+    List(Vec<Value>),
+    Map(BTreeMap<String, Value>),
+    Unknown(Option<Origin>),
+}
+
+/// The resource attribute an unknown value comes from.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Origin {
+    pub address: Address,
+    pub attribute: String,
+}
+
+impl Value {
+    pub fn is_known(&self) -> bool {
+        match self {
+            Value::Unknown(_) => false,
+            Value::List(items) => items.iter().all(Value::is_known),
+            Value::Map(map) => map.values().all(Value::is_known),
+            _ => true,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The name of this value's type as a user would write it.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "bool",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::List(_) => "list",
+            Value::Map(_) => "object",
+            Value::Unknown(_) => "unknown",
+        }
+    }
+
+    /// Converts to JSON. Unknown values have no JSON form and become `null`; callers check
+    /// `is_known` first where that matters.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Null | Value::Unknown(_) => serde_json::Value::Null,
+            Value::Bool(b) => serde_json::Value::Bool(*b),
+            Value::Number(n) => number_to_json(*n),
+            Value::String(s) => serde_json::Value::String(s.clone()),
+            Value::List(items) => serde_json::Value::Array(items.iter().map(Value::to_json).collect()),
+            Value::Map(map) => serde_json::Value::Object(
+                map.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
+            ),
+        }
+    }
+
+    pub fn from_json(json: &serde_json::Value) -> Value {
+        match json {
+            serde_json::Value::Null => Value::Null,
+            serde_json::Value::Bool(b) => Value::Bool(*b),
+            serde_json::Value::Number(n) => Value::Number(n.as_f64().unwrap_or(0.0)),
+            serde_json::Value::String(s) => Value::String(s.clone()),
+            serde_json::Value::Array(items) => Value::List(items.iter().map(Value::from_json).collect()),
+            serde_json::Value::Object(map) => Value::Map(
+                map.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect(),
+            ),
+        }
+    }
+}
+
+/// Integral numbers become JSON integers so that `1` is sent as `1`, not `1.0`.
+pub fn number_to_json(n: f64) -> serde_json::Value {
+    if n.fract() == 0.0 && n.abs() < 9.0e15 {
+        #[allow(clippy::cast_possible_truncation)]
+        serde_json::Value::from(n as i64)
+    } else {
+        serde_json::Number::from_f64(n).map_or(serde_json::Value::Null, serde_json::Value::Number)
+    }
+}
+
+/// Formats a number the way HCL prints it: integers without a fraction.
+pub fn format_number(n: f64) -> String {
+    match number_to_json(n) {
+        serde_json::Value::Number(num) => num.to_string(),
+        _ => n.to_string(),
+    }
+}
+
+/// The address of a resource or data source in configuration, e.g. `thoth_fleet.prod`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Address {
+    pub mode: Mode,
+    pub type_name: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Mode {
+    Managed,
+    Data,
+}
+
+impl Address {
+    pub fn managed(type_name: &str, name: &str) -> Address {
+        Address { mode: Mode::Managed, type_name: type_name.to_owned(), name: name.to_owned() }
+    }
+
+    /// Parses `type.name` or `data.type.name`.
+    pub fn parse(text: &str) -> Option<Address> {
+        let parts: Vec<&str> = text.split('.').collect();
+        match parts.as_slice() {
+            ["data", t, n] => {
+                Some(Address { mode: Mode::Data, type_name: (*t).to_owned(), name: (*n).to_owned() })
+            }
+            [t, n] => Some(Address::managed(t, n)),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.mode {
+            Mode::Managed => write!(f, "{}.{}", self.type_name, self.name),
+            Mode::Data => write!(f, "data.{}.{}", self.type_name, self.name),
+        }
+    }
+}
+
+/// A position in a loaded source file: the file's index in the source map and a byte range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Span {
+    pub file: usize,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Span {
+    pub fn new(file: usize, range: std::ops::Range<usize>) -> Span {
+        Span { file, start: range.start, end: range.end }
+    }
+}

@@ -1,0 +1,350 @@
+//! The diff: configuration against state and the refreshed remote snapshot, producing an inert
+//! `Plan` that renderers print and apply executes.
+//!
+//! Planning never does IO: the snapshot and the state are handed in. The plan keeps the
+//! desired values (secrets included) in memory for apply; what renderers see of a secret is
+//! only whether it changes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Map, Value as Json};
+
+use crate::config::{Desired, ResourceValues};
+use crate::model::{Address, Value};
+use crate::remote::mapping::{read_row, same};
+use crate::remote::Snapshot;
+use crate::schema::{AttrMode, Kind, Refresh, ResourceType, Schema};
+use crate::state::{ResourceState, State};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Action {
+    /// Destroy the old object and create a new one, because a replace-on-change attribute changed.
+    Replace,
+    /// Remove the object from the control plane (or disable it, for soft deletes).
+    Delete,
+    /// Stop tracking the object without any call: the API has no delete for it.
+    Forget,
+    Create,
+    Update,
+    NoOp,
+}
+
+/// How one attribute appears in a plan.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Shown {
+    Absent,
+    Value(Value),
+    /// A secret: only its presence is shown.
+    Sensitive,
+    /// Known only after apply.
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttrChange {
+    pub name: String,
+    pub before: Shown,
+    pub after: Shown,
+    pub forces_replacement: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub address: Address,
+    pub kind: Kind,
+    pub action: Action,
+    /// True for a delete that only disables the object (the row stays on the control plane).
+    pub soft: bool,
+    /// The remote id before the change.
+    pub prior_id: Option<String>,
+    /// Changed attributes (all set ones for a create), in name order.
+    pub attrs: Vec<AttrChange>,
+    /// Identifying attributes shown even when unchanged.
+    pub identifying: Vec<(String, Value)>,
+    /// A sentence for the reviewer about what the action does on this API.
+    pub note: Option<String>,
+    /// True when the remote object differs from what the last apply recorded.
+    pub drifted: bool,
+    /// What apply sends: every desired value, secrets included. Never rendered.
+    pub desired: BTreeMap<String, Value>,
+    pub sensitive: BTreeSet<String>,
+    /// The state entry before the change.
+    pub prior: Option<ResourceState>,
+    /// Resources this one depends on.
+    pub deps: BTreeSet<Address>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub replace: usize,
+    pub delete: usize,
+    pub forget: usize,
+    pub unchanged: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub tenant_id: String,
+    /// Every resource of configuration and state, in apply order for creates and updates;
+    /// deletes run in reverse of this order.
+    pub changes: Vec<Change>,
+    /// Configured resources in dependency order.
+    pub order: Vec<Address>,
+}
+
+impl Plan {
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for c in &self.changes {
+            match c.action {
+                Action::Create => s.create += 1,
+                Action::Update => s.update += 1,
+                Action::Replace => s.replace += 1,
+                Action::Delete => s.delete += 1,
+                Action::Forget => s.forget += 1,
+                Action::NoOp => s.unchanged += 1,
+            }
+        }
+        s
+    }
+
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| c.action != Action::NoOp)
+    }
+}
+
+/// Plans one configured resource; returns the change and the values references see.
+pub fn plan_resource(desired: &Desired, deps: BTreeSet<Address>, state: &State, snapshot: &Snapshot, tenant: &str) -> (Change, ResourceValues) {
+    let rt = resource_type(&desired.address);
+    let prior = state.resources.get(&desired.address).cloned();
+    let remote = prior.as_ref().and_then(|p| snapshot.object(rt, &p.id));
+    let exists = match rt.kind {
+        Kind::SettingsSection => prior.is_some(),
+        Kind::Upsert | Kind::VersionedBundle => remote.is_some(),
+    };
+    let mut change = Change {
+        address: desired.address.clone(),
+        kind: rt.kind,
+        action: Action::NoOp,
+        soft: false,
+        prior_id: prior.as_ref().map(|p| p.id.clone()),
+        attrs: Vec::new(),
+        identifying: Vec::new(),
+        note: None,
+        drifted: false,
+        desired: desired.values.clone(),
+        sensitive: desired.sensitive.clone(),
+        prior: prior.clone(),
+        deps,
+    };
+    let shown = |name: &str, v: &Value| {
+        if desired.sensitive.contains(name) {
+            Shown::Sensitive
+        } else if v.is_known() {
+            Shown::Value(v.clone())
+        } else {
+            Shown::Unknown
+        }
+    };
+
+    let prior_values = match (&prior, remote) {
+        (Some(p), Some(row)) if exists => prior_view(rt, p, row),
+        (Some(p), None) if exists => prior_view(rt, p, &Map::new()),
+        _ => BTreeMap::new(),
+    };
+
+    if exists {
+        let p = prior.as_ref();
+        for (name, value) in &desired.values {
+            let Some(attr) = rt.attribute(name) else { continue };
+            let before = prior_values.get(name);
+            let unchanged = if desired.sensitive.contains(name) && before.is_none() {
+                // No readable remote value: compare the salted digests.
+                match (value.as_str().map(|s| state.digest(s)), p.and_then(|p| p.secret_digests.get(name))) {
+                    (Some(d), Some(recorded)) => d == *recorded,
+                    _ => p.and_then(|p| p.attributes.get(name)).is_some_and(|j| Value::from_json(j) == *value),
+                }
+            } else {
+                value.is_known() && before.is_some_and(|b| same(attr, b, value))
+            };
+            if !unchanged {
+                let before_shown = match before {
+                    Some(_) if desired.sensitive.contains(name) => Shown::Sensitive,
+                    Some(b) => Shown::Value(b.clone()),
+                    None if desired.sensitive.contains(name) && p.is_some_and(|p| p.secret_digests.contains_key(name)) => Shown::Sensitive,
+                    None => Shown::Absent,
+                };
+                change.attrs.push(AttrChange { name: name.clone(), before: before_shown, after: shown(name, value), forces_replacement: attr.replace });
+            }
+        }
+        change.drifted = p.is_some_and(|p| drifted(rt, p, &prior_values));
+        change.action = if change.attrs.iter().any(|a| a.forces_replacement) {
+            Action::Replace
+        } else if change.attrs.is_empty() {
+            Action::NoOp
+        } else {
+            Action::Update
+        };
+    } else {
+        change.action = Action::Create;
+        for (name, value) in &desired.values {
+            change.attrs.push(AttrChange { name: name.clone(), before: Shown::Absent, after: shown(name, value), forces_replacement: false });
+        }
+        if prior.is_some() {
+            change.drifted = true;
+            change.note = Some("deleted outside thoth since the last apply; it will be created again".to_owned());
+        }
+    }
+
+    for (name, attr) in &rt.attributes {
+        if attr.identifying && !change.attrs.iter().any(|a| &a.name == name) {
+            if let Some(v) = desired.values.get(name).or_else(|| prior_values.get(name)) {
+                if !desired.sensitive.contains(name) {
+                    change.identifying.push((name.clone(), v.clone()));
+                }
+            }
+        }
+    }
+    if change.action == Action::Update && rt.kind == Kind::VersionedBundle {
+        change.note = Some("bundles are append-only: this appends a new version with a new id under the same name".to_owned());
+    }
+    if change.action == Action::Replace {
+        change.note = Some(replace_note(rt));
+    }
+
+    let values = planned_values(rt, &change, &prior_values, desired, tenant);
+    (change, values)
+}
+
+/// The attribute values before the change, as far as they can be known: remote values where
+/// the descriptor says they are read back, recorded values otherwise.
+fn prior_view(rt: &ResourceType, prior: &ResourceState, row: &Map<String, Json>) -> BTreeMap<String, Value> {
+    let remote = read_row(rt, row);
+    let mut out = BTreeMap::new();
+    for (name, attr) in &rt.attributes {
+        let recorded = prior.attributes.get(name).map(Value::from_json);
+        let from_remote = remote.get(name).cloned();
+        let v = match attr.refresh {
+            Refresh::Always if attr.json.is_some() => from_remote,
+            Refresh::WhenPresent => from_remote.filter(|v| v.as_str() != Some("")).or(recorded),
+            _ => recorded,
+        };
+        if let Some(v) = v {
+            out.insert(name.clone(), v);
+        }
+    }
+    out
+}
+
+/// Whether a configurable value on the control plane differs from what the last apply wrote.
+fn drifted(rt: &ResourceType, prior: &ResourceState, now: &BTreeMap<String, Value>) -> bool {
+    rt.attributes.iter().any(|(name, attr)| {
+        attr.is_settable()
+            && attr.refresh == Refresh::Always
+            && !attr.sensitive
+            && match (prior.attributes.get(name), now.get(name)) {
+                (Some(recorded), Some(current)) => !same(attr, &Value::from_json(recorded), current),
+                _ => false,
+            }
+    })
+}
+
+fn replace_note(rt: &ResourceType) -> String {
+    match rt.kind {
+        Kind::Upsert => "the old object is disabled (it stays listed) and a new one is created".to_owned(),
+        _ => "the old object is deleted and a new one is created".to_owned(),
+    }
+}
+
+/// What references to this resource see after the plan: configured values, recorded values
+/// where nothing changes, unknown where the control plane decides during apply.
+fn planned_values(rt: &ResourceType, change: &Change, prior: &BTreeMap<String, Value>, desired: &Desired, tenant: &str) -> ResourceValues {
+    let mut values = BTreeMap::new();
+    let stable = change.action == Action::NoOp;
+    for (name, attr) in &rt.attributes {
+        let v = if let Some(v) = desired.values.get(name) {
+            v.clone()
+        } else if stable || (change.action == Action::Update && attr.mode == AttrMode::OptionalComputed && rt.kind != Kind::VersionedBundle) {
+            prior.get(name).cloned().unwrap_or(Value::Null)
+        } else if attr.mode == AttrMode::Computed || attr.mode == AttrMode::OptionalComputed {
+            Value::Unknown(None)
+        } else {
+            Value::Null
+        };
+        values.insert(name.clone(), v);
+    }
+    let id = match rt.kind {
+        Kind::SettingsSection => Value::String(tenant.to_owned()),
+        Kind::Upsert if !rt.key_server_generated => rt.key.as_ref().and_then(|k| desired.values.get(k)).cloned().unwrap_or(Value::Unknown(None)),
+        Kind::Upsert => match (&change.prior_id, change.action) {
+            (Some(id), Action::NoOp | Action::Update) => Value::String(id.clone()),
+            _ => rt.key.as_ref().and_then(|k| desired.values.get(k)).cloned().unwrap_or(Value::Unknown(None)),
+        },
+        Kind::VersionedBundle => match (&change.prior_id, change.action) {
+            (Some(id), Action::NoOp) => Value::String(id.clone()),
+            _ => Value::Unknown(None),
+        },
+    };
+    if let (Some(key), Value::String(_)) = (&rt.key, &id) {
+        if rt.kind == Kind::Upsert {
+            values.insert(key.clone(), id.clone());
+        }
+    }
+    values.insert("id".to_owned(), id);
+    values.insert("tenant_id".to_owned(), Value::String(tenant.to_owned()));
+    ResourceValues { values, sensitive: desired.sensitive.clone() }
+}
+
+/// Plans a resource that is in state but no longer in configuration.
+pub fn plan_removal(address: &Address, prior: &ResourceState, snapshot: &Snapshot) -> Change {
+    let rt = resource_type(address);
+    let gone = match rt.kind {
+        Kind::SettingsSection => false,
+        Kind::Upsert | Kind::VersionedBundle => snapshot.object(rt, &prior.id).is_none(),
+    };
+    let (action, soft, note) = match rt.kind {
+        Kind::SettingsSection => (
+            Action::Forget,
+            false,
+            "the settings document has no delete: its keys stay as they are and thoth stops managing them".to_owned(),
+        ),
+        _ if gone => (Action::Forget, false, "already gone from the control plane; only the state entry is removed".to_owned()),
+        Kind::Upsert => {
+            let patch = rt.soft_delete.as_ref().map(|p| p.iter().map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join(", ")).unwrap_or_default();
+            (Action::Delete, true, format!("soft delete: the API has no delete, so thoth upserts {patch}; the row stays listed"))
+        }
+        Kind::VersionedBundle => (Action::Delete, false, "deletes the current version; earlier versions are kept by the control plane".to_owned()),
+    };
+    let identifying = rt
+        .attributes
+        .iter()
+        .filter(|(_, a)| a.identifying)
+        .filter_map(|(n, _)| prior.attributes.get(n).map(|j| (n.clone(), Value::from_json(j))))
+        .collect();
+    Change {
+        address: address.clone(),
+        kind: rt.kind,
+        action,
+        soft,
+        prior_id: Some(prior.id.clone()),
+        attrs: Vec::new(),
+        identifying,
+        note: Some(note),
+        drifted: false,
+        desired: BTreeMap::new(),
+        sensitive: BTreeSet::new(),
+        prior: Some(prior.clone()),
+        deps: BTreeSet::new(),
+    }
+}
+
+/// The descriptor of an address that configuration or state holds. Both were checked against
+/// the schema on the way in, so a miss is a defect.
+pub fn resource_type(address: &Address) -> &'static ResourceType {
+    match Schema::get().resource(&address.type_name) {
+        Some(rt) => rt,
+        None => panic!("`{address}` has a type unknown to the schema (checked at load time)"),
+    }
+}

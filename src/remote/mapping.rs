@@ -1,0 +1,180 @@
+//! Moving attribute values in and out of JSON documents, as the descriptors say: dotted JSON
+//! paths, JSON text attributes, integer numbers and canonical forms for comparison.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value as Json};
+
+use crate::model::{number_to_json, Value};
+use crate::schema::{Attribute, Encoding, ResourceType, ValueType};
+
+/// The JSON sent for an attribute value.
+pub fn to_wire(attr: &Attribute, value: &Value) -> Json {
+    match (attr.encoding, value) {
+        (Encoding::Plain, v) => v.to_json(),
+        (_, Value::String(text)) => serde_json::from_str(text).unwrap_or(Json::Null),
+        (_, v) => v.to_json(),
+    }
+}
+
+/// The attribute value read from a JSON value, or `None` when the JSON has nothing usable.
+pub fn from_wire(attr: &Attribute, json: &Json) -> Option<Value> {
+    if json.is_null() {
+        return None;
+    }
+    Some(match (attr.encoding, attr.value_type) {
+        (Encoding::Plain, ValueType::String) => match json {
+            Json::String(s) => Value::String(s.clone()),
+            Json::Number(n) => Value::String(n.to_string()),
+            Json::Bool(b) => Value::String(b.to_string()),
+            other => Value::String(other.to_string()),
+        },
+        (Encoding::Plain, ValueType::Bool) => Value::Bool(json.as_bool()?),
+        (Encoding::Plain, ValueType::Int | ValueType::Float) => Value::Number(json.as_f64()?),
+        (Encoding::Plain, ValueType::List) => Value::List(json.as_array()?.iter().map(scalar_string).collect()),
+        (Encoding::Plain, ValueType::Set) => {
+            let mut items: Vec<Value> = json.as_array()?.iter().map(scalar_string).collect();
+            items.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+            items.dedup();
+            Value::List(items)
+        }
+        (Encoding::Plain, ValueType::Map) => Value::Map(json.as_object()?.iter().map(|(k, v)| (k.clone(), scalar_string(v))).collect()),
+        // JSON text attributes read back as compact JSON with sorted keys.
+        (_, _) => Value::String(canonical(json).to_string()),
+    })
+}
+
+fn scalar_string(json: &Json) -> Value {
+    match json {
+        Json::String(s) => Value::String(s.clone()),
+        other => Value::String(other.to_string()),
+    }
+}
+
+/// The same JSON with object keys sorted at every level.
+pub fn canonical(json: &Json) -> Json {
+    match json {
+        Json::Object(map) => {
+            let sorted: BTreeMap<&String, Json> = map.iter().map(|(k, v)| (k, canonical(v))).collect();
+            Json::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+        }
+        Json::Array(items) => Json::Array(items.iter().map(canonical).collect()),
+        Json::Number(n) => n.as_f64().map_or_else(|| json.clone(), number_to_json),
+        other => other.clone(),
+    }
+}
+
+/// Whether two values of an attribute mean the same thing: JSON text is compared as JSON,
+/// sets without order, numbers by value.
+pub fn same(attr: &Attribute, a: &Value, b: &Value) -> bool {
+    match (attr.encoding, a, b) {
+        (Encoding::Plain, _, _) => a == b,
+        (_, Value::String(x), Value::String(y)) => {
+            match (serde_json::from_str::<Json>(x), serde_json::from_str::<Json>(y)) {
+                (Ok(jx), Ok(jy)) => canonical(&jx) == canonical(&jy),
+                _ => x == y,
+            }
+        }
+        _ => a == b,
+    }
+}
+
+pub fn get_path<'a>(doc: &'a Map<String, Json>, dotted: &str) -> Option<&'a Json> {
+    let mut parts = dotted.split('.');
+    let mut current = doc.get(parts.next()?)?;
+    for part in parts {
+        current = current.as_object()?.get(part)?;
+    }
+    Some(current)
+}
+
+/// Sets a dotted path, creating (or replacing non-object) intermediate objects.
+pub fn set_path(doc: &mut Map<String, Json>, dotted: &str, value: Json) {
+    let parts: Vec<&str> = dotted.split('.').collect();
+    let mut current = doc;
+    for part in &parts[..parts.len() - 1] {
+        let entry = current.entry((*part).to_owned()).or_insert_with(|| Json::Object(Map::new()));
+        if !entry.is_object() {
+            *entry = Json::Object(Map::new());
+        }
+        let Json::Object(next) = entry else { return };
+        current = next;
+    }
+    current.insert(parts[parts.len() - 1].to_owned(), value);
+}
+
+/// Deep-merges `patch` into `doc`: objects merge key by key, anything else overwrites.
+pub fn deep_merge(doc: &mut Map<String, Json>, patch: &Map<String, Json>) {
+    for (k, v) in patch {
+        match (doc.get_mut(k), v) {
+            (Some(Json::Object(existing)), Json::Object(p)) => deep_merge(existing, p),
+            _ => {
+                doc.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+/// Every attribute value a JSON row holds, by the descriptor's paths.
+pub fn read_row(rt: &ResourceType, row: &Map<String, Json>) -> BTreeMap<String, Value> {
+    rt.attributes
+        .iter()
+        .filter_map(|(name, attr)| {
+            let path = attr.json.as_deref()?;
+            let v = from_wire(attr, get_path(row, path)?)?;
+            Some((name.clone(), v))
+        })
+        .collect()
+}
+
+/// Writes the given attribute values into a JSON body by the descriptor's paths; attributes
+/// without a JSON path (client-only ones) are skipped.
+pub fn write_values(rt: &ResourceType, values: &BTreeMap<String, Value>, body: &mut Map<String, Json>) {
+    for (name, value) in values {
+        let Some(attr) = rt.attribute(name) else { continue };
+        match (attr.json.as_deref(), attr.encoding) {
+            (Some(path), _) => set_path(body, path, to_wire(attr, value)),
+            (None, Encoding::JsonMergeTopLevel) => {}
+            (None, _) => {}
+        }
+    }
+    // Merges go last, after the typed keys, as the contract says.
+    for (name, value) in values {
+        if let (Some(attr), Value::String(text)) = (rt.attribute(name), value) {
+            if attr.encoding == Encoding::JsonMergeTopLevel {
+                if let Ok(Json::Object(patch)) = serde_json::from_str::<Json>(text) {
+                    deep_merge(body, &patch);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn dotted_paths_create_and_read_nested_objects() {
+        let mut doc = Map::new();
+        set_path(&mut doc, "shadow_policy.high", json!("block"));
+        set_path(&mut doc, "shadow_policy.low", json!("allow"));
+        assert_eq!(Json::Object(doc.clone()), json!({"shadow_policy": {"high": "block", "low": "allow"}}));
+        assert_eq!(get_path(&doc, "shadow_policy.low"), Some(&json!("allow")));
+        assert_eq!(get_path(&doc, "shadow_policy.none"), None);
+    }
+
+    #[test]
+    fn deep_merge_merges_objects_and_overwrites_the_rest() {
+        let mut doc = json!({"a": {"x": 1, "y": 2}, "b": [1]}).as_object().cloned().unwrap_or_default();
+        let patch = json!({"a": {"y": 3}, "b": [2], "c": true}).as_object().cloned().unwrap_or_default();
+        deep_merge(&mut doc, &patch);
+        assert_eq!(Json::Object(doc), json!({"a": {"x": 1, "y": 3}, "b": [2], "c": true}));
+    }
+
+    #[test]
+    fn canonical_sorts_keys_and_normalises_numbers() {
+        assert_eq!(canonical(&json!({"b": 1.0, "a": {"d": 2, "c": 3}})).to_string(), r#"{"a":{"c":3,"d":2},"b":1}"#);
+    }
+}

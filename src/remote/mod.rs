@@ -1,0 +1,353 @@
+//! The GovAPI client: transport (base URL, auth headers, provenance headers, retries, error
+//! bodies) and one module per lifecycle kind.
+//!
+//! This module speaks HTTP and JSON only. It never prints and never decides what to change;
+//! `plan` decides and `apply` calls the lifecycle functions here.
+
+pub mod bundle;
+pub mod mapping;
+pub mod settings;
+pub mod snapshot;
+pub mod upsert;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::Value as Json;
+
+pub use snapshot::Snapshot;
+
+/// How the client authenticates: exactly one mode.
+#[derive(Clone)]
+pub enum Auth {
+    /// An org API key sent as `X-Api-Key`.
+    ApiKey(String),
+    /// An admin bearer token sent as `Authorization: Bearer`.
+    Bearer(String),
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The credential itself is never formatted.
+        match self {
+            Auth::ApiKey(_) => f.write_str("ApiKey(<redacted>)"),
+            Auth::Bearer(_) => f.write_str("Bearer(<redacted>)"),
+        }
+    }
+}
+
+/// Resolved connection settings.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub tenant_id: String,
+    pub base_url: String,
+    pub auth: Auth,
+    pub retry: Retry,
+    pub timeout: Duration,
+    pub insecure_skip_tls_verify: bool,
+}
+
+/// The retry schedule of `govapi.md` §1.5: `base * 2^(n-1)` capped at `max`, `attempts` tries
+/// in all, only for idempotent calls.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    pub attempts: u32,
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry { attempts: 4, base: Duration::from_millis(300), max: Duration::from_millis(5000) }
+    }
+}
+
+impl Retry {
+    fn delay(&self, retry: u32) -> Duration {
+        let base = self.base.min(self.max);
+        base.saturating_mul(1 << retry.saturating_sub(1).min(16)).min(self.max)
+    }
+}
+
+/// The three path roots of the API.
+#[derive(Debug, Clone, Copy)]
+pub enum Root {
+    Thoth,
+    Governance,
+}
+
+/// Whether a call may be repeated without changing the outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idempotent {
+    Yes,
+    No,
+}
+
+#[derive(Debug, Clone)]
+pub enum ApiError {
+    /// The control plane answered with a non-success status.
+    Status { method: String, path: String, status: u16, code: Option<String>, message: String },
+    /// No answer: connection refused, reset, timed out. The request may or may not have been
+    /// carried out.
+    Transport { method: String, path: String, message: String },
+    /// A success answer whose body is not what the contract says.
+    Decode { method: String, path: String, message: String },
+}
+
+impl ApiError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ApiError::Status { status: 404, .. })
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiError::Status { method, path, status, code, message } => {
+                write!(f, "{method} {path} failed with HTTP {status}")?;
+                if let Some(c) = code {
+                    write!(f, " ({c})")?;
+                }
+                if !message.is_empty() {
+                    write!(f, ": {message}")?;
+                }
+                Ok(())
+            }
+            ApiError::Transport { method, path, message } => write!(f, "{method} {path} got no answer: {message}"),
+            ApiError::Decode { method, path, message } => write!(f, "{method} {path} answered with an unexpected body: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    tenant: String,
+    auth: Auth,
+    retry: Retry,
+    calls: Arc<AtomicUsize>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("base", &self.base).field("tenant", &self.tenant).finish_non_exhaustive()
+    }
+}
+
+/// The value sent as `X-Aten-Provisioned-Via`. The contract only shows `terraform`, `pulumi`
+/// and `kubernetes_operator`; whether the server checks an allow-list is unknown, so thoth
+/// names itself, as the contract recommends, rather than impersonating another tool.
+const PROVISIONED_VIA: &str = "thoth";
+
+impl Client {
+    pub fn new(conn: &Connection) -> Result<Client, String> {
+        check_base_url(&conn.base_url)?;
+        let version = env!("CARGO_PKG_VERSION");
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::ACCEPT, reqwest::header::HeaderValue::from_static("application/json"));
+        headers.insert("X-Aten-Provisioned-Via", reqwest::header::HeaderValue::from_static(PROVISIONED_VIA));
+        headers.insert("X-Aten-Provisioner", reqwest::header::HeaderValue::from_static("thoth"));
+        headers.insert("X-Aten-Provisioner-Version", reqwest::header::HeaderValue::from_static(version));
+        let http = reqwest::Client::builder()
+            .user_agent(format!("thoth/{version}"))
+            .default_headers(headers)
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(conn.timeout)
+            .danger_accept_invalid_certs(conn.insecure_skip_tls_verify)
+            .build()
+            .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+        Ok(Client {
+            http,
+            base: conn.base_url.trim().trim_end_matches('/').to_owned(),
+            tenant: conn.tenant_id.clone(),
+            auth: conn.auth.clone(),
+            retry: conn.retry,
+            calls: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// How many HTTP requests were sent, retries included.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Sends one call and decodes its JSON object body (`None` for an empty body).
+    pub async fn call(
+        &self,
+        method: Method,
+        root: Root,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Json>,
+        idempotent: Idempotent,
+    ) -> Result<Option<Json>, ApiError> {
+        let root_segment = match root {
+            Root::Thoth => "thoth",
+            Root::Governance => "governance",
+        };
+        let display_path = format!("/{}/{root_segment}/{path}", self.tenant);
+        let url = format!("{}{display_path}", self.base);
+        let mut query: Vec<(&str, &str)> = query.iter().filter(|(_, v)| !v.is_empty()).copied().collect();
+        query.sort_unstable();
+        let attempts = if idempotent == Idempotent::Yes { self.retry.attempts.max(1) } else { 1 };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut req = self.http.request(method.clone(), &url).query(&query);
+            req = match &self.auth {
+                Auth::ApiKey(k) => req.header("X-Api-Key", k),
+                Auth::Bearer(t) => req.bearer_auth(t),
+            };
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            let outcome = match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let text = resp.text().await.unwrap_or_default();
+                    if status.is_success() {
+                        return decode(&method, &display_path, &text);
+                    }
+                    let retryable = matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504);
+                    (error_from_body(&method, &display_path, status.as_u16(), &text), retryable)
+                }
+                Err(e) => {
+                    let retryable = e.is_timeout() || (e.is_request() && !e.is_connect()) || is_reset(&e);
+                    (ApiError::Transport { method: method.to_string(), path: display_path.clone(), message: transport_message(&e) }, retryable)
+                }
+            };
+            match outcome {
+                (err, true) if attempt < attempts => {
+                    let _ = err;
+                    tokio::time::sleep(self.retry.delay(attempt)).await;
+                }
+                (err, _) => return Err(err),
+            }
+        }
+    }
+
+    pub async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Option<Json>, ApiError> {
+        self.call(Method::GET, Root::Thoth, path, query, None, Idempotent::Yes).await
+    }
+}
+
+fn is_reset(e: &reqwest::Error) -> bool {
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return matches!(io.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::UnexpectedEof);
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// A transport error's chain of causes, without the URL (which is already in the message).
+fn transport_message(e: &reqwest::Error) -> String {
+    let mut parts = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        parts.push(s.to_string());
+        source = s.source();
+    }
+    if parts.is_empty() {
+        e.to_string()
+    } else {
+        parts.join(": ")
+    }
+}
+
+fn decode(method: &Method, path: &str, text: &str) -> Result<Option<Json>, ApiError> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    match serde_json::from_str::<Json>(text) {
+        Ok(Json::Null) => Ok(None),
+        Ok(v @ Json::Object(_)) => Ok(Some(v)),
+        Ok(_) => Err(ApiError::Decode { method: method.to_string(), path: path.to_owned(), message: "expected a JSON object".to_owned() }),
+        Err(e) => Err(ApiError::Decode { method: method.to_string(), path: path.to_owned(), message: e.to_string() }),
+    }
+}
+
+/// Reads the contract's error body `{error, message | error_description}`; anything else
+/// is kept as raw text, shortened.
+fn error_from_body(method: &Method, path: &str, status: u16, text: &str) -> ApiError {
+    let parsed: Option<serde_json::Map<String, Json>> = serde_json::from_str(text).ok();
+    let (code, message) = match parsed {
+        Some(map) => (
+            map.get("error").and_then(Json::as_str).map(str::to_owned),
+            map.get("message").or_else(|| map.get("error_description")).and_then(Json::as_str).unwrap_or_default().to_owned(),
+        ),
+        None => (None, text.chars().take(300).collect()),
+    };
+    ApiError::Status { method: method.to_string(), path: path.to_owned(), status, code, message }
+}
+
+/// TLS is required except towards this machine.
+fn check_base_url(base: &str) -> Result<(), String> {
+    let base = base.trim();
+    if let Some(rest) = base.strip_prefix("http://") {
+        let host_port = rest.split('/').next().unwrap_or_default();
+        let host = if host_port.starts_with('[') {
+            host_port.split(']').next().unwrap_or_default().trim_start_matches('[')
+        } else {
+            host_port.split(':').next().unwrap_or_default()
+        };
+        let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if !loopback {
+            return Err(format!("refusing plain `http://` to `{host}`: use `https://` (plain HTTP is only allowed to this machine)"));
+        }
+        Ok(())
+    } else if base.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(format!("the API base URL `{base}` must start with `https://`"))
+    }
+}
+
+/// Extracts an array from a list response by its envelope key; a missing key is an empty list.
+pub fn list_rows(body: Option<Json>, key: &str) -> Result<Vec<Json>, String> {
+    match body {
+        None => Ok(Vec::new()),
+        Some(Json::Object(mut map)) => match map.remove(key) {
+            None | Some(Json::Null) => Ok(Vec::new()),
+            Some(Json::Array(items)) => Ok(items.into_iter().filter(Json::is_object).collect()),
+            Some(_) => Err(format!("`{key}` is not an array")),
+        },
+        Some(_) => Err("expected a JSON object".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_schedule_matches_the_contract() {
+        let r = Retry::default();
+        let delays: Vec<u128> = (1..=4).map(|n| r.delay(n).as_millis()).collect();
+        assert_eq!(delays, vec![300, 600, 1200, 2400]);
+        let capped = Retry { attempts: 10, base: Duration::from_millis(300), max: Duration::from_millis(1000) };
+        assert_eq!(capped.delay(5).as_millis(), 1000);
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        assert!(check_base_url("http://127.0.0.1:8080").is_ok());
+        assert!(check_base_url("http://localhost:1/prefix").is_ok());
+        assert!(check_base_url("http://[::1]:9/").is_ok());
+        assert!(check_base_url("http://grid.acme.example.com").is_err());
+        assert!(check_base_url("ftp://x").is_err());
+        assert!(check_base_url("https://grid.acme.atensecurity.com").is_ok());
+    }
+}

@@ -1,0 +1,346 @@
+//! Resource type descriptors, read from the JSON files in `schemas/`.
+//!
+//! A descriptor says everything the generic code needs about a type: its lifecycle kind, its
+//! paths, its identity, and per attribute the value type, mode, flags, JSON key and allowed
+//! values. This module only parses and answers questions about descriptors; it never contains a
+//! code path for one particular type.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+
+/// The descriptor files, embedded so that the binary needs nothing at run time.
+const RESOURCE_FILES: &[(&str, &str)] = &[
+    ("thoth_governance_settings", include_str!("../schemas/resources/thoth_governance_settings.json")),
+    ("thoth_webhook_settings", include_str!("../schemas/resources/thoth_webhook_settings.json")),
+    ("thoth_mdm_provider", include_str!("../schemas/resources/thoth_mdm_provider.json")),
+    ("thoth_browser_provider", include_str!("../schemas/resources/thoth_browser_provider.json")),
+    ("thoth_browser_policy", include_str!("../schemas/resources/thoth_browser_policy.json")),
+    ("thoth_browser_enrollment", include_str!("../schemas/resources/thoth_browser_enrollment.json")),
+    ("thoth_policy_bundle", include_str!("../schemas/resources/thoth_policy_bundle.json")),
+];
+
+/// How a type's objects live on the control plane; each kind is one module of `remote`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Keys of the one shared tenant settings document (`GET/PUT T/settings`).
+    SettingsSection,
+    /// A row keyed by a natural or client-chosen key, written by an idempotent upsert POST and
+    /// "deleted" by upserting a disabling patch.
+    Upsert,
+    /// Append-only versions under a logical name: every change is a new POST with a new id.
+    VersionedBundle,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueType {
+    String,
+    Bool,
+    Int,
+    Float,
+    List,
+    Set,
+    Map,
+}
+
+impl ValueType {
+    pub fn describe(self) -> &'static str {
+        match self {
+            ValueType::String => "string",
+            ValueType::Bool => "bool",
+            ValueType::Int => "number (whole)",
+            ValueType::Float => "number",
+            ValueType::List => "list of strings",
+            ValueType::Set => "set of strings",
+            ValueType::Map => "map of strings",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttrMode {
+    Required,
+    Optional,
+    /// Optional; when unset the control plane chooses the value.
+    OptionalComputed,
+    /// Set only by the control plane.
+    Computed,
+}
+
+/// How a string attribute maps onto its JSON value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    #[default]
+    Plain,
+    /// The string holds JSON text of an object, sent as the object.
+    JsonObject,
+    /// The string holds JSON text of an array of objects, sent as the array.
+    JsonArrayOfObjects,
+    /// The string holds JSON text of an object that is deep-merged into the document's top
+    /// level; it has no key of its own and is never read back.
+    JsonMergeTopLevel,
+}
+
+/// Whether the control plane's value is read back when refreshing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Refresh {
+    /// The remote value is authoritative.
+    #[default]
+    Always,
+    /// The remote value replaces the recorded one only when it is present and not empty.
+    WhenPresent,
+    /// The remote value is never read: the control plane redacts or does not return it.
+    Never,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Enum {
+    pub values: Vec<String>,
+    /// True when the control plane rejects other values (an error); false when the list is
+    /// only the documented vocabulary (a warning).
+    pub validated: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Attribute {
+    #[serde(rename = "type")]
+    pub value_type: ValueType,
+    pub mode: AttrMode,
+    #[serde(default)]
+    pub sensitive: bool,
+    /// A change forces the object to be replaced.
+    #[serde(default)]
+    pub replace: bool,
+    /// Dotted JSON path of the value in the request and response; absent for client-only
+    /// attributes.
+    #[serde(default)]
+    pub json: Option<String>,
+    #[serde(default)]
+    pub encoding: Encoding,
+    #[serde(default)]
+    pub refresh: Refresh,
+    /// The value the client sends when the attribute is unset.
+    #[serde(default)]
+    pub default: Option<serde_json::Value>,
+    #[serde(default, rename = "enum")]
+    pub allowed: Option<Enum>,
+    /// Spellings the client rewrites before sending (`aws-secrets-manager` → `aws_secrets_manager`).
+    #[serde(default)]
+    pub aliases: BTreeMap<String, String>,
+    /// Whitespace is trimmed before sending.
+    #[serde(default)]
+    pub trim: bool,
+    /// The value is upper-cased before sending.
+    #[serde(default)]
+    pub uppercase: bool,
+    /// Shown in every plan entry of the resource, changed or not.
+    #[serde(default)]
+    pub identifying: bool,
+    /// When unset, the value is derived from another attribute (`from`) through `map`; when
+    /// both are set they must agree.
+    #[serde(default)]
+    pub derive: Option<Derive>,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Derive {
+    pub from: String,
+    pub map: BTreeMap<String, String>,
+}
+
+impl Attribute {
+    pub fn is_settable(&self) -> bool {
+        self.mode != AttrMode::Computed
+    }
+}
+
+/// An extra call made after a successful write when a client-only flag is true.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FollowUp {
+    pub when_attribute: String,
+    pub path: String,
+    /// The response field whose value must equal `expect_value` for success; otherwise the
+    /// outcome is only a warning.
+    pub expect_field: String,
+    pub expect_value: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceType {
+    #[serde(rename = "type")]
+    pub name: String,
+    pub kind: Kind,
+    pub description: String,
+    /// Collection path under `/{tenant}/thoth/`.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// The array key of the list response.
+    #[serde(default)]
+    pub list_key: Option<String>,
+    /// A query parameter narrowing the list read, filled from an attribute.
+    #[serde(default)]
+    pub list_filter: Option<ListFilter>,
+    /// The attribute that identifies the remote object (its JSON key is the row key).
+    #[serde(default)]
+    pub key: Option<String>,
+    /// The response field holding the object's id when it is not the key (a bundle version id).
+    #[serde(default)]
+    pub id_field: Option<String>,
+    /// True when the control plane generates the key if the client sends none.
+    #[serde(default)]
+    pub key_server_generated: bool,
+    /// Fields upserted to "delete" the object; the row stays on the control plane.
+    #[serde(default)]
+    pub soft_delete: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    pub follow_up: Option<FollowUp>,
+    /// Groups of attributes of which exactly one must be set.
+    #[serde(default)]
+    pub exactly_one_of: Vec<Vec<String>>,
+    pub attributes: BTreeMap<String, Attribute>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListFilter {
+    pub param: String,
+    pub attribute: String,
+}
+
+impl ResourceType {
+    pub fn attribute(&self, name: &str) -> Option<&Attribute> {
+        self.attributes.get(name)
+    }
+
+    pub fn key_attribute(&self) -> Option<&Attribute> {
+        self.key.as_deref().and_then(|k| self.attributes.get(k))
+    }
+
+    /// Names a user may set, including the meta-arguments every resource accepts.
+    pub fn settable_names(&self) -> impl Iterator<Item = &str> {
+        self.attributes.iter().filter(|(_, a)| a.is_settable()).map(|(n, _)| n.as_str())
+    }
+
+    /// Every attribute name a reference may read: declared ones plus `id` and `tenant_id`.
+    pub fn readable(&self, name: &str) -> bool {
+        name == "id" || name == "tenant_id" || self.attributes.contains_key(name)
+    }
+}
+
+/// All resource types known to this build.
+#[derive(Debug)]
+pub struct Schema {
+    resources: BTreeMap<String, ResourceType>,
+}
+
+impl Schema {
+    /// The embedded schema. The descriptors are checked by a unit test, so a parse failure here
+    /// is a build defect and reported as such.
+    pub fn get() -> &'static Schema {
+        static SCHEMA: OnceLock<Schema> = OnceLock::new();
+        SCHEMA.get_or_init(|| match Schema::parse(RESOURCE_FILES) {
+            Ok(schema) => schema,
+            Err(message) => panic!("embedded schema is invalid (a build defect): {message}"),
+        })
+    }
+
+    fn parse(files: &[(&str, &str)]) -> Result<Schema, String> {
+        let mut resources = BTreeMap::new();
+        for (name, text) in files {
+            let rt: ResourceType =
+                serde_json::from_str(text).map_err(|e| format!("schemas/resources/{name}.json: {e}"))?;
+            if rt.name != *name {
+                return Err(format!("schemas/resources/{name}.json declares type `{}`", rt.name));
+            }
+            validate(&rt)?;
+            resources.insert(rt.name.clone(), rt);
+        }
+        Ok(Schema { resources })
+    }
+
+    pub fn resource(&self, name: &str) -> Option<&ResourceType> {
+        self.resources.get(name)
+    }
+
+    pub fn resource_names(&self) -> impl Iterator<Item = &str> {
+        self.resources.keys().map(String::as_str)
+    }
+}
+
+/// Checks that a descriptor gives its lifecycle kind what it needs.
+fn validate(rt: &ResourceType) -> Result<(), String> {
+    let need = |what: &str, ok: bool| if ok { Ok(()) } else { Err(format!("{}: `{what}` is required for its kind", rt.name)) };
+    match rt.kind {
+        Kind::SettingsSection => {}
+        Kind::Upsert => {
+            need("path", rt.path.is_some())?;
+            need("list_key", rt.list_key.is_some())?;
+            need("key", rt.key_attribute().is_some_and(|a| a.json.is_some()))?;
+            need("soft_delete", rt.soft_delete.is_some())?;
+        }
+        Kind::VersionedBundle => {
+            need("path", rt.path.is_some())?;
+            need("key", rt.key_attribute().is_some_and(|a| a.json.is_some()))?;
+        }
+    }
+    for (name, attr) in &rt.attributes {
+        if attr.encoding != Encoding::Plain && attr.value_type != ValueType::String {
+            return Err(format!("{}.{name}: only strings can carry JSON text", rt.name));
+        }
+        if name == "id" || name == "tenant_id" {
+            return Err(format!("{}.{name}: `id` and `tenant_id` are implicit", rt.name));
+        }
+    }
+    if let Some(f) = &rt.list_filter {
+        need("list_filter.attribute", rt.attributes.contains_key(&f.attribute))?;
+    }
+    for group in &rt.exactly_one_of {
+        need("exactly_one_of", group.iter().all(|a| rt.attributes.contains_key(a)))?;
+    }
+    for attr in rt.attributes.values() {
+        if let Some(d) = &attr.derive {
+            need("derive.from", rt.attributes.contains_key(&d.from))?;
+        }
+    }
+    if let Some(f) = &rt.follow_up {
+        need("follow_up.when_attribute", rt.attributes.contains_key(&f.when_attribute))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_embedded_descriptor_parses_and_validates() {
+        let schema = Schema::parse(RESOURCE_FILES).expect("descriptors");
+        assert_eq!(schema.resource_names().count(), RESOURCE_FILES.len());
+    }
+
+    #[test]
+    fn every_descriptor_file_is_embedded() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/resources");
+        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+            .expect("schemas dir")
+            .filter_map(|e| e.ok()?.path().file_stem()?.to_str().map(str::to_owned))
+            .collect();
+        on_disk.sort();
+        let mut embedded: Vec<String> = RESOURCE_FILES.iter().map(|(n, _)| (*n).to_owned()).collect();
+        embedded.sort();
+        assert_eq!(on_disk, embedded);
+    }
+}

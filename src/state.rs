@@ -1,0 +1,231 @@
+//! The local state file: what thoth created or adopted, under which remote identity, with the
+//! last-applied non-secret attributes and a salted digest of each secret attribute.
+//!
+//! This module owns the versioned file format and its atomic, private, backed-up writes. It
+//! never talks to the network, and no secret value ever reaches it: only digests do.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::model::Address;
+
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone)]
+pub struct State {
+    pub lineage: String,
+    pub serial: u64,
+    /// Random salt of the secret digests, fixed for the life of the lineage.
+    pub salt: String,
+    pub tenant_id: Option<String>,
+    pub resources: BTreeMap<Address, ResourceState>,
+    /// Non-sensitive outputs of the last apply.
+    pub outputs: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceState {
+    /// The remote identity: the id the control plane knows the object by.
+    pub id: String,
+    /// Last-applied or last-read non-secret attributes, in their attribute form.
+    pub attributes: BTreeMap<String, serde_json::Value>,
+    /// Salted digests of secret attributes.
+    pub secret_digests: BTreeMap<String, String>,
+}
+
+#[derive(Debug)]
+pub enum StateError {
+    Io(PathBuf, std::io::Error),
+    Format(PathBuf, String),
+}
+
+impl std::fmt::Display for StateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StateError::Io(p, e) => write!(f, "cannot access the state file `{}`: {e}", p.display()),
+            StateError::Format(p, m) => write!(f, "the state file `{}` is not readable: {m}", p.display()),
+        }
+    }
+}
+
+impl std::error::Error for StateError {}
+
+impl State {
+    pub fn new() -> State {
+        State {
+            lineage: random_uuid(),
+            serial: 0,
+            salt: hex(&random_bytes::<16>()),
+            tenant_id: None,
+            resources: BTreeMap::new(),
+            outputs: BTreeMap::new(),
+        }
+    }
+
+    /// The salted digest recorded for a secret value.
+    pub fn digest(&self, value: &str) -> String {
+        let mut h = Sha256::new();
+        h.update(self.salt.as_bytes());
+        h.update([0u8]);
+        h.update(value.as_bytes());
+        format!("sha256:{}", hex(&h.finalize()))
+    }
+
+    /// Loads the state at `path`; a missing file is a new, empty state.
+    pub fn load(path: &Path) -> Result<State, StateError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::new()),
+            Err(e) => return Err(StateError::Io(path.to_path_buf(), e)),
+        };
+        let file: StateFile = serde_json::from_str(&text).map_err(|e| StateError::Format(path.to_path_buf(), e.to_string()))?;
+        if file.format_version != FORMAT_VERSION {
+            return Err(StateError::Format(
+                path.to_path_buf(),
+                format!("format version {} is not supported (this thoth reads version {FORMAT_VERSION})", file.format_version),
+            ));
+        }
+        let mut resources = BTreeMap::new();
+        for r in file.resources {
+            let address = Address::parse(&r.address).ok_or_else(|| StateError::Format(path.to_path_buf(), format!("invalid address `{}`", r.address)))?;
+            resources.insert(address, ResourceState { id: r.id, attributes: r.attributes, secret_digests: r.secret_digests });
+        }
+        Ok(State { lineage: file.lineage, serial: file.serial, salt: file.digest_salt, tenant_id: file.tenant_id, resources, outputs: file.outputs })
+    }
+
+    /// Writes the state with the next serial: to a private temporary file, synced, then
+    /// renamed over the old one, whose previous content is kept as `<path>.backup`.
+    pub fn save(&mut self, path: &Path) -> Result<(), StateError> {
+        let io = |e| StateError::Io(path.to_path_buf(), e);
+        self.serial += 1;
+        let file = StateFile {
+            format_version: FORMAT_VERSION,
+            serial: self.serial,
+            lineage: self.lineage.clone(),
+            thoth_version: env!("CARGO_PKG_VERSION").to_owned(),
+            tenant_id: self.tenant_id.clone(),
+            digest_salt: self.salt.clone(),
+            resources: self
+                .resources
+                .iter()
+                .map(|(a, r)| ResourceFile {
+                    address: a.to_string(),
+                    id: r.id.clone(),
+                    attributes: r.attributes.clone(),
+                    secret_digests: r.secret_digests.clone(),
+                })
+                .collect(),
+            outputs: self.outputs.clone(),
+        };
+        let mut text = serde_json::to_string_pretty(&file).map_err(|e| StateError::Format(path.to_path_buf(), e.to_string()))?;
+        text.push('\n');
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(io)?;
+        if path.exists() {
+            write_atomic(&backup_path(path), &std::fs::read(path).map_err(io)?).map_err(io)?;
+        }
+        write_atomic(path, text.as_bytes()).map_err(io)
+    }
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State::new()
+    }
+}
+
+pub fn backup_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_default();
+    name.push(".backup");
+    path.with_file_name(name)
+}
+
+/// Writes `bytes` to `path` so that a reader sees either the old or the new content, never a
+/// part: temporary file (mode 0600), fsync, rename, fsync of the directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp_name = path.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_default();
+    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let result = (|| {
+        let mut f = options.open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            // Some filesystems refuse to sync a directory; the rename is then as durable as
+            // the platform allows.
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[derive(Serialize, Deserialize)]
+struct StateFile {
+    format_version: u32,
+    serial: u64,
+    lineage: String,
+    thoth_version: String,
+    #[serde(default)]
+    tenant_id: Option<String>,
+    digest_salt: String,
+    resources: Vec<ResourceFile>,
+    #[serde(default)]
+    outputs: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ResourceFile {
+    address: String,
+    id: String,
+    attributes: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    secret_digests: BTreeMap<String, String>,
+}
+
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    if getrandom::fill(&mut buf).is_err() {
+        // Without an entropy source, fall back to the clock and process id: still unique
+        // enough for a lineage, and a salt only needs to differ between state files.
+        let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()) ^ u128::from(std::process::id());
+        let digest = Sha256::digest(seed.to_le_bytes());
+        for (b, d) in buf.iter_mut().zip(digest.iter().cycle()) {
+            *b = *d;
+        }
+    }
+    buf
+}
+
+fn random_uuid() -> String {
+    let mut b = random_bytes::<16>();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex(&b);
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
