@@ -68,8 +68,11 @@ pub struct Diagnostics {
 }
 
 impl Diagnostics {
+    /// Adds a diagnostic unless one with the same severity, place and message is there: two
+    /// stages may notice the same problem.
     pub fn push(&mut self, diagnostic: Diagnostic) {
-        if !self.items.contains(&diagnostic) {
+        let same = |d: &Diagnostic| d.severity == diagnostic.severity && d.span == diagnostic.span && d.message == diagnostic.message;
+        if !self.items.iter().any(same) {
             self.items.push(diagnostic);
         }
     }
@@ -82,6 +85,10 @@ impl Diagnostics {
 
     pub fn has_errors(&self) -> bool {
         self.items.iter().any(|d| d.severity == Severity::Error)
+    }
+
+    pub fn errors_only(&self) -> Diagnostics {
+        Diagnostics { items: self.items.iter().filter(|d| d.severity == Severity::Error).cloned().collect() }
     }
 
     pub fn is_empty(&self) -> bool {

@@ -17,6 +17,8 @@ pub struct Graph {
     pub order: Vec<Node>,
     /// For each resource, the resources it depends on, directly or through locals.
     pub resource_deps: BTreeMap<Address, BTreeSet<Address>>,
+    /// False when a cycle left some nodes without a place in the order.
+    pub complete: bool,
 }
 
 impl Graph {
@@ -107,23 +109,20 @@ pub fn build(module: &Module) -> (Graph, Diagnostics) {
         }
         reach.insert(node.clone(), deps);
     }
-    (Graph { order, resource_deps }, diags)
+    (Graph { order, resource_deps, complete: true }, diags)
 }
 
 fn undeclared(module: &Module, target: &Node, span: Span) -> Diagnostic {
     let (kind, candidates): (&str, Vec<String>) = match target {
-        Node::Variable(_) => ("variable", module.variables.keys().cloned().collect()),
-        Node::Local(_) => ("local value", module.locals.keys().cloned().collect()),
+        Node::Variable(_) => ("variable", module.variables.keys().map(|n| format!("var.{n}")).collect()),
+        Node::Local(_) => ("local value", module.locals.keys().map(|n| format!("local.{n}")).collect()),
         Node::Resource(a) => (
             "resource",
             module.resources.keys().filter(|r| r.type_name == a.type_name).map(ToString::to_string).collect(),
         ),
         Node::Output(_) => ("output", Vec::new()),
     };
-    let name = match target {
-        Node::Variable(n) | Node::Local(n) | Node::Output(n) => n.clone(),
-        Node::Resource(a) => a.to_string(),
-    };
+    let name = target.to_string();
     let mut d = Diagnostic::error(format!("reference to undeclared {kind} `{target}`")).at(span, "not declared");
     if let Node::Resource(a) = target {
         if crate::schema::Schema::get().resource(&a.type_name).is_none() {

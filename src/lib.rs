@@ -5,11 +5,16 @@
 //! GovAPI client (`remote`), while `state` records what was done. `emulator` is a real HTTP
 //! server implementing the GovAPI contract, used by tests, examples and `--embedded`.
 
-pub mod emulator;
+pub mod apply;
+pub mod cli;
 pub mod config;
 pub mod diag;
+pub mod emulator;
 pub mod graph;
 pub mod model;
-pub mod schema;
+pub mod plan;
 pub mod remote;
+pub mod render;
+pub mod run;
+pub mod schema;
 pub mod state;

@@ -1,1 +1,10 @@
-fn main() {}
+//! The `thoth` command: parse arguments, run, exit with the command's code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = thoth::cli::Cli::parse();
+    ExitCode::from(thoth::run::run(cli))
+}

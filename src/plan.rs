@@ -65,6 +65,8 @@ pub struct Change {
     pub note: Option<String>,
     /// True when the remote object differs from what the last apply recorded.
     pub drifted: bool,
+    /// The object's id after the change.
+    pub id_after: Shown,
     /// What apply sends: every desired value, secrets included. Never rendered.
     pub desired: BTreeMap<String, Value>,
     pub sensitive: BTreeSet<String>,
@@ -134,6 +136,7 @@ pub fn plan_resource(desired: &Desired, deps: BTreeSet<Address>, state: &State, 
         identifying: Vec::new(),
         note: None,
         drifted: false,
+        id_after: Shown::Unknown,
         desired: desired.values.clone(),
         sensitive: desired.sensitive.clone(),
         prior: prior.clone(),
@@ -215,6 +218,10 @@ pub fn plan_resource(desired: &Desired, deps: BTreeSet<Address>, state: &State, 
     }
 
     let values = planned_values(rt, &change, &prior_values, desired, tenant);
+    change.id_after = match values.values.get("id") {
+        Some(v) if v.is_known() => Shown::Value(v.clone()),
+        _ => Shown::Unknown,
+    };
     (change, values)
 }
 
@@ -333,6 +340,7 @@ pub fn plan_removal(address: &Address, prior: &ResourceState, snapshot: &Snapsho
         identifying,
         note: Some(note),
         drifted: false,
+        id_after: Shown::Absent,
         desired: BTreeMap::new(),
         sensitive: BTreeSet::new(),
         prior: Some(prior.clone()),

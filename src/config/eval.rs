@@ -252,7 +252,10 @@ impl<'m> Evaluator<'m> {
                             }
                             (value.clone(), &ops[1..])
                         }
-                        None => return Err(undeclared("local value", attr.as_str(), span, self.module.locals.keys().map(String::as_str))),
+                        None => {
+                            let names: Vec<String> = self.module.locals.keys().map(|n| format!("local.{n}")).collect();
+                            return Err(undeclared("local value", &format!("local.{}", attr.as_str()), span, names.iter().map(String::as_str)));
+                        }
                     },
                     "path" => match attr.as_str() {
                         "module" | "root" | "cwd" => (Value::String(".".to_owned()), &ops[1..]),
@@ -316,7 +319,10 @@ impl<'m> Evaluator<'m> {
                 }
                 Ok(value.clone())
             }
-            None => Err(undeclared("variable", name, span, self.module.variables.keys().map(String::as_str))),
+            None => {
+                let names: Vec<String> = self.module.variables.keys().map(|n| format!("var.{n}")).collect();
+                Err(undeclared("variable", &format!("var.{name}"), span, names.iter().map(String::as_str)))
+            }
         }
     }
 

@@ -366,6 +366,8 @@ fn collect_resource(module: &mut Module, diags: &mut Diagnostics, file: usize, b
                     let mut d = Diagnostic::error(format!("unknown attribute `{key}` for `{type_name}`")).at(expr.key_span, "not an attribute of this type");
                     if let Some(s) = did_you_mean(key, rt.settable_names().chain(["depends_on"])) {
                         d = d.help(format!("did you mean `{s}`?"));
+                    } else if let Some(owner) = schema.resource_names().find(|t| schema.resource(t).and_then(|r| r.attribute(key)).is_some_and(|a| a.is_settable())) {
+                        d = d.help(format!("`{key}` is an attribute of `{owner}`"));
                     }
                     diags.push(d);
                 }

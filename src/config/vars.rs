@@ -173,6 +173,8 @@ pub fn resolve_variables(module: &mut Module, inputs: &VarInputs) -> (BTreeMap<S
                     .at(decl.span, "declared without a default")
                     .help(format!("pass `--var {name}=VALUE`, put it in a `--var-file`, set `THOTH_VAR_{name}`, or give it a `default`")),
             );
+            // Unknown keeps evaluation going so that further problems are reported too.
+            values.insert(name.clone(), (Value::Unknown(None), decl.sensitive));
             continue;
         };
         let value = match &decl.type_constraint {
@@ -180,6 +182,7 @@ pub fn resolve_variables(module: &mut Module, inputs: &VarInputs) -> (BTreeMap<S
                 Ok(v) => v,
                 Err(msg) => {
                     diags.push(Diagnostic::error(format!("invalid value for variable `{name}`: {msg}")).at(decl.span, "declared here"));
+                    values.insert(name.clone(), (Value::Unknown(None), decl.sensitive));
                     continue;
                 }
             },

@@ -1,3 +1,6 @@
 //! The one integration test binary: every test runs real processes, real files and real HTTP.
 
+mod diagnostics;
 mod emulator;
+mod lifecycle;
+mod support;

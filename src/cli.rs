@@ -1,0 +1,289 @@
+//! Command-line definitions and connection settings resolved from flags, the
+//! `provider "thoth"` block and the environment, in that order of precedence.
+//!
+//! This module holds no business logic: `run` does the work.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Evaluator, ProviderDecl};
+use crate::diag::{did_you_mean, Diagnostic, Diagnostics};
+use crate::model::{format_number, Value};
+use crate::remote::{Auth, Connection, Retry};
+
+#[derive(Debug, Parser)]
+#[command(name = "thoth", version, about = "Manage a whole Thoth tenant as code", long_about = None)]
+pub struct Cli {
+    /// Switch to this directory before doing anything else; the configuration is read from it.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub chdir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the configuration without contacting the control plane.
+    Validate(VarArgs),
+    /// Show what apply would change on the tenant.
+    Plan(PlanArgs),
+    /// Make the tenant match the configuration.
+    Apply(ApplyArgs),
+    /// Serve the GovAPI contract locally, for tests and trials.
+    Emulator(EmulatorArgs),
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct VarArgs {
+    /// Set a variable: `--var NAME=VALUE` (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Read variables from a file of `name = value` lines, or a JSON object (repeatable).
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub var_files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ConnectionArgs {
+    /// The tenant id (overrides the provider block and THOTH_TENANT_ID).
+    #[arg(long, value_name = "ID")]
+    pub tenant_id: Option<String>,
+    /// The apex domain of the control plane host (default `atensecurity.com`).
+    #[arg(long, value_name = "DOMAIN")]
+    pub apex_domain: Option<String>,
+    /// The control plane base URL, used as-is instead of `https://grid.<tenant>.<apex>`.
+    #[arg(long, value_name = "URL")]
+    pub api_base_url: Option<String>,
+    /// A file holding an org API key.
+    #[arg(long, value_name = "FILE")]
+    pub api_key_file: Option<PathBuf>,
+    /// A file holding an admin bearer token.
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// Use a local emulated control plane instead of a real tenant (data under `.thoth/embedded/`).
+    #[arg(long)]
+    pub embedded: bool,
+    /// The state file (default `thoth.state.json` in the configuration directory).
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub vars: VarArgs,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    /// Exit with 2 when there are changes, 0 when there are none, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub vars: VarArgs,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    /// Apply without asking for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct EmulatorArgs {
+    /// Address to listen on, such as `127.0.0.1:8080`.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Directory keeping the emulated tenants' data across restarts.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// An accepted API key or bearer token (repeatable; at least one).
+    #[arg(long = "api-key", value_name = "KEY", required = true)]
+    pub api_keys: Vec<String>,
+}
+
+const PROVIDER_ATTRS: &[&str] = &[
+    "tenant_id",
+    "apex_domain",
+    "api_base_url",
+    "org_api_key",
+    "org_api_key_file",
+    "admin_bearer_token",
+    "admin_bearer_token_file",
+    "retry_max_attempts",
+    "retry_base_delay_ms",
+    "retry_max_delay_ms",
+    "request_timeout_seconds",
+    "insecure_skip_tls_verify",
+];
+
+/// The provider block's values, evaluated.
+#[derive(Debug, Default)]
+pub struct ProviderValues {
+    values: BTreeMap<String, (Value, crate::model::Span)>,
+}
+
+impl ProviderValues {
+    /// Evaluates the provider block. It may use variables; anything only known later (locals
+    /// or resources) is an error, as connection settings are needed before planning.
+    pub fn evaluate(decl: Option<&ProviderDecl>, ev: &Evaluator<'_>, diags: &mut Diagnostics) -> ProviderValues {
+        let mut out = ProviderValues::default();
+        let Some(decl) = decl else { return out };
+        for (name, expr) in &decl.attributes {
+            if !PROVIDER_ATTRS.contains(&name.as_str()) {
+                let mut d = Diagnostic::error(format!("unknown argument `{name}` in `provider \"thoth\"`")).at(expr.key_span, "not a provider setting");
+                if let Some(s) = did_you_mean(name, PROVIDER_ATTRS.iter().copied()) {
+                    d = d.help(format!("did you mean `{s}`?"));
+                }
+                diags.push(d);
+                continue;
+            }
+            let uses_later = crate::config::references(expr).into_iter().find(|(n, _)| !matches!(n, crate::config::Node::Variable(_)));
+            if let Some((node, span)) = uses_later {
+                diags.push(
+                    Diagnostic::error(format!("`{name}` of the provider refers to `{node}`"))
+                        .at(span, "not known before planning")
+                        .help("provider settings may only use variables"),
+                );
+                continue;
+            }
+            match ev.eval(expr) {
+                Ok((v, _)) if !v.is_null() => {
+                    out.values.insert(name.clone(), (v, expr.span));
+                }
+                Ok(_) => {}
+                Err(d) => diags.push(d),
+            }
+        }
+        out
+    }
+
+    pub(crate) fn string(&self, name: &str) -> Option<String> {
+        self.values.get(name).map(|(v, _)| match v {
+            Value::String(s) => s.trim().to_owned(),
+            Value::Number(n) => format_number(*n),
+            other => other.to_json().to_string(),
+        }).filter(|s| !s.is_empty())
+    }
+
+    fn int(&self, name: &str, range: std::ops::RangeInclusive<i64>, diags: &mut Diagnostics) -> Option<i64> {
+        let (v, span) = self.values.get(name)?;
+        #[allow(clippy::cast_possible_truncation)]
+        let n = match v {
+            Value::Number(n) if n.fract() == 0.0 => *n as i64,
+            Value::String(s) => s.trim().parse().ok()?,
+            _ => {
+                diags.push(Diagnostic::error(format!("`{name}` must be a whole number")).at(*span, "not a whole number"));
+                return None;
+            }
+        };
+        if range.contains(&n) {
+            Some(n)
+        } else {
+            diags.push(
+                Diagnostic::error(format!("`{name}` must be between {} and {}", range.start(), range.end()))
+                    .at(*span, format!("{n} is out of range")),
+            );
+            None
+        }
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+fn read_secret_file(path: &std::path::Path, what: &str) -> Result<String, Diagnostic> {
+    let text = std::fs::read_to_string(path).map_err(|e| Diagnostic::error(format!("cannot read the {what} file `{}`: {e}", path.display())))?;
+    let text = text.trim().to_owned();
+    if text.is_empty() {
+        return Err(Diagnostic::error(format!("the {what} file `{}` is empty", path.display())));
+    }
+    Ok(text)
+}
+
+/// Resolves where and how to connect. Precedence per setting: flag, provider block,
+/// environment, then the documented default.
+pub fn resolve_connection(args: &ConnectionArgs, provider: &ProviderValues, diags: &mut Diagnostics) -> Option<Connection> {
+    let tenant_id = args.tenant_id.clone().or_else(|| provider.string("tenant_id")).or_else(|| env("THOTH_TENANT_ID"));
+    let Some(tenant_id) = tenant_id else {
+        diags.push(
+            Diagnostic::error("no tenant id")
+                .help("pass `--tenant-id`, set `tenant_id` in `provider \"thoth\"`, or set THOTH_TENANT_ID; use `--embedded` to try thoth locally"),
+        );
+        return None;
+    };
+    let apex = args.apex_domain.clone().or_else(|| provider.string("apex_domain")).or_else(|| env("THOTH_APEX_DOMAIN")).unwrap_or_else(|| "atensecurity.com".to_owned());
+    let base_url = args
+        .api_base_url
+        .clone()
+        .or_else(|| provider.string("api_base_url"))
+        .or_else(|| env("THOTH_API_BASE_URL"))
+        .unwrap_or_else(|| format!("https://grid.{tenant_id}.{apex}"));
+
+    let auth = resolve_auth(args, provider, diags)?;
+    let attempts = provider.int("retry_max_attempts", 1..=10, diags).unwrap_or(4);
+    let base_ms = provider.int("retry_base_delay_ms", 50..=10_000, diags).unwrap_or(300);
+    let max_ms = provider.int("retry_max_delay_ms", 100..=60_000, diags).unwrap_or(5000);
+    let timeout = provider.int("request_timeout_seconds", 5..=600, diags).unwrap_or(30);
+    let insecure = matches!(provider.values.get("insecure_skip_tls_verify"), Some((Value::Bool(true), _)));
+    #[allow(clippy::cast_sign_loss, clippy::cast_possible_truncation)]
+    Some(Connection {
+        tenant_id,
+        base_url: base_url.trim().trim_end_matches('/').to_owned(),
+        auth,
+        retry: Retry { attempts: attempts as u32, base: Duration::from_millis(base_ms as u64), max: Duration::from_millis(max_ms as u64) },
+        timeout: Duration::from_secs(timeout as u64),
+        insecure_skip_tls_verify: insecure,
+    })
+}
+
+/// Exactly one credential: the first layer (flags, provider block, environment) that sets
+/// any wins, and setting both a key and a token within a layer is an error.
+fn resolve_auth(args: &ConnectionArgs, provider: &ProviderValues, diags: &mut Diagnostics) -> Option<Auth> {
+    let both = |layer: &str| Diagnostic::error(format!("both an API key and an admin token are given in {layer}")).help("give exactly one credential");
+    let from_file = |path: &PathBuf, what: &str, diags: &mut Diagnostics| match read_secret_file(path, what) {
+        Ok(s) => Some(s),
+        Err(d) => {
+            diags.push(d);
+            None
+        }
+    };
+    match (&args.api_key_file, &args.admin_token_file) {
+        (Some(_), Some(_)) => {
+            diags.push(both("the command-line flags"));
+            return None;
+        }
+        (Some(p), None) => return from_file(p, "API key", diags).map(Auth::ApiKey),
+        (None, Some(p)) => return from_file(p, "admin token", diags).map(Auth::Bearer),
+        (None, None) => {}
+    }
+    let key = provider.string("org_api_key").or_else(|| provider.string("org_api_key_file").and_then(|p| from_file(&PathBuf::from(p), "API key", diags)));
+    let token = provider
+        .string("admin_bearer_token")
+        .or_else(|| provider.string("admin_bearer_token_file").and_then(|p| from_file(&PathBuf::from(p), "admin token", diags)));
+    match (key, token) {
+        (Some(_), Some(_)) => {
+            diags.push(both("`provider \"thoth\"`"));
+            return None;
+        }
+        (Some(k), None) => return Some(Auth::ApiKey(k)),
+        (None, Some(t)) => return Some(Auth::Bearer(t)),
+        (None, None) => {}
+    }
+    if let Some(k) = env("THOTH_API_KEY") {
+        return Some(Auth::ApiKey(k));
+    }
+    if let Some(p) = env("THOTH_ADMIN_TOKEN_FILE") {
+        return from_file(&PathBuf::from(p), "admin token", diags).map(Auth::Bearer);
+    }
+    diags.push(
+        Diagnostic::error("no credentials for the control plane")
+            .help("set THOTH_API_KEY, pass `--api-key-file` or `--admin-token-file`, or set `org_api_key_file` in `provider \"thoth\"`"),
+    );
+    None
+}

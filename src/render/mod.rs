@@ -1,0 +1,54 @@
+//! Rendering computed values for people: plans, apply reports, outputs and diagnostics.
+//!
+//! Renderers only format what they are given; they never decide anything, and a secret
+//! reaches them only as `Shown::Sensitive`.
+
+mod diagnostics;
+mod plan;
+
+pub use diagnostics::diagnostics;
+pub use plan::{apply_report, outputs, plan_human, step_line};
+
+use crate::model::{format_number, Value};
+
+/// A value as HCL-like text on one line, or as an indented heredoc for multi-line strings.
+pub(crate) fn value_text(value: &Value, indent: usize) -> String {
+    match value {
+        Value::Null => "null".to_owned(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => format_number(*n),
+        Value::String(s) if s.contains('\n') => {
+            let pad = " ".repeat(indent + 4);
+            let mut out = String::from("<<-EOT\n");
+            for line in s.trim_end_matches('\n').lines() {
+                if line.is_empty() {
+                    out.push('\n');
+                } else {
+                    out.push_str(&pad);
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+            out.push_str(&" ".repeat(indent + 2));
+            out.push_str("EOT");
+            out
+        }
+        Value::String(s) => serde_json::Value::String(s.clone()).to_string(),
+        Value::List(items) => format!("[{}]", items.iter().map(|v| value_text(v, indent)).collect::<Vec<_>>().join(", ")),
+        Value::Map(map) if map.is_empty() => "{}".to_owned(),
+        Value::Map(map) => format!(
+            "{{ {} }}",
+            map.iter().map(|(k, v)| format!("{} = {}", key_text(k), value_text(v, indent))).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Unknown(_) => "(known after apply)".to_owned(),
+    }
+}
+
+fn key_text(key: &str) -> String {
+    let plain = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') && !key.starts_with(|c: char| c.is_ascii_digit());
+    if plain {
+        key.to_owned()
+    } else {
+        serde_json::Value::String(key.to_owned()).to_string()
+    }
+}

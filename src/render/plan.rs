@@ -1,0 +1,157 @@
+//! The human plan, apply progress lines, the apply report and outputs.
+
+use std::fmt::Write as _;
+
+use super::value_text;
+use crate::apply::{Outcome, Report, Step};
+use crate::model::Value;
+use crate::plan::{Action, Change, Plan, Shown};
+
+fn symbol(action: Action) -> &'static str {
+    match action {
+        Action::Create => "+",
+        Action::Update => "~",
+        Action::Replace => "-/+",
+        Action::Delete => "-",
+        Action::Forget => "⊘",
+        Action::NoOp => " ",
+    }
+}
+
+fn headline(c: &Change) -> String {
+    let what = match (c.action, c.soft) {
+        (Action::Create, _) => "will be created",
+        (Action::Update, _) => "will be updated in place",
+        (Action::Replace, _) => "must be replaced",
+        (Action::Delete, true) => "will be disabled (soft delete)",
+        (Action::Delete, false) => "will be deleted",
+        (Action::Forget, _) => "will be forgotten (no remote call)",
+        (Action::NoOp, _) => "is up to date",
+    };
+    format!("# {} {what}", c.address)
+}
+
+fn shown_text(s: &Shown, indent: usize) -> String {
+    match s {
+        Shown::Absent => "null".to_owned(),
+        Shown::Value(v) => value_text(v, indent),
+        Shown::Sensitive => "(sensitive value)".to_owned(),
+        Shown::Unknown => "(known after apply)".to_owned(),
+    }
+}
+
+/// The plan as a reviewer reads it in a terminal or a CI log.
+pub fn plan_human(plan: &Plan) -> String {
+    let mut out = String::new();
+    let changes: Vec<&Change> = {
+        let mut cs: Vec<&Change> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
+        cs.sort_by(|a, b| a.action.cmp(&b.action).then_with(|| a.address.cmp(&b.address)));
+        cs
+    };
+    if changes.is_empty() {
+        let _ = writeln!(out, "No changes. Tenant `{}` matches the configuration.", plan.tenant_id);
+        return out;
+    }
+    let _ = writeln!(out, "thoth will perform the following actions on tenant `{}`:", plan.tenant_id);
+    for c in changes {
+        out.push('\n');
+        let _ = writeln!(out, "  {}", headline(c));
+        if let Some(note) = &c.note {
+            let _ = writeln!(out, "  # ({note})");
+        }
+        if c.drifted && c.action != Action::Create {
+            let _ = writeln!(out, "  # (changed outside thoth since the last apply)");
+        }
+        let _ = writeln!(out, "  {} resource \"{}\" \"{}\" {{", symbol(c.action), c.address.type_name, c.address.name);
+        let width = c.attrs.iter().map(|a| a.name.len()).chain(c.identifying.iter().map(|(n, _)| n.len())).max().unwrap_or(0).max(2);
+        for (name, value) in &c.identifying {
+            let _ = writeln!(out, "        {name:<width$} = {}", value_text(value, 8));
+        }
+        for a in &c.attrs {
+            let (sym, text) = match c.action {
+                Action::Create => ("+", shown_text(&a.after, 8)),
+                _ => match (&a.before, &a.after) {
+                    (Shown::Absent, after) => ("+", shown_text(after, 8)),
+                    (Shown::Sensitive, Shown::Sensitive) => ("~", "(sensitive value changed)".to_owned()),
+                    (before, after) => ("~", format!("{} -> {}", shown_text(before, 8), shown_text(after, 8))),
+                },
+            };
+            let replace = if a.forces_replacement && c.action == Action::Replace { " # forces replacement" } else { "" };
+            let _ = writeln!(out, "      {sym} {:<width$} = {text}{replace}", a.name);
+        }
+        if c.action == Action::Create {
+            let _ = writeln!(out, "      + {:<width$} = {}", "id", shown_text(&c.id_after, 8));
+        }
+        let _ = writeln!(out, "    }}");
+    }
+    let s = plan.summary();
+    out.push('\n');
+    let _ = writeln!(
+        out,
+        "Plan: {} to create, {} to update, {} to replace, {} to delete, {} to forget.",
+        s.create, s.update, s.replace, s.delete, s.forget
+    );
+    out
+}
+
+/// One progress line for a finished step.
+pub fn step_line(step: &Step) -> String {
+    let verb = match (step.action, step.soft) {
+        (Action::Create, _) => "created",
+        (Action::Update, _) => "updated",
+        (Action::Replace, _) => "replaced",
+        (Action::Delete, true) => "disabled",
+        (Action::Delete, false) => "deleted",
+        (Action::Forget, _) => "forgotten",
+        (Action::NoOp, _) => "unchanged",
+    };
+    match &step.outcome {
+        Outcome::Done => format!("{}: {verb}", step.address),
+        Outcome::Failed(e) => format!("{}: failed: {e}", step.address),
+        Outcome::Skipped(why) => format!("{}: not attempted: {why}", step.address),
+    }
+}
+
+pub fn apply_report(report: &Report) -> String {
+    let mut out = String::new();
+    for w in &report.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    if let Some(e) = &report.state_error {
+        let _ = writeln!(out, "error: {e}");
+        let _ = writeln!(out, "hint: the changes listed above were made but could not all be recorded; fix the state location and run `thoth apply` again");
+    }
+    let count = |f: &dyn Fn(&Step) -> bool| report.steps.iter().filter(|s| f(s)).count();
+    let done = |a: Action| count(&|s: &Step| s.action == a && s.outcome == Outcome::Done);
+    let failed = count(&|s: &Step| matches!(s.outcome, Outcome::Failed(_)));
+    let skipped = count(&|s: &Step| matches!(s.outcome, Outcome::Skipped(_)));
+    let _ = write!(
+        out,
+        "Apply {}: {} created, {} updated, {} replaced, {} deleted, {} forgotten",
+        if report.failed() { "incomplete" } else { "complete" },
+        done(Action::Create),
+        done(Action::Update),
+        done(Action::Replace),
+        done(Action::Delete),
+        done(Action::Forget),
+    );
+    if failed + skipped > 0 {
+        let _ = write!(out, "; {failed} failed, {skipped} not attempted");
+    }
+    out.push_str(".\n");
+    out
+}
+
+/// Outputs after apply; sensitive ones are masked.
+pub fn outputs(values: &[(String, Value, bool)]) -> String {
+    if values.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\nOutputs:\n\n");
+    let width = values.iter().map(|(n, _, _)| n.len()).max().unwrap_or(0);
+    for (name, value, sensitive) in values {
+        let text = if *sensitive { "(sensitive value)".to_owned() } else { value_text(value, 0) };
+        let _ = writeln!(out, "{name:<width$} = {text}");
+    }
+    out
+}

@@ -1,0 +1,442 @@
+//! The commands: each one computes a value (diagnostics, a plan, an apply report) with the
+//! pipeline modules and hands it to `render`, then maps the outcome to an exit code.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use crate::apply;
+use crate::cli::{ApplyArgs, Cli, Command, ConnectionArgs, EmulatorArgs, PlanArgs, ProviderValues, VarArgs};
+use crate::config::{self, Desired, Evaluator, Module, Node, ResourceValues, VarInputs};
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::emulator::{Emulator, EmulatorConfig};
+use crate::graph::{self, Graph};
+use crate::model::{Address, Value};
+use crate::plan::{self, Plan};
+use crate::remote::{self, snapshot::Needs, Auth, Client, Connection};
+use crate::render;
+use crate::schema::{AttrMode, Schema};
+use crate::state::State;
+
+/// Exit codes.
+pub const OK: u8 = 0;
+pub const ERROR: u8 = 1;
+pub const CHANGES: u8 = 2;
+
+pub const DEFAULT_STATE: &str = "thoth.state.json";
+
+fn out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}
+
+fn err(text: &str) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(text.as_bytes());
+    let _ = stderr.flush();
+}
+
+fn fail(message: &str, hint: Option<&str>) -> u8 {
+    err(&format!("error: {message}\n"));
+    if let Some(h) = hint {
+        err(&format!("hint: {h}\n"));
+    }
+    ERROR
+}
+
+pub fn run(cli: Cli) -> u8 {
+    if let Some(dir) = &cli.chdir {
+        if let Err(e) = std::env::set_current_dir(dir) {
+            return fail(&format!("cannot switch to `{}`: {e}", dir.display()), None);
+        }
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}"), None),
+    };
+    match cli.command {
+        Command::Validate(vars) => validate(&vars),
+        Command::Plan(args) => runtime.block_on(plan_command(&args)),
+        Command::Apply(args) => runtime.block_on(apply_command(&args)),
+        Command::Emulator(args) => runtime.block_on(emulator_command(args)),
+    }
+}
+
+/// A loaded, checked configuration ready for evaluation.
+struct Loaded {
+    module: Module,
+    graph: Graph,
+    variables: BTreeMap<String, (Value, bool)>,
+}
+
+/// Loads, resolves variables, builds the graph and evaluates everything offline, printing
+/// every diagnostic found on the way. `None` when there are errors.
+fn load(vars: &VarArgs) -> Option<Loaded> {
+    let (mut module, mut diags) = config::load(Path::new("."), "");
+    let inputs = VarInputs { cli: vars.vars.clone(), files: vars.var_files.clone(), env: VarInputs::from_env() };
+    let (variables, var_diags) = config::resolve_variables(&mut module, &inputs);
+    diags.extend(var_diags);
+    let (graph, graph_diags) = graph::build(&module);
+    diags.extend(graph_diags);
+    let loaded = Loaded { module, graph, variables };
+    // A cycle leaves no order to evaluate in; anything else still gets evaluated so that its
+    // problems are reported in the same run.
+    if loaded.graph.complete {
+        let ev = evaluate(&loaded, &mut diags, offline_values);
+        evaluate_outputs(&ev, &mut diags);
+    }
+    if !diags.is_empty() {
+        err(&render::diagnostics(&loaded.module.files, &diags));
+    }
+    (!diags.has_errors()).then_some(loaded)
+}
+
+/// What references see of a resource when nothing remote is known: its configured values,
+/// everything else unknown.
+fn offline_values(desired: &Desired, _: BTreeSet<Address>) -> ResourceValues {
+    let mut values = desired.values.clone();
+    if let Some(rt) = Schema::get().resource(&desired.address.type_name) {
+        for (name, attr) in &rt.attributes {
+            if attr.mode == AttrMode::Computed || attr.mode == AttrMode::OptionalComputed {
+                values.entry(name.clone()).or_insert(Value::Unknown(None));
+            }
+        }
+    }
+    values.insert("id".to_owned(), Value::Unknown(None));
+    values.insert("tenant_id".to_owned(), Value::Unknown(None));
+    ResourceValues { values, sensitive: desired.sensitive.clone() }
+}
+
+/// Evaluates every node in dependency order. `on_resource` turns a lowered resource into the
+/// values references see (and records whatever the caller needs).
+fn evaluate<'m>(loaded: &'m Loaded, diags: &mut Diagnostics, mut on_resource: impl FnMut(&Desired, BTreeSet<Address>) -> ResourceValues) -> Evaluator<'m> {
+    let mut ev = Evaluator::new(&loaded.module, loaded.variables.clone());
+    for node in &loaded.graph.order {
+        match node {
+            Node::Variable(_) | Node::Output(_) => {}
+            Node::Local(name) => {
+                let expr = &loaded.module.locals[name];
+                match ev.eval(expr) {
+                    Ok(v) => {
+                        ev.locals.insert(name.clone(), v);
+                    }
+                    Err(d) => {
+                        diags.push(d);
+                        ev.locals.insert(name.clone(), (Value::Unknown(None), false));
+                    }
+                }
+            }
+            Node::Resource(address) => {
+                let decl = &loaded.module.resources[address];
+                let values = match config::lower_resource(&ev, decl, diags) {
+                    Some(desired) => on_resource(&desired, loaded.graph.resource_deps.get(address).cloned().unwrap_or_default()),
+                    None => unknown_values(address),
+                };
+                ev.resources.insert(address.clone(), values);
+            }
+        }
+    }
+    ev
+}
+
+/// Every attribute unknown: what dependents see of a resource that failed to lower.
+fn unknown_values(address: &Address) -> ResourceValues {
+    let mut values: BTreeMap<String, Value> = BTreeMap::new();
+    if let Some(rt) = Schema::get().resource(&address.type_name) {
+        for name in rt.attributes.keys().map(String::as_str).chain(["id", "tenant_id"]) {
+            values.insert(name.to_owned(), Value::Unknown(None));
+        }
+    }
+    ResourceValues { values, sensitive: BTreeSet::new() }
+}
+
+/// Evaluates the outputs; each with its value and whether it is sensitive.
+fn evaluate_outputs(ev: &Evaluator<'_>, diags: &mut Diagnostics) -> Vec<(String, Value, bool)> {
+    let mut out = Vec::new();
+    for (name, decl) in &ev.module.outputs {
+        match ev.eval(&decl.value) {
+            Ok((value, tainted)) => {
+                if tainted && !decl.sensitive {
+                    diags.push(
+                        Diagnostic::error(format!("output `{name}` shows a sensitive value"))
+                            .at(decl.span, "derived from a secret")
+                            .help("add `sensitive = true` to the output"),
+                    );
+                }
+                out.push((name.clone(), value, decl.sensitive || tainted));
+            }
+            Err(d) => diags.push(d),
+        }
+    }
+    out
+}
+
+fn validate(vars: &VarArgs) -> u8 {
+    let Some(loaded) = load(vars) else { return ERROR };
+    out(&format!("The configuration is valid: {} resource(s).\n", loaded.module.resources.len()));
+    OK
+}
+
+/// A connection to the control plane, and the embedded emulator when there is one.
+struct Session {
+    client: Client,
+    emulator: Option<Emulator>,
+}
+
+impl Session {
+    async fn close(self) {
+        if let Some(e) = self.emulator {
+            e.shutdown().await;
+        }
+    }
+}
+
+async fn connect(args: &ConnectionArgs, loaded: &Loaded) -> Option<Session> {
+    let mut diags = Diagnostics::default();
+    let ev = Evaluator::new(&loaded.module, loaded.variables.clone());
+    let provider = ProviderValues::evaluate(loaded.module.provider.as_ref(), &ev, &mut diags);
+    let (connection, emulator) = if args.embedded {
+        if diags.has_errors() {
+            err(&render::diagnostics(&loaded.module.files, &diags));
+            return None;
+        }
+        match embedded(args, &provider).await {
+            Ok(pair) => pair,
+            Err(e) => {
+                fail(&e, None);
+                return None;
+            }
+        }
+    } else {
+        let c = crate::cli::resolve_connection(args, &provider, &mut diags);
+        if !diags.is_empty() {
+            err(&render::diagnostics(&loaded.module.files, &diags));
+        }
+        (c?, None)
+    };
+    if diags.has_errors() {
+        return None;
+    }
+    match Client::new(&connection) {
+        Ok(client) => Some(Session { client, emulator }),
+        Err(e) => {
+            fail(&e, None);
+            None
+        }
+    }
+}
+
+/// Starts the emulator in-process on a loopback port, with a throwaway key.
+async fn embedded(args: &ConnectionArgs, provider: &ProviderValues) -> Result<(Connection, Option<Emulator>), String> {
+    let data_dir = PathBuf::from(".thoth").join("embedded");
+    let key = format!("thoth_embedded_{}", crate::state::hex(&crate::state::random_bytes::<16>()));
+    let emulator = Emulator::start(EmulatorConfig { data_dir: data_dir.clone(), api_keys: vec![key.clone()] }, "127.0.0.1:0")
+        .await
+        .map_err(|e| format!("cannot start the embedded control plane: {e}"))?;
+    let mut diags = Diagnostics::default();
+    // The tenant id resolves as for a real tenant; an emulated tenant needs none, so it
+    // falls back to `embedded`.
+    let tenant = args
+        .tenant_id
+        .clone()
+        .or_else(|| provider.string("tenant_id"))
+        .or_else(|| std::env::var("THOTH_TENANT_ID").ok().filter(|t| !t.trim().is_empty()));
+    let mut conn_args = args.clone();
+    conn_args.tenant_id = Some(tenant.unwrap_or_else(|| "embedded".to_owned()));
+    conn_args.api_base_url = Some(emulator.base_url());
+    conn_args.api_key_file = None;
+    conn_args.admin_token_file = None;
+    let mut connection = crate::cli::resolve_connection(&conn_args, provider, &mut diags).unwrap_or(Connection {
+        tenant_id: conn_args.tenant_id.clone().unwrap_or_default(),
+        base_url: emulator.base_url(),
+        auth: Auth::ApiKey(key.clone()),
+        retry: remote::Retry::default(),
+        timeout: std::time::Duration::from_secs(30),
+        insecure_skip_tls_verify: false,
+    });
+    connection.auth = Auth::ApiKey(key);
+    connection.base_url = emulator.base_url();
+    err(&format!(
+        "note: using the embedded control plane at {} with data in `{}`; this is not a real tenant\n",
+        emulator.base_url(),
+        data_dir.display()
+    ));
+    Ok((connection, Some(emulator)))
+}
+
+fn state_path(args: &ConnectionArgs) -> PathBuf {
+    args.state.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_STATE))
+}
+
+/// A computed plan with what apply and outputs need afterwards.
+struct Planned {
+    plan: Plan,
+    state: State,
+}
+
+async fn make_plan(loaded: &Loaded, session: &Session, path: &Path) -> Option<Planned> {
+    let state = match State::load(path) {
+        Ok(s) => s,
+        Err(e) => {
+            fail(&e.to_string(), Some("restore it from the `.backup` file beside it, or move it away to start over"));
+            return None;
+        }
+    };
+    let tenant = session.client.tenant().to_owned();
+    if let Some(recorded) = &state.tenant_id {
+        if *recorded != tenant {
+            fail(
+                &format!("the state file `{}` belongs to tenant `{recorded}`, not `{tenant}`", path.display()),
+                Some("use `--state` to keep one state file per tenant"),
+            );
+            return None;
+        }
+    }
+    let schema = Schema::get();
+    let mut needs = Needs::default();
+    for address in loaded.module.resources.keys() {
+        if let Some(rt) = schema.resource(&address.type_name) {
+            needs.add(rt, state.resources.get(address).map(|r| r.id.as_str()));
+        }
+    }
+    for (address, entry) in &state.resources {
+        if let Some(rt) = schema.resource(&address.type_name) {
+            needs.add(rt, Some(&entry.id));
+        }
+    }
+    let snapshot = match remote::snapshot::refresh(&session.client, &needs).await {
+        Ok(s) => s,
+        Err(e) => {
+            fail(&format!("cannot read the tenant: {e}"), None);
+            return None;
+        }
+    };
+    let mut diags = Diagnostics::default();
+    let mut changes = Vec::new();
+    let ev = evaluate(loaded, &mut diags, |desired, deps| {
+        let (change, values) = plan::plan_resource(desired, deps, &state, &snapshot, &tenant);
+        changes.push(change);
+        values
+    });
+    drop(ev);
+    // Warnings were shown by the offline check; only errors that depend on remote values are new.
+    if diags.has_errors() {
+        err(&render::diagnostics(&loaded.module.files, &diags.errors_only()));
+        return None;
+    }
+    let order: Vec<Address> = loaded.graph.resources().cloned().collect();
+    for (address, entry) in &state.resources {
+        if !loaded.module.resources.contains_key(address) {
+            changes.push(plan::plan_removal(address, entry, &snapshot));
+        }
+    }
+    Some(Planned { plan: Plan { tenant_id: tenant, changes, order }, state })
+}
+
+async fn plan_command(args: &PlanArgs) -> u8 {
+    let Some(loaded) = load(&args.vars) else { return ERROR };
+    let Some(session) = connect(&args.connection, &loaded).await else { return ERROR };
+    let planned = make_plan(&loaded, &session, &state_path(&args.connection)).await;
+    session.close().await;
+    let Some(planned) = planned else { return ERROR };
+    out(&render::plan_human(&planned.plan));
+    if args.detailed_exitcode && planned.plan.has_changes() {
+        CHANGES
+    } else {
+        OK
+    }
+}
+
+async fn apply_command(args: &ApplyArgs) -> u8 {
+    let Some(loaded) = load(&args.vars) else { return ERROR };
+    let Some(session) = connect(&args.connection, &loaded).await else { return ERROR };
+    let code = apply_with(args, &loaded, &session).await;
+    session.close().await;
+    code
+}
+
+async fn apply_with(args: &ApplyArgs, loaded: &Loaded, session: &Session) -> u8 {
+    let path = state_path(&args.connection);
+    let Some(Planned { plan, mut state }) = make_plan(loaded, session, &path).await else { return ERROR };
+    out(&render::plan_human(&plan));
+    if !plan.has_changes() {
+        return finish_outputs(loaded, &plan, &mut state, &path);
+    }
+    if !args.auto_approve {
+        if !std::io::stdin().is_terminal() {
+            return fail("apply needs confirmation, and standard input is not a terminal", Some("review the plan, then pass `--auto-approve`"));
+        }
+        out(&format!("\nDo you want to perform these actions on tenant `{}`?\nOnly `yes` will be accepted.\n\n  Enter a value: ", plan.tenant_id));
+        let mut answer = String::new();
+        if std::io::stdin().lock().read_line(&mut answer).is_err() || answer.trim() != "yes" {
+            out("\nApply cancelled.\n");
+            return ERROR;
+        }
+    }
+    out("\n");
+    let report = apply::execute(&plan, &session.client, &mut state, &path, |step| out(&format!("{}\n", render::step_line(step)))).await;
+    out("\n");
+    out(&render::apply_report(&report));
+    if report.failed() {
+        return ERROR;
+    }
+    finish_outputs(loaded, &plan, &mut state, &path)
+}
+
+/// Evaluates outputs from the state as applied, prints them, and records the non-sensitive
+/// ones in the state.
+fn finish_outputs(loaded: &Loaded, plan: &Plan, state: &mut State, path: &Path) -> u8 {
+    if loaded.module.outputs.is_empty() {
+        return OK;
+    }
+    let mut diags = Diagnostics::default();
+    let applied: BTreeMap<Address, ResourceValues> = plan
+        .changes
+        .iter()
+        .filter_map(|c| {
+            let entry = state.resources.get(&c.address)?;
+            let mut values: BTreeMap<String, Value> = entry.attributes.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect();
+            for (name, v) in &c.desired {
+                values.entry(name.clone()).or_insert_with(|| v.clone());
+            }
+            values.insert("id".to_owned(), Value::String(entry.id.clone()));
+            values.insert("tenant_id".to_owned(), Value::String(plan.tenant_id.clone()));
+            Some((c.address.clone(), ResourceValues { values, sensitive: c.sensitive.clone() }))
+        })
+        .collect();
+    let mut ev = evaluate(loaded, &mut diags, |desired, _| applied.get(&desired.address).cloned().unwrap_or_else(|| unknown_values(&desired.address)));
+    for (address, values) in &applied {
+        ev.resources.insert(address.clone(), values.clone());
+    }
+    let outputs = evaluate_outputs(&ev, &mut diags);
+    if !diags.is_empty() {
+        err(&render::diagnostics(&loaded.module.files, &diags));
+    }
+    out(&render::outputs(&outputs));
+    let recorded: BTreeMap<String, serde_json::Value> = outputs.iter().filter(|(_, v, s)| !s && v.is_known()).map(|(n, v, _)| (n.clone(), v.to_json())).collect();
+    if recorded != state.outputs {
+        state.outputs = recorded;
+        if let Err(e) = state.save(path) {
+            return fail(&e.to_string(), None);
+        }
+    }
+    if diags.has_errors() {
+        ERROR
+    } else {
+        OK
+    }
+}
+
+async fn emulator_command(args: EmulatorArgs) -> u8 {
+    let config = EmulatorConfig { data_dir: args.data_dir.clone(), api_keys: args.api_keys };
+    let emulator = match Emulator::start(config, &args.listen).await {
+        Ok(e) => e,
+        Err(e) => return fail(&format!("cannot start the emulator: {e}"), None),
+    };
+    err(&format!("thoth emulator listening on {} with data in `{}`\n", emulator.base_url(), args.data_dir.display()));
+    out(&format!("{}\n", emulator.base_url()));
+    let _ = tokio::signal::ctrl_c().await;
+    emulator.shutdown().await;
+    OK
+}

@@ -1,0 +1,231 @@
+//! Shared test support: temporary directories, the snapshot settings, the real `thoth`
+//! binary run as a process, and an emulator process on an ephemeral loopback port.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::Value;
+
+pub const KEY: &str = "thoth_org_integration_test_key";
+pub const TENANT: &str = "acme";
+
+/// A fresh directory under the system temp dir, removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let path = std::env::temp_dir().join(format!("thoth-it-{name}-{}-{unique}-{nanos}", std::process::id()));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path).expect("create temp dir");
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Asserts a snapshot stored in the top-level `snapshots/` folder.
+pub fn snapshot(name: &str, value: &str) {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.bind(|| insta::assert_snapshot!(name, value));
+}
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// Copies a directory tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).expect("create dir");
+    for entry in fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            if entry.file_name() != ".thoth" {
+                copy_dir(&entry.path(), &target);
+            }
+        } else if entry.file_name() != "thoth.state.json" && entry.file_name() != "thoth.state.json.backup" {
+            fs::copy(entry.path(), target).expect("copy file");
+        }
+    }
+}
+
+/// The outcome of one run of the binary.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Exit code, stdout and stderr together, for snapshots.
+    pub fn transcript(&self) -> String {
+        format!("exit: {}\n--- stdout\n{}--- stderr\n{}", self.code, self.stdout, self.stderr)
+    }
+
+    #[track_caller]
+    pub fn expect_code(&self, code: i32) -> &Run {
+        assert_eq!(self.code, code, "unexpected exit code\n{}", self.transcript());
+        self
+    }
+}
+
+/// Runs `thoth` in `dir` with a clean environment: only `PATH`, `HOME` and `extra_env`.
+pub fn thoth(dir: &Path, args: &[&str], extra_env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_thoth"));
+    cmd.current_dir(dir).args(args).env_clear().stdin(Stdio::null());
+    for var in ["PATH", "HOME"] {
+        if let Ok(v) = std::env::var(var) {
+            cmd.env(var, v);
+        }
+    }
+    cmd.env("NO_COLOR", "1");
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let output = cmd.output().expect("run thoth");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A `thoth emulator` process serving on an ephemeral loopback port.
+pub struct EmulatorProcess {
+    child: Child,
+    pub url: String,
+    pub data_dir: PathBuf,
+}
+
+impl EmulatorProcess {
+    pub fn start(data_dir: &Path) -> EmulatorProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_thoth"))
+            .args(["emulator", "--listen", "127.0.0.1:0", "--api-key", KEY, "--data-dir"])
+            .arg(data_dir)
+            .env_clear()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the emulator");
+        let stdout = child.stdout.take().expect("emulator stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("read the emulator address");
+        let url = line.trim().to_owned();
+        assert!(url.starts_with("http://127.0.0.1:"), "the emulator printed `{url}`");
+        EmulatorProcess { child, url, data_dir: data_dir.to_path_buf() }
+    }
+
+    /// Stops this process and starts another one on the same data directory.
+    pub fn restart(mut self) -> EmulatorProcess {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        EmulatorProcess::start(&self.data_dir.clone())
+    }
+
+    /// The environment that points `thoth` at this emulator.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![("THOTH_TENANT_ID", TENANT.to_owned()), ("THOTH_API_BASE_URL", self.url.clone()), ("THOTH_API_KEY", KEY.to_owned())]
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/{TENANT}/thoth/{path}", self.url);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(async {
+            let mut req = reqwest::Client::new().request(method, url).header("X-Api-Key", KEY);
+            if let Some(b) = body {
+                req = req.json(&b);
+            }
+            let resp = req.send().await.expect("emulator request");
+            assert!(resp.status().is_success(), "emulator answered {}", resp.status());
+            resp.json::<Value>().await.expect("json body")
+        })
+    }
+
+    pub fn get(&self, path: &str) -> Value {
+        self.request(reqwest::Method::GET, path, None)
+    }
+
+    pub fn put(&self, path: &str, body: Value) -> Value {
+        self.request(reqwest::Method::PUT, path, Some(body))
+    }
+
+}
+
+impl Drop for EmulatorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A configuration directory (a copy of an example) with an emulator behind it.
+pub struct Tenant {
+    pub dir: TempDir,
+    pub emulator: EmulatorProcess,
+    _data: TempDir,
+}
+
+impl Tenant {
+    pub fn from_example(example: &str) -> Tenant {
+        let dir = TempDir::new("config");
+        copy_dir(&repo_path(&format!("examples/{example}")), dir.path());
+        let data = TempDir::new("data");
+        let emulator = EmulatorProcess::start(data.path());
+        Tenant { dir, emulator, _data: data }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs `thoth` against this tenant's emulator with extra environment.
+    pub fn run_with(&self, args: &[&str], extra: &[(&str, &str)]) -> Run {
+        let env = self.emulator.env();
+        let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        all.extend_from_slice(extra);
+        thoth(self.path(), args, &all)
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        fs::read_to_string(self.path().join(rel)).unwrap_or_default()
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        fs::write(self.path().join(rel), text).expect("write config file");
+    }
+
+    /// Rewrites a config file with one replacement that must apply.
+    #[track_caller]
+    pub fn edit(&self, rel: &str, from: &str, to: &str) {
+        let text = self.read(rel);
+        assert!(text.contains(from), "`{from}` not found in {rel}");
+        self.write(rel, &text.replacen(from, to, 1));
+    }
+
+    /// The state entry of one resource, or `Value::Null`.
+    pub fn recorded(&self, address: &str) -> Value {
+        self.state()["resources"].as_array().and_then(|rs| rs.iter().find(|r| r["address"] == address).cloned()).unwrap_or(Value::Null)
+    }
+
+    pub fn state(&self) -> Value {
+        serde_json::from_str(&self.read("thoth.state.json")).expect("state file is JSON")
+    }
+}
