@@ -54,7 +54,14 @@ enum Unit {
     Settings(Vec<usize>),
 }
 
-pub async fn execute(plan: &Plan, client: &Client, state: &mut State, state_path: &Path, mut progress: impl FnMut(&Step)) -> Report {
+pub async fn execute(
+    plan: &Plan,
+    client: &Client,
+    state: &mut State,
+    state_path: &Path,
+    resolver: &dyn Resolver,
+    mut progress: impl FnMut(&Step),
+) -> Report {
     let mut report = Report::default();
     let mut failed: BTreeSet<Address> = BTreeSet::new();
     state.tenant_id = Some(plan.tenant_id.clone());
@@ -74,15 +81,20 @@ pub async fn execute(plan: &Plan, client: &Client, state: &mut State, state_path
             for i in &members {
                 let c = &plan.changes[*i];
                 failed.insert(c.address.clone());
-                let step = Step { address: c.address.clone(), action: c.action, soft: c.soft, outcome: Outcome::Skipped(format!("depends on `{}`, which failed", blocked.join("`, `"))) };
+                let step = Step {
+                    address: c.address.clone(),
+                    action: c.action,
+                    soft: c.soft,
+                    outcome: Outcome::Skipped(format!("depends on `{}`, which failed", blocked.join("`, `"))),
+                };
                 progress(&step);
                 report.steps.push(step);
             }
             continue;
         }
         let results: Vec<(usize, Result<Option<ResourceState>, String>)> = match unit {
-            Unit::Single(i) => vec![(i, apply_one(&plan.changes[i], client, state).await)],
-            Unit::Settings(is) => apply_settings(plan, &is, client, state, &mut report.warnings).await,
+            Unit::Single(i) => vec![(i, apply_one(&plan.changes[i], client, state, resolver).await)],
+            Unit::Settings(is) => apply_settings(plan, &is, client, state, resolver, &mut report.warnings).await,
         };
         for (i, result) in results {
             let c = &plan.changes[i];
@@ -126,16 +138,20 @@ fn schedule(plan: &Plan) -> Vec<Unit> {
         .changes
         .iter()
         .enumerate()
-        .filter(|(_, c)| c.kind == Kind::SettingsSection && matches!(c.action, Action::Create | Action::Update | Action::Replace))
+        .filter(|(_, c)| {
+            c.kind == Kind::SettingsSection && matches!(c.action, Action::Create | Action::Update | Action::Replace)
+        })
         .map(|(i, _)| i)
         .collect();
     let settings_addrs: BTreeSet<&Address> = settings.iter().map(|i| &plan.changes[*i].address).collect();
-    let settings_deps: BTreeSet<&Address> = settings.iter().flat_map(|i| plan.changes[*i].deps.iter()).filter(|d| !settings_addrs.contains(d)).collect();
+    let settings_deps: BTreeSet<&Address> =
+        settings.iter().flat_map(|i| plan.changes[*i].deps.iter()).filter(|d| !settings_addrs.contains(d)).collect();
     let mut done: BTreeSet<&Address> = BTreeSet::new();
     let mut settings_placed = settings.is_empty();
     let mut waiting: Vec<usize> = Vec::new();
     for (i, c) in plan.changes.iter().enumerate() {
-        if !matches!(c.action, Action::Create | Action::Update | Action::Replace) || settings_addrs.contains(&c.address) {
+        if !matches!(c.action, Action::Create | Action::Update | Action::Replace) || settings_addrs.contains(&c.address)
+        {
             continue;
         }
         if !settings_placed && settings_deps.iter().all(|d| done.contains(d)) {
@@ -154,39 +170,42 @@ fn schedule(plan: &Plan) -> Vec<Unit> {
         units.push(Unit::Settings(settings.clone()));
     }
     units.extend(waiting.into_iter().map(Unit::Single));
-    let removals: Vec<usize> = plan.changes.iter().enumerate().filter(|(_, c)| matches!(c.action, Action::Delete | Action::Forget)).map(|(i, _)| i).collect();
+    let removals: Vec<usize> = plan
+        .changes
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| matches!(c.action, Action::Delete | Action::Forget))
+        .map(|(i, _)| i)
+        .collect();
     units.extend(removals.into_iter().rev().map(Unit::Single));
     units
 }
 
-/// The desired values with unknowns filled in from resources applied before.
-fn resolve(change: &Change, state: &State) -> Result<BTreeMap<String, Value>, String> {
-    let mut out = BTreeMap::new();
-    for (name, value) in &change.desired {
-        let v = match value {
-            Value::Unknown(Some(origin)) => {
-                let entry = state.resources.get(&origin.address).ok_or_else(|| format!("`{}` was not applied", origin.address))?;
-                if origin.attribute == "id" {
-                    Value::String(entry.id.clone())
-                } else {
-                    entry.attributes.get(&origin.attribute).map(Value::from_json).ok_or_else(|| {
-                        format!("`{}.{}` is still unknown after applying `{}`", origin.address, origin.attribute, origin.address)
-                    })?
-                }
-            }
-            v if !v.is_known() => {
-                return Err(format!(
-                    "`{name}` depends on values the control plane assigns during apply and cannot be computed here; run `thoth apply` again to finish"
-                ))
-            }
-            v => v.clone(),
-        };
-        out.insert(name.clone(), v);
-    }
-    Ok(out)
+/// Computes a resource's values again, for values that were unknown at plan time, once
+/// everything it depends on has been applied and recorded in `state`. The command that holds
+/// the configuration supplies it; apply itself never reads configuration.
+pub trait Resolver {
+    fn resolve(&self, address: &Address, state: &State) -> Result<BTreeMap<String, Value>, String>;
 }
 
-async fn apply_one(change: &Change, client: &Client, state: &State) -> Result<Option<ResourceState>, String> {
+/// The values to send: the planned ones, or recomputed ones when some were unknown.
+fn resolve(change: &Change, state: &State, resolver: &dyn Resolver) -> Result<BTreeMap<String, Value>, String> {
+    if change.desired.values().all(Value::is_known) {
+        return Ok(change.desired.clone());
+    }
+    let values = resolver.resolve(&change.address, state)?;
+    match values.iter().find(|(_, v)| !v.is_known()) {
+        Some((name, _)) => Err(format!("`{name}` is still unknown after applying everything it depends on")),
+        None => Ok(values),
+    }
+}
+
+async fn apply_one(
+    change: &Change,
+    client: &Client,
+    state: &State,
+    resolver: &dyn Resolver,
+) -> Result<Option<ResourceState>, String> {
     let rt = resource_type(&change.address);
     let err = |e: ApiError| e.to_string();
     match (change.action, rt.kind) {
@@ -202,7 +221,7 @@ async fn apply_one(change: &Change, client: &Client, state: &State) -> Result<Op
             Ok(None)
         }
         (Action::Create | Action::Update | Action::Replace, Kind::Upsert) => {
-            let values = resolve(change, state)?;
+            let values = resolve(change, state, resolver)?;
             if change.action == Action::Replace {
                 if let Some(prior) = &change.prior {
                     upsert::upsert(client, rt, soft_delete_body(rt, prior)).await.map_err(err)?;
@@ -218,14 +237,15 @@ async fn apply_one(change: &Change, client: &Client, state: &State) -> Result<Op
             }
             write_values(rt, &values, &mut body);
             let row = upsert::upsert(client, rt, body).await.map_err(err)?;
-            let id = row.get(upsert::key_field(rt)).and_then(Json::as_str).map(str::to_owned).or_else(|| {
-                rt.key.as_ref().and_then(|k| values.get(k)).and_then(|v| v.as_str().map(str::to_owned))
-            });
+            let id =
+                row.get(upsert::key_field(rt)).and_then(Json::as_str).map(str::to_owned).or_else(|| {
+                    rt.key.as_ref().and_then(|k| values.get(k)).and_then(|v| v.as_str().map(str::to_owned))
+                });
             let id = id.ok_or("the control plane did not return the object's key")?;
             Ok(Some(record(rt, id, &row, &values, &change.sensitive, state)))
         }
         (Action::Create | Action::Update | Action::Replace, Kind::VersionedBundle) => {
-            let values = resolve(change, state)?;
+            let values = resolve(change, state, resolver)?;
             if change.action == Action::Replace {
                 if let Some(prior) = &change.prior {
                     bundle::delete(client, rt, &prior.id).await.map_err(err)?;
@@ -235,7 +255,11 @@ async fn apply_one(change: &Change, client: &Client, state: &State) -> Result<Op
             write_values(rt, &values, &mut body);
             let row = bundle::create(client, rt, body).await.map_err(err)?;
             let field = rt.id_field.as_deref().unwrap_or("id");
-            let id = row.get(field).and_then(Json::as_str).ok_or("the control plane did not return the new version's id")?.to_owned();
+            let id = row
+                .get(field)
+                .and_then(Json::as_str)
+                .ok_or("the control plane did not return the new version's id")?
+                .to_owned();
             Ok(Some(record(rt, id, &row, &values, &change.sensitive, state)))
         }
         (Action::NoOp, _) => Ok(change.prior.clone()),
@@ -246,7 +270,14 @@ async fn apply_one(change: &Change, client: &Client, state: &State) -> Result<Op
 /// One read-modify-write of the whole settings document for every settings change, with the
 /// values of the unchanged settings resources written again so that their secrets are sent
 /// with the document too.
-async fn apply_settings(plan: &Plan, members: &[usize], client: &Client, state: &State, warnings: &mut Vec<String>) -> Vec<(usize, Result<Option<ResourceState>, String>)> {
+async fn apply_settings(
+    plan: &Plan,
+    members: &[usize],
+    client: &Client,
+    state: &State,
+    resolver: &dyn Resolver,
+    warnings: &mut Vec<String>,
+) -> Vec<(usize, Result<Option<ResourceState>, String>)> {
     let fail_all = |message: String| members.iter().map(|i| (*i, Err(message.clone()))).collect::<Vec<_>>();
     let mut doc = match settings::read(client).await {
         Ok(d) => d,
@@ -257,7 +288,7 @@ async fn apply_settings(plan: &Plan, members: &[usize], client: &Client, state: 
         if c.kind != Kind::SettingsSection || matches!(c.action, Action::Delete | Action::Forget) {
             continue;
         }
-        match resolve(c, state) {
+        match resolve(c, state, resolver) {
             Ok(values) => {
                 write_values(resource_type(&c.address), &values, &mut doc);
                 resolved.insert(i, values);
@@ -289,7 +320,14 @@ async fn apply_settings(plan: &Plan, members: &[usize], client: &Client, state: 
 
 /// The state entry after a write: what the control plane answered for attributes it reports,
 /// the sent values for the rest, and digests instead of secrets.
-fn record(rt: &ResourceType, id: String, row: &Map<String, Json>, sent: &BTreeMap<String, Value>, sensitive: &BTreeSet<String>, state: &State) -> ResourceState {
+fn record(
+    rt: &ResourceType,
+    id: String,
+    row: &Map<String, Json>,
+    sent: &BTreeMap<String, Value>,
+    sensitive: &BTreeSet<String>,
+    state: &State,
+) -> ResourceState {
     let answered = read_row(rt, row);
     let mut attributes = BTreeMap::new();
     let mut secret_digests = BTreeMap::new();

@@ -135,14 +135,17 @@ impl ProviderValues {
         let Some(decl) = decl else { return out };
         for (name, expr) in &decl.attributes {
             if !PROVIDER_ATTRS.contains(&name.as_str()) {
-                let mut d = Diagnostic::error(format!("unknown argument `{name}` in `provider \"thoth\"`")).at(expr.key_span, "not a provider setting");
+                let mut d = Diagnostic::error(format!("unknown argument `{name}` in `provider \"thoth\"`"))
+                    .at(expr.key_span, "not a provider setting");
                 if let Some(s) = did_you_mean(name, PROVIDER_ATTRS.iter().copied()) {
                     d = d.help(format!("did you mean `{s}`?"));
                 }
                 diags.push(d);
                 continue;
             }
-            let uses_later = crate::config::references(expr).into_iter().find(|(n, _)| !matches!(n, crate::config::Node::Variable(_)));
+            let uses_later = crate::config::references(expr)
+                .into_iter()
+                .find(|(n, _)| !matches!(n, crate::config::Node::Variable(_)));
             if let Some((node, span)) = uses_later {
                 diags.push(
                     Diagnostic::error(format!("`{name}` of the provider refers to `{node}`"))
@@ -163,11 +166,14 @@ impl ProviderValues {
     }
 
     pub(crate) fn string(&self, name: &str) -> Option<String> {
-        self.values.get(name).map(|(v, _)| match v {
-            Value::String(s) => s.trim().to_owned(),
-            Value::Number(n) => format_number(*n),
-            other => other.to_json().to_string(),
-        }).filter(|s| !s.is_empty())
+        self.values
+            .get(name)
+            .map(|(v, _)| match v {
+                Value::String(s) => s.trim().to_owned(),
+                Value::Number(n) => format_number(*n),
+                other => other.to_json().to_string(),
+            })
+            .filter(|s| !s.is_empty())
     }
 
     fn int(&self, name: &str, range: std::ops::RangeInclusive<i64>, diags: &mut Diagnostics) -> Option<i64> {
@@ -177,7 +183,9 @@ impl ProviderValues {
             Value::Number(n) if n.fract() == 0.0 => *n as i64,
             Value::String(s) => s.trim().parse().ok()?,
             _ => {
-                diags.push(Diagnostic::error(format!("`{name}` must be a whole number")).at(*span, "not a whole number"));
+                diags.push(
+                    Diagnostic::error(format!("`{name}` must be a whole number")).at(*span, "not a whole number"),
+                );
                 return None;
             }
         };
@@ -198,7 +206,8 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn read_secret_file(path: &std::path::Path, what: &str) -> Result<String, Diagnostic> {
-    let text = std::fs::read_to_string(path).map_err(|e| Diagnostic::error(format!("cannot read the {what} file `{}`: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Diagnostic::error(format!("cannot read the {what} file `{}`: {e}", path.display())))?;
     let text = text.trim().to_owned();
     if text.is_empty() {
         return Err(Diagnostic::error(format!("the {what} file `{}` is empty", path.display())));
@@ -208,7 +217,11 @@ fn read_secret_file(path: &std::path::Path, what: &str) -> Result<String, Diagno
 
 /// Resolves where and how to connect. Precedence per setting: flag, provider block,
 /// environment, then the documented default.
-pub fn resolve_connection(args: &ConnectionArgs, provider: &ProviderValues, diags: &mut Diagnostics) -> Option<Connection> {
+pub fn resolve_connection(
+    args: &ConnectionArgs,
+    provider: &ProviderValues,
+    diags: &mut Diagnostics,
+) -> Option<Connection> {
     let tenant_id = args.tenant_id.clone().or_else(|| provider.string("tenant_id")).or_else(|| env("THOTH_TENANT_ID"));
     let Some(tenant_id) = tenant_id else {
         diags.push(
@@ -217,7 +230,12 @@ pub fn resolve_connection(args: &ConnectionArgs, provider: &ProviderValues, diag
         );
         return None;
     };
-    let apex = args.apex_domain.clone().or_else(|| provider.string("apex_domain")).or_else(|| env("THOTH_APEX_DOMAIN")).unwrap_or_else(|| "atensecurity.com".to_owned());
+    let apex = args
+        .apex_domain
+        .clone()
+        .or_else(|| provider.string("apex_domain"))
+        .or_else(|| env("THOTH_APEX_DOMAIN"))
+        .unwrap_or_else(|| "atensecurity.com".to_owned());
     let base_url = args
         .api_base_url
         .clone()
@@ -236,7 +254,11 @@ pub fn resolve_connection(args: &ConnectionArgs, provider: &ProviderValues, diag
         tenant_id,
         base_url: base_url.trim().trim_end_matches('/').to_owned(),
         auth,
-        retry: Retry { attempts: attempts as u32, base: Duration::from_millis(base_ms as u64), max: Duration::from_millis(max_ms as u64) },
+        retry: Retry {
+            attempts: attempts as u32,
+            base: Duration::from_millis(base_ms as u64),
+            max: Duration::from_millis(max_ms as u64),
+        },
         timeout: Duration::from_secs(timeout as u64),
         insecure_skip_tls_verify: insecure,
     })
@@ -245,7 +267,10 @@ pub fn resolve_connection(args: &ConnectionArgs, provider: &ProviderValues, diag
 /// Exactly one credential: the first layer (flags, provider block, environment) that sets
 /// any wins, and setting both a key and a token within a layer is an error.
 fn resolve_auth(args: &ConnectionArgs, provider: &ProviderValues, diags: &mut Diagnostics) -> Option<Auth> {
-    let both = |layer: &str| Diagnostic::error(format!("both an API key and an admin token are given in {layer}")).help("give exactly one credential");
+    let both = |layer: &str| {
+        Diagnostic::error(format!("both an API key and an admin token are given in {layer}"))
+            .help("give exactly one credential")
+    };
     let from_file = |path: &PathBuf, what: &str, diags: &mut Diagnostics| match read_secret_file(path, what) {
         Ok(s) => Some(s),
         Err(d) => {
@@ -262,10 +287,12 @@ fn resolve_auth(args: &ConnectionArgs, provider: &ProviderValues, diags: &mut Di
         (None, Some(p)) => return from_file(p, "admin token", diags).map(Auth::Bearer),
         (None, None) => {}
     }
-    let key = provider.string("org_api_key").or_else(|| provider.string("org_api_key_file").and_then(|p| from_file(&PathBuf::from(p), "API key", diags)));
-    let token = provider
-        .string("admin_bearer_token")
-        .or_else(|| provider.string("admin_bearer_token_file").and_then(|p| from_file(&PathBuf::from(p), "admin token", diags)));
+    let key = provider
+        .string("org_api_key")
+        .or_else(|| provider.string("org_api_key_file").and_then(|p| from_file(&PathBuf::from(p), "API key", diags)));
+    let token = provider.string("admin_bearer_token").or_else(|| {
+        provider.string("admin_bearer_token_file").and_then(|p| from_file(&PathBuf::from(p), "admin token", diags))
+    });
     match (key, token) {
         (Some(_), Some(_)) => {
             diags.push(both("`provider \"thoth\"`"));

@@ -71,7 +71,9 @@ impl Diagnostics {
     /// Adds a diagnostic unless one with the same severity, place and message is there: two
     /// stages may notice the same problem.
     pub fn push(&mut self, diagnostic: Diagnostic) {
-        let same = |d: &Diagnostic| d.severity == diagnostic.severity && d.span == diagnostic.span && d.message == diagnostic.message;
+        let same = |d: &Diagnostic| {
+            d.severity == diagnostic.severity && d.span == diagnostic.span && d.message == diagnostic.message
+        };
         if !self.items.iter().any(same) {
             self.items.push(diagnostic);
         }
@@ -100,10 +102,7 @@ impl Diagnostics {
         let mut out: Vec<&Diagnostic> = self.items.iter().collect();
         out.sort_by(|a, b| {
             let key = |d: &Diagnostic| d.span.map(|s| (s.file, s.start, s.end));
-            key(a)
-                .cmp(&key(b))
-                .then(a.severity.cmp(&b.severity))
-                .then(a.message.cmp(&b.message))
+            key(a).cmp(&key(b)).then(a.severity.cmp(&b.severity)).then(a.message.cmp(&b.message))
         });
         out
     }

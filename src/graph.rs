@@ -75,8 +75,10 @@ pub fn build(module: &Module) -> (Graph, Diagnostics) {
     }
 
     // Kahn's algorithm over a sorted ready set keeps the order deterministic.
-    let mut indegree: BTreeMap<NodeIndex, usize> = graph.node_indices().map(|i| (i, graph.neighbors_directed(i, petgraph::Direction::Incoming).count())).collect();
-    let mut ready: BTreeSet<(Node, NodeIndex)> = indegree.iter().filter(|(_, d)| **d == 0).map(|(i, _)| (graph[*i].clone(), *i)).collect();
+    let mut indegree: BTreeMap<NodeIndex, usize> =
+        graph.node_indices().map(|i| (i, graph.neighbors_directed(i, petgraph::Direction::Incoming).count())).collect();
+    let mut ready: BTreeSet<(Node, NodeIndex)> =
+        indegree.iter().filter(|(_, d)| **d == 0).map(|(i, _)| (graph[*i].clone(), *i)).collect();
     let mut order = Vec::with_capacity(nodes.len());
     while let Some((node, i)) = ready.pop_first() {
         order.push(node);
@@ -126,7 +128,8 @@ fn undeclared(module: &Module, target: &Node, span: Span) -> Diagnostic {
     let mut d = Diagnostic::error(format!("reference to undeclared {kind} `{target}`")).at(span, "not declared");
     if let Node::Resource(a) = target {
         if crate::schema::Schema::get().resource(&a.type_name).is_none() {
-            d = Diagnostic::error(format!("unknown name `{}` in reference `{target}`", a.type_name)).at(span, "not a resource type or known root");
+            d = Diagnostic::error(format!("unknown name `{}` in reference `{target}`", a.type_name))
+                .at(span, "not a resource type or known root");
             let roots = ["var", "local", "path"];
             return match did_you_mean(&a.type_name, crate::schema::Schema::get().resource_names().chain(roots)) {
                 Some(s) => d.help(format!("did you mean `{s}`?")),
@@ -147,7 +150,12 @@ fn undeclared(module: &Module, target: &Node, span: Span) -> Diagnostic {
 
 /// Reports each strongly connected component with more than one node (or a self-reference)
 /// as one diagnostic naming the whole cycle in order. Returns the nodes in cycles.
-fn report_cycles(graph: &DiGraph<Node, ()>, edge_spans: &BTreeMap<(Node, Node), Span>, module: &Module, diags: &mut Diagnostics) -> BTreeSet<Node> {
+fn report_cycles(
+    graph: &DiGraph<Node, ()>,
+    edge_spans: &BTreeMap<(Node, Node), Span>,
+    module: &Module,
+    diags: &mut Diagnostics,
+) -> BTreeSet<Node> {
     let mut cyclic = BTreeSet::new();
     for scc in petgraph::algo::tarjan_scc(graph) {
         let self_loop = scc.len() == 1 && graph.contains_edge(scc[0], scc[0]);
@@ -173,13 +181,14 @@ fn report_cycles(graph: &DiGraph<Node, ()>, edge_spans: &BTreeMap<(Node, Node), 
             current = next;
         }
         // Edges run from a dependency to its dependent; the message reads "depends on".
-        let names: Vec<String> = std::iter::once(&start).chain(path[1..].iter().rev()).chain(std::iter::once(&start)).map(|i| format!("`{}`", graph[*i])).collect();
+        let names: Vec<String> = std::iter::once(&start)
+            .chain(path[1..].iter().rev())
+            .chain(std::iter::once(&start))
+            .map(|i| format!("`{}`", graph[*i]))
+            .collect();
         let first = &graph[start];
         let last = &graph[path[path.len() - 1]];
-        let span = edge_spans
-            .get(&(last.clone(), first.clone()))
-            .copied()
-            .or_else(|| module.node_span(first));
+        let span = edge_spans.get(&(last.clone(), first.clone())).copied().or_else(|| module.node_span(first));
         let mut d = Diagnostic::error(format!("dependency cycle: {}", names.join(" → ")))
             .help("break the cycle by removing one of these references or `depends_on` entries");
         if let Some(s) = span {

@@ -8,9 +8,8 @@ use std::fmt;
 
 /// A value produced by evaluating configuration.
 ///
-/// `Unknown` stands for a value that the control plane assigns during apply. When the unknown
-/// value is exactly an attribute of another resource, `origin` names it so that apply can fill
-/// it in once that resource has been applied.
+/// `Unknown` stands for a value that the control plane assigns during apply, or anything
+/// computed from one.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Null,
@@ -19,20 +18,13 @@ pub enum Value {
     String(String),
     List(Vec<Value>),
     Map(BTreeMap<String, Value>),
-    Unknown(Option<Origin>),
-}
-
-/// The resource attribute an unknown value comes from.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Origin {
-    pub address: Address,
-    pub attribute: String,
+    Unknown,
 }
 
 impl Value {
     pub fn is_known(&self) -> bool {
         match self {
-            Value::Unknown(_) => false,
+            Value::Unknown => false,
             Value::List(items) => items.iter().all(Value::is_known),
             Value::Map(map) => map.values().all(Value::is_known),
             _ => true,
@@ -59,7 +51,7 @@ impl Value {
             Value::String(_) => "string",
             Value::List(_) => "list",
             Value::Map(_) => "object",
-            Value::Unknown(_) => "unknown",
+            Value::Unknown => "unknown",
         }
     }
 
@@ -67,14 +59,12 @@ impl Value {
     /// `is_known` first where that matters.
     pub fn to_json(&self) -> serde_json::Value {
         match self {
-            Value::Null | Value::Unknown(_) => serde_json::Value::Null,
+            Value::Null | Value::Unknown => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
             Value::Number(n) => number_to_json(*n),
             Value::String(s) => serde_json::Value::String(s.clone()),
             Value::List(items) => serde_json::Value::Array(items.iter().map(Value::to_json).collect()),
-            Value::Map(map) => serde_json::Value::Object(
-                map.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
-            ),
+            Value::Map(map) => serde_json::Value::Object(map.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
         }
     }
 
@@ -85,9 +75,9 @@ impl Value {
             serde_json::Value::Number(n) => Value::Number(n.as_f64().unwrap_or(0.0)),
             serde_json::Value::String(s) => Value::String(s.clone()),
             serde_json::Value::Array(items) => Value::List(items.iter().map(Value::from_json).collect()),
-            serde_json::Value::Object(map) => Value::Map(
-                map.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect(),
-            ),
+            serde_json::Value::Object(map) => {
+                Value::Map(map.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect())
+            }
         }
     }
 }
@@ -133,9 +123,7 @@ impl Address {
     pub fn parse(text: &str) -> Option<Address> {
         let parts: Vec<&str> = text.split('.').collect();
         match parts.as_slice() {
-            ["data", t, n] => {
-                Some(Address { mode: Mode::Data, type_name: (*t).to_owned(), name: (*n).to_owned() })
-            }
+            ["data", t, n] => Some(Address { mode: Mode::Data, type_name: (*t).to_owned(), name: (*n).to_owned() }),
             [t, n] => Some(Address::managed(t, n)),
             _ => None,
         }

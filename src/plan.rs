@@ -118,7 +118,13 @@ impl Plan {
 }
 
 /// Plans one configured resource; returns the change and the values references see.
-pub fn plan_resource(desired: &Desired, deps: BTreeSet<Address>, state: &State, snapshot: &Snapshot, tenant: &str) -> (Change, ResourceValues) {
+pub fn plan_resource(
+    desired: &Desired,
+    deps: BTreeSet<Address>,
+    state: &State,
+    snapshot: &Snapshot,
+    tenant: &str,
+) -> (Change, ResourceValues) {
     let rt = resource_type(&desired.address);
     let prior = state.resources.get(&desired.address).cloned();
     let remote = prior.as_ref().and_then(|p| snapshot.object(rt, &p.id));
@@ -176,10 +182,19 @@ pub fn plan_resource(desired: &Desired, deps: BTreeSet<Address>, state: &State, 
                 let before_shown = match before {
                     Some(_) if desired.sensitive.contains(name) => Shown::Sensitive,
                     Some(b) => Shown::Value(b.clone()),
-                    None if desired.sensitive.contains(name) && p.is_some_and(|p| p.secret_digests.contains_key(name)) => Shown::Sensitive,
+                    None if desired.sensitive.contains(name)
+                        && p.is_some_and(|p| p.secret_digests.contains_key(name)) =>
+                    {
+                        Shown::Sensitive
+                    }
                     None => Shown::Absent,
                 };
-                change.attrs.push(AttrChange { name: name.clone(), before: before_shown, after: shown(name, value), forces_replacement: attr.replace });
+                change.attrs.push(AttrChange {
+                    name: name.clone(),
+                    before: before_shown,
+                    after: shown(name, value),
+                    forces_replacement: attr.replace,
+                });
             }
         }
         change.drifted = p.is_some_and(|p| drifted(rt, p, &prior_values));
@@ -193,7 +208,12 @@ pub fn plan_resource(desired: &Desired, deps: BTreeSet<Address>, state: &State, 
     } else {
         change.action = Action::Create;
         for (name, value) in &desired.values {
-            change.attrs.push(AttrChange { name: name.clone(), before: Shown::Absent, after: shown(name, value), forces_replacement: false });
+            change.attrs.push(AttrChange {
+                name: name.clone(),
+                before: Shown::Absent,
+                after: shown(name, value),
+                forces_replacement: false,
+            });
         }
         if prior.is_some() {
             change.drifted = true;
@@ -211,7 +231,8 @@ pub fn plan_resource(desired: &Desired, deps: BTreeSet<Address>, state: &State, 
         }
     }
     if change.action == Action::Update && rt.kind == Kind::VersionedBundle {
-        change.note = Some("bundles are append-only: this appends a new version with a new id under the same name".to_owned());
+        change.note =
+            Some("bundles are append-only: this appends a new version with a new id under the same name".to_owned());
     }
     if change.action == Action::Replace {
         change.note = Some(replace_note(rt));
@@ -267,16 +288,26 @@ fn replace_note(rt: &ResourceType) -> String {
 
 /// What references to this resource see after the plan: configured values, recorded values
 /// where nothing changes, unknown where the control plane decides during apply.
-fn planned_values(rt: &ResourceType, change: &Change, prior: &BTreeMap<String, Value>, desired: &Desired, tenant: &str) -> ResourceValues {
+fn planned_values(
+    rt: &ResourceType,
+    change: &Change,
+    prior: &BTreeMap<String, Value>,
+    desired: &Desired,
+    tenant: &str,
+) -> ResourceValues {
     let mut values = BTreeMap::new();
     let stable = change.action == Action::NoOp;
     for (name, attr) in &rt.attributes {
         let v = if let Some(v) = desired.values.get(name) {
             v.clone()
-        } else if stable || (change.action == Action::Update && attr.mode == AttrMode::OptionalComputed && rt.kind != Kind::VersionedBundle) {
+        } else if stable
+            || (change.action == Action::Update
+                && attr.mode == AttrMode::OptionalComputed
+                && rt.kind != Kind::VersionedBundle)
+        {
             prior.get(name).cloned().unwrap_or(Value::Null)
         } else if attr.mode == AttrMode::Computed || attr.mode == AttrMode::OptionalComputed {
-            Value::Unknown(None)
+            Value::Unknown
         } else {
             Value::Null
         };
@@ -284,14 +315,16 @@ fn planned_values(rt: &ResourceType, change: &Change, prior: &BTreeMap<String, V
     }
     let id = match rt.kind {
         Kind::SettingsSection => Value::String(tenant.to_owned()),
-        Kind::Upsert if !rt.key_server_generated => rt.key.as_ref().and_then(|k| desired.values.get(k)).cloned().unwrap_or(Value::Unknown(None)),
+        Kind::Upsert if !rt.key_server_generated => {
+            rt.key.as_ref().and_then(|k| desired.values.get(k)).cloned().unwrap_or(Value::Unknown)
+        }
         Kind::Upsert => match (&change.prior_id, change.action) {
             (Some(id), Action::NoOp | Action::Update) => Value::String(id.clone()),
-            _ => rt.key.as_ref().and_then(|k| desired.values.get(k)).cloned().unwrap_or(Value::Unknown(None)),
+            _ => rt.key.as_ref().and_then(|k| desired.values.get(k)).cloned().unwrap_or(Value::Unknown),
         },
         Kind::VersionedBundle => match (&change.prior_id, change.action) {
             (Some(id), Action::NoOp) => Value::String(id.clone()),
-            _ => Value::Unknown(None),
+            _ => Value::Unknown,
         },
     };
     if let (Some(key), Value::String(_)) = (&rt.key, &id) {
@@ -317,12 +350,26 @@ pub fn plan_removal(address: &Address, prior: &ResourceState, snapshot: &Snapsho
             false,
             "the settings document has no delete: its keys stay as they are and thoth stops managing them".to_owned(),
         ),
-        _ if gone => (Action::Forget, false, "already gone from the control plane; only the state entry is removed".to_owned()),
-        Kind::Upsert => {
-            let patch = rt.soft_delete.as_ref().map(|p| p.iter().map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join(", ")).unwrap_or_default();
-            (Action::Delete, true, format!("soft delete: the API has no delete, so thoth upserts {patch}; the row stays listed"))
+        _ if gone => {
+            (Action::Forget, false, "already gone from the control plane; only the state entry is removed".to_owned())
         }
-        Kind::VersionedBundle => (Action::Delete, false, "deletes the current version; earlier versions are kept by the control plane".to_owned()),
+        Kind::Upsert => {
+            let patch = rt
+                .soft_delete
+                .as_ref()
+                .map(|p| p.iter().map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default();
+            (
+                Action::Delete,
+                true,
+                format!("soft delete: the API has no delete, so thoth upserts {patch}; the row stays listed"),
+            )
+        }
+        Kind::VersionedBundle => (
+            Action::Delete,
+            false,
+            "deletes the current version; earlier versions are kept by the control plane".to_owned(),
+        ),
     };
     let identifying = rt
         .attributes

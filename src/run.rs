@@ -99,18 +99,22 @@ fn offline_values(desired: &Desired, _: BTreeSet<Address>) -> ResourceValues {
     if let Some(rt) = Schema::get().resource(&desired.address.type_name) {
         for (name, attr) in &rt.attributes {
             if attr.mode == AttrMode::Computed || attr.mode == AttrMode::OptionalComputed {
-                values.entry(name.clone()).or_insert(Value::Unknown(None));
+                values.entry(name.clone()).or_insert(Value::Unknown);
             }
         }
     }
-    values.insert("id".to_owned(), Value::Unknown(None));
-    values.insert("tenant_id".to_owned(), Value::Unknown(None));
+    values.insert("id".to_owned(), Value::Unknown);
+    values.insert("tenant_id".to_owned(), Value::Unknown);
     ResourceValues { values, sensitive: desired.sensitive.clone() }
 }
 
 /// Evaluates every node in dependency order. `on_resource` turns a lowered resource into the
 /// values references see (and records whatever the caller needs).
-fn evaluate<'m>(loaded: &'m Loaded, diags: &mut Diagnostics, mut on_resource: impl FnMut(&Desired, BTreeSet<Address>) -> ResourceValues) -> Evaluator<'m> {
+fn evaluate<'m>(
+    loaded: &'m Loaded,
+    diags: &mut Diagnostics,
+    mut on_resource: impl FnMut(&Desired, BTreeSet<Address>) -> ResourceValues,
+) -> Evaluator<'m> {
     let mut ev = Evaluator::new(&loaded.module, loaded.variables.clone());
     for node in &loaded.graph.order {
         match node {
@@ -123,14 +127,16 @@ fn evaluate<'m>(loaded: &'m Loaded, diags: &mut Diagnostics, mut on_resource: im
                     }
                     Err(d) => {
                         diags.push(d);
-                        ev.locals.insert(name.clone(), (Value::Unknown(None), false));
+                        ev.locals.insert(name.clone(), (Value::Unknown, false));
                     }
                 }
             }
             Node::Resource(address) => {
                 let decl = &loaded.module.resources[address];
                 let values = match config::lower_resource(&ev, decl, diags) {
-                    Some(desired) => on_resource(&desired, loaded.graph.resource_deps.get(address).cloned().unwrap_or_default()),
+                    Some(desired) => {
+                        on_resource(&desired, loaded.graph.resource_deps.get(address).cloned().unwrap_or_default())
+                    }
                     None => unknown_values(address),
                 };
                 ev.resources.insert(address.clone(), values);
@@ -145,10 +151,55 @@ fn unknown_values(address: &Address) -> ResourceValues {
     let mut values: BTreeMap<String, Value> = BTreeMap::new();
     if let Some(rt) = Schema::get().resource(&address.type_name) {
         for name in rt.attributes.keys().map(String::as_str).chain(["id", "tenant_id"]) {
-            values.insert(name.to_owned(), Value::Unknown(None));
+            values.insert(name.to_owned(), Value::Unknown);
         }
     }
     ResourceValues { values, sensitive: BTreeSet::new() }
+}
+
+/// What references see of a resource recorded in state: the recorded attributes, the
+/// configured values for what is not recorded (secrets), its id and tenant.
+fn recorded_values(
+    entry: &crate::state::ResourceState,
+    desired: &BTreeMap<String, Value>,
+    sensitive: &BTreeSet<String>,
+    tenant: &str,
+) -> ResourceValues {
+    let mut values: BTreeMap<String, Value> =
+        entry.attributes.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect();
+    for (name, v) in desired {
+        values.entry(name.clone()).or_insert_with(|| v.clone());
+    }
+    values.insert("id".to_owned(), Value::String(entry.id.clone()));
+    values.insert("tenant_id".to_owned(), Value::String(tenant.to_owned()));
+    ResourceValues { values, sensitive: sensitive.clone() }
+}
+
+/// Recomputes a resource's values during apply by evaluating the configuration again with
+/// what has been applied so far.
+struct Reevaluate<'a> {
+    loaded: &'a Loaded,
+    tenant: &'a str,
+}
+
+impl apply::Resolver for Reevaluate<'_> {
+    fn resolve(&self, address: &Address, state: &State) -> Result<BTreeMap<String, Value>, String> {
+        let mut diags = Diagnostics::default();
+        let mut target = None;
+        evaluate(self.loaded, &mut diags, |desired, deps| {
+            if &desired.address == address {
+                target = Some(desired.values.clone());
+            }
+            match state.resources.get(&desired.address) {
+                Some(entry) => recorded_values(entry, &desired.values, &desired.sensitive, self.tenant),
+                None => offline_values(desired, deps),
+            }
+        });
+        if let Some(d) = diags.errors_only().sorted().first() {
+            return Err(d.message.clone());
+        }
+        target.ok_or_else(|| format!("`{address}` is no longer in the configuration"))
+    }
 }
 
 /// Evaluates the outputs; each with its value and whether it is sensitive.
@@ -231,9 +282,10 @@ async fn connect(args: &ConnectionArgs, loaded: &Loaded) -> Option<Session> {
 async fn embedded(args: &ConnectionArgs, provider: &ProviderValues) -> Result<(Connection, Option<Emulator>), String> {
     let data_dir = PathBuf::from(".thoth").join("embedded");
     let key = format!("thoth_embedded_{}", crate::state::hex(&crate::state::random_bytes::<16>()));
-    let emulator = Emulator::start(EmulatorConfig { data_dir: data_dir.clone(), api_keys: vec![key.clone()] }, "127.0.0.1:0")
-        .await
-        .map_err(|e| format!("cannot start the embedded control plane: {e}"))?;
+    let emulator =
+        Emulator::start(EmulatorConfig { data_dir: data_dir.clone(), api_keys: vec![key.clone()] }, "127.0.0.1:0")
+            .await
+            .map_err(|e| format!("cannot start the embedded control plane: {e}"))?;
     let mut diags = Diagnostics::default();
     // The tenant id resolves as for a real tenant; an emulated tenant needs none, so it
     // falls back to `embedded`.
@@ -365,9 +417,15 @@ async fn apply_with(args: &ApplyArgs, loaded: &Loaded, session: &Session) -> u8 
     }
     if !args.auto_approve {
         if !std::io::stdin().is_terminal() {
-            return fail("apply needs confirmation, and standard input is not a terminal", Some("review the plan, then pass `--auto-approve`"));
+            return fail(
+                "apply needs confirmation, and standard input is not a terminal",
+                Some("review the plan, then pass `--auto-approve`"),
+            );
         }
-        out(&format!("\nDo you want to perform these actions on tenant `{}`?\nOnly `yes` will be accepted.\n\n  Enter a value: ", plan.tenant_id));
+        out(&format!(
+            "\nDo you want to perform these actions on tenant `{}`?\nOnly `yes` will be accepted.\n\n  Enter a value: ",
+            plan.tenant_id
+        ));
         let mut answer = String::new();
         if std::io::stdin().lock().read_line(&mut answer).is_err() || answer.trim() != "yes" {
             out("\nApply cancelled.\n");
@@ -375,7 +433,11 @@ async fn apply_with(args: &ApplyArgs, loaded: &Loaded, session: &Session) -> u8 
         }
     }
     out("\n");
-    let report = apply::execute(&plan, &session.client, &mut state, &path, |step| out(&format!("{}\n", render::step_line(step)))).await;
+    let resolver = Reevaluate { loaded, tenant: &plan.tenant_id };
+    let report = apply::execute(&plan, &session.client, &mut state, &path, &resolver, |step| {
+        out(&format!("{}\n", render::step_line(step)));
+    })
+    .await;
     out("\n");
     out(&render::apply_report(&report));
     if report.failed() {
@@ -396,16 +458,12 @@ fn finish_outputs(loaded: &Loaded, plan: &Plan, state: &mut State, path: &Path) 
         .iter()
         .filter_map(|c| {
             let entry = state.resources.get(&c.address)?;
-            let mut values: BTreeMap<String, Value> = entry.attributes.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect();
-            for (name, v) in &c.desired {
-                values.entry(name.clone()).or_insert_with(|| v.clone());
-            }
-            values.insert("id".to_owned(), Value::String(entry.id.clone()));
-            values.insert("tenant_id".to_owned(), Value::String(plan.tenant_id.clone()));
-            Some((c.address.clone(), ResourceValues { values, sensitive: c.sensitive.clone() }))
+            Some((c.address.clone(), recorded_values(entry, &c.desired, &c.sensitive, &plan.tenant_id)))
         })
         .collect();
-    let mut ev = evaluate(loaded, &mut diags, |desired, _| applied.get(&desired.address).cloned().unwrap_or_else(|| unknown_values(&desired.address)));
+    let mut ev = evaluate(loaded, &mut diags, |desired, _| {
+        applied.get(&desired.address).cloned().unwrap_or_else(|| unknown_values(&desired.address))
+    });
     for (address, values) in &applied {
         ev.resources.insert(address.clone(), values.clone());
     }
@@ -414,7 +472,8 @@ fn finish_outputs(loaded: &Loaded, plan: &Plan, state: &mut State, path: &Path) 
         err(&render::diagnostics(&loaded.module.files, &diags));
     }
     out(&render::outputs(&outputs));
-    let recorded: BTreeMap<String, serde_json::Value> = outputs.iter().filter(|(_, v, s)| !s && v.is_known()).map(|(n, v, _)| (n.clone(), v.to_json())).collect();
+    let recorded: BTreeMap<String, serde_json::Value> =
+        outputs.iter().filter(|(_, v, s)| !s && v.is_known()).map(|(n, v, _)| (n.clone(), v.to_json())).collect();
     if recorded != state.outputs {
         state.outputs = recorded;
         if let Err(e) = state.save(path) {

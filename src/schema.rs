@@ -282,7 +282,8 @@ impl Schema {
 
 /// Checks that a descriptor gives its lifecycle kind what it needs.
 fn validate(rt: &ResourceType) -> Result<(), String> {
-    let need = |what: &str, ok: bool| if ok { Ok(()) } else { Err(format!("{}: `{what}` is required for its kind", rt.name)) };
+    let need =
+        |what: &str, ok: bool| if ok { Ok(()) } else { Err(format!("{}: `{what}` is required for its kind", rt.name)) };
     match rt.kind {
         Kind::SettingsSection => {}
         Kind::Upsert => {

@@ -82,19 +82,34 @@ impl State {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::new()),
             Err(e) => return Err(StateError::Io(path.to_path_buf(), e)),
         };
-        let file: StateFile = serde_json::from_str(&text).map_err(|e| StateError::Format(path.to_path_buf(), e.to_string()))?;
+        let file: StateFile =
+            serde_json::from_str(&text).map_err(|e| StateError::Format(path.to_path_buf(), e.to_string()))?;
         if file.format_version != FORMAT_VERSION {
             return Err(StateError::Format(
                 path.to_path_buf(),
-                format!("format version {} is not supported (this thoth reads version {FORMAT_VERSION})", file.format_version),
+                format!(
+                    "format version {} is not supported (this thoth reads version {FORMAT_VERSION})",
+                    file.format_version
+                ),
             ));
         }
         let mut resources = BTreeMap::new();
         for r in file.resources {
-            let address = Address::parse(&r.address).ok_or_else(|| StateError::Format(path.to_path_buf(), format!("invalid address `{}`", r.address)))?;
-            resources.insert(address, ResourceState { id: r.id, attributes: r.attributes, secret_digests: r.secret_digests });
+            let address = Address::parse(&r.address)
+                .ok_or_else(|| StateError::Format(path.to_path_buf(), format!("invalid address `{}`", r.address)))?;
+            resources.insert(
+                address,
+                ResourceState { id: r.id, attributes: r.attributes, secret_digests: r.secret_digests },
+            );
         }
-        Ok(State { lineage: file.lineage, serial: file.serial, salt: file.digest_salt, tenant_id: file.tenant_id, resources, outputs: file.outputs })
+        Ok(State {
+            lineage: file.lineage,
+            serial: file.serial,
+            salt: file.digest_salt,
+            tenant_id: file.tenant_id,
+            resources,
+            outputs: file.outputs,
+        })
     }
 
     /// Writes the state with the next serial: to a private temporary file, synced, then
@@ -121,7 +136,8 @@ impl State {
                 .collect(),
             outputs: self.outputs.clone(),
         };
-        let mut text = serde_json::to_string_pretty(&file).map_err(|e| StateError::Format(path.to_path_buf(), e.to_string()))?;
+        let mut text =
+            serde_json::to_string_pretty(&file).map_err(|e| StateError::Format(path.to_path_buf(), e.to_string()))?;
         text.push('\n');
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(io)?;
@@ -205,7 +221,8 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     if getrandom::fill(&mut buf).is_err() {
         // Without an entropy source, fall back to the clock and process id: still unique
         // enough for a lineage, and a salt only needs to differ between state files.
-        let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()) ^ u128::from(std::process::id());
+        let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+            ^ u128::from(std::process::id());
         let digest = Sha256::digest(seed.to_le_bytes());
         for (b, d) in buf.iter_mut().zip(digest.iter().cycle()) {
             *b = *d;

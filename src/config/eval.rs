@@ -13,7 +13,7 @@ use hcl_edit::template::{Directive, Element, Template};
 
 use super::{functions, Expr, Module, Node};
 use crate::diag::{did_you_mean, Diagnostic};
-use crate::model::{format_number, Address, Origin, Span, Value};
+use crate::model::{format_number, Address, Span, Value};
 use crate::schema::Schema;
 
 /// The values of one resource's attributes as seen by references, with the names of the
@@ -70,21 +70,21 @@ impl<'m> Evaluator<'m> {
             Expression::String(s) => Ok(Value::String(s.value().clone())),
             Expression::Array(items) => {
                 let mut out = Vec::with_capacity(items.len());
-                for item in items.iter() {
+                for item in items {
                     out.push(self.expr(ctx, item)?);
                 }
                 Ok(Value::List(out))
             }
             Expression::Object(object) => {
                 let mut out = BTreeMap::new();
-                for (key, value) in object.iter() {
+                for (key, value) in object {
                     let key = match key {
                         ObjectKey::Ident(ident) => ident.as_str().to_owned(),
                         ObjectKey::Expression(e) => match self.expr(ctx, e)? {
                             Value::String(s) => s,
                             Value::Number(n) => format_number(n),
                             Value::Bool(b) => b.to_string(),
-                            Value::Unknown(_) => return Ok(Value::Unknown(None)),
+                            Value::Unknown => return Ok(Value::Unknown),
                             other => {
                                 return Err(Diagnostic::error("object keys must be strings")
                                     .at(Self::span(ctx, e), format!("this is a {}", other.type_name())))
@@ -99,7 +99,7 @@ impl<'m> Evaluator<'m> {
                 let mut out = String::new();
                 let mut unknown = false;
                 self.template_elements(ctx, t.iter(), &mut out, &mut unknown)?;
-                Ok(if unknown { Value::Unknown(None) } else { Value::String(out) })
+                Ok(if unknown { Value::Unknown } else { Value::String(out) })
             }
             Expression::HeredocTemplate(h) => self.template(ctx, &h.template),
             Expression::Parenthesis(p) => self.expr(ctx, p.inner()),
@@ -107,7 +107,7 @@ impl<'m> Evaluator<'m> {
             Expression::Conditional(c) => match self.expr(ctx, &c.cond_expr)? {
                 Value::Bool(true) => self.expr(ctx, &c.true_expr),
                 Value::Bool(false) => self.expr(ctx, &c.false_expr),
-                Value::Unknown(_) => Ok(Value::Unknown(None)),
+                Value::Unknown => Ok(Value::Unknown),
                 other => Err(type_error(Self::span(ctx, &c.cond_expr), "the condition", "bool", &other)),
             },
             Expression::FuncCall(call) => {
@@ -117,7 +117,7 @@ impl<'m> Evaluator<'m> {
                     return self.try_call(ctx, call.args.iter(), span);
                 }
                 let mut args = Vec::new();
-                for arg in call.args.iter() {
+                for arg in &call.args {
                     args.push((self.expr(ctx, arg)?, Self::span(ctx, arg)));
                 }
                 if call.args.expand_final() {
@@ -132,7 +132,7 @@ impl<'m> Evaluator<'m> {
                 let value = self.expr(ctx, &op.expr)?;
                 let span = Self::span(ctx, &op.expr);
                 match (op.operator.value(), value) {
-                    (_, Value::Unknown(_)) => Ok(Value::Unknown(None)),
+                    (_, Value::Unknown) => Ok(Value::Unknown),
                     (UnaryOperator::Not, Value::Bool(b)) => Ok(Value::Bool(!b)),
                     (UnaryOperator::Neg, Value::Number(n)) => Ok(Value::Number(-n)),
                     (UnaryOperator::Not, other) => Err(type_error(span, "the operand of `!`", "bool", &other)),
@@ -152,16 +152,19 @@ impl<'m> Evaluator<'m> {
                 Err(e) => last = Some(e),
             }
         }
-        Err(Diagnostic::error("no argument of `try` could be evaluated")
-            .at(span, "every argument failed")
-            .help(last.map_or_else(|| "give `try` at least one argument".to_owned(), |e| format!("the last one failed with: {}", e.message))))
+        Err(Diagnostic::error("no argument of `try` could be evaluated").at(span, "every argument failed").help(
+            last.map_or_else(
+                || "give `try` at least one argument".to_owned(),
+                |e| format!("the last one failed with: {}", e.message),
+            ),
+        ))
     }
 
     fn template(&self, ctx: &mut Ctx<'_>, template: &Template) -> EvalResult {
         let mut out = String::new();
         let mut unknown = false;
         self.template_elements(ctx, template.iter(), &mut out, &mut unknown)?;
-        Ok(if unknown { Value::Unknown(None) } else { Value::String(out) })
+        Ok(if unknown { Value::Unknown } else { Value::String(out) })
     }
 
     fn template_elements<'e>(
@@ -200,14 +203,23 @@ impl<'m> Evaluator<'m> {
                     Directive::If(d) => {
                         let cond = self.expr(ctx, &d.if_expr.cond_expr)?;
                         match cond {
-                            Value::Bool(true) => self.template_elements(ctx, d.if_expr.template.iter(), out, unknown)?,
+                            Value::Bool(true) => {
+                                self.template_elements(ctx, d.if_expr.template.iter(), out, unknown)?;
+                            }
                             Value::Bool(false) => {
                                 if let Some(e) = &d.else_expr {
                                     self.template_elements(ctx, e.template.iter(), out, unknown)?;
                                 }
                             }
-                            Value::Unknown(_) => *unknown = true,
-                            other => return Err(type_error(Self::span(ctx, &d.if_expr.cond_expr), "the condition", "bool", &other)),
+                            Value::Unknown => *unknown = true,
+                            other => {
+                                return Err(type_error(
+                                    Self::span(ctx, &d.if_expr.cond_expr),
+                                    "the condition",
+                                    "bool",
+                                    &other,
+                                ))
+                            }
                         }
                     }
                     Directive::For(d) => {
@@ -239,9 +251,16 @@ impl<'m> Evaluator<'m> {
         Err(Diagnostic::error(format!("unknown name `{name}`")).at(span, "cannot be resolved").help(hint))
     }
 
-    fn traversal(&self, ctx: &mut Ctx<'_>, root: &Expression, ops: &[hcl_edit::Decorated<TraversalOperator>]) -> EvalResult {
-        let (mut value, rest) = match (root, ops.first().map(|o| o.value())) {
-            (Expression::Variable(v), Some(TraversalOperator::GetAttr(attr))) if !ctx.bound.iter().any(|(n, _)| n == v.as_str()) => {
+    fn traversal(
+        &self,
+        ctx: &mut Ctx<'_>,
+        root: &Expression,
+        ops: &[hcl_edit::Decorated<TraversalOperator>],
+    ) -> EvalResult {
+        let (mut value, rest) = match (root, ops.first().map(hcl_edit::Decorated::value)) {
+            (Expression::Variable(v), Some(TraversalOperator::GetAttr(attr)))
+                if !ctx.bound.iter().any(|(n, _)| n == v.as_str()) =>
+            {
                 let span = Span { file: ctx.file, start: Self::span(ctx, v).start, end: Self::span(ctx, &ops[0]).end };
                 match v.as_str() {
                     "var" => (self.var(ctx, attr.as_str(), span)?, &ops[1..]),
@@ -254,7 +273,12 @@ impl<'m> Evaluator<'m> {
                         }
                         None => {
                             let names: Vec<String> = self.module.locals.keys().map(|n| format!("local.{n}")).collect();
-                            return Err(undeclared("local value", &format!("local.{}", attr.as_str()), span, names.iter().map(String::as_str)));
+                            return Err(undeclared(
+                                "local value",
+                                &format!("local.{}", attr.as_str()),
+                                span,
+                                names.iter().map(String::as_str),
+                            ));
                         }
                     },
                     "path" => match attr.as_str() {
@@ -266,10 +290,14 @@ impl<'m> Evaluator<'m> {
                         }
                     },
                     type_name => {
-                        let Some(TraversalOperator::GetAttr(attr_name)) = ops.get(1).map(|o| o.value()) else {
-                            return Err(Diagnostic::error(format!("a reference to `{type_name}.{}` must name an attribute", attr.as_str()))
-                                .at(span, "incomplete reference")
-                                .help(format!("write `{type_name}.{}.id`, for example", attr.as_str())));
+                        let Some(TraversalOperator::GetAttr(attr_name)) = ops.get(1).map(hcl_edit::Decorated::value)
+                        else {
+                            return Err(Diagnostic::error(format!(
+                                "a reference to `{type_name}.{}` must name an attribute",
+                                attr.as_str()
+                            ))
+                            .at(span, "incomplete reference")
+                            .help(format!("write `{type_name}.{}.id`, for example", attr.as_str())));
                         };
                         let full = Span { end: Self::span(ctx, &ops[1]).end, ..span };
                         (self.resource_attr(ctx, type_name, attr.as_str(), attr_name.as_str(), full)?, &ops[2..])
@@ -281,7 +309,7 @@ impl<'m> Evaluator<'m> {
         for op in rest {
             let span = Self::span(ctx, op);
             value = match (op.value(), value) {
-                (_, Value::Unknown(_)) => Value::Unknown(None),
+                (_, Value::Unknown) => Value::Unknown,
                 (TraversalOperator::GetAttr(name), Value::Map(mut map)) => match map.remove(name.as_str()) {
                     Some(v) => v,
                     None => {
@@ -297,9 +325,12 @@ impl<'m> Evaluator<'m> {
                     let key = self.expr(ctx, index)?;
                     index_value(collection, &key, span)?
                 }
-                (TraversalOperator::LegacyIndex(i), collection) => index_value(collection, &Value::Number(*i.value() as f64), span)?,
+                (TraversalOperator::LegacyIndex(i), collection) => {
+                    index_value(collection, &Value::Number(*i.value() as f64), span)?
+                }
                 (TraversalOperator::GetAttr(_), other) => {
-                    return Err(Diagnostic::error(format!("cannot read an attribute of a {}", other.type_name())).at(span, "not an object"))
+                    return Err(Diagnostic::error(format!("cannot read an attribute of a {}", other.type_name()))
+                        .at(span, "not an object"))
                 }
                 (TraversalOperator::AttrSplat(_) | TraversalOperator::FullSplat(_), _) => {
                     return Err(Diagnostic::error("splat expressions are not supported")
@@ -329,12 +360,12 @@ impl<'m> Evaluator<'m> {
     fn resource_attr(&self, ctx: &Ctx<'_>, type_name: &str, name: &str, attr: &str, span: Span) -> EvalResult {
         let address = Address::managed(type_name, name);
         let Some(rt) = Schema::get().resource(type_name) else {
-            return Err(Diagnostic::error(format!("unknown name `{type_name}`")).at(span, "not a resource type or known root").help(
-                match did_you_mean(type_name, Schema::get().resource_names().chain(ROOTS.iter().copied())) {
+            return Err(Diagnostic::error(format!("unknown name `{type_name}`"))
+                .at(span, "not a resource type or known root")
+                .help(match did_you_mean(type_name, Schema::get().resource_names().chain(ROOTS.iter().copied())) {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => "references start with `var.`, `local.`, `path.` or a resource type".to_owned(),
-                },
-            ));
+                }));
         };
         if !self.module.resources.contains_key(&address) {
             let same_type = self.module.resources.keys().filter(|a| a.type_name == type_name).map(|a| a.name.as_str());
@@ -346,7 +377,8 @@ impl<'m> Evaluator<'m> {
             ));
         }
         if !rt.readable(attr) {
-            let mut d = Diagnostic::error(format!("`{type_name}` has no attribute `{attr}`")).at(span, "unsupported attribute");
+            let mut d =
+                Diagnostic::error(format!("`{type_name}` has no attribute `{attr}`")).at(span, "unsupported attribute");
             if let Some(s) = did_you_mean(attr, rt.attributes.keys().map(String::as_str).chain(["id", "tenant_id"])) {
                 d = d.help(format!("did you mean `{s}`?"));
             }
@@ -354,13 +386,12 @@ impl<'m> Evaluator<'m> {
         }
         let Some(values) = self.resources.get(&address) else {
             // Not evaluated yet: only possible while validating references out of order.
-            return Ok(Value::Unknown(Some(Origin { address, attribute: attr.to_owned() })));
+            return Ok(Value::Unknown);
         };
         if values.sensitive.contains(attr) {
             ctx.sensitive.set(true);
         }
         Ok(match values.values.get(attr) {
-            Some(Value::Unknown(_)) => Value::Unknown(Some(Origin { address, attribute: attr.to_owned() })),
             Some(v) => v.clone(),
             None => Value::Null,
         })
@@ -377,7 +408,7 @@ impl<'m> Evaluator<'m> {
         }
         let rhs = self.expr(ctx, &op.rhs_expr)?;
         if !lhs.is_known() || !rhs.is_known() {
-            return Ok(Value::Unknown(None));
+            return Ok(Value::Unknown);
         }
         let (ls, rs) = (Self::span(ctx, &op.lhs_expr), Self::span(ctx, &op.rhs_expr));
         let num = |v: &Value, s: Span| match v {
@@ -414,7 +445,7 @@ impl<'m> Evaluator<'m> {
     fn for_expr(&self, ctx: &mut Ctx<'_>, f: &hcl_edit::expr::ForExpr) -> EvalResult {
         let collection = self.expr(ctx, &f.intro.collection_expr)?;
         if !collection.is_known() {
-            return Ok(Value::Unknown(None));
+            return Ok(Value::Unknown);
         }
         let key_var = f.intro.key_var.as_ref().map(|k| k.as_str().to_owned());
         let value_var = f.intro.value_var.as_str().to_owned();
@@ -428,7 +459,9 @@ impl<'m> Evaluator<'m> {
                     match self.expr(ctx, &cond.expr)? {
                         Value::Bool(true) => {}
                         Value::Bool(false) => return Ok(()),
-                        other => return Err(type_error(Self::span(ctx, &cond.expr), "the `if` condition", "bool", &other)),
+                        other => {
+                            return Err(type_error(Self::span(ctx, &cond.expr), "the `if` condition", "bool", &other))
+                        }
                     }
                 }
                 let value = self.expr(ctx, &f.value_expr)?;
@@ -486,19 +519,25 @@ fn iterate(collection: &Value, span: Span) -> Result<Vec<(Value, Value)>, Diagno
 
 fn index_value(collection: Value, key: &Value, span: Span) -> EvalResult {
     match (collection, key) {
-        (_, Value::Unknown(_)) => Ok(Value::Unknown(None)),
+        (_, Value::Unknown) => Ok(Value::Unknown),
         (Value::List(items), Value::Number(n)) => {
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             let i = *n as usize;
             let len = items.len();
             items.into_iter().nth(i).filter(|_| n.fract() == 0.0 && *n >= 0.0).ok_or_else(|| {
-                Diagnostic::error(format!("index {} is out of range", format_number(*n))).at(span, format!("the list has {len} element(s)"))
+                Diagnostic::error(format!("index {} is out of range", format_number(*n)))
+                    .at(span, format!("the list has {len} element(s)"))
             })
         }
         (Value::Map(mut map), Value::String(k)) => map.remove(k).ok_or_else(|| {
-            Diagnostic::error(format!("the map has no key `{k}`")).at(span, "missing key").help("use `lookup(map, key, default)` for optional keys")
+            Diagnostic::error(format!("the map has no key `{k}`"))
+                .at(span, "missing key")
+                .help("use `lookup(map, key, default)` for optional keys")
         }),
-        (other, _) => Err(Diagnostic::error(format!("cannot index a {} with a {}", other.type_name(), key.type_name())).at(span, "invalid index")),
+        (other, _) => {
+            Err(Diagnostic::error(format!("cannot index a {} with a {}", other.type_name(), key.type_name()))
+                .at(span, "invalid index"))
+        }
     }
 }
 
@@ -535,10 +574,14 @@ pub fn references(expr: &Expr) -> Vec<(Node, Span)> {
 fn walk(expr: &Expression, file: usize, bound: &mut Vec<String>, out: &mut Vec<(Node, Span)>) {
     let span = |n: &dyn hcl_edit::Span| n.span().map_or(Span { file, start: 0, end: 0 }, |r| Span::new(file, r));
     match expr {
-        Expression::Null(_) | Expression::Bool(_) | Expression::Number(_) | Expression::String(_) | Expression::Variable(_) => {}
+        Expression::Null(_)
+        | Expression::Bool(_)
+        | Expression::Number(_)
+        | Expression::String(_)
+        | Expression::Variable(_) => {}
         Expression::Array(items) => items.iter().for_each(|e| walk(e, file, bound, out)),
         Expression::Object(object) => {
-            for (k, v) in object.iter() {
+            for (k, v) in object {
                 if let ObjectKey::Expression(e) = k {
                     walk(e, file, bound, out);
                 }
@@ -555,17 +598,26 @@ fn walk(expr: &Expression, file: usize, bound: &mut Vec<String>, out: &mut Vec<(
         }
         Expression::FuncCall(call) => call.args.iter().for_each(|e| walk(e, file, bound, out)),
         Expression::Traversal(t) => {
-            if let (Expression::Variable(root), Some(TraversalOperator::GetAttr(first))) = (&t.expr, t.operators.first().map(|o| o.value())) {
+            if let (Expression::Variable(root), Some(TraversalOperator::GetAttr(first))) =
+                (&t.expr, t.operators.first().map(hcl_edit::Decorated::value))
+            {
                 if !bound.iter().any(|b| b == root.as_str()) {
                     let start = span(root).start;
                     let end_of = |i: usize| t.operators.get(i).map_or(start, |o| span(o).end);
                     match root.as_str() {
-                        "var" => out.push((Node::Variable(first.as_str().to_owned()), Span { file, start, end: end_of(0) })),
-                        "local" => out.push((Node::Local(first.as_str().to_owned()), Span { file, start, end: end_of(0) })),
+                        "var" => {
+                            out.push((Node::Variable(first.as_str().to_owned()), Span { file, start, end: end_of(0) }));
+                        }
+                        "local" => {
+                            out.push((Node::Local(first.as_str().to_owned()), Span { file, start, end: end_of(0) }));
+                        }
                         "path" | "data" => {}
                         type_name => {
                             let end = if t.operators.len() > 1 { end_of(1) } else { end_of(0) };
-                            out.push((Node::Resource(Address::managed(type_name, first.as_str())), Span { file, start, end }));
+                            out.push((
+                                Node::Resource(Address::managed(type_name, first.as_str())),
+                                Span { file, start, end },
+                            ));
                         }
                     }
                 }
@@ -602,7 +654,12 @@ fn walk(expr: &Expression, file: usize, bound: &mut Vec<String>, out: &mut Vec<(
     }
 }
 
-fn walk_elements<'e>(elements: impl Iterator<Item = &'e Element>, file: usize, bound: &mut Vec<String>, out: &mut Vec<(Node, Span)>) {
+fn walk_elements<'e>(
+    elements: impl Iterator<Item = &'e Element>,
+    file: usize,
+    bound: &mut Vec<String>,
+    out: &mut Vec<(Node, Span)>,
+) {
     for element in elements {
         match element {
             Element::Literal(_) => {}

@@ -13,8 +13,24 @@ use crate::model::{format_number, Span, Value};
 type Args<'a> = &'a [(Value, Span)];
 
 const NAMES: &[&str] = &[
-    "file", "jsonencode", "jsondecode", "format", "lower", "upper", "concat", "merge", "length", "join", "split", "lookup",
-    "coalesce", "tostring", "tonumber", "tobool", "trimspace", "try",
+    "file",
+    "jsonencode",
+    "jsondecode",
+    "format",
+    "lower",
+    "upper",
+    "concat",
+    "merge",
+    "length",
+    "join",
+    "split",
+    "lookup",
+    "coalesce",
+    "tostring",
+    "tonumber",
+    "tobool",
+    "trimspace",
+    "try",
 ];
 
 pub(super) fn call(name: &str, args: Args<'_>, span: Span, dir: &Path) -> Result<Value, Diagnostic> {
@@ -27,7 +43,7 @@ pub(super) fn call(name: &str, args: Args<'_>, span: Span, dir: &Path) -> Result
         return Err(d);
     }
     if args.iter().any(|(v, _)| !v.is_known()) && name != "coalesce" {
-        return Ok(Value::Unknown(None));
+        return Ok(Value::Unknown);
     }
     match name {
         "file" => {
@@ -96,7 +112,10 @@ pub(super) fn call(name: &str, args: Args<'_>, span: Span, dir: &Path) -> Result
             arity(name, args, 2, span)?;
             let sep = string_arg(name, &args[0])?;
             let items = list_arg(name, &args[1])?;
-            let parts: Result<Vec<String>, Diagnostic> = items.iter().map(|v| scalar_string(v).ok_or_else(|| type_error(args[1].1, "each element", "string", v))).collect();
+            let parts: Result<Vec<String>, Diagnostic> = items
+                .iter()
+                .map(|v| scalar_string(v).ok_or_else(|| type_error(args[1].1, "each element", "string", v)))
+                .collect();
             Ok(Value::String(parts?.join(sep)))
         }
         "split" => {
@@ -116,29 +135,38 @@ pub(super) fn call(name: &str, args: Args<'_>, span: Span, dir: &Path) -> Result
             match (map.get(key), args.get(2)) {
                 (Some(v), _) => Ok(v.clone()),
                 (None, Some((default, _))) => Ok(default.clone()),
-                (None, None) => Err(Diagnostic::error(format!("the map has no key `{key}`")).at(args[1].1, "missing key").help("give `lookup` a third argument as the default")),
+                (None, None) => Err(Diagnostic::error(format!("the map has no key `{key}`"))
+                    .at(args[1].1, "missing key")
+                    .help("give `lookup` a third argument as the default")),
             }
         }
         "coalesce" => {
             for (v, _) in args {
                 match v {
-                    Value::Unknown(_) => return Ok(Value::Unknown(None)),
+                    Value::Unknown => return Ok(Value::Unknown),
                     Value::Null => {}
                     Value::String(s) if s.is_empty() => {}
                     other => return Ok(other.clone()),
                 }
             }
-            Err(Diagnostic::error("no non-null, non-empty argument given to `coalesce`").at(span, "every argument is null or empty"))
+            Err(Diagnostic::error("no non-null, non-empty argument given to `coalesce`")
+                .at(span, "every argument is null or empty"))
         }
         "tostring" => {
             arity(name, args, 1, span)?;
-            scalar_string(&args[0].0).map(Value::String).ok_or_else(|| type_error(args[0].1, "the argument of `tostring`", "string, number or bool", &args[0].0))
+            scalar_string(&args[0].0).map(Value::String).ok_or_else(|| {
+                type_error(args[0].1, "the argument of `tostring`", "string, number or bool", &args[0].0)
+            })
         }
         "tonumber" => {
             arity(name, args, 1, span)?;
             match &args[0].0 {
                 Value::Number(n) => Ok(Value::Number(*n)),
-                Value::String(s) => s.trim().parse().map(Value::Number).map_err(|_| Diagnostic::error(format!("`{s}` is not a number")).at(args[0].1, "not a number")),
+                Value::String(s) => s
+                    .trim()
+                    .parse()
+                    .map(Value::Number)
+                    .map_err(|_| Diagnostic::error(format!("`{s}` is not a number")).at(args[0].1, "not a number")),
                 other => Err(type_error(args[0].1, "the argument of `tonumber`", "number or string", other)),
             }
         }
@@ -163,7 +191,8 @@ fn arity(name: &str, args: Args<'_>, n: usize, span: Span) -> Result<(), Diagnos
 }
 
 fn arity_error(name: &str, expected: &str, found: usize, span: Span) -> Diagnostic {
-    Diagnostic::error(format!("`{name}` takes {expected} argument(s), found {found}")).at(span, "wrong number of arguments")
+    Diagnostic::error(format!("`{name}` takes {expected} argument(s), found {found}"))
+        .at(span, "wrong number of arguments")
 }
 
 fn string_arg<'a>(name: &str, arg: &'a (Value, Span)) -> Result<&'a str, Diagnostic> {
@@ -200,14 +229,18 @@ fn format(args: Args<'_>, span: Span) -> Result<Value, Diagnostic> {
             out.push(c);
             continue;
         }
-        let verb = chars.next().ok_or_else(|| Diagnostic::error("`format` string ends with a lone `%`").at(fmt_arg.1, "incomplete verb").help("write `%%` for a percent sign"))?;
+        let verb = chars.next().ok_or_else(|| {
+            Diagnostic::error("`format` string ends with a lone `%`")
+                .at(fmt_arg.1, "incomplete verb")
+                .help("write `%%` for a percent sign")
+        })?;
         if verb == '%' {
             out.push('%');
             continue;
         }
-        let (value, vspan) = next.next().ok_or_else(|| {
-            Diagnostic::error("`format` has more verbs than arguments").at(span, "missing argument")
-        })?;
+        let (value, vspan) = next
+            .next()
+            .ok_or_else(|| Diagnostic::error("`format` has more verbs than arguments").at(span, "missing argument"))?;
         match verb {
             's' | 'v' => out.push_str(&scalar_string(value).unwrap_or_else(|| value.to_json().to_string())),
             'q' => out.push_str(&serde_json::Value::String(scalar_string(value).unwrap_or_default()).to_string()),

@@ -24,7 +24,7 @@ pub fn load(dir: &Path, display_dir: &str) -> (Module, Diagnostics) {
     let mut diags = Diagnostics::default();
     let mut names: Vec<String> = match std::fs::read_dir(dir) {
         Ok(entries) => entries
-            .filter_map(|e| e.ok())
+            .filter_map(std::result::Result::ok)
             .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
             .filter_map(|e| e.file_name().to_str().map(str::to_owned))
             .filter(|n| n.ends_with(".hcl") || n.ends_with(".tf"))
@@ -43,7 +43,8 @@ pub fn load(dir: &Path, display_dir: &str) -> (Module, Diagnostics) {
     }
     for name in names {
         let path = dir.join(&name);
-        let display = if display_dir.is_empty() || display_dir == "." { name.clone() } else { format!("{display_dir}/{name}") };
+        let display =
+            if display_dir.is_empty() || display_dir == "." { name.clone() } else { format!("{display_dir}/{name}") };
         match std::fs::read_to_string(&path) {
             Ok(text) => {
                 let file = module.files.len();
@@ -79,7 +80,7 @@ fn expr_of(file: usize, attr: &Attribute) -> Expr {
 }
 
 fn collect(module: &mut Module, diags: &mut Diagnostics, file: usize, body: &Body) {
-    for structure in body.iter() {
+    for structure in body {
         match structure {
             Structure::Attribute(attr) => diags.push(
                 Diagnostic::error(format!("unexpected attribute `{}` at the top level", attr.key.as_str()))
@@ -106,7 +107,8 @@ fn expect_labels(diags: &mut Diagnostics, file: usize, block: &Block, want: &[&s
         return true;
     }
     let kind = block.ident.as_str();
-    let example = std::iter::once(kind.to_owned()).chain(want.iter().map(|w| format!("\"{w}\""))).collect::<Vec<_>>().join(" ");
+    let example =
+        std::iter::once(kind.to_owned()).chain(want.iter().map(|w| format!("\"{w}\""))).collect::<Vec<_>>().join(" ");
     diags.push(
         Diagnostic::error(format!("a `{kind}` block takes {} label(s), found {}", want.len(), block.labels.len()))
             .at(header_span(file, block), "wrong number of labels")
@@ -130,7 +132,7 @@ fn collect_block(module: &mut Module, diags: &mut Diagnostics, file: usize, bloc
             }
         }
         "locals" => {
-            for structure in block.body.iter() {
+            for structure in &block.body {
                 match structure {
                     Structure::Attribute(attr) => {
                         let name = attr.key.as_str().to_owned();
@@ -163,7 +165,7 @@ fn collect_block(module: &mut Module, diags: &mut Diagnostics, file: usize, bloc
                     diags.push(duplicate("provider `thoth`", span, prev.span));
                 } else {
                     let mut decl = ProviderDecl { span, attributes: BTreeMap::new() };
-                    for structure in block.body.iter() {
+                    for structure in &block.body {
                         match structure {
                             Structure::Attribute(attr) => {
                                 decl.attributes.insert(attr.key.as_str().to_owned(), expr_of(file, attr));
@@ -183,11 +185,15 @@ fn collect_block(module: &mut Module, diags: &mut Diagnostics, file: usize, bloc
                 .help("remove the block; thoth manages one flat configuration directory"),
         ),
         _ => {
-            let mut d = Diagnostic::error(format!("unknown block type `{kind}`")).at(span_of(file, &block.ident), "not a known block type");
+            let mut d = Diagnostic::error(format!("unknown block type `{kind}`"))
+                .at(span_of(file, &block.ident), "not a known block type");
             if let Some(s) = did_you_mean(kind, TOP_LEVEL_BLOCKS.iter().copied()) {
                 d = d.help(format!("did you mean `{s}`?"));
             } else {
-                d = d.help(format!("expected one of {}", TOP_LEVEL_BLOCKS.iter().map(|b| format!("`{b}`")).collect::<Vec<_>>().join(", ")));
+                d = d.help(format!(
+                    "expected one of {}",
+                    TOP_LEVEL_BLOCKS.iter().map(|b| format!("`{b}`")).collect::<Vec<_>>().join(", ")
+                ));
             }
             diags.push(d);
         }
@@ -210,8 +216,15 @@ fn unexpected_block(file: usize, block: &Block, parent: &str) -> Diagnostic {
 fn collect_variable(module: &mut Module, diags: &mut Diagnostics, file: usize, block: &Block) {
     let name = labels(block)[0].to_owned();
     let span = header_span(file, block);
-    let mut decl = VariableDecl { name: name.clone(), span, type_constraint: None, default: None, sensitive: false, description: None };
-    for structure in block.body.iter() {
+    let mut decl = VariableDecl {
+        name: name.clone(),
+        span,
+        type_constraint: None,
+        default: None,
+        sensitive: false,
+        description: None,
+    };
+    for structure in &block.body {
         match structure {
             Structure::Attribute(attr) => {
                 let key = attr.key.as_str();
@@ -222,7 +235,9 @@ fn collect_variable(module: &mut Module, diags: &mut Diagnostics, file: usize, b
                         None => diags.push(
                             Diagnostic::error(format!("invalid type for variable `{name}`"))
                                 .at(expr.span, "not a type")
-                                .help("use string, number, bool, any, list(TYPE), set(TYPE), map(TYPE) or object({...})"),
+                                .help(
+                                    "use string, number, bool, any, list(TYPE), set(TYPE), map(TYPE) or object({...})",
+                                ),
                         ),
                     },
                     "default" => decl.default = Some(expr),
@@ -235,7 +250,12 @@ fn collect_variable(module: &mut Module, diags: &mut Diagnostics, file: usize, b
                         _ => diags.push(literal_expected(expr.span, "`description`", "a string")),
                     },
                     "nullable" | "ephemeral" => {}
-                    _ => diags.push(unknown_name(key, expr.key_span, "variable", &["type", "default", "sensitive", "description", "nullable"])),
+                    _ => diags.push(unknown_name(
+                        key,
+                        expr.key_span,
+                        "variable",
+                        &["type", "default", "sensitive", "description", "nullable"],
+                    )),
                 }
             }
             Structure::Block(b) if b.ident.as_str() == "validation" => diags.push(
@@ -271,7 +291,7 @@ fn collect_output(module: &mut Module, diags: &mut Diagnostics, file: usize, blo
     let mut value = None;
     let mut sensitive = false;
     let mut description = None;
-    for structure in block.body.iter() {
+    for structure in &block.body {
         match structure {
             Structure::Attribute(attr) => {
                 let expr = expr_of(file, attr);
@@ -286,7 +306,12 @@ fn collect_output(module: &mut Module, diags: &mut Diagnostics, file: usize, blo
                         _ => diags.push(literal_expected(expr.span, "`description`", "a string")),
                     },
                     "depends_on" => {}
-                    other => diags.push(unknown_name(other, expr.key_span, "output", &["value", "sensitive", "description", "depends_on"])),
+                    other => diags.push(unknown_name(
+                        other,
+                        expr.key_span,
+                        "output",
+                        &["value", "sensitive", "description", "depends_on"],
+                    )),
                 }
             }
             Structure::Block(b) => diags.push(unexpected_block(file, b, "output")),
@@ -323,7 +348,8 @@ fn collect_resource(module: &mut Module, diags: &mut Diagnostics, file: usize, b
         return;
     }
     let Some(rt) = schema.resource(type_name) else {
-        let mut d = Diagnostic::error(format!("unknown resource type `{type_name}`")).at(type_span, "no such resource type");
+        let mut d =
+            Diagnostic::error(format!("unknown resource type `{type_name}`")).at(type_span, "no such resource type");
         d = match did_you_mean(type_name, schema.resource_names()) {
             Some(s) => d.help(format!("did you mean `{s}`?")),
             None => d.help(format!("known types: {}", schema.resource_names().collect::<Vec<_>>().join(", "))),
@@ -333,7 +359,7 @@ fn collect_resource(module: &mut Module, diags: &mut Diagnostics, file: usize, b
     };
     let address = Address { mode: Mode::Managed, type_name: type_name.to_owned(), name: name.to_owned() };
     let mut decl = ResourceDecl { address: address.clone(), span, attributes: BTreeMap::new(), depends_on: Vec::new() };
-    for structure in block.body.iter() {
+    for structure in &block.body {
         match structure {
             Structure::Attribute(attr) => {
                 let key = attr.key.as_str();
@@ -351,9 +377,16 @@ fn collect_resource(module: &mut Module, diags: &mut Diagnostics, file: usize, b
                         decl.attributes.insert(key.to_owned(), expr);
                     } else {
                         diags.push(
-                            Diagnostic::error(format!("`{key}` of `{type_name}` is set by the control plane and cannot be configured"))
-                                .at(expr.key_span, "computed attribute")
-                                .help("remove it; it can still be referenced as `{type_name}.{name}.{key}`".replace("{type_name}", type_name).replace("{name}", name).replace("{key}", key)),
+                            Diagnostic::error(format!(
+                                "`{key}` of `{type_name}` is set by the control plane and cannot be configured"
+                            ))
+                            .at(expr.key_span, "computed attribute")
+                            .help(
+                                "remove it; it can still be referenced as `{type_name}.{name}.{key}`"
+                                    .replace("{type_name}", type_name)
+                                    .replace("{name}", name)
+                                    .replace("{key}", key),
+                            ),
                         );
                     }
                 } else if key == "id" || key == "tenant_id" {
@@ -363,10 +396,16 @@ fn collect_resource(module: &mut Module, diags: &mut Diagnostics, file: usize, b
                             .help("remove it"),
                     );
                 } else {
-                    let mut d = Diagnostic::error(format!("unknown attribute `{key}` for `{type_name}`")).at(expr.key_span, "not an attribute of this type");
+                    let mut d = Diagnostic::error(format!("unknown attribute `{key}` for `{type_name}`"))
+                        .at(expr.key_span, "not an attribute of this type");
                     if let Some(s) = did_you_mean(key, rt.settable_names().chain(["depends_on"])) {
                         d = d.help(format!("did you mean `{s}`?"));
-                    } else if let Some(owner) = schema.resource_names().find(|t| schema.resource(t).and_then(|r| r.attribute(key)).is_some_and(|a| a.is_settable())) {
+                    } else if let Some(owner) = schema.resource_names().find(|t| {
+                        schema
+                            .resource(t)
+                            .and_then(|r| r.attribute(key))
+                            .is_some_and(super::super::schema::Attribute::is_settable)
+                    }) {
                         d = d.help(format!("`{key}` is an attribute of `{owner}`"));
                     }
                     diags.push(d);
@@ -418,7 +457,7 @@ fn depends_on(diags: &mut Diagnostics, file: usize, value: &Expression, span: Sp
         return Vec::new();
     };
     let mut out = Vec::new();
-    for item in items.iter() {
+    for item in items {
         let item_span = span_of(file, item);
         let address = match item {
             Expression::Traversal(t) => match (&t.expr, t.operators.as_slice()) {

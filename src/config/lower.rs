@@ -23,7 +23,12 @@ pub struct Desired {
 
 pub fn lower_resource(ev: &Evaluator<'_>, decl: &ResourceDecl, diags: &mut Diagnostics) -> Option<Desired> {
     let rt = Schema::get().resource(&decl.address.type_name)?;
-    let mut desired = Desired { address: decl.address.clone(), values: BTreeMap::new(), sensitive: BTreeSet::new(), spans: BTreeMap::new() };
+    let mut desired = Desired {
+        address: decl.address.clone(),
+        values: BTreeMap::new(),
+        sensitive: BTreeSet::new(),
+        spans: BTreeMap::new(),
+    };
     let mut ok = true;
     let mut configured = BTreeSet::new();
     for (name, expr) in &decl.attributes {
@@ -65,7 +70,13 @@ pub fn lower_resource(ev: &Evaluator<'_>, decl: &ResourceDecl, diags: &mut Diagn
 }
 
 /// Converts, checks and normalises one attribute value; warnings come with the value.
-fn lower_value(rt: &ResourceType, name: &str, attr: &Attribute, value: Value, span: Span) -> Result<(Value, Vec<Diagnostic>), Diagnostic> {
+fn lower_value(
+    rt: &ResourceType,
+    name: &str,
+    attr: &Attribute,
+    value: Value,
+    span: Span,
+) -> Result<(Value, Vec<Diagnostic>), Diagnostic> {
     if !value.is_known() {
         return Ok((value, Vec::new()));
     }
@@ -73,7 +84,9 @@ fn lower_value(rt: &ResourceType, name: &str, attr: &Attribute, value: Value, sp
         Diagnostic::error(format!("wrong type for `{name}` of `{}`", rt.name))
             .at(span, format!("expected {}, found {found}", attr.value_type.describe()))
             .help(match attr.value_type {
-                ValueType::String if attr.encoding != Encoding::Plain => "this attribute holds JSON text: wrap the value in `jsonencode(...)`".to_owned(),
+                ValueType::String if attr.encoding != Encoding::Plain => {
+                    "this attribute holds JSON text: wrap the value in `jsonencode(...)`".to_owned()
+                }
                 ValueType::List | ValueType::Set => "write a list such as `[\"a\", \"b\"]`".to_owned(),
                 ValueType::Map => "write a map such as `{ key = \"value\" }`".to_owned(),
                 other => format!("write a {} value", other.describe()),
@@ -89,7 +102,9 @@ fn lower_value(rt: &ResourceType, name: &str, attr: &Attribute, value: Value, sp
                 None => format!("expected one of {list}"),
             };
             if allowed.validated {
-                return Err(Diagnostic::error(format!("invalid value `{s}` for `{name}` of `{}`", rt.name)).at(span, "not an allowed value").help(help));
+                return Err(Diagnostic::error(format!("invalid value `{s}` for `{name}` of `{}`", rt.name))
+                    .at(span, "not an allowed value")
+                    .help(help));
             }
             warnings.push(
                 Diagnostic::warning(format!("unexpected value `{s}` for `{name}` of `{}`", rt.name))
@@ -139,7 +154,7 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
 }
 
 /// Converts to the attribute's type; the error is the found type's name.
-pub fn convert(ty: ValueType, value: Value) -> Result<Value, String> {
+pub(super) fn convert(ty: ValueType, value: Value) -> Result<Value, String> {
     let scalar = |v: Value| match v {
         Value::String(s) => Ok(s),
         Value::Number(n) => Ok(format_number(n)),
@@ -147,7 +162,7 @@ pub fn convert(ty: ValueType, value: Value) -> Result<Value, String> {
         other => Err(other.type_name().to_owned()),
     };
     match (ty, value) {
-        (_, v @ Value::Unknown(_)) => Ok(v),
+        (_, v @ Value::Unknown) => Ok(v),
         (ValueType::String, v) => scalar(v).map(Value::String),
         (ValueType::Bool, Value::Bool(b)) => Ok(Value::Bool(b)),
         (ValueType::Bool, Value::String(s)) if s == "true" || s == "false" => Ok(Value::Bool(s == "true")),
@@ -163,7 +178,7 @@ pub fn convert(ty: ValueType, value: Value) -> Result<Value, String> {
             let mut out = Vec::with_capacity(items.len());
             for item in items {
                 if !item.is_known() {
-                    return Ok(Value::Unknown(None));
+                    return Ok(Value::Unknown);
                 }
                 out.push(Value::String(scalar(item).map_err(|t| format!("a list containing a {t}"))?));
             }
@@ -177,7 +192,7 @@ pub fn convert(ty: ValueType, value: Value) -> Result<Value, String> {
             let mut out = BTreeMap::new();
             for (k, v) in map {
                 if !v.is_known() {
-                    return Ok(Value::Unknown(None));
+                    return Ok(Value::Unknown);
                 }
                 out.insert(k, Value::String(scalar(v).map_err(|t| format!("a map containing a {t}"))?));
             }
@@ -208,10 +223,18 @@ fn normalise(attr: &Attribute, value: Value) -> Value {
 
 /// Cross-attribute rules from the descriptor, then defaults and derived values. Returns each
 /// diagnostic with whether lowering may go on.
-fn lower_checks(rt: &ResourceType, block: &Span, desired: &mut Desired, configured: &BTreeSet<String>) -> Vec<(Diagnostic, bool)> {
+fn lower_checks(
+    rt: &ResourceType,
+    block: &Span,
+    desired: &mut Desired,
+    configured: &BTreeSet<String>,
+) -> Vec<(Diagnostic, bool)> {
     let mut out = Vec::new();
     for group in &rt.exactly_one_of {
-        let set: Vec<&String> = group.iter().filter(|a| desired.values.get(*a).is_some_and(|v| v.as_str().is_none_or(|s| !s.trim().is_empty()))).collect();
+        let set: Vec<&String> = group
+            .iter()
+            .filter(|a| desired.values.get(*a).is_some_and(|v| v.as_str().is_none_or(|s| !s.trim().is_empty())))
+            .collect();
         if set.len() != 1 {
             let names = group.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ");
             let span = set.get(1).and_then(|a| desired.spans.get(*a)).copied().unwrap_or(*block);
@@ -232,9 +255,15 @@ fn lower_checks(rt: &ResourceType, block: &Span, desired: &mut Desired, configur
                     if *expected != own {
                         let span = desired.spans.get(name).copied().unwrap_or(*block);
                         out.push((
-                            Diagnostic::error(format!("`{name} = \"{own}\"` contradicts `{} = \"{other}\"` in `{}`", derive.from, desired.address))
-                                .at(span, "conflicting value")
-                                .help(format!("with `{} = \"{other}\"`, `{name}` must be `{expected}`; or set only one of them", derive.from)),
+                            Diagnostic::error(format!(
+                                "`{name} = \"{own}\"` contradicts `{} = \"{other}\"` in `{}`",
+                                derive.from, desired.address
+                            ))
+                            .at(span, "conflicting value")
+                            .help(format!(
+                                "with `{} = \"{other}\"`, `{name}` must be `{expected}`; or set only one of them",
+                                derive.from
+                            )),
                             false,
                         ));
                     }

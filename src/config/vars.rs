@@ -44,20 +44,24 @@ impl TypeConstraint {
     pub fn convert(&self, value: Value) -> Result<Value, String> {
         let fail = |v: &Value| Err(format!("expected {}, found {}", self.describe(), v.type_name()));
         match (self, value) {
-            (_, v @ (Value::Null | Value::Unknown(_))) | (TypeConstraint::Any, v) => Ok(v),
+            (_, v @ (Value::Null | Value::Unknown)) | (TypeConstraint::Any, v) => Ok(v),
             (TypeConstraint::String, Value::String(s)) => Ok(Value::String(s)),
             (TypeConstraint::String, Value::Number(n)) => Ok(Value::String(format_number(n))),
             (TypeConstraint::String, Value::Bool(b)) => Ok(Value::String(b.to_string())),
             (TypeConstraint::Number, Value::Number(n)) => Ok(Value::Number(n)),
-            (TypeConstraint::Number, Value::String(s)) => s.trim().parse().map(Value::Number).map_err(|_| format!("expected number, found the string `{s}`")),
+            (TypeConstraint::Number, Value::String(s)) => {
+                s.trim().parse().map(Value::Number).map_err(|_| format!("expected number, found the string `{s}`"))
+            }
             (TypeConstraint::Bool, Value::Bool(b)) => Ok(Value::Bool(b)),
             (TypeConstraint::Bool, Value::String(s)) if s == "true" || s == "false" => Ok(Value::Bool(s == "true")),
             (TypeConstraint::List(t) | TypeConstraint::Set(t), Value::List(items)) => {
                 items.into_iter().map(|v| t.convert(v)).collect::<Result<Vec<_>, _>>().map(Value::List)
             }
-            (TypeConstraint::Map(t), Value::Map(map)) => {
-                map.into_iter().map(|(k, v)| t.convert(v).map(|v| (k, v))).collect::<Result<BTreeMap<_, _>, _>>().map(Value::Map)
-            }
+            (TypeConstraint::Map(t), Value::Map(map)) => map
+                .into_iter()
+                .map(|(k, v)| t.convert(v).map(|v| (k, v)))
+                .collect::<Result<BTreeMap<_, _>, _>>()
+                .map(Value::Map),
             (TypeConstraint::Object, Value::Map(map)) => Ok(Value::Map(map)),
             (_, v) => fail(&v),
         }
@@ -134,7 +138,8 @@ pub fn resolve_variables(module: &mut Module, inputs: &VarInputs) -> (BTreeMap<S
                 Ok(v) => {
                     raw.insert(name.clone(), v);
                 }
-                Err(msg) => diags.push(Diagnostic::error(format!("invalid value for variable `{name}` in THOTH_VAR_{name}: {msg}"))),
+                Err(msg) => diags
+                    .push(Diagnostic::error(format!("invalid value for variable `{name}` in THOTH_VAR_{name}: {msg}"))),
             }
         }
     }
@@ -174,15 +179,18 @@ pub fn resolve_variables(module: &mut Module, inputs: &VarInputs) -> (BTreeMap<S
                     .help(format!("pass `--var {name}=VALUE`, put it in a `--var-file`, set `THOTH_VAR_{name}`, or give it a `default`")),
             );
             // Unknown keeps evaluation going so that further problems are reported too.
-            values.insert(name.clone(), (Value::Unknown(None), decl.sensitive));
+            values.insert(name.clone(), (Value::Unknown, decl.sensitive));
             continue;
         };
         let value = match &decl.type_constraint {
             Some(t) => match t.convert(value) {
                 Ok(v) => v,
                 Err(msg) => {
-                    diags.push(Diagnostic::error(format!("invalid value for variable `{name}`: {msg}")).at(decl.span, "declared here"));
-                    values.insert(name.clone(), (Value::Unknown(None), decl.sensitive));
+                    diags.push(
+                        Diagnostic::error(format!("invalid value for variable `{name}`: {msg}"))
+                            .at(decl.span, "declared here"),
+                    );
+                    values.insert(name.clone(), (Value::Unknown, decl.sensitive));
                     continue;
                 }
             },
@@ -196,7 +204,10 @@ pub fn resolve_variables(module: &mut Module, inputs: &VarInputs) -> (BTreeMap<S
 /// A value given as text: taken as-is for string variables, parsed as an HCL literal
 /// otherwise (`["a", "b"]`, `{ a = 1 }`, `true`, `42`).
 fn parse_cli_value(module: &Module, name: &str, text: &str) -> Result<Value, String> {
-    let is_string = matches!(module.variables.get(name).and_then(|d| d.type_constraint.as_ref()), None | Some(TypeConstraint::String));
+    let is_string = matches!(
+        module.variables.get(name).and_then(|d| d.type_constraint.as_ref()),
+        None | Some(TypeConstraint::String)
+    );
     if is_string {
         return Ok(Value::String(text.to_owned()));
     }
@@ -206,7 +217,12 @@ fn parse_cli_value(module: &Module, name: &str, text: &str) -> Result<Value, Str
     empty.eval(&wrapped).map(|(v, _)| v).map_err(|d| d.message)
 }
 
-fn load_var_file(module: &mut Module, path: &std::path::Path, raw: &mut BTreeMap<String, Value>, diags: &mut Diagnostics) {
+fn load_var_file(
+    module: &mut Module,
+    path: &std::path::Path,
+    raw: &mut BTreeMap<String, Value>,
+    diags: &mut Diagnostics,
+) {
     let display = path.display().to_string();
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -241,13 +257,18 @@ fn load_var_file(module: &mut Module, path: &std::path::Path, raw: &mut BTreeMap
         }
     };
     let empty = Evaluator::new(module, BTreeMap::new());
-    for structure in body.iter() {
+    for structure in &body {
         match structure {
             Structure::Attribute(attr) => {
                 let name = attr.key.as_str();
-                let expr = Expr { expr: attr.value.clone(), span: span_of(file, &attr.value), key_span: span_of(file, &attr.key) };
+                let expr = Expr {
+                    expr: attr.value.clone(),
+                    span: span_of(file, &attr.value),
+                    key_span: span_of(file, &attr.key),
+                };
                 if !module.variables.contains_key(name) {
-                    let mut d = Diagnostic::warning(format!("variable file sets undeclared variable `{name}`")).at(expr.key_span, "not declared");
+                    let mut d = Diagnostic::warning(format!("variable file sets undeclared variable `{name}`"))
+                        .at(expr.key_span, "not declared");
                     if let Some(s) = did_you_mean(name, module.variables.keys().map(String::as_str)) {
                         d = d.help(format!("did you mean `{s}`?"));
                     }

@@ -14,20 +14,14 @@ use super::error::ApiError;
 use super::routes::AppState;
 
 /// Middleware: lets the request through only with a valid credential.
-pub(crate) async fn require_api_key(
-    State(app): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub(crate) async fn require_api_key(State(app): State<AppState>, request: Request, next: Next) -> Response {
     match presented_credential(request.headers()) {
-        None => ApiError::unauthorized(
-            "missing credentials: send `X-Api-Key: <key>` or `Authorization: Bearer <token>`",
-        )
-        .into_response(),
-        Some(credential) if app.accepts_key(credential) => next.run(request).await,
-        Some(_) => {
-            ApiError::unauthorized("the API key or bearer token is not valid").into_response()
+        None => {
+            ApiError::unauthorized("missing credentials: send `X-Api-Key: <key>` or `Authorization: Bearer <token>`")
+                .into_response()
         }
+        Some(credential) if app.accepts_key(credential) => next.run(request).await,
+        Some(_) => ApiError::unauthorized("the API key or bearer token is not valid").into_response(),
     }
 }
 
@@ -38,9 +32,7 @@ fn presented_credential(headers: &HeaderMap) -> Option<&str> {
     }
     let authorization = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
     let (scheme, token) = authorization.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(token.trim())
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
 }
 
 /// Compares two secrets in time that depends only on their lengths.

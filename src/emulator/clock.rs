@@ -29,12 +29,7 @@ pub(crate) fn format_unix_seconds(secs: u64) -> String {
     let days = secs / 86_400;
     let rem = secs % 86_400;
     let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
 }
 
 /// Converts a count of days since 1970-01-01 to a proleptic Gregorian (year, month, day).
@@ -57,15 +52,9 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 /// `+HH:MM`/`-HH:MM` offset). Only the shape and the field ranges are checked.
 pub(crate) fn is_rfc3339(text: &str) -> bool {
     let b = text.as_bytes();
-    let digits = |range: std::ops::Range<usize>| {
-        b.get(range)
-            .is_some_and(|s| s.iter().all(u8::is_ascii_digit))
-    };
-    let number = |range: std::ops::Range<usize>| {
-        text.get(range)
-            .and_then(|s| s.parse::<u32>().ok())
-            .unwrap_or(u32::MAX)
-    };
+    let digits = |range: std::ops::Range<usize>| b.get(range).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
+    let number =
+        |range: std::ops::Range<usize>| text.get(range).and_then(|s| s.parse::<u32>().ok()).unwrap_or(u32::MAX);
     let shape = b.len() >= 20
         && digits(0..4)
         && b[4] == b'-'
@@ -109,8 +98,7 @@ pub(crate) fn is_rfc3339(text: &str) -> bool {
 /// A new random id such as `job_3f9a0c1d2e4b5a69`.
 pub(crate) fn new_id(prefix: &str) -> Result<String, ApiError> {
     let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| ApiError::internal(format!("cannot generate an id: {e}")))?;
+    getrandom::fill(&mut bytes).map_err(|e| ApiError::internal(format!("cannot generate an id: {e}")))?;
     Ok(format!("{prefix}{}", hex(&bytes)))
 }
 
@@ -144,11 +132,7 @@ mod tests {
 
     #[test]
     fn recognises_rfc3339() {
-        for ok in [
-            NEVER,
-            "2026-11-28T17:42:00.123Z",
-            "2026-11-28T17:42:00+05:30",
-        ] {
+        for ok in [NEVER, "2026-11-28T17:42:00.123Z", "2026-11-28T17:42:00+05:30"] {
             assert!(is_rfc3339(ok), "{ok}");
         }
         for bad in [

@@ -20,11 +20,7 @@ pub(crate) struct ApiError {
 impl ApiError {
     /// Builds an error with an explicit status and machine code.
     pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-        }
+        ApiError { status, code, message: message.into() }
     }
 
     /// A malformed body, a failed validation or a bad query parameter (400 `invalid_request`).
@@ -54,11 +50,7 @@ impl ApiError {
 
     /// The body observed from the real API for a known path with the wrong method.
     pub(crate) fn method_not_allowed() -> Self {
-        Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "Method Not Allowed",
-        )
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method Not Allowed")
     }
 
     /// Builds the error that stands for a bare status, used when a response produced by the
@@ -92,10 +84,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ "error": self.code, "message": self.message }).to_string();
         let mut response = (self.status, body).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         response
     }
 }

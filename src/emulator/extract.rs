@@ -25,10 +25,7 @@ impl Body {
     pub(crate) fn into_object(self) -> Result<Map<String, Value>, ApiError> {
         match self.0 {
             Value::Object(map) => Ok(map),
-            other => Err(ApiError::invalid(format!(
-                "the request body must be a JSON object, got {}",
-                kind(&other)
-            ))),
+            other => Err(ApiError::invalid(format!("the request body must be a JSON object, got {}", kind(&other)))),
         }
     }
 }
@@ -47,9 +44,9 @@ impl<S: Send + Sync> FromRequest<S> for Body {
                 ));
             }
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            ApiError::from_status(rejection.status()).with_message(rejection.body_text())
-        })?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| ApiError::from_status(rejection.status()).with_message(rejection.body_text()))?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Body(Value::Null));
         }
@@ -61,14 +58,8 @@ impl<S: Send + Sync> FromRequest<S> for Body {
 
 /// Whether a `Content-Type` value names JSON (`application/json`, `application/*+json`).
 fn is_json_media_type(value: &str) -> bool {
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// The query string as a map; empty values are dropped, as GovAPI clients never send them.
@@ -104,10 +95,7 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
             .map_err(|rejection| ApiError::invalid(rejection.body_text()))?;
-        let map = pairs
-            .into_iter()
-            .filter(|(_, value)| !value.is_empty())
-            .collect();
+        let map = pairs.into_iter().filter(|(_, value)| !value.is_empty()).collect();
         Ok(QueryParams(map))
     }
 }
@@ -121,9 +109,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathPar
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match Path::<T>::from_request_parts(parts, state).await {
             Ok(Path(value)) => Ok(PathParams(value)),
-            Err(rejection) if rejection.status().is_server_error() => {
-                Err(ApiError::internal(rejection.body_text()))
-            }
+            Err(rejection) if rejection.status().is_server_error() => Err(ApiError::internal(rejection.body_text())),
             Err(rejection) => Err(ApiError::invalid(rejection.body_text())),
         }
     }
@@ -152,9 +138,7 @@ impl Fields<'_> {
     /// An optional string that, when given, is not blank.
     pub(crate) fn opt_non_empty_str(&self, key: &str) -> Result<Option<String>, ApiError> {
         match self.opt_str(key)? {
-            Some(s) if s.trim().is_empty() => {
-                Err(ApiError::invalid(format!("`{key}` must not be empty")))
-            }
+            Some(s) if s.trim().is_empty() => Err(ApiError::invalid(format!("`{key}` must not be empty"))),
             other => Ok(other),
         }
     }
@@ -171,10 +155,7 @@ impl Fields<'_> {
     pub(crate) fn opt_enum(&self, key: &str, allowed: &[&str]) -> Result<Option<String>, ApiError> {
         match self.opt_str(key)? {
             Some(s) if allowed.contains(&s.as_str()) => Ok(Some(s)),
-            Some(s) => Err(ApiError::invalid(format!(
-                "`{key}` must be one of {}, got {s:?}",
-                allowed.join(", ")
-            ))),
+            Some(s) => Err(ApiError::invalid(format!("`{key}` must be one of {}, got {s:?}", allowed.join(", ")))),
             None => Ok(None),
         }
     }
@@ -192,9 +173,9 @@ impl Fields<'_> {
     pub(crate) fn opt_u64(&self, key: &str) -> Result<Option<u64>, ApiError> {
         match self.value(key) {
             None => Ok(None),
-            Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| {
-                ApiError::invalid(format!("`{key}` must be a non-negative integer"))
-            }),
+            Some(Value::Number(n)) => {
+                n.as_u64().map(Some).ok_or_else(|| ApiError::invalid(format!("`{key}` must be a non-negative integer")))
+            }
             Some(other) => Err(wrong_type(key, "a non-negative integer", other)),
         }
     }
@@ -216,9 +197,7 @@ impl Fields<'_> {
                 .iter()
                 .map(|item| match item {
                     Value::String(s) if !s.trim().is_empty() => Ok(s.clone()),
-                    _ => Err(ApiError::invalid(format!(
-                        "`{key}` must be a list of non-empty strings"
-                    ))),
+                    _ => Err(ApiError::invalid(format!("`{key}` must be a list of non-empty strings"))),
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map(Some),

@@ -48,10 +48,7 @@ impl fmt::Debug for EmulatorConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EmulatorConfig")
             .field("data_dir", &self.data_dir)
-            .field(
-                "api_keys",
-                &format_args!("[{} redacted]", self.api_keys.len()),
-            )
+            .field("api_keys", &format_args!("[{} redacted]", self.api_keys.len()))
             .finish()
     }
 }
@@ -66,9 +63,7 @@ pub struct Emulator {
 
 impl fmt::Debug for Emulator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Emulator")
-            .field("addr", &self.addr)
-            .finish_non_exhaustive()
+        f.debug_struct("Emulator").field("addr", &self.addr).finish_non_exhaustive()
     }
 }
 
@@ -81,17 +76,10 @@ impl Emulator {
     /// Fails when no API key is configured, when the data directory cannot be created or read,
     /// when a data file is corrupt, or when the address cannot be bound.
     pub async fn start(config: EmulatorConfig, listen: &str) -> io::Result<Emulator> {
-        let api_keys: Vec<String> = config
-            .api_keys
-            .into_iter()
-            .map(|key| key.trim().to_owned())
-            .filter(|key| !key.is_empty())
-            .collect();
+        let api_keys: Vec<String> =
+            config.api_keys.into_iter().map(|key| key.trim().to_owned()).filter(|key| !key.is_empty()).collect();
         if api_keys.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "the emulator needs at least one API key",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "the emulator needs at least one API key"));
         }
         let data_dir = config.data_dir;
         let store = tokio::task::spawn_blocking(move || store::Store::open(&data_dir))
@@ -109,11 +97,7 @@ impl Emulator {
                 })
                 .await
         });
-        Ok(Emulator {
-            addr,
-            stop: Some(stop),
-            task: Some(task),
-        })
+        Ok(Emulator { addr, stop: Some(stop), task: Some(task) })
     }
 
     /// The bound address.
@@ -141,10 +125,7 @@ impl Emulator {
             let _ = stop.send(());
         }
         if let Some(mut task) = self.task.take() {
-            if tokio::time::timeout(SHUTDOWN_GRACE, &mut task)
-                .await
-                .is_err()
-            {
+            if tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await.is_err() {
                 task.abort();
             }
         }

@@ -22,11 +22,19 @@ pub async fn get(client: &Client, rt: &ResourceType, id: &str) -> Result<Option<
 }
 
 /// Creates the next version. Not idempotent: never retried blindly.
-pub async fn create(client: &Client, rt: &ResourceType, body: Map<String, Json>) -> Result<Map<String, Json>, ApiError> {
+pub async fn create(
+    client: &Client,
+    rt: &ResourceType,
+    body: Map<String, Json>,
+) -> Result<Map<String, Json>, ApiError> {
     let sent = Json::Object(body);
     match client.call(Method::POST, Root::Thoth, path(rt), &[], Some(&sent), Idempotent::No).await? {
         Some(Json::Object(map)) => Ok(map),
-        _ => Err(ApiError::Decode { method: "POST".to_owned(), path: path(rt).to_owned(), message: "the new version was not returned".to_owned() }),
+        _ => Err(ApiError::Decode {
+            method: "POST".to_owned(),
+            path: path(rt).to_owned(),
+            message: "the new version was not returned".to_owned(),
+        }),
     }
 }
 

@@ -38,7 +38,9 @@ pub fn from_wire(attr: &Attribute, json: &Json) -> Option<Value> {
             items.dedup();
             Value::List(items)
         }
-        (Encoding::Plain, ValueType::Map) => Value::Map(json.as_object()?.iter().map(|(k, v)| (k.clone(), scalar_string(v))).collect()),
+        (Encoding::Plain, ValueType::Map) => {
+            Value::Map(json.as_object()?.iter().map(|(k, v)| (k.clone(), scalar_string(v))).collect())
+        }
         // JSON text attributes read back as compact JSON with sorted keys.
         (_, _) => Value::String(canonical(json).to_string()),
     })

@@ -116,7 +116,9 @@ impl std::fmt::Display for ApiError {
                 Ok(())
             }
             ApiError::Transport { method, path, message } => write!(f, "{method} {path} got no answer: {message}"),
-            ApiError::Decode { method, path, message } => write!(f, "{method} {path} answered with an unexpected body: {message}"),
+            ApiError::Decode { method, path, message } => {
+                write!(f, "{method} {path} answered with an unexpected body: {message}")
+            }
         }
     }
 }
@@ -223,7 +225,14 @@ impl Client {
                 }
                 Err(e) => {
                     let retryable = e.is_timeout() || (e.is_request() && !e.is_connect()) || is_reset(&e);
-                    (ApiError::Transport { method: method.to_string(), path: display_path.clone(), message: transport_message(&e) }, retryable)
+                    (
+                        ApiError::Transport {
+                            method: method.to_string(),
+                            path: display_path.clone(),
+                            message: transport_message(&e),
+                        },
+                        retryable,
+                    )
                 }
             };
             match outcome {
@@ -245,7 +254,12 @@ fn is_reset(e: &reqwest::Error) -> bool {
     let mut source: Option<&dyn std::error::Error> = Some(e);
     while let Some(s) = source {
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            return matches!(io.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::UnexpectedEof);
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::UnexpectedEof
+            );
         }
         source = s.source();
     }
@@ -274,7 +288,11 @@ fn decode(method: &Method, path: &str, text: &str) -> Result<Option<Json>, ApiEr
     match serde_json::from_str::<Json>(text) {
         Ok(Json::Null) => Ok(None),
         Ok(v @ Json::Object(_)) => Ok(Some(v)),
-        Ok(_) => Err(ApiError::Decode { method: method.to_string(), path: path.to_owned(), message: "expected a JSON object".to_owned() }),
+        Ok(_) => Err(ApiError::Decode {
+            method: method.to_string(),
+            path: path.to_owned(),
+            message: "expected a JSON object".to_owned(),
+        }),
         Err(e) => Err(ApiError::Decode { method: method.to_string(), path: path.to_owned(), message: e.to_string() }),
     }
 }
@@ -286,7 +304,11 @@ fn error_from_body(method: &Method, path: &str, status: u16, text: &str) -> ApiE
     let (code, message) = match parsed {
         Some(map) => (
             map.get("error").and_then(Json::as_str).map(str::to_owned),
-            map.get("message").or_else(|| map.get("error_description")).and_then(Json::as_str).unwrap_or_default().to_owned(),
+            map.get("message")
+                .or_else(|| map.get("error_description"))
+                .and_then(Json::as_str)
+                .unwrap_or_default()
+                .to_owned(),
         ),
         None => (None, text.chars().take(300).collect()),
     };
@@ -305,7 +327,9 @@ fn check_base_url(base: &str) -> Result<(), String> {
         };
         let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
         if !loopback {
-            return Err(format!("refusing plain `http://` to `{host}`: use `https://` (plain HTTP is only allowed to this machine)"));
+            return Err(format!(
+                "refusing plain `http://` to `{host}`: use `https://` (plain HTTP is only allowed to this machine)"
+            ));
         }
         Ok(())
     } else if base.starts_with("https://") {

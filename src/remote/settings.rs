@@ -34,7 +34,8 @@ pub async fn follow_up(client: &Client, f: &FollowUp) -> Option<String> {
     match client.call(Method::POST, Root::Thoth, &f.path, &[], Some(&body), Idempotent::No).await {
         Ok(Some(Json::Object(map))) => {
             let got = map.get(&f.expect_field).and_then(Json::as_str).unwrap_or("");
-            (got != f.expect_value).then(|| format!("`{}` answered {} = `{got}`, expected `{}`", f.path, f.expect_field, f.expect_value))
+            (got != f.expect_value)
+                .then(|| format!("`{}` answered {} = `{got}`, expected `{}`", f.path, f.expect_field, f.expect_value))
         }
         Ok(_) => Some(format!("`{}` answered without a `{}`", f.path, f.expect_field)),
         Err(e) => Some(e.to_string()),

@@ -87,7 +87,11 @@ pub async fn refresh(client: &Client, needs: &Needs) -> Result<Snapshot, ApiErro
                 first_error.get_or_insert(e);
             }
             Err(join) => {
-                first_error.get_or_insert(ApiError::Transport { method: "GET".to_owned(), path: String::new(), message: join.to_string() });
+                first_error.get_or_insert(ApiError::Transport {
+                    method: "GET".to_owned(),
+                    path: String::new(),
+                    message: join.to_string(),
+                });
             }
         }
     }
@@ -98,7 +102,11 @@ pub async fn refresh(client: &Client, needs: &Needs) -> Result<Snapshot, ApiErro
 }
 
 fn unknown_type(name: &str) -> ApiError {
-    ApiError::Decode { method: "GET".to_owned(), path: String::new(), message: format!("unknown resource type `{name}`") }
+    ApiError::Decode {
+        method: "GET".to_owned(),
+        path: String::new(),
+        message: format!("unknown resource type `{name}`"),
+    }
 }
 
 impl Snapshot {

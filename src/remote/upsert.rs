@@ -20,11 +20,18 @@ pub fn key_field(rt: &ResourceType) -> &str {
 pub async fn list(client: &Client, rt: &ResourceType) -> Result<Vec<Map<String, Json>>, ApiError> {
     let body = client.get(path(rt), &[]).await?;
     let key = rt.list_key.as_deref().unwrap_or("data");
-    let rows = list_rows(body, key).map_err(|message| ApiError::Decode { method: "GET".to_owned(), path: path(rt).to_owned(), message })?;
-    Ok(rows.into_iter().filter_map(|r| match r {
-        Json::Object(m) => Some(m),
-        _ => None,
-    }).collect())
+    let rows = list_rows(body, key).map_err(|message| ApiError::Decode {
+        method: "GET".to_owned(),
+        path: path(rt).to_owned(),
+        message,
+    })?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| match r {
+            Json::Object(m) => Some(m),
+            _ => None,
+        })
+        .collect())
 }
 
 pub fn find<'a>(rt: &ResourceType, rows: &'a [Map<String, Json>], key: &str) -> Option<&'a Map<String, Json>> {
@@ -32,7 +39,11 @@ pub fn find<'a>(rt: &ResourceType, rows: &'a [Map<String, Json>], key: &str) -> 
     rows.iter().find(|r| r.get(field).and_then(Json::as_str) == Some(key))
 }
 
-pub async fn upsert(client: &Client, rt: &ResourceType, body: Map<String, Json>) -> Result<Map<String, Json>, ApiError> {
+pub async fn upsert(
+    client: &Client,
+    rt: &ResourceType,
+    body: Map<String, Json>,
+) -> Result<Map<String, Json>, ApiError> {
     let sent = Json::Object(body);
     match client.call(Method::POST, Root::Thoth, path(rt), &[], Some(&sent), Idempotent::Yes).await? {
         Some(Json::Object(map)) => Ok(map),

@@ -11,7 +11,8 @@ use crate::diag::{Diagnostic, Diagnostics, Severity};
 /// Renders every diagnostic, sorted by file and position, without colour so that the text is
 /// the same on every terminal and in logs.
 pub fn diagnostics(files: &[SourceFile], diags: &Diagnostics) -> String {
-    let handler = GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor()).with_width(100).with_links(false);
+    let handler =
+        GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor()).with_width(100).with_links(false);
     let mut out = String::new();
     for d in diags.sorted() {
         let report = Report::new(files, d);
@@ -52,7 +53,8 @@ impl Report {
         let mut labels = Vec::new();
         let mut notes = Vec::new();
         if let (Some(span), Some(_)) = (d.span, file) {
-            labels.push(LabeledSpan::new_primary_with_span(Some(d.label.clone()), to_source_span(span.start, span.end)));
+            labels
+                .push(LabeledSpan::new_primary_with_span(Some(d.label.clone()), to_source_span(span.start, span.end)));
         }
         for (span, label) in &d.related {
             match (d.span, files.get(span.file)) {

@@ -34,18 +34,25 @@ pub(crate) fn value_text(value: &Value, indent: usize) -> String {
             out
         }
         Value::String(s) => serde_json::Value::String(s.clone()).to_string(),
-        Value::List(items) => format!("[{}]", items.iter().map(|v| value_text(v, indent)).collect::<Vec<_>>().join(", ")),
+        Value::List(items) => {
+            format!("[{}]", items.iter().map(|v| value_text(v, indent)).collect::<Vec<_>>().join(", "))
+        }
         Value::Map(map) if map.is_empty() => "{}".to_owned(),
         Value::Map(map) => format!(
             "{{ {} }}",
-            map.iter().map(|(k, v)| format!("{} = {}", key_text(k), value_text(v, indent))).collect::<Vec<_>>().join(", ")
+            map.iter()
+                .map(|(k, v)| format!("{} = {}", key_text(k), value_text(v, indent)))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
-        Value::Unknown(_) => "(known after apply)".to_owned(),
+        Value::Unknown => "(known after apply)".to_owned(),
     }
 }
 
 fn key_text(key: &str) -> String {
-    let plain = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') && !key.starts_with(|c: char| c.is_ascii_digit());
+    let plain = !key.is_empty()
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && !key.starts_with(|c: char| c.is_ascii_digit());
     if plain {
         key.to_owned()
     } else {

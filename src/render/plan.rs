@@ -63,7 +63,14 @@ pub fn plan_human(plan: &Plan) -> String {
             let _ = writeln!(out, "  # (changed outside thoth since the last apply)");
         }
         let _ = writeln!(out, "  {} resource \"{}\" \"{}\" {{", symbol(c.action), c.address.type_name, c.address.name);
-        let width = c.attrs.iter().map(|a| a.name.len()).chain(c.identifying.iter().map(|(n, _)| n.len())).max().unwrap_or(0).max(2);
+        let width = c
+            .attrs
+            .iter()
+            .map(|a| a.name.len())
+            .chain(c.identifying.iter().map(|(n, _)| n.len()))
+            .max()
+            .unwrap_or(0)
+            .max(2);
         for (name, value) in &c.identifying {
             let _ = writeln!(out, "        {name:<width$} = {}", value_text(value, 8));
         }
@@ -76,7 +83,8 @@ pub fn plan_human(plan: &Plan) -> String {
                     (before, after) => ("~", format!("{} -> {}", shown_text(before, 8), shown_text(after, 8))),
                 },
             };
-            let replace = if a.forces_replacement && c.action == Action::Replace { " # forces replacement" } else { "" };
+            let replace =
+                if a.forces_replacement && c.action == Action::Replace { " # forces replacement" } else { "" };
             let _ = writeln!(out, "      {sym} {:<width$} = {text}{replace}", a.name);
         }
         if c.action == Action::Create {

@@ -6,7 +6,11 @@ use crate::support::{repo_path, snapshot, thoth};
 #[test]
 fn each_invalid_configuration_gets_located_diagnostics() {
     let root = repo_path("tests/fixtures/diagnostics");
-    let mut cases: Vec<_> = std::fs::read_dir(&root).expect("fixtures").filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let mut cases: Vec<_> = std::fs::read_dir(&root)
+        .expect("fixtures")
+        .filter_map(std::result::Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
     cases.sort();
     assert!(cases.len() >= 10, "fixtures missing: {cases:?}");
     for case in cases {

@@ -19,13 +19,8 @@ impl TempDir {
     fn new(name: &str) -> TempDir {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let path = std::env::temp_dir().join(format!(
-            "thoth-emulator-{name}-{}-{unique}-{nanos}",
-            std::process::id()
-        ));
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let path = std::env::temp_dir().join(format!("thoth-emulator-{name}-{}-{unique}-{nanos}", std::process::id()));
         let _ = fs::remove_dir_all(&path);
         TempDir(path)
     }
@@ -46,16 +41,11 @@ impl Drop for TempDir {
 }
 
 fn config(dir: &Path) -> EmulatorConfig {
-    EmulatorConfig {
-        data_dir: dir.to_path_buf(),
-        api_keys: vec![KEY.to_owned()],
-    }
+    EmulatorConfig { data_dir: dir.to_path_buf(), api_keys: vec![KEY.to_owned()] }
 }
 
 async fn start(dir: &Path) -> Emulator {
-    Emulator::start(config(dir), "127.0.0.1:0")
-        .await
-        .expect("the emulator starts")
+    Emulator::start(config(dir), "127.0.0.1:0").await.expect("the emulator starts")
 }
 
 /// A client authenticated with `X-Api-Key`, speaking to one tenant.
@@ -66,19 +56,13 @@ struct Api {
 
 impl Api {
     fn new(emulator: &Emulator) -> Api {
-        Api {
-            client: Client::builder().build().expect("an HTTP client"),
-            base: emulator.base_url(),
-        }
+        Api { client: Client::builder().build().expect("an HTTP client"), base: emulator.base_url() }
     }
 
     /// Sends a request to `path` (which starts with `/`) and returns the status and JSON body
     /// (`null` when the body is empty).
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .header("X-Api-Key", KEY);
+        let mut request = self.client.request(method, format!("{}{path}", self.base)).header("X-Api-Key", KEY);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -146,13 +130,7 @@ fn is_timestamp(value: &Value) -> bool {
         return false;
     };
     let b = text.as_bytes();
-    b.len() == 20
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b[10] == b'T'
-        && b[13] == b':'
-        && b[16] == b':'
-        && b[19] == b'Z'
+    b.len() == 20 && b[4] == b'-' && b[7] == b'-' && b[10] == b'T' && b[13] == b':' && b[16] == b':' && b[19] == b'Z'
 }
 
 #[tokio::test]
@@ -187,15 +165,8 @@ async fn errors_use_the_json_shape() {
 
     let wrong_method = api.delete("/acme/thoth/settings").await;
     assert_eq!(wrong_method.0, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(
-        wrong_method.1,
-        json!({"error": "method_not_allowed", "message": "Method Not Allowed"})
-    );
-    assert_error(
-        &api.get("/acme/thoth/no-such-thing").await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    );
+    assert_eq!(wrong_method.1, json!({"error": "method_not_allowed", "message": "Method Not Allowed"}));
+    assert_error(&api.get("/acme/thoth/no-such-thing").await, StatusCode::NOT_FOUND, "not_found");
     assert_error(&api.get("/acme").await, StatusCode::NOT_FOUND, "not_found");
 
     let bad_json = send(
@@ -217,11 +188,7 @@ async fn errors_use_the_json_shape() {
             .body("provider=jamf"),
     )
     .await;
-    assert_error(
-        &form,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_media_type",
-    );
+    assert_error(&form, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
     // A JSON body without a `Content-Type` header is accepted.
     let bare = send(
         api.client
@@ -243,11 +210,7 @@ async fn settings_round_trip_without_echoing_secrets() {
 
     let (status, fresh) = api.get("/acme/thoth/settings").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        fresh.as_object().map(serde_json::Map::len),
-        Some(1),
-        "{fresh}"
-    );
+    assert_eq!(fresh.as_object().map(serde_json::Map::len), Some(1), "{fresh}");
     assert!(is_timestamp(&fresh["updated_at"]), "{fresh}");
 
     let document = json!({
@@ -259,15 +222,9 @@ async fn settings_round_trip_without_echoing_secrets() {
     let (status, written) = api.put("/acme/thoth/settings", document).await;
     assert_eq!(status, StatusCode::OK);
     assert!(!written.to_string().contains(secret), "{written}");
-    assert!(
-        !written.to_string().contains("pam_cb_secret_81c2"),
-        "{written}"
-    );
+    assert!(!written.to_string().contains("pam_cb_secret_81c2"), "{written}");
     assert_eq!(written["enforceMcpPolicies"], true);
-    assert_eq!(
-        written["webhook"],
-        json!({"enabled": true, "url": "https://hooks.example.com/thoth"})
-    );
+    assert_eq!(written["webhook"], json!({"enabled": true, "url": "https://hooks.example.com/thoth"}));
     assert!(is_timestamp(&written["updated_at"]), "{written}");
 
     // Read-modify-write of what GET returns keeps the secrets it cannot see.
@@ -284,16 +241,11 @@ async fn settings_round_trip_without_echoing_secrets() {
     // `null` clears a secret.
     let (_, mut read) = api.get("/acme/thoth/settings").await;
     read["webhook"]["secret"] = Value::Null;
-    assert_eq!(
-        api.put("/acme/thoth/settings", read).await.0,
-        StatusCode::OK
-    );
+    assert_eq!(api.put("/acme/thoth/settings", read).await.0, StatusCode::OK);
     assert!(!files_contain(dir.path(), secret), "the secret is cleared");
     assert!(files_contain(dir.path(), "pam_cb_secret_81c2"));
 
-    let wrong_type = api
-        .put("/acme/thoth/settings", json!({"webhook": {"secret": 42}}))
-        .await;
+    let wrong_type = api.put("/acme/thoth/settings", json!({"webhook": {"secret": 42}})).await;
     assert_error(&wrong_type, StatusCode::BAD_REQUEST, "invalid_request");
     emulator.shutdown().await;
 }
@@ -304,22 +256,15 @@ async fn webhook_test_needs_an_enabled_webhook_with_a_url() {
     let emulator = start(dir.path()).await;
     let api = Api::new(&emulator);
 
-    let unconfigured = api
-        .post("/acme/thoth/settings/webhook/test", json!({}))
-        .await;
+    let unconfigured = api.post("/acme/thoth/settings/webhook/test", json!({})).await;
     assert_eq!(unconfigured.0, StatusCode::CONFLICT);
     assert_eq!(
         unconfigured.1,
         json!({"error": "webhook_not_configured", "message": "webhook is not enabled or the url is not set"})
     );
     let settings = json!({"webhook": {"enabled": true, "url": "https://hooks.example.com/x"}});
-    assert_eq!(
-        api.put("/acme/thoth/settings", settings).await.0,
-        StatusCode::OK
-    );
-    let (status, delivered) = api
-        .post("/acme/thoth/settings/webhook/test", json!({}))
-        .await;
+    assert_eq!(api.put("/acme/thoth/settings", settings).await.0, StatusCode::OK);
+    let (status, delivered) = api.post("/acme/thoth/settings/webhook/test", json!({})).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(delivered["status"], "delivered");
     assert_eq!(delivered["http_status"], 200);
@@ -347,10 +292,7 @@ async fn mdm_providers_upsert_idempotently_and_soft_delete() {
         assert_eq!(row["name"], "Jamf Pro");
         assert_eq!(row["status"], "connected");
         assert_eq!(row["synced_endpoints"], 0);
-        assert!(
-            row.get("config").is_none(),
-            "config is never returned: {row}"
-        );
+        assert!(row.get("config").is_none(), "config is never returned: {row}");
     }
     assert_eq!(first["created_at"], second["created_at"]);
     // The operator's body shape is accepted too.
@@ -365,30 +307,18 @@ async fn mdm_providers_upsert_idempotently_and_soft_delete() {
     assert!(!listed.to_string().contains("jamf_secret_55"));
 
     // Soft delete: the row stays listed, disabled; the name and config are kept.
-    let (_, disabled) = api
-        .post(
-            "/acme/thoth/mdm/providers",
-            json!({"provider": "jamf", "enabled": false}),
-        )
-        .await;
+    let (_, disabled) = api.post("/acme/thoth/mdm/providers", json!({"provider": "jamf", "enabled": false})).await;
     assert_eq!(disabled["enabled"], false);
     assert_eq!(disabled["status"], "disabled");
     assert_eq!(disabled["name"], "Jamf Pro");
     let (_, listed) = api.get("/acme/thoth/mdm/providers").await;
     assert_eq!(data(&listed).len(), 2);
     assert_eq!(data(&listed)[0]["enabled"], false);
-    assert!(
-        files_contain(dir.path(), "jamf_secret_55"),
-        "config is kept"
-    );
+    assert!(files_contain(dir.path(), "jamf_secret_55"), "config is kept");
 
-    let missing = api
-        .post("/acme/thoth/mdm/providers", json!({"name": "x"}))
-        .await;
+    let missing = api.post("/acme/thoth/mdm/providers", json!({"name": "x"})).await;
     assert_error(&missing, StatusCode::BAD_REQUEST, "invalid_request");
-    let blank = api
-        .post("/acme/thoth/mdm/providers", json!({"provider": " "}))
-        .await;
+    let blank = api.post("/acme/thoth/mdm/providers", json!({"provider": " "})).await;
     assert_error(&blank, StatusCode::BAD_REQUEST, "invalid_request");
     emulator.shutdown().await;
 }
@@ -399,15 +329,10 @@ async fn mdm_sync_jobs_advance_on_each_read() {
     let emulator = start(dir.path()).await;
     let api = Api::new(&emulator);
 
-    let unknown = api
-        .post("/acme/thoth/mdm/providers/jamf/sync", json!({}))
-        .await;
+    let unknown = api.post("/acme/thoth/mdm/providers/jamf/sync", json!({})).await;
     assert_error(&unknown, StatusCode::NOT_FOUND, "not_found");
-    api.post("/acme/thoth/mdm/providers", json!({"provider": "jamf"}))
-        .await;
-    let (status, job) = api
-        .post("/acme/thoth/mdm/providers/jamf/sync", json!({}))
-        .await;
+    api.post("/acme/thoth/mdm/providers", json!({"provider": "jamf"})).await;
+    let (status, job) = api.post("/acme/thoth/mdm/providers/jamf/sync", json!({})).await;
     assert!(status.is_success(), "{status}");
     assert_eq!(job["status"], "queued");
     assert_eq!(job["provider"], "jamf");
@@ -420,21 +345,14 @@ async fn mdm_sync_jobs_advance_on_each_read() {
         api.get(&path).await.1["status"].clone(),
         api.get(&path).await.1["status"].clone(),
     ];
-    assert_eq!(
-        statuses,
-        [json!("running"), json!("succeeded"), json!("succeeded")]
-    );
+    assert_eq!(statuses, [json!("running"), json!("succeeded"), json!("succeeded")]);
     let (_, done) = api.get(&path).await;
     assert!(is_timestamp(&done["started_at"]) && is_timestamp(&done["completed_at"]));
     let (_, listed) = api.get("/acme/thoth/mdm/providers").await;
     assert_eq!(data(&listed)[0]["last_sync_job_id"], job_id.as_str());
     assert_eq!(data(&listed)[0]["last_sync_status"], "succeeded");
 
-    assert_error(
-        &api.get("/acme/thoth/mdm/sync-jobs/job_missing").await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    );
+    assert_error(&api.get("/acme/thoth/mdm/sync-jobs/job_missing").await, StatusCode::NOT_FOUND, "not_found");
     emulator.shutdown().await;
 }
 
@@ -445,9 +363,7 @@ async fn browser_providers_upsert_and_echo_config() {
     let api = Api::new(&emulator);
     let body = json!({"provider": "chrome", "name": "Chrome Enterprise", "config": {"customer_id": "C0123"}});
 
-    let (status, first) = api
-        .post("/acme/thoth/browser/providers", body.clone())
-        .await;
+    let (status, first) = api.post("/acme/thoth/browser/providers", body.clone()).await;
     assert_eq!(status, StatusCode::OK);
     let (_, second) = api.post("/acme/thoth/browser/providers", body).await;
     assert_eq!(first["config"], json!({"customer_id": "C0123"}));
@@ -455,23 +371,15 @@ async fn browser_providers_upsert_and_echo_config() {
     assert_eq!(first["created_at"], second["created_at"]);
 
     // Without `config`, the stored one is kept; soft delete keeps the row listed.
-    let (_, disabled) = api
-        .post(
-            "/acme/thoth/browser/providers",
-            json!({"provider": "chrome", "enabled": false}),
-        )
-        .await;
+    let (_, disabled) =
+        api.post("/acme/thoth/browser/providers", json!({"provider": "chrome", "enabled": false})).await;
     assert_eq!(disabled["config"], json!({"customer_id": "C0123"}));
     let (_, listed) = api.get("/acme/thoth/browser/providers").await;
     assert_eq!(data(&listed).len(), 1);
     assert_eq!(data(&listed)[0]["enabled"], false);
 
-    let bad_status = api
-        .post(
-            "/acme/thoth/browser/providers",
-            json!({"provider": "chrome", "status": "on fire"}),
-        )
-        .await;
+    let bad_status =
+        api.post("/acme/thoth/browser/providers", json!({"provider": "chrome", "status": "on fire"})).await;
     assert_error(&bad_status, StatusCode::BAD_REQUEST, "invalid_request");
     emulator.shutdown().await;
 }
@@ -490,24 +398,17 @@ async fn browser_policies_version_on_content_change() {
 
     let (status, created) = api.post("/acme/thoth/browser/policies", body.clone()).await;
     assert_eq!(status, StatusCode::OK);
-    let policy_id = created["policy_id"]
-        .as_str()
-        .expect("a generated id")
-        .to_owned();
+    let policy_id = created["policy_id"].as_str().expect("a generated id").to_owned();
     assert_eq!(created["version"], 1);
     assert_eq!(created["active"], true);
     assert!(created["compiled_policy"].is_object());
 
     let mut update = body.clone();
     update["policy_id"] = json!(policy_id);
-    let (_, same) = api
-        .post("/acme/thoth/browser/policies", update.clone())
-        .await;
+    let (_, same) = api.post("/acme/thoth/browser/policies", update.clone()).await;
     assert_eq!(same["version"], 1, "no content change, no new version");
     update["policy"] = json!({"block_uploads": false});
-    let (_, changed) = api
-        .post("/acme/thoth/browser/policies", update.clone())
-        .await;
+    let (_, changed) = api.post("/acme/thoth/browser/policies", update.clone()).await;
     assert_eq!(changed["version"], 2);
     assert_eq!(changed["policy_id"], policy_id.as_str());
 
@@ -516,18 +417,14 @@ async fn browser_policies_version_on_content_change() {
     api.post("/acme/thoth/browser/policies", firefox).await;
     let (_, all) = api.get("/acme/thoth/browser/policies").await;
     assert_eq!(data(&all).len(), 2);
-    let (_, chrome) = api
-        .get("/acme/thoth/browser/policies?provider=chrome")
-        .await;
+    let (_, chrome) = api.get("/acme/thoth/browser/policies?provider=chrome").await;
     assert_eq!(data(&chrome).len(), 1);
     assert_eq!(data(&chrome)[0]["policy_id"], policy_id.as_str());
 
     // Soft delete keeps the row listed.
     update["active"] = json!(false);
     api.post("/acme/thoth/browser/policies", update).await;
-    let (_, chrome) = api
-        .get("/acme/thoth/browser/policies?provider=chrome")
-        .await;
+    let (_, chrome) = api.get("/acme/thoth/browser/policies?provider=chrome").await;
     assert_eq!(data(&chrome)[0]["active"], false);
 
     for bad in [
@@ -547,20 +444,12 @@ async fn browser_enrollments_upsert_and_filter() {
     let dir = TempDir::new("browser-enrollments");
     let emulator = start(dir.path()).await;
     let api = Api::new(&emulator);
-    let body =
-        json!({"provider": "chrome", "user_id": "u1", "device_id": "d1", "status": "pending"});
+    let body = json!({"provider": "chrome", "user_id": "u1", "device_id": "d1", "status": "pending"});
 
-    let (status, created) = api
-        .post("/acme/thoth/browser/enrollments", body.clone())
-        .await;
+    let (status, created) = api.post("/acme/thoth/browser/enrollments", body.clone()).await;
     assert_eq!(status, StatusCode::OK);
-    let id = created["enrollment_id"]
-        .as_str()
-        .expect("a generated id")
-        .to_owned();
-    let (_, other) = api
-        .post("/acme/thoth/browser/enrollments", body.clone())
-        .await;
+    let id = created["enrollment_id"].as_str().expect("a generated id").to_owned();
+    let (_, other) = api.post("/acme/thoth/browser/enrollments", body.clone()).await;
     assert_ne!(other["enrollment_id"], id.as_str(), "no id means a new row");
 
     let mut update = body;
@@ -571,22 +460,13 @@ async fn browser_enrollments_upsert_and_filter() {
     assert_eq!(updated["status"], "disabled");
     assert_eq!(updated["created_at"], created["created_at"]);
 
-    let (_, disabled) = api
-        .get("/acme/thoth/browser/enrollments?provider=chrome&status=disabled")
-        .await;
+    let (_, disabled) = api.get("/acme/thoth/browser/enrollments?provider=chrome&status=disabled").await;
     assert_eq!(data(&disabled).len(), 1);
     assert_eq!(data(&disabled)[0]["enrollment_id"], id.as_str());
-    let (_, firefox) = api
-        .get("/acme/thoth/browser/enrollments?provider=firefox")
-        .await;
+    let (_, firefox) = api.get("/acme/thoth/browser/enrollments?provider=firefox").await;
     assert!(data(&firefox).is_empty());
 
-    let missing = api
-        .post(
-            "/acme/thoth/browser/enrollments",
-            json!({"provider": "chrome", "user_id": "u1"}),
-        )
-        .await;
+    let missing = api.post("/acme/thoth/browser/enrollments", json!({"provider": "chrome", "user_id": "u1"})).await;
     assert_error(&missing, StatusCode::BAD_REQUEST, "invalid_request");
     emulator.shutdown().await;
 }
@@ -597,8 +477,7 @@ async fn policy_bundles_are_versioned_per_name() {
     let emulator = start(dir.path()).await;
     let api = Api::new(&emulator);
     let rego = "package thoth\ndefault allow = false\n";
-    let body =
-        json!({"name": "baseline", "framework": "OPA", "raw_policy": rego, "assignments": null});
+    let body = json!({"name": "baseline", "framework": "OPA", "raw_policy": rego, "assignments": null});
 
     let (status, v1) = api.post("/acme/thoth/policy-bundles", body.clone()).await;
     assert!(status.is_success(), "{status}: {v1}");
@@ -614,75 +493,37 @@ async fn policy_bundles_are_versioned_per_name() {
     assert_eq!(other["version"], 1);
     assert_ne!(v1["id"], v2["id"]);
     assert_eq!(v1["assignments"], json!(["all"]));
-    assert_eq!(
-        (&v1["status"], &v1["enforcement_mode"]),
-        (&json!("active"), &json!("enforce"))
-    );
-    assert_eq!(
-        (&other["status"], &other["enforcement_mode"]),
-        (&json!("staged"), &json!("observe"))
-    );
+    assert_eq!((&v1["status"], &v1["enforcement_mode"]), (&json!("active"), &json!("enforce")));
+    assert_eq!((&other["status"], &other["enforcement_mode"]), (&json!("staged"), &json!("observe")));
     assert_eq!(v1["raw_policy"], rego);
     let expected_hash = format!("{:x}", Sha256::digest(format!("OPA\n{rego}").as_bytes()));
     assert_eq!(v1["policy_hash"], expected_hash.as_str());
 
     let v1_id = v1["id"].as_str().expect("an id");
-    let (status, fetched) = api
-        .get(&format!("/acme/thoth/policy-bundles/{v1_id}"))
-        .await;
+    let (status, fetched) = api.get(&format!("/acme/thoth/policy-bundles/{v1_id}")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(fetched, v1);
 
     let (_, listed) = api.get("/acme/thoth/policy-bundles").await;
     assert_eq!(listed["total"], 3);
-    let order: Vec<(&Value, &Value)> = data(&listed)
-        .iter()
-        .map(|r| (&r["name"], &r["version"]))
-        .collect();
+    let order: Vec<(&Value, &Value)> = data(&listed).iter().map(|r| (&r["name"], &r["version"])).collect();
     assert_eq!(
         order,
-        [
-            (&json!("baseline"), &json!(1)),
-            (&json!("baseline"), &json!(2)),
-            (&json!("cedar-rules"), &json!(1))
-        ]
+        [(&json!("baseline"), &json!(1)), (&json!("baseline"), &json!(2)), (&json!("cedar-rules"), &json!(1))]
     );
     let (_, cedar) = api.get("/acme/thoth/policy-bundles?framework=CEDAR").await;
     assert_eq!(cedar["total"], 1);
-    let (_, ops) = api
-        .get("/acme/thoth/policy-bundles?assignment=agent:ops")
-        .await;
+    let (_, ops) = api.get("/acme/thoth/policy-bundles?assignment=agent:ops").await;
     assert_eq!(ops["total"], 1);
-    let (_, effective) = api
-        .get("/acme/thoth/policy-bundles/effective?agent_id=ops")
-        .await;
+    let (_, effective) = api.get("/acme/thoth/policy-bundles/effective?agent_id=ops").await;
     assert_eq!(effective["agent_id"], "ops");
-    assert_eq!(
-        effective["total"], 2,
-        "the staged cedar bundle is not effective"
-    );
+    assert_eq!(effective["total"], 2, "the staged cedar bundle is not effective");
 
-    let (status, _) = api
-        .delete(&format!("/acme/thoth/policy-bundles/{v1_id}"))
-        .await;
+    let (status, _) = api.delete(&format!("/acme/thoth/policy-bundles/{v1_id}")).await;
     assert_eq!(status, StatusCode::OK);
-    assert_error(
-        &api.get(&format!("/acme/thoth/policy-bundles/{v1_id}"))
-            .await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    );
-    assert_error(
-        &api.delete(&format!("/acme/thoth/policy-bundles/{v1_id}"))
-            .await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    );
-    assert_error(
-        &api.delete("/acme/thoth/policy-bundles/bnd_unknown").await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    );
+    assert_error(&api.get(&format!("/acme/thoth/policy-bundles/{v1_id}")).await, StatusCode::NOT_FOUND, "not_found");
+    assert_error(&api.delete(&format!("/acme/thoth/policy-bundles/{v1_id}")).await, StatusCode::NOT_FOUND, "not_found");
+    assert_error(&api.delete("/acme/thoth/policy-bundles/bnd_unknown").await, StatusCode::NOT_FOUND, "not_found");
 
     for bad in [
         json!({"name": "x", "framework": "opa", "raw_policy": "p"}),
@@ -704,11 +545,7 @@ async fn tenants_are_separate() {
     let emulator = start(dir.path()).await;
     let api = Api::new(&emulator);
 
-    api.post(
-        "/acme/thoth/browser/providers",
-        json!({"provider": "chrome"}),
-    )
-    .await;
+    api.post("/acme/thoth/browser/providers", json!({"provider": "chrome"})).await;
     let (_, other) = api.get("/globex/thoth/browser/providers").await;
     assert!(data(&other).is_empty());
     let (_, acme) = api.get("/acme/thoth/browser/providers").await;
@@ -725,23 +562,14 @@ async fn data_survives_a_restart() {
     let (_, written) = api.put("/acme/thoth/settings", settings).await;
     let bundle = json!({"name": "baseline", "framework": "OPA", "raw_policy": "package p"});
     let (_, v1) = api.post("/acme/thoth/policy-bundles", bundle.clone()).await;
-    api.post(
-        "/weird tenant/thoth/mdm/providers",
-        json!({"provider": "intune"}),
-    )
-    .await;
+    api.post("/weird tenant/thoth/mdm/providers", json!({"provider": "intune"})).await;
     emulator.shutdown().await;
 
     let emulator = start(dir.path()).await;
     let api = Api::new(&emulator);
     assert_eq!(api.get("/acme/thoth/settings").await.1, written);
     let v1_id = v1["id"].as_str().expect("an id");
-    assert_eq!(
-        api.get(&format!("/acme/thoth/policy-bundles/{v1_id}"))
-            .await
-            .1,
-        v1
-    );
+    assert_eq!(api.get(&format!("/acme/thoth/policy-bundles/{v1_id}")).await.1, v1);
     let (_, v2) = api.post("/acme/thoth/policy-bundles", bundle).await;
     assert_eq!(v2["version"], 2);
     let (_, weird) = api.get("/weird%20tenant/thoth/mdm/providers").await;
@@ -766,15 +594,7 @@ async fn start_fails_on_bad_configuration_or_data() {
     assert!(unusable.is_err(), "a data dir that is a file is an error");
 
     let empty = TempDir::new("no-keys");
-    let no_keys = EmulatorConfig {
-        data_dir: empty.path().to_path_buf(),
-        api_keys: vec![],
-    };
-    let error = Emulator::start(no_keys, "127.0.0.1:0")
-        .await
-        .expect_err("no API key is an error");
-    assert!(
-        error.to_string().contains("at least one API key"),
-        "{error}"
-    );
+    let no_keys = EmulatorConfig { data_dir: empty.path().to_path_buf(), api_keys: vec![] };
+    let error = Emulator::start(no_keys, "127.0.0.1:0").await.expect_err("no API key is an error");
+    assert!(error.to_string().contains("at least one API key"), "{error}");
 }

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{EmulatorProcess, Tenant, TempDir};
+use crate::support::{EmulatorProcess, TempDir, Tenant};
 
 const SECRET_A: &str = "canary-webhook-secret-7f3a9c1e";
 const SECRET_B: &str = "canary-webhook-secret-rotated-42d8b0";
@@ -30,7 +30,11 @@ fn first_apply_creates_everything_and_a_replan_is_empty() {
     let t = Tenant::from_example("bootstrap");
     let plan = t.run_with(PLAN, &secret(SECRET_A));
     plan.expect_code(2);
-    assert!(plan.stdout.contains("Plan: 6 to create, 0 to update, 0 to replace, 0 to delete, 0 to forget."), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("Plan: 6 to create, 0 to update, 0 to replace, 0 to delete, 0 to forget."),
+        "{}",
+        plan.stdout
+    );
 
     let apply = t.run_with(APPLY, &secret(SECRET_A));
     apply.expect_code(0);
@@ -40,11 +44,22 @@ fn first_apply_creates_everything_and_a_replan_is_empty() {
     // What the control plane holds now.
     let settings = t.emulator.get("settings");
     assert_eq!(settings["compliance_profile"], "soc2");
-    assert_eq!(settings["shadow_policy"], json!({"low": "allow", "medium": "step_up", "high": "block", "critical": "block"}));
+    assert_eq!(
+        settings["shadow_policy"],
+        json!({"low": "allow", "medium": "step_up", "high": "block", "critical": "block"})
+    );
     assert_eq!(settings["secret_broker"]["strict_endpoint_mode"], true);
     assert_eq!(settings["secret_broker"]["fail_on_missing_secret"], true);
-    assert_eq!(settings["secret_broker"]["allowed_hosts"], json!(["api.figma.com", "api.notion.com", "api.stitch.example.com"]));
-    let refs: Vec<&str> = settings["secret_broker"]["auth_bindings"].as_array().expect("bindings").iter().filter_map(|b| b["secret_ref"].as_str()).collect();
+    assert_eq!(
+        settings["secret_broker"]["allowed_hosts"],
+        json!(["api.figma.com", "api.notion.com", "api.stitch.example.com"])
+    );
+    let refs: Vec<&str> = settings["secret_broker"]["auth_bindings"]
+        .as_array()
+        .expect("bindings")
+        .iter()
+        .filter_map(|b| b["secret_ref"].as_str())
+        .collect();
     assert_eq!(refs, ["op://design/figma/token", "vault://kv/data/notion#token", "aws-sm://prod/stitch/token"]);
     assert_eq!(settings["webhook"]["url"], "https://siem.company.com/hooks/thoth");
     assert!(settings["webhook"].get("secret").is_none(), "the emulator never echoes secrets");
@@ -184,12 +199,14 @@ fn the_emulator_keeps_its_data_across_a_restart() {
     let data = TempDir::new("restart");
     let t = Tenant::from_example("bootstrap");
     let emulator = EmulatorProcess::start(data.path());
-    let env: Vec<(&str, String)> = emulator.env().into_iter().chain([("THOTH_VAR_webhook_secret", SECRET_A.to_owned())]).collect();
+    let env: Vec<(&str, String)> =
+        emulator.env().into_iter().chain([("THOTH_VAR_webhook_secret", SECRET_A.to_owned())]).collect();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     crate::support::thoth(t.path(), APPLY, &env).expect_code(0);
 
     let emulator = emulator.restart();
-    let env: Vec<(&str, String)> = emulator.env().into_iter().chain([("THOTH_VAR_webhook_secret", SECRET_A.to_owned())]).collect();
+    let env: Vec<(&str, String)> =
+        emulator.env().into_iter().chain([("THOTH_VAR_webhook_secret", SECRET_A.to_owned())]).collect();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let replan = crate::support::thoth(t.path(), PLAN, &env);
     replan.expect_code(0);
@@ -245,13 +262,22 @@ fn apply_refuses_to_run_unconfirmed_without_a_terminal() {
 #[test]
 fn missing_credentials_are_a_clear_error() {
     let t = Tenant::from_example("bootstrap");
-    let run = crate::support::thoth(t.path(), &["plan"], &[("THOTH_VAR_webhook_secret", SECRET_A), ("THOTH_TENANT_ID", "acme")]);
+    let run = crate::support::thoth(
+        t.path(),
+        &["plan"],
+        &[("THOTH_VAR_webhook_secret", SECRET_A), ("THOTH_TENANT_ID", "acme")],
+    );
     run.expect_code(1);
     assert!(run.stderr.contains("no credentials for the control plane"), "{}", run.stderr);
     let wrong = crate::support::thoth(
         t.path(),
         &["plan"],
-        &[("THOTH_VAR_webhook_secret", SECRET_A), ("THOTH_TENANT_ID", "acme"), ("THOTH_API_KEY", "thoth_org_canary_wrong_key_91c2"), ("THOTH_API_BASE_URL", &t.emulator.url)],
+        &[
+            ("THOTH_VAR_webhook_secret", SECRET_A),
+            ("THOTH_TENANT_ID", "acme"),
+            ("THOTH_API_KEY", "thoth_org_canary_wrong_key_91c2"),
+            ("THOTH_API_BASE_URL", &t.emulator.url),
+        ],
     );
     wrong.expect_code(1);
     assert!(wrong.stderr.contains("HTTP 401"), "{}", wrong.stderr);
@@ -267,4 +293,32 @@ fn embedded_runs_plan_and_apply_without_credentials() {
     assert!(t.path().join(".thoth/embedded").is_dir());
     let again = crate::support::thoth(t.path(), &["plan", "--embedded", "--detailed-exitcode"], &secret(SECRET_A));
     again.expect_code(0);
+}
+
+#[test]
+fn values_assigned_during_apply_reach_the_resources_that_use_them() {
+    let t = Tenant::from_dir("tests/fixtures/tenants/references");
+    let plan = t.run_with(PLAN, &[]);
+    plan.expect_code(2);
+    assert!(plan.stdout.contains("+ metadata_json = (known after apply)"), "{}", plan.stdout);
+    t.run_with(APPLY, &[]).expect_code(0);
+
+    let bundle_id = t.recorded("thoth_policy_bundle.guard")["id"].as_str().expect("bundle id").to_owned();
+    let policy = data(&t.emulator.get("browser/policies")).remove(0);
+    assert_eq!(policy["metadata"], json!({"bundle_id": bundle_id, "bundle": "guard@v1"}));
+    let enrollment = data(&t.emulator.get("browser/enrollments")).remove(0);
+    assert_eq!(enrollment["metadata"]["policy"], policy["policy_id"]);
+    t.run_with(PLAN, &[]).expect_code(0);
+
+    // A new bundle version changes the values derived from it, and only those.
+    t.edit("main.tf", "permit(principal, action, resource);", "forbid(principal, action, resource);");
+    let plan = t.run_with(PLAN, &[]);
+    plan.expect_code(2);
+    assert!(plan.stdout.contains("Plan: 0 to create, 2 to update"), "{}", plan.stdout);
+    t.run_with(APPLY, &[]).expect_code(0);
+    let new_id = t.recorded("thoth_policy_bundle.guard")["id"].as_str().expect("bundle id").to_owned();
+    assert_ne!(new_id, bundle_id);
+    let policy = data(&t.emulator.get("browser/policies")).remove(0);
+    assert_eq!(policy["metadata"], json!({"bundle_id": new_id, "bundle": "guard@v2"}));
+    t.run_with(PLAN, &[]).expect_code(0);
 }

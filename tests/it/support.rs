@@ -9,14 +9,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
 
-pub const KEY: &str = "thoth_org_integration_test_key";
-pub const TENANT: &str = "acme";
+pub(crate) const KEY: &str = "thoth_org_integration_test_key";
+pub(crate) const TENANT: &str = "acme";
 
 /// A fresh directory under the system temp dir, removed when dropped.
-pub struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
-    pub fn new(name: &str) -> TempDir {
+    pub(crate) fn new(name: &str) -> TempDir {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
@@ -26,7 +26,7 @@ impl TempDir {
         TempDir(path)
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 }
@@ -38,19 +38,19 @@ impl Drop for TempDir {
 }
 
 /// Asserts a snapshot stored in the top-level `snapshots/` folder.
-pub fn snapshot(name: &str, value: &str) {
+pub(crate) fn snapshot(name: &str, value: &str) {
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"));
     settings.set_prepend_module_to_snapshot(false);
     settings.bind(|| insta::assert_snapshot!(name, value));
 }
 
-pub fn repo_path(rel: &str) -> PathBuf {
+pub(crate) fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
 /// Copies a directory tree.
-pub fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     fs::create_dir_all(to).expect("create dir");
     for entry in fs::read_dir(from).expect("read dir") {
         let entry = entry.expect("entry");
@@ -67,7 +67,7 @@ pub fn copy_dir(from: &Path, to: &Path) {
 
 /// The outcome of one run of the binary.
 #[derive(Debug)]
-pub struct Run {
+pub(crate) struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
@@ -75,19 +75,19 @@ pub struct Run {
 
 impl Run {
     /// Exit code, stdout and stderr together, for snapshots.
-    pub fn transcript(&self) -> String {
+    pub(crate) fn transcript(&self) -> String {
         format!("exit: {}\n--- stdout\n{}--- stderr\n{}", self.code, self.stdout, self.stderr)
     }
 
     #[track_caller]
-    pub fn expect_code(&self, code: i32) -> &Run {
+    pub(crate) fn expect_code(&self, code: i32) -> &Run {
         assert_eq!(self.code, code, "unexpected exit code\n{}", self.transcript());
         self
     }
 }
 
 /// Runs `thoth` in `dir` with a clean environment: only `PATH`, `HOME` and `extra_env`.
-pub fn thoth(dir: &Path, args: &[&str], extra_env: &[(&str, &str)]) -> Run {
+pub(crate) fn thoth(dir: &Path, args: &[&str], extra_env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_thoth"));
     cmd.current_dir(dir).args(args).env_clear().stdin(Stdio::null());
     for var in ["PATH", "HOME"] {
@@ -108,14 +108,14 @@ pub fn thoth(dir: &Path, args: &[&str], extra_env: &[(&str, &str)]) -> Run {
 }
 
 /// A `thoth emulator` process serving on an ephemeral loopback port.
-pub struct EmulatorProcess {
+pub(crate) struct EmulatorProcess {
     child: Child,
     pub url: String,
     pub data_dir: PathBuf,
 }
 
 impl EmulatorProcess {
-    pub fn start(data_dir: &Path) -> EmulatorProcess {
+    pub(crate) fn start(data_dir: &Path) -> EmulatorProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_thoth"))
             .args(["emulator", "--listen", "127.0.0.1:0", "--api-key", KEY, "--data-dir"])
             .arg(data_dir)
@@ -134,15 +134,19 @@ impl EmulatorProcess {
     }
 
     /// Stops this process and starts another one on the same data directory.
-    pub fn restart(mut self) -> EmulatorProcess {
+    pub(crate) fn restart(mut self) -> EmulatorProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
         EmulatorProcess::start(&self.data_dir.clone())
     }
 
     /// The environment that points `thoth` at this emulator.
-    pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![("THOTH_TENANT_ID", TENANT.to_owned()), ("THOTH_API_BASE_URL", self.url.clone()), ("THOTH_API_KEY", KEY.to_owned())]
+    pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("THOTH_TENANT_ID", TENANT.to_owned()),
+            ("THOTH_API_BASE_URL", self.url.clone()),
+            ("THOTH_API_KEY", KEY.to_owned()),
+        ]
     }
 
     fn request(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
@@ -159,14 +163,13 @@ impl EmulatorProcess {
         })
     }
 
-    pub fn get(&self, path: &str) -> Value {
+    pub(crate) fn get(&self, path: &str) -> Value {
         self.request(reqwest::Method::GET, path, None)
     }
 
-    pub fn put(&self, path: &str, body: Value) -> Value {
+    pub(crate) fn put(&self, path: &str, body: Value) -> Value {
         self.request(reqwest::Method::PUT, path, Some(body))
     }
-
 }
 
 impl Drop for EmulatorProcess {
@@ -177,55 +180,63 @@ impl Drop for EmulatorProcess {
 }
 
 /// A configuration directory (a copy of an example) with an emulator behind it.
-pub struct Tenant {
+pub(crate) struct Tenant {
     pub dir: TempDir,
     pub emulator: EmulatorProcess,
     _data: TempDir,
 }
 
 impl Tenant {
-    pub fn from_example(example: &str) -> Tenant {
+    pub(crate) fn from_example(example: &str) -> Tenant {
+        Tenant::from_dir(&format!("examples/{example}"))
+    }
+
+    /// A copy of a configuration directory of the repository.
+    pub(crate) fn from_dir(rel: &str) -> Tenant {
         let dir = TempDir::new("config");
-        copy_dir(&repo_path(&format!("examples/{example}")), dir.path());
+        copy_dir(&repo_path(rel), dir.path());
         let data = TempDir::new("data");
         let emulator = EmulatorProcess::start(data.path());
         Tenant { dir, emulator, _data: data }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
     /// Runs `thoth` against this tenant's emulator with extra environment.
-    pub fn run_with(&self, args: &[&str], extra: &[(&str, &str)]) -> Run {
+    pub(crate) fn run_with(&self, args: &[&str], extra: &[(&str, &str)]) -> Run {
         let env = self.emulator.env();
         let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         all.extend_from_slice(extra);
         thoth(self.path(), args, &all)
     }
 
-    pub fn read(&self, rel: &str) -> String {
+    pub(crate) fn read(&self, rel: &str) -> String {
         fs::read_to_string(self.path().join(rel)).unwrap_or_default()
     }
 
-    pub fn write(&self, rel: &str, text: &str) {
+    pub(crate) fn write(&self, rel: &str, text: &str) {
         fs::write(self.path().join(rel), text).expect("write config file");
     }
 
     /// Rewrites a config file with one replacement that must apply.
     #[track_caller]
-    pub fn edit(&self, rel: &str, from: &str, to: &str) {
+    pub(crate) fn edit(&self, rel: &str, from: &str, to: &str) {
         let text = self.read(rel);
         assert!(text.contains(from), "`{from}` not found in {rel}");
         self.write(rel, &text.replacen(from, to, 1));
     }
 
     /// The state entry of one resource, or `Value::Null`.
-    pub fn recorded(&self, address: &str) -> Value {
-        self.state()["resources"].as_array().and_then(|rs| rs.iter().find(|r| r["address"] == address).cloned()).unwrap_or(Value::Null)
+    pub(crate) fn recorded(&self, address: &str) -> Value {
+        self.state()["resources"]
+            .as_array()
+            .and_then(|rs| rs.iter().find(|r| r["address"] == address).cloned())
+            .unwrap_or(Value::Null)
     }
 
-    pub fn state(&self) -> Value {
+    pub(crate) fn state(&self) -> Value {
         serde_json::from_str(&self.read("thoth.state.json")).expect("state file is JSON")
     }
 }

@@ -26,18 +26,9 @@ const DEFAULT_ACTOR: &str = "api";
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
-        .route(
-            &thoth("/browser/providers"),
-            get(list_providers).post(upsert_provider),
-        )
-        .route(
-            &thoth("/browser/policies"),
-            get(list_policies).post(upsert_policy),
-        )
-        .route(
-            &thoth("/browser/enrollments"),
-            get(list_enrollments).post(upsert_enrollment),
-        )
+        .route(&thoth("/browser/providers"), get(list_providers).post(upsert_provider))
+        .route(&thoth("/browser/policies"), get(list_policies).post(upsert_policy))
+        .route(&thoth("/browser/enrollments"), get(list_enrollments).post(upsert_enrollment))
 }
 
 /// `GET T/browser/providers`: every row, sorted by `provider`.
@@ -45,15 +36,8 @@ async fn list_providers(
     State(app): State<AppState>,
     PathParams(TenantPath { tenant }): PathParams<TenantPath>,
 ) -> Json<Value> {
-    let rows = app
-        .store()
-        .read(&tenant, |t| {
-            t.browser_providers
-                .values()
-                .map(render_provider)
-                .collect::<Vec<_>>()
-        })
-        .await;
+    let rows =
+        app.store().read(&tenant, |t| t.browser_providers.values().map(render_provider).collect::<Vec<_>>()).await;
     Json(json!({ "data": rows }))
 }
 
@@ -79,19 +63,16 @@ async fn upsert_provider(
         .store()
         .mutate(&tenant, move |t| {
             let now = clock::now();
-            let row = t
-                .browser_providers
-                .entry(provider.clone())
-                .or_insert_with(|| BrowserProvider {
-                    provider,
-                    name: String::new(),
-                    enabled: true,
-                    status: "connected".to_owned(),
-                    config: Map::new(),
-                    last_error: None,
-                    created_at: now.clone(),
-                    updated_at: now.clone(),
-                });
+            let row = t.browser_providers.entry(provider.clone()).or_insert_with(|| BrowserProvider {
+                provider,
+                name: String::new(),
+                enabled: true,
+                status: "connected".to_owned(),
+                config: Map::new(),
+                last_error: None,
+                created_at: now.clone(),
+                updated_at: now.clone(),
+            });
             if let Some(name) = name {
                 row.name = name;
             }
@@ -166,10 +147,7 @@ async fn upsert_policy(
         .store()
         .mutate(&tenant, move |t| {
             let now = clock::now();
-            let existing = t
-                .browser_policies
-                .iter_mut()
-                .find(|row| row.policy_id == policy_id);
+            let existing = t.browser_policies.iter_mut().find(|row| row.policy_id == policy_id);
             let Some(row) = existing else {
                 let row = BrowserPolicy {
                     policy_id,
@@ -180,12 +158,8 @@ async fn upsert_policy(
                     version: version.unwrap_or(1),
                     policy,
                     metadata: metadata.unwrap_or_default(),
-                    created_by: created_by
-                        .clone()
-                        .unwrap_or_else(|| DEFAULT_ACTOR.to_owned()),
-                    updated_by: updated_by
-                        .or(created_by)
-                        .unwrap_or_else(|| DEFAULT_ACTOR.to_owned()),
+                    created_by: created_by.clone().unwrap_or_else(|| DEFAULT_ACTOR.to_owned()),
+                    updated_by: updated_by.or(created_by).unwrap_or_else(|| DEFAULT_ACTOR.to_owned()),
                     created_at: now.clone(),
                     updated_at: now,
                 };
@@ -223,14 +197,7 @@ async fn upsert_policy(
 
 /// The fields whose change makes a new policy version, as one comparable value.
 fn policy_content(row: &BrowserPolicy) -> Value {
-    json!([
-        row.name,
-        row.provider,
-        row.policy,
-        row.enforcement_mode,
-        row.active,
-        row.metadata
-    ])
+    json!([row.name, row.provider, row.policy, row.enforcement_mode, row.active, row.metadata])
 }
 
 /// `GET T/browser/enrollments?provider=&status=`: rows in creation order, filtered.
@@ -276,9 +243,7 @@ async fn upsert_enrollment(
     let last_seen_at = fields.opt_str("last_seen_at")?;
     if let Some(at) = &last_seen_at {
         if !clock::is_rfc3339(at) {
-            return Err(ApiError::invalid(format!(
-                "`last_seen_at` must be an RFC 3339 timestamp, got {at:?}"
-            )));
+            return Err(ApiError::invalid(format!("`last_seen_at` must be an RFC 3339 timestamp, got {at:?}")));
         }
     }
     let metadata = fields.opt_object("metadata")?;
@@ -290,10 +255,7 @@ async fn upsert_enrollment(
         .store()
         .mutate(&tenant, move |t| {
             let now = clock::now();
-            let existing = t
-                .browser_enrollments
-                .iter_mut()
-                .find(|row| row.enrollment_id == enrollment_id);
+            let existing = t.browser_enrollments.iter_mut().find(|row| row.enrollment_id == enrollment_id);
             let Some(row) = existing else {
                 let row = BrowserEnrollment {
                     enrollment_id,

@@ -65,19 +65,11 @@ async fn create(
         .store()
         .mutate(&tenant, move |t| {
             let now = clock::now();
-            let previous = t
-                .policy_bundle_versions
-                .get(&input.name)
-                .copied()
-                .unwrap_or(0);
+            let previous = t.policy_bundle_versions.get(&input.name).copied().unwrap_or(0);
             let version = previous.saturating_add(1);
             t.policy_bundle_versions.insert(input.name.clone(), version);
-            let policy_hash =
-                clock::sha256_hex(format!("{}\n{}", input.framework, input.content()).as_bytes());
-            let resolved_version = input
-                .s3_version_id
-                .clone()
-                .unwrap_or_else(|| format!("v{version}"));
+            let policy_hash = clock::sha256_hex(format!("{}\n{}", input.framework, input.content()).as_bytes());
+            let resolved_version = input.s3_version_id.clone().unwrap_or_else(|| format!("v{version}"));
             let row = PolicyBundle {
                 id,
                 name: input.name,
@@ -138,20 +130,13 @@ impl BundleInput {
         let raw_policy = non_blank("raw_policy")?;
         let source_uri = non_blank("source_uri")?;
         let s3_uri = non_blank("s3_uri")?;
-        let sources = [&raw_policy, &source_uri, &s3_uri]
-            .iter()
-            .filter(|s| s.is_some())
-            .count();
+        let sources = [&raw_policy, &source_uri, &s3_uri].iter().filter(|s| s.is_some()).count();
         if sources != 1 {
-            return Err(ApiError::invalid(
-                "exactly one of `raw_policy`, `source_uri` or `s3_uri` must be set",
-            ));
+            return Err(ApiError::invalid("exactly one of `raw_policy`, `source_uri` or `s3_uri` must be set"));
         }
         if let Some(uri) = &source_uri {
             if !(uri.starts_with("file://") || uri.starts_with("s3://")) {
-                return Err(ApiError::invalid(
-                    "`source_uri` must start with `file://` or `s3://`",
-                ));
+                return Err(ApiError::invalid("`source_uri` must start with `file://` or `s3://`"));
             }
         }
         if let Some(uri) = &s3_uri {
@@ -168,30 +153,17 @@ impl BundleInput {
             .opt_str_list("assignments")?
             .filter(|list| !list.is_empty())
             .unwrap_or_else(|| vec!["all".to_owned()]);
-        let status = fields.opt_enum("status", STATUSES)?.map(|s| {
-            if s == "disabled" {
-                "paused".to_owned()
-            } else {
-                s
-            }
-        });
+        let status =
+            fields.opt_enum("status", STATUSES)?.map(|s| if s == "disabled" { "paused".to_owned() } else { s });
         let mode = fields.opt_enum("enforcement_mode", MODES)?;
         let (status, enforcement_mode) = match (status, mode) {
             (Some(status), Some(mode)) => (status, mode),
             (Some(status), None) => {
-                let mode = if status == "active" {
-                    "enforce"
-                } else {
-                    "observe"
-                };
+                let mode = if status == "active" { "enforce" } else { "observe" };
                 (status, mode.to_owned())
             }
             (None, Some(mode)) => {
-                let status = if mode == "observe" {
-                    "staged"
-                } else {
-                    "active"
-                };
+                let status = if mode == "observe" { "staged" } else { "active" };
                 (status.to_owned(), mode)
             }
             (None, None) => ("active".to_owned(), "enforce".to_owned()),
@@ -213,11 +185,7 @@ impl BundleInput {
 
     /// What `policy_hash` covers besides the framework.
     fn content(&self) -> &str {
-        self.raw_policy
-            .as_deref()
-            .or(self.source_uri.as_deref())
-            .or(self.s3_uri.as_deref())
-            .unwrap_or_default()
+        self.raw_policy.as_deref().or(self.source_uri.as_deref()).or(self.s3_uri.as_deref()).unwrap_or_default()
     }
 }
 
@@ -225,15 +193,11 @@ impl BundleInput {
 fn check_expected_hash(expected: &str, raw_policy: Option<&str>) -> Result<(), ApiError> {
     let hex = expected.strip_prefix("sha256:").unwrap_or(expected);
     if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ApiError::invalid(
-            "`expected_hash` must be 64 hex digits, optionally prefixed with `sha256:`",
-        ));
+        return Err(ApiError::invalid("`expected_hash` must be 64 hex digits, optionally prefixed with `sha256:`"));
     }
     if let Some(raw) = raw_policy {
         if !hex.eq_ignore_ascii_case(&clock::sha256_hex(raw.as_bytes())) {
-            return Err(ApiError::invalid(
-                "`expected_hash` does not match the SHA-256 of `raw_policy`",
-            ));
+            return Err(ApiError::invalid("`expected_hash` does not match the SHA-256 of `raw_policy`"));
         }
     }
     Ok(())
@@ -245,9 +209,7 @@ async fn read(
     PathParams(BundlePath { tenant, id }): PathParams<BundlePath>,
 ) -> Result<Json<Value>, ApiError> {
     app.store()
-        .read(&tenant, |t| {
-            t.policy_bundles.iter().find(|row| row.id == id).map(render)
-        })
+        .read(&tenant, |t| t.policy_bundles.iter().find(|row| row.id == id).map(render))
         .await
         .map(Json)
         .ok_or_else(|| bundle_not_found(&id))
@@ -260,11 +222,7 @@ async fn remove(
 ) -> Result<Json<Value>, ApiError> {
     app.store()
         .mutate(&tenant, |t| {
-            let index = t
-                .policy_bundles
-                .iter()
-                .position(|row| row.id == id)
-                .ok_or_else(|| bundle_not_found(&id))?;
+            let index = t.policy_bundles.iter().position(|row| row.id == id).ok_or_else(|| bundle_not_found(&id))?;
             t.policy_bundles.remove(index);
             Ok(())
         })
@@ -325,11 +283,7 @@ async fn effective(
                 .iter()
                 .filter(|row| row.status == "active")
                 .filter(|row| query.allows_ignoring_case("framework", &row.framework))
-                .filter(|row| {
-                    row.assignments
-                        .iter()
-                        .any(|a| a == "all" || *a == prefixed || *a == agent_id)
-                })
+                .filter(|row| row.assignments.iter().any(|a| a == "all" || *a == prefixed || *a == agent_id))
                 .collect();
             sort(&mut rows);
             rows.into_iter().map(render).collect::<Vec<_>>()

@@ -38,19 +38,8 @@ struct JobPath {
 }
 
 /// `GET T/mdm/providers`: every row, sorted by `provider`, disabled ones included.
-async fn list(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-) -> Json<Value> {
-    let rows = app
-        .store()
-        .read(&tenant, |t| {
-            t.mdm_providers
-                .values()
-                .map(render_provider)
-                .collect::<Vec<_>>()
-        })
-        .await;
+async fn list(State(app): State<AppState>, PathParams(TenantPath { tenant }): PathParams<TenantPath>) -> Json<Value> {
+    let rows = app.store().read(&tenant, |t| t.mdm_providers.values().map(render_provider).collect::<Vec<_>>()).await;
     Json(json!({ "data": rows }))
 }
 
@@ -82,22 +71,19 @@ async fn upsert(
         .store()
         .mutate(&tenant, move |t| {
             let now = clock::now();
-            let row = t
-                .mdm_providers
-                .entry(provider.clone())
-                .or_insert_with(|| MdmProvider {
-                    provider,
-                    name: String::new(),
-                    enabled: true,
-                    config: Map::new(),
-                    last_sync_at: None,
-                    last_sync_status: None,
-                    last_sync_job_id: None,
-                    last_error: None,
-                    synced_endpoints: 0,
-                    created_at: now.clone(),
-                    updated_at: now.clone(),
-                });
+            let row = t.mdm_providers.entry(provider.clone()).or_insert_with(|| MdmProvider {
+                provider,
+                name: String::new(),
+                enabled: true,
+                config: Map::new(),
+                last_sync_at: None,
+                last_sync_status: None,
+                last_sync_job_id: None,
+                last_error: None,
+                synced_endpoints: 0,
+                created_at: now.clone(),
+                updated_at: now.clone(),
+            });
             if let Some(name) = name {
                 row.name = name;
             }
@@ -124,9 +110,10 @@ async fn start_sync(
         .store()
         .mutate(&tenant, move |t| {
             let now = clock::now();
-            let row = t.mdm_providers.get_mut(&provider).ok_or_else(|| {
-                ApiError::not_found(format!("MDM provider {provider:?} not found"))
-            })?;
+            let row = t
+                .mdm_providers
+                .get_mut(&provider)
+                .ok_or_else(|| ApiError::not_found(format!("MDM provider {provider:?} not found")))?;
             row.last_sync_job_id = Some(job_id.clone());
             row.last_sync_status = Some("queued".to_owned());
             let job = MdmSyncJob {
@@ -154,20 +141,19 @@ async fn read_job(
     State(app): State<AppState>,
     PathParams(JobPath { tenant, job_id }): PathParams<JobPath>,
 ) -> Result<Json<Value>, ApiError> {
-    let job =
-        app.store()
-            .mutate(&tenant, move |t| {
-                if !t.mdm_sync_jobs.contains_key(&job_id) {
-                    return Err(ApiError::not_found(format!(
-                        "MDM sync job {job_id:?} not found"
-                    )));
-                }
-                advance_job(t, &job_id);
-                t.mdm_sync_jobs.get(&job_id).map(render_job).ok_or_else(|| {
-                    ApiError::not_found(format!("MDM sync job {job_id:?} not found"))
-                })
-            })
-            .await?;
+    let job = app
+        .store()
+        .mutate(&tenant, move |t| {
+            if !t.mdm_sync_jobs.contains_key(&job_id) {
+                return Err(ApiError::not_found(format!("MDM sync job {job_id:?} not found")));
+            }
+            advance_job(t, &job_id);
+            t.mdm_sync_jobs
+                .get(&job_id)
+                .map(render_job)
+                .ok_or_else(|| ApiError::not_found(format!("MDM sync job {job_id:?} not found")))
+        })
+        .await?;
     Ok(Json(job))
 }
 

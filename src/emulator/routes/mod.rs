@@ -40,9 +40,7 @@ struct Inner {
 
 impl AppState {
     pub(crate) fn new(store: Store, api_keys: Vec<String>) -> Self {
-        AppState {
-            inner: Arc::new(Inner { store, api_keys }),
-        }
+        AppState { inner: Arc::new(Inner { store, api_keys }) }
     }
 
     /// The tenants' data.
@@ -53,9 +51,10 @@ impl AppState {
     /// Whether `presented` is one of the configured API keys.
     pub(crate) fn accepts_key(&self, presented: &str) -> bool {
         // Every key is compared, so timing does not reveal which key matched.
-        self.inner.api_keys.iter().fold(false, |found, key| {
-            auth::constant_time_eq(key.as_bytes(), presented.as_bytes()) | found
-        })
+        self.inner
+            .api_keys
+            .iter()
+            .fold(false, |found, key| auth::constant_time_eq(key.as_bytes(), presented.as_bytes()) | found)
     }
 }
 
@@ -83,10 +82,7 @@ pub(crate) fn router(state: AppState) -> Router {
         // at the time of the call.
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_api_key,
-        ))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::require_api_key))
         .layer(middleware::map_response(ensure_json_error))
         .with_state(state)
 }

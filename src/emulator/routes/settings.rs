@@ -38,10 +38,7 @@ pub(super) fn routes() -> Router<AppState> {
 /// as an addition in a plan, and no made-up server default (such as a derived
 /// `regulatory_regimes`) leaks into the next read-modify-write PUT. The epoch says "never
 /// written" and keeps the document identical across restarts.
-async fn read(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-) -> Json<Value> {
+async fn read(State(app): State<AppState>, PathParams(TenantPath { tenant }): PathParams<TenantPath>) -> Json<Value> {
     Json(app.store().read(&tenant, |t| render(&t.settings)).await)
 }
 
@@ -68,10 +65,7 @@ async fn replace(
             Some(Value::Null) => secret_changes.push((dotted, None)),
             Some(Value::String(secret)) => secret_changes.push((dotted, Some(secret))),
             Some(other) => {
-                return Err(ApiError::invalid(format!(
-                    "`{dotted}` must be a string or null, got {}",
-                    kind(&other)
-                )))
+                return Err(ApiError::invalid(format!("`{dotted}` must be a string or null, got {}", kind(&other))))
             }
         }
     }
@@ -107,18 +101,13 @@ async fn test_webhook(
         .read(&tenant, |t| {
             let webhook = t.settings.document.get("webhook");
             let enabled = webhook.and_then(|w| w.get("enabled")) == Some(&Value::Bool(true));
-            let has_url = webhook
-                .and_then(|w| w.get("url"))
-                .and_then(Value::as_str)
-                .is_some_and(|url| !url.trim().is_empty());
+            let has_url =
+                webhook.and_then(|w| w.get("url")).and_then(Value::as_str).is_some_and(|url| !url.trim().is_empty());
             enabled && has_url
         })
         .await;
     if !configured {
-        return Err(ApiError::conflict(
-            "webhook_not_configured",
-            "webhook is not enabled or the url is not set",
-        ));
+        return Err(ApiError::conflict("webhook_not_configured", "webhook is not enabled or the url is not set"));
     }
     Ok(Json(json!({
         "status": "delivered",

@@ -58,26 +58,14 @@ impl Store {
     /// not understand would silently lose it at the next write.
     pub(crate) fn open(data_dir: &Path) -> io::Result<Store> {
         let dir = data_dir.join("tenants");
-        fs::create_dir_all(&dir).map_err(|e| {
-            with_context(
-                &e,
-                &format!("cannot create the data directory {}", dir.display()),
-            )
-        })?;
-        let entries = fs::read_dir(&dir).map_err(|e| {
-            with_context(
-                &e,
-                &format!("cannot read the data directory {}", dir.display()),
-            )
-        })?;
+        fs::create_dir_all(&dir)
+            .map_err(|e| with_context(&e, &format!("cannot create the data directory {}", dir.display())))?;
+        let entries = fs::read_dir(&dir)
+            .map_err(|e| with_context(&e, &format!("cannot read the data directory {}", dir.display())))?;
         let mut tenants = BTreeMap::new();
         for entry in entries {
-            let entry = entry.map_err(|e| {
-                with_context(
-                    &e,
-                    &format!("cannot read the data directory {}", dir.display()),
-                )
-            })?;
+            let entry =
+                entry.map_err(|e| with_context(&e, &format!("cannot read the data directory {}", dir.display())))?;
             let path = entry.path();
             let file_name = entry.file_name();
             let Some(file_name) = file_name.to_str() else {
@@ -85,19 +73,14 @@ impl Store {
             };
             // Leftover temporary files of an interrupted write start with a dot; the rename that
             // would have published them never happened, so they are not data.
-            let is_json = Path::new(file_name)
-                .extension()
-                .is_some_and(|extension| extension == "json");
+            let is_json = Path::new(file_name).extension().is_some_and(|extension| extension == "json");
             if file_name.starts_with('.') || !is_json {
                 continue;
             }
             let (tenant, data) = load_tenant_file(&path, file_name)?;
             tenants.insert(tenant, data);
         }
-        Ok(Store {
-            dir,
-            tenants: Mutex::new(tenants),
-        })
+        Ok(Store { dir, tenants: Mutex::new(tenants) })
     }
 
     /// Runs `f` on a tenant's data; a tenant never written reads as empty.
@@ -126,12 +109,8 @@ impl Store {
         let mut draft = current.cloned().unwrap_or_default();
         let out = f(&mut draft)?;
         let encode = |data: &TenantData| {
-            serde_json::to_vec_pretty(&TenantFileRef {
-                format_version: FORMAT_VERSION,
-                tenant,
-                data,
-            })
-            .map_err(|e| ApiError::internal(format!("cannot encode the tenant data: {e}")))
+            serde_json::to_vec_pretty(&TenantFileRef { format_version: FORMAT_VERSION, tenant, data })
+                .map_err(|e| ApiError::internal(format!("cannot encode the tenant data: {e}")))
         };
         // Bytes are compared rather than values: JSON objects compare equal regardless of key
         // order, but the order is part of what the emulator must keep.
@@ -144,10 +123,7 @@ impl Store {
             return Ok(out);
         }
         write_atomic(&self.dir, &file_name_for(tenant), &bytes).map_err(|e| {
-            ApiError::internal(format!(
-                "cannot write the emulator data directory {}: {e}",
-                self.dir.display()
-            ))
+            ApiError::internal(format!("cannot write the emulator data directory {}: {e}", self.dir.display()))
         })?;
         guard.insert(tenant.to_owned(), draft);
         Ok(out)
@@ -156,13 +132,10 @@ impl Store {
 
 /// Reads and checks one tenant file, returning the tenant id it belongs to.
 fn load_tenant_file(path: &Path, file_name: &str) -> io::Result<(String, TenantData)> {
-    let bytes = fs::read(path)
-        .map_err(|e| with_context(&e, &format!("cannot read the data file {}", path.display())))?;
+    let bytes =
+        fs::read(path).map_err(|e| with_context(&e, &format!("cannot read the data file {}", path.display())))?;
     let file: TenantFile = serde_json::from_slice(&bytes).map_err(|e| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("the data file {} is corrupt: {e}", path.display()),
-        )
+        io::Error::new(io::ErrorKind::InvalidData, format!("the data file {} is corrupt: {e}", path.display()))
     })?;
     if file.format_version != FORMAT_VERSION {
         return Err(io::Error::new(
