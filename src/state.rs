@@ -97,6 +97,12 @@ impl State {
         for r in file.resources {
             let address = Address::parse(&r.address)
                 .ok_or_else(|| StateError::Format(path.to_path_buf(), format!("invalid address `{}`", r.address)))?;
+            if crate::schema::Schema::get().resource(&address.type_name).is_none() {
+                return Err(StateError::Format(
+                    path.to_path_buf(),
+                    format!("`{}` has a resource type this version of thoth does not know", r.address),
+                ));
+            }
             resources.insert(
                 address,
                 ResourceState { id: r.id, attributes: r.attributes, secret_digests: r.secret_digests },

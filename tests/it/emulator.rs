@@ -2,43 +2,16 @@
 //! and durability across restarts.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use thoth::emulator::{Emulator, EmulatorConfig};
 
+use crate::support::TempDir;
+
 const KEY: &str = "thoth_org_emulator_test";
-
-/// A fresh directory under the system temp dir, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-        let path = std::env::temp_dir().join(format!("thoth-emulator-{name}-{}-{unique}-{nanos}", std::process::id()));
-        let _ = fs::remove_dir_all(&path);
-        TempDir(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if self.0.is_dir() {
-            let _ = fs::remove_dir_all(&self.0);
-        } else {
-            let _ = fs::remove_file(&self.0);
-        }
-    }
-}
 
 fn config(dir: &Path) -> EmulatorConfig {
     EmulatorConfig { data_dir: dir.to_path_buf(), api_keys: vec![KEY.to_owned()] }
@@ -589,8 +562,9 @@ async fn start_fails_on_bad_configuration_or_data() {
     assert!(corrupt.is_err(), "a corrupt data file is an error");
 
     let file_dir = TempDir::new("file-as-dir");
-    fs::write(file_dir.path(), "not a directory").expect("a plain file");
-    let unusable = Emulator::start(config(file_dir.path()), "127.0.0.1:0").await;
+    let plain_file = file_dir.path().join("data");
+    fs::write(&plain_file, "not a directory").expect("a plain file");
+    let unusable = Emulator::start(config(&plain_file), "127.0.0.1:0").await;
     assert!(unusable.is_err(), "a data dir that is a file is an error");
 
     let empty = TempDir::new("no-keys");

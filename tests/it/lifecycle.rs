@@ -322,3 +322,23 @@ fn values_assigned_during_apply_reach_the_resources_that_use_them() {
     assert_eq!(policy["metadata"], json!({"bundle_id": new_id, "bundle": "guard@v2"}));
     t.run_with(PLAN, &[]).expect_code(0);
 }
+
+#[test]
+fn the_readme_commands_run_the_example_on_the_embedded_control_plane() {
+    let t = Tenant::from_example("bootstrap");
+    let root = t.path().parent().expect("parent");
+    let dir = t.path().file_name().and_then(|n| n.to_str()).expect("dir name");
+    let plan =
+        crate::support::thoth(root, &["--chdir", dir, "plan", "--embedded", "--var-file", "example.tfvars"], &[]);
+    plan.expect_code(0);
+    assert!(plan.stdout.contains("Plan: 6 to create"), "{}", plan.stdout);
+    let apply = crate::support::thoth(
+        root,
+        &["--chdir", dir, "apply", "--embedded", "--auto-approve", "--var-file", "example.tfvars"],
+        &[],
+    );
+    apply.expect_code(0);
+    assert!(apply.stdout.contains("Apply complete: 6 created"), "{}", apply.stdout);
+    assert!(t.path().join("thoth.state.json").is_file());
+    assert!(!apply.stdout.contains("example-webhook-secret-not-for-production"));
+}

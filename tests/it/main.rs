@@ -4,3 +4,4 @@ mod diagnostics;
 mod emulator;
 mod lifecycle;
 mod support;
+mod transport;
