@@ -281,7 +281,7 @@ fn drifted(rt: &ResourceType, prior: &ResourceState, now: &BTreeMap<String, Valu
 
 fn replace_note(rt: &ResourceType) -> String {
     match rt.kind {
-        Kind::Upsert => "the old object is disabled (it stays listed) and a new one is created".to_owned(),
+        Kind::Upsert => "the old object is disabled, where it stays listed, and a new one is created".to_owned(),
         _ => "the old object is deleted and a new one is created".to_owned(),
     }
 }

@@ -686,3 +686,67 @@ fn walk_elements<'e>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::Evaluator;
+    use crate::config::{Expr, Module};
+    use crate::model::{Span, Value};
+
+    /// Evaluates one expression with `var.secret` (sensitive) and `var.hosts` declared, and
+    /// renders the value, or the error message, with `(sensitive)` when a secret was read.
+    fn check(src: &str) -> String {
+        let module = Module { dir: std::env::temp_dir(), ..Module::default() };
+        let vars: BTreeMap<String, (Value, bool)> = [
+            ("secret".to_owned(), (Value::String("s3cr3t".to_owned()), true)),
+            (
+                "hosts".to_owned(),
+                (Value::List(vec![Value::String("a.com".into()), Value::String("b.com".into())]), false),
+            ),
+            ("pending".to_owned(), (Value::Unknown, false)),
+        ]
+        .into_iter()
+        .collect();
+        let mut ev = Evaluator::new(&module, vars);
+        ev.locals.insert("profile".to_owned(), (Value::String("soc2".to_owned()), false));
+        let expr = hcl_edit::parser::parse_expr(src).expect("test expression parses");
+        let expr = Expr { expr, span: Span::default(), key_span: Span::default() };
+        match ev.eval(&expr) {
+            Ok((v, tainted)) => format!("{}{}", v.to_json(), if tainted { " (sensitive)" } else { "" }),
+            Err(d) => format!("error: {}", d.message),
+        }
+    }
+
+    #[test]
+    fn expressions() {
+        let cases = [
+            (r#""${local.profile}-${length(var.hosts)}""#, r#""soc2-2""#),
+            (r#"upper(format("%s/%d", "x", 3))"#, r#""X/3""#),
+            (r#"[for h in var.hosts : "api.${h}" if h != "b.com"]"#, r#"["api.a.com"]"#),
+            (r#"{ for i, h in var.hosts : h => i }"#, r#"{"a.com":0,"b.com":1}"#),
+            (r#"length(var.hosts) > 1 ? "many" : "one""#, r#""many""#),
+            (r#"merge({ a = 1 }, { b = 2 }, { a = 3 })"#, r#"{"a":3,"b":2}"#),
+            (r#"concat(var.hosts, ["c.com"])[2]"#, r#""c.com""#),
+            (r#"jsondecode(jsonencode({ k = [true, null] })).k"#, "[true,null]"),
+            (r#"join(",", split(":", "a:b"))"#, r#""a,b""#),
+            (r#"lookup({ a = "x" }, "b", "fallback")"#, r#""fallback""#),
+            (r#"coalesce("", null, "first")"#, r#""first""#),
+            (r#"try(var.hosts[5], "none")"#, r#""none""#),
+            ("\"%{ for h in var.hosts ~}${h};%{ endfor ~}\"", r#""a.com;b.com;""#),
+            ("<<-EOT\n    indented\n      more\n    EOT", "\"indented\\n  more\\n\""),
+            ("format(\"Bearer %s\", var.secret)", r#""Bearer s3cr3t" (sensitive)"#),
+            (r#""${var.pending}-x""#, "null"),
+            ("var.pending == null", "null"),
+            ("var.secrets", "error: reference to undeclared variable `var.secrets`"),
+            ("lenght(var.hosts)", "error: unknown function `lenght`"),
+            ("var.hosts[7]", "error: index 7 is out of range"),
+            (r#"format("%d", "x")"#, "error: the argument for `%d` must be a whole number"),
+            (r#"1 + true"#, "error: this operand must be a number"),
+        ];
+        for (src, expected) in cases {
+            assert_eq!(check(src), expected, "{src}");
+        }
+    }
+}

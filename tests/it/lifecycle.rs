@@ -342,3 +342,37 @@ fn the_readme_commands_run_the_example_on_the_embedded_control_plane() {
     assert!(t.path().join("thoth.state.json").is_file());
     assert!(!apply.stdout.contains("example-webhook-secret-not-for-production"));
 }
+
+#[test]
+fn changing_a_replace_on_change_attribute_replaces_the_object() {
+    let t = applied();
+    let old_policy = t.recorded("thoth_browser_policy.chrome_baseline")["id"].as_str().expect("policy id").to_owned();
+    t.edit("main.tf", "provider_name = \"chrome\"", "provider_name = \"firefox\"");
+    let plan = t.run_with(PLAN, &secret(SECRET_A));
+    plan.expect_code(2);
+    assert!(plan.stdout.contains("# thoth_browser_provider.chrome must be replaced"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("~ provider_name = \"chrome\" -> \"firefox\" # forces replacement"),
+        "{}",
+        plan.stdout
+    );
+    assert!(plan.stdout.contains("# thoth_browser_policy.chrome_baseline must be replaced"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("0 to create, 0 to update, 2 to replace"), "{}", plan.stdout);
+
+    t.run_with(APPLY, &secret(SECRET_A)).expect_code(0);
+    let providers = data(&t.emulator.get("browser/providers"));
+    let enabled: Vec<(&str, bool)> = providers
+        .iter()
+        .map(|p| (p["provider"].as_str().unwrap_or(""), p["enabled"].as_bool().unwrap_or(true)))
+        .collect();
+    assert_eq!(enabled, [("chrome", false), ("firefox", true)]);
+    let policies = data(&t.emulator.get("browser/policies"));
+    assert_eq!(policies.len(), 2);
+    let old = policies.iter().find(|p| p["policy_id"] == old_policy.as_str()).expect("old policy stays listed");
+    assert_eq!(old["active"], false);
+    let new_id = t.recorded("thoth_browser_policy.chrome_baseline")["id"].as_str().expect("policy id").to_owned();
+    assert_ne!(new_id, old_policy);
+    let new = policies.iter().find(|p| p["policy_id"] == new_id.as_str()).expect("new policy");
+    assert_eq!((new["provider"].as_str(), new["active"].as_bool()), (Some("firefox"), Some(true)));
+    t.run_with(PLAN, &secret(SECRET_A)).expect_code(0);
+}
