@@ -116,6 +116,9 @@ impl<'m> Evaluator<'m> {
                 if name == "try" {
                     return self.try_call(ctx, call.args.iter(), span);
                 }
+                if name == "templatefile" {
+                    return self.templatefile(ctx, call, span);
+                }
                 let mut args = Vec::new();
                 for arg in &call.args {
                     args.push((self.expr(ctx, arg)?, Self::span(ctx, arg)));
@@ -158,6 +161,43 @@ impl<'m> Evaluator<'m> {
                 |e| format!("the last one failed with: {}", e.message),
             ),
         ))
+    }
+
+    /// `templatefile(path, vars)`: the file is a template that sees only the given names.
+    fn templatefile(&self, ctx: &mut Ctx<'_>, call: &hcl_edit::expr::FuncCall, span: Span) -> EvalResult {
+        let args: Vec<&Expression> = call.args.iter().collect();
+        let [path_expr, vars_expr] = args.as_slice() else {
+            return Err(Diagnostic::error(format!("`templatefile` takes 2 arguments, found {}", args.len()))
+                .at(span, "wrong number of arguments"));
+        };
+        let path_span = Self::span(ctx, *path_expr);
+        let (path, vars) = match (self.expr(ctx, path_expr)?, self.expr(ctx, vars_expr)?) {
+            (Value::String(p), Value::Map(v)) => (p, v),
+            (Value::Unknown, _) | (_, Value::Unknown) => return Ok(Value::Unknown),
+            (Value::String(_), other) => {
+                return Err(type_error(
+                    Self::span(ctx, *vars_expr),
+                    "the second argument of `templatefile`",
+                    "map",
+                    &other,
+                ))
+            }
+            (other, _) => return Err(type_error(path_span, "the first argument of `templatefile`", "string", &other)),
+        };
+        let text = std::fs::read_to_string(self.module.dir.join(&path))
+            .map_err(|e| Diagnostic::error(format!("cannot read template `{path}`: {e}")).at(path_span, "this file"))?;
+        let template = hcl_edit::parser::parse_template(&text).map_err(|e| {
+            Diagnostic::error(format!("template `{path}` is invalid: {}", e.message())).at(
+                path_span,
+                format!("line {}, column {} of the template", e.location().line(), e.location().column()),
+            )
+        })?;
+        // The template's own spans point into another file; errors inside it are reported at
+        // the call.
+        let mut inner = Ctx { file: ctx.file, bound: vars.into_iter().collect(), sensitive: ctx.sensitive };
+        self.template(&mut inner, &template).map_err(|d| {
+            Diagnostic::error(format!("in template `{path}`: {}", d.message)).at(span, "while rendering this template")
+        })
     }
 
     fn template(&self, ctx: &mut Ctx<'_>, template: &Template) -> EvalResult {
@@ -744,6 +784,16 @@ mod tests {
             ("var.hosts[7]", "error: index 7 is out of range"),
             (r#"format("%d", "x")"#, "error: the argument for `%d` must be a whole number"),
             (r#"1 + true"#, "error: this operand must be a number"),
+            (r#"sha256("abc")"#, r#""ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad""#),
+            (r#"base64decode(base64encode("héllo"))"#, r#""héllo""#),
+            (r#"toset(["b", "a", "b"])"#, r#"["a","b"]"#),
+            (r#"distinct(["b", "a", "b"])"#, r#"["b","a"]"#),
+            (r#"sort(["b", "c", "a"])"#, r#"["a","b","c"]"#),
+            (r#"tolist(var.hosts)"#, r#"["a.com","b.com"]"#),
+            (r#"yamldecode("a: 1\nb: [x, true]\n")"#, r#"{"a":1,"b":["x",true]}"#),
+            (r#"keys({ b = 1, a = 2 })"#, r#"["a","b"]"#),
+            (r#"contains(var.hosts, "a.com")"#, "true"),
+            (r#"replace("a-b-c", "-", "_")"#, r#""a_b_c""#),
         ];
         for (src, expected) in cases {
             assert_eq!(check(src), expected, "{src}");

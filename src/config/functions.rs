@@ -13,6 +13,19 @@ use crate::model::{format_number, Span, Value};
 type Args<'a> = &'a [(Value, Span)];
 
 const NAMES: &[&str] = &[
+    "templatefile",
+    "yamldecode",
+    "sha256",
+    "base64encode",
+    "base64decode",
+    "toset",
+    "tolist",
+    "distinct",
+    "sort",
+    "keys",
+    "values",
+    "contains",
+    "replace",
     "file",
     "jsonencode",
     "jsondecode",
@@ -178,6 +191,77 @@ pub(super) fn call(name: &str, args: Args<'_>, span: Span, dir: &Path) -> Result
                 other => Err(type_error(args[0].1, "the argument of `tobool`", "bool", other)),
             }
         }
+        "yamldecode" => {
+            arity(name, args, 1, span)?;
+            yaml_decode(string_arg(name, &args[0])?)
+                .map_err(|e| Diagnostic::error(format!("invalid YAML: {e}")).at(args[0].1, "this text is not YAML"))
+        }
+        "sha256" => {
+            use sha2::Digest as _;
+            arity(name, args, 1, span)?;
+            Ok(Value::String(crate::state::hex(&sha2::Sha256::digest(string_arg(name, &args[0])?.as_bytes()))))
+        }
+        "base64encode" => {
+            use base64::Engine as _;
+            arity(name, args, 1, span)?;
+            Ok(Value::String(base64::engine::general_purpose::STANDARD.encode(string_arg(name, &args[0])?)))
+        }
+        "base64decode" => {
+            use base64::Engine as _;
+            arity(name, args, 1, span)?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(string_arg(name, &args[0])?)
+                .map_err(|e| Diagnostic::error(format!("invalid base64: {e}")).at(args[0].1, "not base64"))?;
+            String::from_utf8(bytes)
+                .map(Value::String)
+                .map_err(|_| Diagnostic::error("the decoded bytes are not UTF-8 text").at(args[0].1, "not text"))
+        }
+        "tolist" => {
+            arity(name, args, 1, span)?;
+            list_arg(name, &args[0]).map(|items| Value::List(items.to_vec()))
+        }
+        "toset" | "distinct" => {
+            arity(name, args, 1, span)?;
+            let mut out: Vec<Value> = Vec::new();
+            for item in list_arg(name, &args[0])? {
+                if !out.contains(item) {
+                    out.push(item.clone());
+                }
+            }
+            // Sets have no order; thoth keeps string sets sorted so that output is stable.
+            if name == "toset" && out.iter().all(|v| v.as_str().is_some()) {
+                out.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+            }
+            Ok(Value::List(out))
+        }
+        "sort" => {
+            arity(name, args, 1, span)?;
+            let items = list_arg(name, &args[0])?;
+            let mut strings = items
+                .iter()
+                .map(|v| scalar_string(v).ok_or_else(|| type_error(args[0].1, "each element of `sort`", "string", v)))
+                .collect::<Result<Vec<_>, _>>()?;
+            strings.sort();
+            Ok(Value::List(strings.into_iter().map(Value::String).collect()))
+        }
+        "keys" | "values" => {
+            arity(name, args, 1, span)?;
+            match &args[0].0 {
+                Value::Map(map) if name == "keys" => Ok(Value::List(map.keys().cloned().map(Value::String).collect())),
+                Value::Map(map) => Ok(Value::List(map.values().cloned().collect())),
+                other => Err(type_error(args[0].1, &format!("the argument of `{name}`"), "map", other)),
+            }
+        }
+        "contains" => {
+            arity(name, args, 2, span)?;
+            Ok(Value::Bool(list_arg(name, &args[0])?.contains(&args[1].0)))
+        }
+        "replace" => {
+            arity(name, args, 3, span)?;
+            let (text, from, to) =
+                (string_arg(name, &args[0])?, string_arg(name, &args[1])?, string_arg(name, &args[2])?);
+            Ok(Value::String(text.replace(from, to)))
+        }
         _ => Err(Diagnostic::error(format!("`{name}` cannot be called here")).at(span, "not callable")),
     }
 }
@@ -264,4 +348,41 @@ fn format(args: Args<'_>, span: Span) -> Result<Value, Diagnostic> {
         return Err(Diagnostic::error("`format` has more arguments than verbs").at(span, "too many arguments"));
     }
     Ok(Value::String(out))
+}
+
+fn yaml_decode(text: &str) -> Result<Value, String> {
+    let docs = yaml_rust2::YamlLoader::load_from_str(text).map_err(|e| e.to_string())?;
+    match docs.as_slice() {
+        [] => Ok(Value::Null),
+        [doc] => yaml_value(doc),
+        _ => Err("the text holds more than one YAML document".to_owned()),
+    }
+}
+
+fn yaml_value(y: &yaml_rust2::Yaml) -> Result<Value, String> {
+    use yaml_rust2::Yaml;
+    Ok(match y {
+        Yaml::Null => Value::Null,
+        Yaml::Boolean(b) => Value::Bool(*b),
+        #[allow(clippy::cast_precision_loss)]
+        Yaml::Integer(i) => Value::Number(*i as f64),
+        Yaml::Real(r) => Value::Number(r.parse().map_err(|_| format!("`{r}` is not a number"))?),
+        Yaml::String(s) => Value::String(s.clone()),
+        Yaml::Array(items) => Value::List(items.iter().map(yaml_value).collect::<Result<_, _>>()?),
+        Yaml::Hash(map) => {
+            let mut out = BTreeMap::new();
+            for (k, v) in map {
+                let key = match k {
+                    Yaml::String(s) => s.clone(),
+                    Yaml::Integer(i) => i.to_string(),
+                    Yaml::Boolean(b) => b.to_string(),
+                    Yaml::Real(r) => r.clone(),
+                    _ => return Err("mapping keys must be scalars".to_owned()),
+                };
+                out.insert(key, yaml_value(v)?);
+            }
+            Value::Map(out)
+        }
+        Yaml::Alias(_) | Yaml::BadValue => return Err("aliases are not supported".to_owned()),
+    })
 }
