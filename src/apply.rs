@@ -13,7 +13,7 @@ use serde_json::{Map, Value as Json};
 use crate::model::{Address, Value};
 use crate::plan::{resource_type, Action, Change, Plan};
 use crate::remote::mapping::{read_row, to_wire, write_values};
-use crate::remote::{bundle, settings, upsert, ApiError, Client};
+use crate::remote::{bundle, settings, upsert, Client};
 use crate::schema::{Encoding, Kind, Refresh, ResourceType};
 use crate::state::{ResourceState, State};
 
@@ -93,7 +93,9 @@ pub async fn execute(
             continue;
         }
         let results: Vec<(usize, Result<Option<ResourceState>, String>)> = match unit {
-            Unit::Single(i) => vec![(i, apply_one(&plan.changes[i], client, state, resolver).await)],
+            Unit::Single(i) => {
+                vec![(i, apply_one(&plan.changes[i], client, state, resolver, &mut report.warnings).await)]
+            }
             Unit::Settings(is) => apply_settings(plan, &is, client, state, resolver, &mut report.warnings).await,
         };
         for (i, result) in results {
@@ -205,66 +207,85 @@ async fn apply_one(
     client: &Client,
     state: &State,
     resolver: &dyn Resolver,
+    warnings: &mut Vec<String>,
 ) -> Result<Option<ResourceState>, String> {
     let rt = resource_type(&change.address);
-    let err = |e: ApiError| e.to_string();
-    match (change.action, rt.kind) {
-        (Action::Forget, _) => Ok(None),
-        (Action::Delete, Kind::Upsert) => {
-            let prior = change.prior.as_ref().ok_or("nothing recorded to delete")?;
-            upsert::upsert(client, rt, soft_delete_body(rt, prior)).await.map_err(err)?;
+    match change.action {
+        Action::Forget => Ok(None),
+        Action::NoOp => Ok(change.prior.clone()),
+        Action::Delete => {
+            remove(change, rt, client).await?;
             Ok(None)
         }
-        (Action::Delete, Kind::VersionedBundle) => {
-            let prior = change.prior.as_ref().ok_or("nothing recorded to delete")?;
-            bundle::delete(client, rt, &prior.id).await.map_err(err)?;
-            Ok(None)
-        }
-        (Action::Create | Action::Update | Action::Replace, Kind::Upsert) => {
-            let values = resolve(change, state, resolver)?;
-            if change.action == Action::Replace {
-                if let Some(prior) = &change.prior {
-                    upsert::upsert(client, rt, soft_delete_body(rt, prior)).await.map_err(err)?;
-                }
+        Action::Create | Action::Update => write(change, rt, client, state, resolver).await.map(Some),
+        Action::Replace if change.create_before_destroy => {
+            let entry = write(change, rt, client, state, resolver).await?;
+            // The new object exists and is recorded whatever happens to the old one.
+            if let Err(e) = remove(change, rt, client).await {
+                warnings.push(format!(
+                    "{}: the replacement was created, but removing the old object failed: {e}",
+                    change.address
+                ));
             }
-            let mut body = Map::new();
+            Ok(Some(entry))
+        }
+        Action::Replace => {
+            remove(change, rt, client).await?;
+            write(change, rt, client, state, resolver).await.map(Some)
+        }
+    }
+}
+
+/// Removes the object recorded before the change: a soft delete for upsert rows, a delete of
+/// the current version for bundles.
+async fn remove(change: &Change, rt: &ResourceType, client: &Client) -> Result<(), String> {
+    let Some(prior) = &change.prior else { return Ok(()) };
+    match rt.kind {
+        Kind::Upsert => upsert::upsert(client, rt, soft_delete_body(rt, prior)).await.map(drop),
+        Kind::VersionedBundle => bundle::delete(client, rt, &prior.id).await,
+        Kind::SettingsSection => Ok(()),
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// Creates or updates the object and returns its state entry.
+async fn write(
+    change: &Change,
+    rt: &ResourceType,
+    client: &Client,
+    state: &State,
+    resolver: &dyn Resolver,
+) -> Result<ResourceState, String> {
+    let values = resolve(change, state, resolver)?;
+    let mut body = Map::new();
+    let (row, id) = match rt.kind {
+        Kind::Upsert => {
+            // An update of a row whose key the control plane chose must name that key.
             if change.action == Action::Update && rt.key_server_generated {
-                if let (Some(key), Some(id)) = (rt.key_attribute(), &change.prior_id) {
-                    if let Some(path) = &key.json {
-                        body.insert(path.clone(), Json::String(id.clone()));
-                    }
+                if let (Some(path), Some(id)) = (rt.key_attribute().and_then(|k| k.json.as_ref()), &change.prior_id) {
+                    body.insert(path.clone(), Json::String(id.clone()));
                 }
             }
             write_values(rt, &values, &mut body);
-            let row = upsert::upsert(client, rt, body).await.map_err(err)?;
+            let row = upsert::upsert(client, rt, body).await.map_err(|e| e.to_string())?;
             let id =
                 row.get(upsert::key_field(rt)).and_then(Json::as_str).map(str::to_owned).or_else(|| {
                     rt.key.as_ref().and_then(|k| values.get(k)).and_then(|v| v.as_str().map(str::to_owned))
                 });
-            let id = id.ok_or("the control plane did not return the object's key")?;
-            Ok(Some(record(rt, id, &row, &values, &change.sensitive, state)))
+            (row, id.ok_or("the control plane did not return the object's key")?)
         }
-        (Action::Create | Action::Update | Action::Replace, Kind::VersionedBundle) => {
-            let values = resolve(change, state, resolver)?;
-            if change.action == Action::Replace {
-                if let Some(prior) = &change.prior {
-                    bundle::delete(client, rt, &prior.id).await.map_err(err)?;
-                }
-            }
-            let mut body = Map::new();
+        Kind::VersionedBundle => {
             write_values(rt, &values, &mut body);
-            let row = bundle::create(client, rt, body).await.map_err(err)?;
+            let row = bundle::create(client, rt, body).await.map_err(|e| e.to_string())?;
             let field = rt.id_field.as_deref().unwrap_or("id");
-            let id = row
-                .get(field)
-                .and_then(Json::as_str)
-                .ok_or("the control plane did not return the new version's id")?
-                .to_owned();
-            Ok(Some(record(rt, id, &row, &values, &change.sensitive, state)))
+            let id = row.get(field).and_then(Json::as_str).map(str::to_owned);
+            (row, id.ok_or("the control plane did not return the new version's id")?)
         }
-        (Action::NoOp, _) => Ok(change.prior.clone()),
-        (action, kind) => Err(format!("{action:?} is not possible for a {kind:?} resource")),
-    }
+        Kind::SettingsSection => {
+            return Err("settings sections are written together with the whole document".to_owned())
+        }
+    };
+    Ok(record(change, rt, id, &row, &values, state))
 }
 
 /// One read-modify-write of the whole settings document for every settings change, with the
@@ -313,7 +334,7 @@ async fn apply_settings(
                 }
             }
         }
-        out.push((*i, Ok(Some(record(rt, plan.tenant_id.clone(), &written, &values, &c.sensitive, state)))));
+        out.push((*i, Ok(Some(record(c, rt, plan.tenant_id.clone(), &written, &values, state)))));
     }
     out
 }
@@ -321,18 +342,18 @@ async fn apply_settings(
 /// The state entry after a write: what the control plane answered for attributes it reports,
 /// the sent values for the rest, and digests instead of secrets.
 fn record(
+    change: &Change,
     rt: &ResourceType,
     id: String,
     row: &Map<String, Json>,
     sent: &BTreeMap<String, Value>,
-    sensitive: &BTreeSet<String>,
     state: &State,
 ) -> ResourceState {
     let answered = read_row(rt, row);
     let mut attributes = BTreeMap::new();
     let mut secret_digests = BTreeMap::new();
     for (name, attr) in &rt.attributes {
-        if sensitive.contains(name) || attr.sensitive {
+        if change.sensitive.contains(name) || attr.sensitive {
             if let Some(Value::String(s)) = sent.get(name) {
                 secret_digests.insert(name.clone(), state.digest(s));
             } else if let Some(v) = sent.get(name) {
@@ -351,7 +372,7 @@ fn record(
             attributes.insert(name.clone(), v.to_json());
         }
     }
-    ResourceState { id, attributes, secret_digests }
+    ResourceState { id, attributes, secret_digests, prevent_destroy: change.prevent_destroy }
 }
 
 /// The upsert that "deletes" an object: its key, the recorded values of its required

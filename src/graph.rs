@@ -21,16 +21,6 @@ pub struct Graph {
     pub complete: bool,
 }
 
-impl Graph {
-    /// Resources in dependency order.
-    pub fn resources(&self) -> impl Iterator<Item = &Address> {
-        self.order.iter().filter_map(|n| match n {
-            Node::Resource(a) => Some(a),
-            _ => None,
-        })
-    }
-}
-
 pub fn build(module: &Module) -> (Graph, Diagnostics) {
     let mut diags = Diagnostics::default();
     let mut graph: DiGraph<Node, ()> = DiGraph::new();

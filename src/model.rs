@@ -100,12 +100,14 @@ pub fn format_number(n: f64) -> String {
     }
 }
 
-/// The address of a resource or data source in configuration, e.g. `thoth_fleet.prod`.
+/// The address of a resource or data source instance, e.g. `thoth_fleet.prod` or
+/// `thoth_fleet.region["eu"]`. A block without `count` or `for_each` has one instance and no key.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Address {
     pub mode: Mode,
     pub type_name: String,
     pub name: String,
+    pub key: Option<InstanceKey>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -114,27 +116,66 @@ pub enum Mode {
     Data,
 }
 
+/// Which instance of a block with `count` (an index) or `for_each` (a key).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum InstanceKey {
+    Index(usize),
+    Name(String),
+}
+
 impl Address {
     pub fn managed(type_name: &str, name: &str) -> Address {
-        Address { mode: Mode::Managed, type_name: type_name.to_owned(), name: name.to_owned() }
+        Address { mode: Mode::Managed, type_name: type_name.to_owned(), name: name.to_owned(), key: None }
     }
 
-    /// Parses `type.name` or `data.type.name`.
+    #[must_use]
+    pub fn with_key(&self, key: Option<InstanceKey>) -> Address {
+        Address { key, ..self.clone() }
+    }
+
+    /// The address of the block this instance belongs to.
+    #[must_use]
+    pub fn block(&self) -> Address {
+        self.with_key(None)
+    }
+
+    /// Parses `type.name`, `data.type.name`, with an optional `[0]` or `["key"]` suffix.
     pub fn parse(text: &str) -> Option<Address> {
-        let parts: Vec<&str> = text.split('.').collect();
-        match parts.as_slice() {
-            ["data", t, n] => Some(Address { mode: Mode::Data, type_name: (*t).to_owned(), name: (*n).to_owned() }),
-            [t, n] => Some(Address::managed(t, n)),
-            _ => None,
+        let (base, key) = match text.find('[') {
+            Some(i) => {
+                let inner = text[i..].strip_prefix('[')?.strip_suffix(']')?;
+                let key = if inner.starts_with('"') {
+                    InstanceKey::Name(serde_json::from_str::<String>(inner).ok()?)
+                } else {
+                    InstanceKey::Index(inner.parse().ok()?)
+                };
+                (&text[..i], Some(key))
+            }
+            None => (text, None),
+        };
+        let parts: Vec<&str> = base.split('.').collect();
+        let (mode, t, n) = match parts.as_slice() {
+            ["data", t, n] => (Mode::Data, *t, *n),
+            [t, n] => (Mode::Managed, *t, *n),
+            _ => return None,
+        };
+        if t.is_empty() || n.is_empty() {
+            return None;
         }
+        Some(Address { mode, type_name: t.to_owned(), name: n.to_owned(), key })
     }
 }
 
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.mode {
-            Mode::Managed => write!(f, "{}.{}", self.type_name, self.name),
-            Mode::Data => write!(f, "data.{}.{}", self.type_name, self.name),
+        if self.mode == Mode::Data {
+            f.write_str("data.")?;
+        }
+        write!(f, "{}.{}", self.type_name, self.name)?;
+        match &self.key {
+            None => Ok(()),
+            Some(InstanceKey::Index(i)) => write!(f, "[{i}]"),
+            Some(InstanceKey::Name(k)) => write!(f, "[{}]", serde_json::Value::String(k.clone())),
         }
     }
 }
@@ -150,5 +191,22 @@ pub struct Span {
 impl Span {
     pub fn new(file: usize, range: std::ops::Range<usize>) -> Span {
         Span { file, start: range.start, end: range.end }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Address;
+
+    #[test]
+    fn addresses_round_trip_through_text() {
+        for text in
+            ["thoth_fleet.prod", "thoth_fleet.prod[3]", "thoth_fleet.region[\"eu west\"]", "data.thoth_fleets.all"]
+        {
+            assert_eq!(Address::parse(text).map(|a| a.to_string()).as_deref(), Some(text));
+        }
+        for bad in ["thoth_fleet", "a.b.c.d", "thoth_fleet.prod[x]", "thoth_fleet.prod[\"open"] {
+            assert_eq!(Address::parse(bad), None, "{bad}");
+        }
     }
 }

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value as Json};
 
-use crate::config::{Desired, ResourceValues};
+use crate::config::{Desired, IgnoreChanges, ResourceValues};
 use crate::model::{Address, Value};
 use crate::remote::mapping::{read_row, same};
 use crate::remote::Snapshot;
@@ -67,6 +67,10 @@ pub struct Change {
     pub drifted: bool,
     /// The object's id after the change.
     pub id_after: Shown,
+    /// For a replacement: create the new object before removing the old one.
+    pub create_before_destroy: bool,
+    /// `lifecycle { prevent_destroy = true }`: deleting or replacing it is refused.
+    pub prevent_destroy: bool,
     /// What apply sends: every desired value, secrets included. Never rendered.
     pub desired: BTreeMap<String, Value>,
     pub sensitive: BTreeSet<String>,
@@ -92,8 +96,6 @@ pub struct Plan {
     /// Every resource of configuration and state, in apply order for creates and updates;
     /// deletes run in reverse of this order.
     pub changes: Vec<Change>,
-    /// Configured resources in dependency order.
-    pub order: Vec<Address>,
 }
 
 impl Plan {
@@ -117,9 +119,21 @@ impl Plan {
     }
 }
 
+/// The `lifecycle` settings of one resource, with the `replace_triggered_by` references that
+/// change in this plan already worked out by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct Lifecycle {
+    pub prevent_destroy: bool,
+    pub create_before_destroy: bool,
+    pub ignore_changes: IgnoreChanges,
+    /// The references of `replace_triggered_by` that change in this plan.
+    pub triggered_by: Vec<String>,
+}
+
 /// Plans one configured resource; returns the change and the values references see.
 pub fn plan_resource(
     desired: &Desired,
+    lifecycle: &Lifecycle,
     deps: BTreeSet<Address>,
     state: &State,
     snapshot: &Snapshot,
@@ -143,6 +157,8 @@ pub fn plan_resource(
         note: None,
         drifted: false,
         id_after: Shown::Unknown,
+        create_before_destroy: false,
+        prevent_destroy: false,
         desired: desired.values.clone(),
         sensitive: desired.sensitive.clone(),
         prior: prior.clone(),
@@ -168,6 +184,18 @@ pub fn plan_resource(
         let p = prior.as_ref();
         for (name, value) in &desired.values {
             let Some(attr) = rt.attribute(name) else { continue };
+            if lifecycle.ignore_changes.ignores(name) {
+                // Keep what the control plane has: send the prior value, or nothing.
+                match prior_values.get(name) {
+                    Some(v) if !desired.sensitive.contains(name) => {
+                        change.desired.insert(name.clone(), v.clone());
+                    }
+                    _ => {
+                        change.desired.remove(name);
+                    }
+                }
+                continue;
+            }
             let before = prior_values.get(name);
             let unchanged = if desired.sensitive.contains(name) && before.is_none() {
                 // No readable remote value: compare the salted digests.
@@ -198,7 +226,7 @@ pub fn plan_resource(
             }
         }
         change.drifted = p.is_some_and(|p| drifted(rt, p, &prior_values));
-        change.action = if change.attrs.iter().any(|a| a.forces_replacement) {
+        change.action = if change.attrs.iter().any(|a| a.forces_replacement) || !lifecycle.triggered_by.is_empty() {
             Action::Replace
         } else if change.attrs.is_empty() {
             Action::NoOp
@@ -235,8 +263,21 @@ pub fn plan_resource(
             Some("bundles are append-only: this appends a new version with a new id under the same name".to_owned());
     }
     if change.action == Action::Replace {
-        change.note = Some(replace_note(rt));
+        let mut note = replace_note(rt);
+        if !lifecycle.triggered_by.is_empty() {
+            note = format!("replace_triggered_by: {} changes; {note}", lifecycle.triggered_by.join(", "));
+        }
+        if lifecycle.create_before_destroy {
+            if coexist(rt, prior.as_ref(), desired) {
+                change.create_before_destroy = true;
+                note.push_str("; the new object is created before the old one is removed");
+            } else {
+                note.push_str("; create_before_destroy is not possible here: the new object would have the same key as the old one");
+            }
+        }
+        change.note = Some(note);
     }
+    change.prevent_destroy = lifecycle.prevent_destroy;
 
     let values = planned_values(rt, &change, &prior_values, desired, tenant);
     change.id_after = match values.values.get("id") {
@@ -277,6 +318,18 @@ fn drifted(rt: &ResourceType, prior: &ResourceState, now: &BTreeMap<String, Valu
                 _ => false,
             }
     })
+}
+
+/// Whether the new object of a replacement can exist next to the old one: it must not take
+/// the old one's key.
+fn coexist(rt: &ResourceType, prior: Option<&ResourceState>, desired: &Desired) -> bool {
+    match (rt.kind, prior) {
+        (Kind::Upsert, Some(p)) if !rt.key_server_generated => {
+            rt.key.as_ref().and_then(|k| desired.values.get(k)).and_then(Value::as_str) != Some(p.id.as_str())
+        }
+        (Kind::SettingsSection, _) => false,
+        _ => true,
+    }
 }
 
 fn replace_note(rt: &ResourceType) -> String {
@@ -388,6 +441,8 @@ pub fn plan_removal(address: &Address, prior: &ResourceState, snapshot: &Snapsho
         note: Some(note),
         drifted: false,
         id_after: Shown::Absent,
+        create_before_destroy: false,
+        prevent_destroy: prior.prevent_destroy,
         desired: BTreeMap::new(),
         sensitive: BTreeSet::new(),
         prior: Some(prior.clone()),

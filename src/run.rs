@@ -7,12 +7,15 @@ use std::path::{Path, PathBuf};
 
 use crate::apply;
 use crate::cli::{ApplyArgs, Cli, Command, ConnectionArgs, EmulatorArgs, PlanArgs, ProviderValues, VarArgs};
-use crate::config::{self, Desired, Evaluator, Module, Node, ResourceValues, VarInputs};
+use crate::config::{
+    self, Desired, Evaluator, Expansion, InstanceBinding, Module, Node, Repetition, ResourceDecl, ResourceValues,
+    VarInputs,
+};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::emulator::{Emulator, EmulatorConfig};
 use crate::graph::{self, Graph};
-use crate::model::{Address, Value};
-use crate::plan::{self, Plan};
+use crate::model::{Address, InstanceKey, Value};
+use crate::plan::{self, Action, Plan};
 use crate::remote::{self, snapshot::Needs, Auth, Client, Connection};
 use crate::render;
 use crate::schema::{AttrMode, Schema};
@@ -94,7 +97,7 @@ fn load(vars: &VarArgs) -> Option<Loaded> {
 
 /// What references see of a resource when nothing remote is known: its configured values,
 /// everything else unknown.
-fn offline_values(desired: &Desired, _: BTreeSet<Address>) -> ResourceValues {
+fn offline_values(_: &Evaluator<'_>, _: &ResourceDecl, desired: &Desired, _: BTreeSet<Address>) -> ResourceValues {
     let mut values = desired.values.clone();
     if let Some(rt) = Schema::get().resource(&desired.address.type_name) {
         for (name, attr) in &rt.attributes {
@@ -113,7 +116,7 @@ fn offline_values(desired: &Desired, _: BTreeSet<Address>) -> ResourceValues {
 fn evaluate<'m>(
     loaded: &'m Loaded,
     diags: &mut Diagnostics,
-    mut on_resource: impl FnMut(&Desired, BTreeSet<Address>) -> ResourceValues,
+    mut on_resource: impl FnMut(&Evaluator<'_>, &ResourceDecl, &Desired, BTreeSet<Address>) -> ResourceValues,
 ) -> Evaluator<'m> {
     let mut ev = Evaluator::new(&loaded.module, loaded.variables.clone());
     for node in &loaded.graph.order {
@@ -131,15 +134,52 @@ fn evaluate<'m>(
                     }
                 }
             }
-            Node::Resource(address) => {
-                let decl = &loaded.module.resources[address];
-                let values = match config::lower_resource(&ev, decl, diags) {
-                    Some(desired) => {
-                        on_resource(&desired, loaded.graph.resource_deps.get(address).cloned().unwrap_or_default())
+            Node::Resource(block) => {
+                let decl = &loaded.module.resources[block];
+                let instances = match ev.expand(decl) {
+                    Ok(instances) => instances,
+                    Err(d) => {
+                        diags.push(d);
+                        ev.expansions.insert(block.clone(), Expansion::Unknown);
+                        continue;
                     }
-                    None => unknown_values(address),
                 };
-                ev.resources.insert(address.clone(), values);
+                let deps: BTreeSet<Address> = loaded
+                    .graph
+                    .resource_deps
+                    .get(block)
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|dep| ev.instances_of(dep))
+                    .collect();
+                let bindings: Vec<Option<InstanceBinding>> =
+                    if decl.repetition.is_none() { vec![None] } else { instances.into_iter().map(Some).collect() };
+                let expansion = match &decl.repetition {
+                    None => Expansion::Single,
+                    Some(Repetition::Count(_)) => Expansion::Count(bindings.len()),
+                    Some(Repetition::ForEach(_)) => Expansion::ForEach(
+                        bindings
+                            .iter()
+                            .flatten()
+                            .filter_map(|b| match &b.key {
+                                InstanceKey::Name(k) => Some(k.clone()),
+                                InstanceKey::Index(_) => None,
+                            })
+                            .collect(),
+                    ),
+                };
+                for binding in bindings {
+                    let key = binding.as_ref().map(|b| b.key.clone());
+                    ev.instance = binding;
+                    let address = block.with_key(key.clone());
+                    let values = match config::lower_resource(&ev, decl, key, diags) {
+                        Some(desired) => on_resource(&ev, decl, &desired, deps.clone()),
+                        None => unknown_values(&address),
+                    };
+                    ev.resources.insert(address, values);
+                }
+                ev.instance = None;
+                ev.expansions.insert(block.clone(), expansion);
             }
         }
     }
@@ -186,13 +226,13 @@ impl apply::Resolver for Reevaluate<'_> {
     fn resolve(&self, address: &Address, state: &State) -> Result<BTreeMap<String, Value>, String> {
         let mut diags = Diagnostics::default();
         let mut target = None;
-        evaluate(self.loaded, &mut diags, |desired, deps| {
+        evaluate(self.loaded, &mut diags, |ev, decl, desired, deps| {
             if &desired.address == address {
                 target = Some(desired.values.clone());
             }
             match state.resources.get(&desired.address) {
                 Some(entry) => recorded_values(entry, &desired.values, &desired.sensitive, self.tenant),
-                None => offline_values(desired, deps),
+                None => offline_values(ev, decl, desired, deps),
             }
         });
         if let Some(d) = diags.errors_only().sorted().first() {
@@ -366,24 +406,93 @@ async fn make_plan(loaded: &Loaded, session: &Session, path: &Path) -> Option<Pl
     };
     let mut diags = Diagnostics::default();
     let mut changes = Vec::new();
-    let ev = evaluate(loaded, &mut diags, |desired, deps| {
-        let (change, values) = plan::plan_resource(desired, deps, &state, &snapshot, &tenant);
+    let mut plan_diags = Diagnostics::default();
+    let ev = evaluate(loaded, &mut diags, |ev, decl, desired, deps| {
+        let lifecycle = plan::Lifecycle {
+            prevent_destroy: decl.lifecycle.prevent_destroy,
+            create_before_destroy: decl.lifecycle.create_before_destroy,
+            ignore_changes: decl.lifecycle.ignore_changes.clone(),
+            triggered_by: triggered(ev, decl, &changes, &mut plan_diags),
+        };
+        let (change, values) = plan::plan_resource(desired, &lifecycle, deps, &state, &snapshot, &tenant);
+        if change.prevent_destroy && change.action == Action::Replace {
+            plan_diags.push(protected(&change, Some(decl.span)));
+        }
         changes.push(change);
         values
     });
     drop(ev);
+    diags.extend(plan_diags);
     // Warnings were shown by the offline check; only errors that depend on remote values are new.
     if diags.has_errors() {
         err(&render::diagnostics(&loaded.module.files, &diags.errors_only()));
         return None;
     }
-    let order: Vec<Address> = loaded.graph.resources().cloned().collect();
+    let configured: BTreeSet<Address> = changes.iter().map(|c| c.address.clone()).collect();
     for (address, entry) in &state.resources {
-        if !loaded.module.resources.contains_key(address) {
-            changes.push(plan::plan_removal(address, entry, &snapshot));
+        if !configured.contains(address) {
+            let change = plan::plan_removal(address, entry, &snapshot);
+            if change.prevent_destroy && change.action == Action::Delete {
+                diags.push(protected(&change, None));
+            }
+            changes.push(change);
         }
     }
-    Some(Planned { plan: Plan { tenant_id: tenant, changes, order }, state })
+    if diags.has_errors() {
+        err(&render::diagnostics(&loaded.module.files, &diags.errors_only()));
+        return None;
+    }
+    Some(Planned { plan: Plan { tenant_id: tenant, changes }, state })
+}
+
+/// The `replace_triggered_by` references of a resource that change in this plan.
+fn triggered(
+    ev: &Evaluator<'_>,
+    decl: &ResourceDecl,
+    planned: &[plan::Change],
+    diags: &mut Diagnostics,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for expr in &decl.lifecycle.replace_triggered_by {
+        let (targets, attr) = match ev.trigger_targets(expr) {
+            Ok(t) => t,
+            Err(d) => {
+                diags.push(d);
+                continue;
+            }
+        };
+        for target in targets {
+            let Some(change) = planned.iter().find(|c| c.address == target) else { continue };
+            let changes = match &attr {
+                None => change.action != Action::NoOp,
+                Some(a) => {
+                    matches!(change.action, Action::Create | Action::Replace)
+                        || change.attrs.iter().any(|x| &x.name == a)
+                }
+            };
+            if changes {
+                out.push(match &attr {
+                    Some(a) => format!("`{target}.{a}`"),
+                    None => format!("`{target}`"),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The error for a plan that would remove a protected object.
+fn protected(change: &plan::Change, span: Option<crate::model::Span>) -> Diagnostic {
+    let what = if change.action == Action::Replace { "replaces" } else { "deletes" };
+    let mut d = Diagnostic::error(format!("`{}` has `prevent_destroy` set, and this plan {what} it", change.address));
+    if let Some(s) = span {
+        d = d.at(s, "protected by `lifecycle { prevent_destroy = true }`");
+    }
+    d.help(if change.action == Action::Replace {
+        "change the configuration so that no replacement is needed, or remove `prevent_destroy` first"
+    } else {
+        "the protection was recorded in the state: put the block back, or apply it once with `prevent_destroy = false` before removing it"
+    })
 }
 
 async fn plan_command(args: &PlanArgs) -> u8 {
@@ -461,7 +570,7 @@ fn finish_outputs(loaded: &Loaded, plan: &Plan, state: &mut State, path: &Path) 
             Some((c.address.clone(), recorded_values(entry, &c.desired, &c.sensitive, &plan.tenant_id)))
         })
         .collect();
-    let mut ev = evaluate(loaded, &mut diags, |desired, _| {
+    let mut ev = evaluate(loaded, &mut diags, |_, _, desired, _| {
         applied.get(&desired.address).cloned().unwrap_or_else(|| unknown_values(&desired.address))
     });
     for (address, values) in &applied {

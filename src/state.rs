@@ -35,6 +35,9 @@ pub struct ResourceState {
     pub attributes: BTreeMap<String, serde_json::Value>,
     /// Salted digests of secret attributes.
     pub secret_digests: BTreeMap<String, String>,
+    /// `lifecycle { prevent_destroy = true }` as last applied, so that removing the block from
+    /// the configuration does not silently drop the protection.
+    pub prevent_destroy: bool,
 }
 
 #[derive(Debug)]
@@ -105,7 +108,12 @@ impl State {
             }
             resources.insert(
                 address,
-                ResourceState { id: r.id, attributes: r.attributes, secret_digests: r.secret_digests },
+                ResourceState {
+                    id: r.id,
+                    attributes: r.attributes,
+                    secret_digests: r.secret_digests,
+                    prevent_destroy: r.prevent_destroy,
+                },
             );
         }
         Ok(State {
@@ -138,6 +146,7 @@ impl State {
                     id: r.id.clone(),
                     attributes: r.attributes.clone(),
                     secret_digests: r.secret_digests.clone(),
+                    prevent_destroy: r.prevent_destroy,
                 })
                 .collect(),
             outputs: self.outputs.clone(),
@@ -220,6 +229,8 @@ struct ResourceFile {
     attributes: BTreeMap<String, serde_json::Value>,
     #[serde(default)]
     secret_digests: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    prevent_destroy: bool,
 }
 
 pub fn random_bytes<const N: usize>() -> [u8; N] {

@@ -11,9 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use hcl_edit::expr::{BinaryOperator, Expression, ObjectKey, TraversalOperator, UnaryOperator};
 use hcl_edit::template::{Directive, Element, Template};
 
-use super::{functions, Expr, Module, Node};
+use super::{functions, Expr, Module, Node, Repetition, ResourceDecl};
 use crate::diag::{did_you_mean, Diagnostic};
-use crate::model::{format_number, Address, Span, Value};
+use crate::model::{format_number, Address, InstanceKey, Span, Value};
 use crate::schema::Schema;
 
 /// The values of one resource's attributes as seen by references, with the names of the
@@ -24,13 +24,35 @@ pub struct ResourceValues {
     pub sensitive: BTreeSet<String>,
 }
 
+/// How many instances a resource block has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expansion {
+    /// `count` or `for_each` could not be evaluated; references to it are unknown.
+    Unknown,
+    Single,
+    Count(usize),
+    ForEach(Vec<String>),
+}
+
+/// The instance being evaluated: `count.index`, or `each.key` and `each.value`.
+#[derive(Debug, Clone)]
+pub struct InstanceBinding {
+    pub key: InstanceKey,
+    pub each_value: Option<Value>,
+}
+
 /// Holds everything an expression may refer to.
 #[derive(Debug)]
 pub struct Evaluator<'m> {
     pub module: &'m Module,
     pub variables: BTreeMap<String, (Value, bool)>,
     pub locals: BTreeMap<String, (Value, bool)>,
+    /// Values of resource instances, by instance address.
     pub resources: BTreeMap<Address, ResourceValues>,
+    /// The instances of each evaluated resource block, by block address.
+    pub expansions: BTreeMap<Address, Expansion>,
+    /// Set while a block with `count` or `for_each` is lowered.
+    pub instance: Option<InstanceBinding>,
 }
 
 /// The state of one evaluation: the file for spans, names bound by `for`, and whether a
@@ -47,7 +69,130 @@ const ROOTS: &[&str] = &["var", "local", "path", "data"];
 
 impl<'m> Evaluator<'m> {
     pub fn new(module: &'m Module, variables: BTreeMap<String, (Value, bool)>) -> Evaluator<'m> {
-        Evaluator { module, variables, locals: BTreeMap::new(), resources: BTreeMap::new() }
+        Evaluator {
+            module,
+            variables,
+            locals: BTreeMap::new(),
+            resources: BTreeMap::new(),
+            expansions: BTreeMap::new(),
+            instance: None,
+        }
+    }
+
+    /// The instances of a block: its keys and, for `for_each`, each value. `count` and
+    /// `for_each` must be known before apply, as in Terraform.
+    pub fn expand(&self, decl: &ResourceDecl) -> Result<Vec<InstanceBinding>, Diagnostic> {
+        let Some(repetition) = &decl.repetition else { return Ok(Vec::new()) };
+        let (expr, what) = match repetition {
+            Repetition::Count(e) => (e, "count"),
+            Repetition::ForEach(e) => (e, "for_each"),
+        };
+        let (value, sensitive) = self.eval(expr)?;
+        // Only the instance keys must be known: a map's values may still be unknown, as when
+        // `for_each` iterates over another repeated resource.
+        let keys_known = match &value {
+            Value::Map(_) => true,
+            other => other.is_known(),
+        };
+        if !keys_known {
+            return Err(Diagnostic::error(format!("`{what}` of `{}` is not known until apply", decl.address))
+                .at(expr.span, "depends on values the control plane assigns")
+                .help(format!("`{what}` must come from configuration values, such as variables or locals")));
+        }
+        if sensitive {
+            return Err(Diagnostic::error(format!("`{what}` of `{}` uses a sensitive value", decl.address))
+                .at(expr.span, "derived from a secret")
+                .help("instance keys appear in plans and state; use non-secret values"));
+        }
+        match (repetition, value) {
+            (Repetition::Count(_), Value::Number(n)) if n >= 0.0 && n.fract() == 0.0 => {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let n = n as usize;
+                Ok((0..n).map(|i| InstanceBinding { key: InstanceKey::Index(i), each_value: None }).collect())
+            }
+            (Repetition::Count(_), other) => {
+                Err(type_error(expr.span, "`count`", "whole number of zero or more", &other))
+            }
+            (Repetition::ForEach(_), Value::Map(map)) => Ok(map
+                .into_iter()
+                .map(|(k, v)| InstanceBinding { key: InstanceKey::Name(k), each_value: Some(v) })
+                .collect()),
+            (Repetition::ForEach(_), Value::List(items)) => {
+                let mut keys = Vec::new();
+                for item in items {
+                    match item {
+                        Value::String(s) => keys.push(s),
+                        other => {
+                            return Err(type_error(expr.span, "each element of a `for_each` set", "string", &other)
+                                .help("use a map to iterate over structured values"))
+                        }
+                    }
+                }
+                keys.sort();
+                keys.dedup();
+                Ok(keys
+                    .into_iter()
+                    .map(|k| InstanceBinding { each_value: Some(Value::String(k.clone())), key: InstanceKey::Name(k) })
+                    .collect())
+            }
+            (Repetition::ForEach(_), other) => {
+                Err(type_error(expr.span, "`for_each`", "map or set of strings", &other))
+            }
+        }
+    }
+
+    /// What a `replace_triggered_by` entry points at: the instances it names and, when it
+    /// names one, the attribute.
+    pub fn trigger_targets(&self, expr: &Expr) -> Result<(Vec<Address>, Option<String>), Diagnostic> {
+        let invalid = || {
+            Diagnostic::error("`replace_triggered_by` entries must reference a resource or one of its attributes")
+                .at(expr.span, "not a resource reference")
+                .help("write `thoth_fleet.prod`, `thoth_fleet.prod.name` or `thoth_fleet.all[each.key]`")
+        };
+        let Expression::Traversal(t) = &expr.expr else { return Err(invalid()) };
+        let (Expression::Variable(root), Some(TraversalOperator::GetAttr(name))) =
+            (&t.expr, t.operators.first().map(hcl_edit::Decorated::value))
+        else {
+            return Err(invalid());
+        };
+        let block = Address::managed(root.as_str(), name.as_str());
+        if !self.module.resources.contains_key(&block) {
+            return Err(invalid());
+        }
+        let mut rest = &t.operators[1..];
+        let mut instances = self.instances_of(&block);
+        if let Some(TraversalOperator::Index(index)) = rest.first().map(hcl_edit::Decorated::value) {
+            let sensitive = Cell::new(false);
+            let mut ctx = Ctx { file: expr.span.file, bound: Vec::new(), sensitive: &sensitive };
+            let key = match self.expr(&mut ctx, index)? {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                Value::Number(n) => InstanceKey::Index(n as usize),
+                Value::String(k) => InstanceKey::Name(k),
+                _ => return Err(invalid()),
+            };
+            instances = vec![block.with_key(Some(key))];
+            rest = &rest[1..];
+        }
+        let attr = match rest {
+            [] => None,
+            [op] => match op.value() {
+                TraversalOperator::GetAttr(a) => Some(a.as_str().to_owned()),
+                _ => return Err(invalid()),
+            },
+            _ => return Err(invalid()),
+        };
+        Ok((instances, attr))
+    }
+
+    /// The instance addresses of an evaluated block.
+    pub fn instances_of(&self, block: &Address) -> Vec<Address> {
+        match self.expansions.get(block) {
+            None | Some(Expansion::Single | Expansion::Unknown) => vec![block.clone()],
+            Some(Expansion::Count(n)) => (0..*n).map(|i| block.with_key(Some(InstanceKey::Index(i)))).collect(),
+            Some(Expansion::ForEach(keys)) => {
+                keys.iter().map(|k| block.with_key(Some(InstanceKey::Name(k.clone())))).collect()
+            }
+        }
     }
 
     /// Evaluates an expression; the flag tells whether the value derives from a secret.
@@ -297,7 +442,7 @@ impl<'m> Evaluator<'m> {
         root: &Expression,
         ops: &[hcl_edit::Decorated<TraversalOperator>],
     ) -> EvalResult {
-        let (mut value, rest) = match (root, ops.first().map(hcl_edit::Decorated::value)) {
+        let (value, rest) = match (root, ops.first().map(hcl_edit::Decorated::value)) {
             (Expression::Variable(v), Some(TraversalOperator::GetAttr(attr)))
                 if !ctx.bound.iter().any(|(n, _)| n == v.as_str()) =>
             {
@@ -329,27 +474,39 @@ impl<'m> Evaluator<'m> {
                                 .help("use `path.module`"))
                         }
                     },
-                    type_name => {
-                        let Some(TraversalOperator::GetAttr(attr_name)) = ops.get(1).map(hcl_edit::Decorated::value)
-                        else {
-                            return Err(Diagnostic::error(format!(
-                                "a reference to `{type_name}.{}` must name an attribute",
-                                attr.as_str()
-                            ))
-                            .at(span, "incomplete reference")
-                            .help(format!("write `{type_name}.{}.id`, for example", attr.as_str())));
-                        };
-                        let full = Span { end: Self::span(ctx, &ops[1]).end, ..span };
-                        (self.resource_attr(ctx, type_name, attr.as_str(), attr_name.as_str(), full)?, &ops[2..])
-                    }
+                    "count" | "each" => (self.instance_value(v.as_str(), attr.as_str(), span)?, &ops[1..]),
+                    type_name => self.resource_ref(ctx, type_name, attr.as_str(), ops, span)?,
                 }
             }
             _ => (self.expr(ctx, root)?, ops),
         };
-        for op in rest {
+        self.apply_ops(ctx, value, rest)
+    }
+
+    /// Applies attribute, index and splat operators to a value.
+    fn apply_ops(
+        &self,
+        ctx: &mut Ctx<'_>,
+        mut value: Value,
+        ops: &[hcl_edit::Decorated<TraversalOperator>],
+    ) -> EvalResult {
+        for (i, op) in ops.iter().enumerate() {
             let span = Self::span(ctx, op);
             value = match (op.value(), value) {
                 (_, Value::Unknown) => Value::Unknown,
+                (TraversalOperator::AttrSplat(_) | TraversalOperator::FullSplat(_), collection) => {
+                    // A splat applies the rest to each element; a single value counts as a
+                    // list of one and null as an empty list.
+                    let items = match collection {
+                        Value::List(items) => items,
+                        Value::Null => Vec::new(),
+                        other => vec![other],
+                    };
+                    let tail = &ops[i + 1..];
+                    let mapped =
+                        items.into_iter().map(|item| self.apply_ops(ctx, item, tail)).collect::<Result<_, _>>()?;
+                    return Ok(Value::List(mapped));
+                }
                 (TraversalOperator::GetAttr(name), Value::Map(mut map)) => match map.remove(name.as_str()) {
                     Some(v) => v,
                     None => {
@@ -365,17 +522,13 @@ impl<'m> Evaluator<'m> {
                     let key = self.expr(ctx, index)?;
                     index_value(collection, &key, span)?
                 }
+                #[allow(clippy::cast_precision_loss)]
                 (TraversalOperator::LegacyIndex(i), collection) => {
                     index_value(collection, &Value::Number(*i.value() as f64), span)?
                 }
                 (TraversalOperator::GetAttr(_), other) => {
                     return Err(Diagnostic::error(format!("cannot read an attribute of a {}", other.type_name()))
                         .at(span, "not an object"))
-                }
-                (TraversalOperator::AttrSplat(_) | TraversalOperator::FullSplat(_), _) => {
-                    return Err(Diagnostic::error("splat expressions are not supported")
-                        .at(span, "not supported")
-                        .help("use a `for` expression instead"))
                 }
             };
         }
@@ -397,8 +550,38 @@ impl<'m> Evaluator<'m> {
         }
     }
 
-    fn resource_attr(&self, ctx: &Ctx<'_>, type_name: &str, name: &str, attr: &str, span: Span) -> EvalResult {
-        let address = Address::managed(type_name, name);
+    fn instance_value(&self, root: &str, attr: &str, span: Span) -> EvalResult {
+        let binding = self.instance.as_ref();
+        #[allow(clippy::cast_precision_loss)]
+        match (root, attr, binding) {
+            ("count", "index", Some(InstanceBinding { key: InstanceKey::Index(i), .. })) => {
+                Ok(Value::Number(*i as f64))
+            }
+            ("each", "key", Some(InstanceBinding { key: InstanceKey::Name(k), .. })) => Ok(Value::String(k.clone())),
+            ("each", "value", Some(InstanceBinding { each_value: Some(v), .. })) => Ok(v.clone()),
+            ("count", "index", _) => Err(Diagnostic::error("`count.index` is only available in a block with `count`")
+                .at(span, "no `count` here")),
+            ("each", "key" | "value", _) => {
+                Err(Diagnostic::error(format!("`each.{attr}` is only available in a block with `for_each`"))
+                    .at(span, "no `for_each` here"))
+            }
+            _ => Err(Diagnostic::error(format!("unknown attribute `{root}.{attr}`"))
+                .at(span, "not a known value")
+                .help(if root == "count" { "use `count.index`" } else { "use `each.key` or `each.value`" })),
+        }
+    }
+
+    /// Resolves `type.name...`: an attribute of a single instance, or the list (`count`) or
+    /// map (`for_each`) of instance objects, followed by the remaining operators.
+    fn resource_ref<'o>(
+        &self,
+        ctx: &Ctx<'_>,
+        type_name: &str,
+        name: &str,
+        ops: &'o [hcl_edit::Decorated<TraversalOperator>],
+        span: Span,
+    ) -> Result<(Value, &'o [hcl_edit::Decorated<TraversalOperator>]), Diagnostic> {
+        let block = Address::managed(type_name, name);
         let Some(rt) = Schema::get().resource(type_name) else {
             return Err(Diagnostic::error(format!("unknown name `{type_name}`"))
                 .at(span, "not a resource type or known root")
@@ -407,34 +590,74 @@ impl<'m> Evaluator<'m> {
                     None => "references start with `var.`, `local.`, `path.` or a resource type".to_owned(),
                 }));
         };
-        if !self.module.resources.contains_key(&address) {
+        if !self.module.resources.contains_key(&block) {
             let same_type = self.module.resources.keys().filter(|a| a.type_name == type_name).map(|a| a.name.as_str());
-            return Err(undeclared("resource", &address.to_string(), span, std::iter::empty()).help(
-                match did_you_mean(name, same_type) {
-                    Some(s) => format!("did you mean `{type_name}.{s}`?"),
-                    None => format!("declare it with `resource \"{type_name}\" \"{name}\" {{ ... }}`"),
-                },
-            ));
+            return Err(undeclared("resource", &block.to_string(), span, std::iter::empty()).help(match did_you_mean(
+                name, same_type,
+            ) {
+                Some(s) => format!("did you mean `{type_name}.{s}`?"),
+                None => format!("declare it with `resource \"{type_name}\" \"{name}\" {{ ... }}`"),
+            }));
         }
-        if !rt.readable(attr) {
+        let check_attr = |attr: &str, span: Span| {
+            if rt.readable(attr) {
+                return Ok(());
+            }
             let mut d =
                 Diagnostic::error(format!("`{type_name}` has no attribute `{attr}`")).at(span, "unsupported attribute");
             if let Some(s) = did_you_mean(attr, rt.attributes.keys().map(String::as_str).chain(["id", "tenant_id"])) {
                 d = d.help(format!("did you mean `{s}`?"));
             }
-            return Err(d);
-        }
-        let Some(values) = self.resources.get(&address) else {
-            // Not evaluated yet: only possible while validating references out of order.
-            return Ok(Value::Unknown);
+            Err(d)
         };
-        if values.sensitive.contains(attr) {
-            ctx.sensitive.set(true);
+        let expansion = self.expansions.get(&block).cloned();
+        if expansion == Some(Expansion::Unknown) {
+            return Ok((Value::Unknown, &ops[1..]));
         }
-        Ok(match values.values.get(attr) {
-            Some(v) => v.clone(),
-            None => Value::Null,
-        })
+        if matches!(expansion, None | Some(Expansion::Single)) {
+            let Some(TraversalOperator::GetAttr(attr)) = ops.get(1).map(hcl_edit::Decorated::value) else {
+                return Err(Diagnostic::error(format!("a reference to `{block}` must name an attribute"))
+                    .at(span, "incomplete reference")
+                    .help(format!("write `{block}.id`, for example")));
+            };
+            let full = Span { end: Self::span(ctx, &ops[1]).end, ..span };
+            check_attr(attr.as_str(), full)?;
+            let Some(values) = self.resources.get(&block) else {
+                // Not evaluated yet: a reference checked before its target is planned.
+                return Ok((Value::Unknown, &ops[2..]));
+            };
+            if values.sensitive.contains(attr.as_str()) {
+                ctx.sensitive.set(true);
+            }
+            return Ok((values.values.get(attr.as_str()).cloned().unwrap_or(Value::Null), &ops[2..]));
+        }
+        // A repeated block: the instances as objects. Reading an attribute that is secret in
+        // any instance marks the result sensitive.
+        let rest = &ops[1..];
+        let instances = self.instances_of(&block);
+        for op in rest {
+            if let TraversalOperator::GetAttr(attr) = op.value() {
+                check_attr(attr.as_str(), Self::span(ctx, op))?;
+                if instances.iter().any(|a| self.resources.get(a).is_some_and(|v| v.sensitive.contains(attr.as_str())))
+                {
+                    ctx.sensitive.set(true);
+                }
+            }
+        }
+        let object = |a: &Address| self.resources.get(a).map_or(Value::Unknown, |v| Value::Map(v.values.clone()));
+        let value = match expansion {
+            Some(Expansion::ForEach(_)) => Value::Map(
+                instances
+                    .iter()
+                    .map(|a| match &a.key {
+                        Some(InstanceKey::Name(k)) => (k.clone(), object(a)),
+                        _ => (String::new(), object(a)),
+                    })
+                    .collect(),
+            ),
+            _ => Value::List(instances.iter().map(object).collect()),
+        };
+        Ok((value, rest))
     }
 
     fn binary(&self, ctx: &mut Ctx<'_>, op: &hcl_edit::expr::BinaryOp) -> EvalResult {
@@ -651,12 +874,11 @@ fn walk(expr: &Expression, file: usize, bound: &mut Vec<String>, out: &mut Vec<(
                         "local" => {
                             out.push((Node::Local(first.as_str().to_owned()), Span { file, start, end: end_of(0) }));
                         }
-                        "path" | "data" => {}
+                        "path" | "data" | "count" | "each" | "self" => {}
                         type_name => {
-                            let end = if t.operators.len() > 1 { end_of(1) } else { end_of(0) };
                             out.push((
                                 Node::Resource(Address::managed(type_name, first.as_str())),
-                                Span { file, start, end },
+                                Span { file, start, end: end_of(0) },
                             ));
                         }
                     }
@@ -764,6 +986,7 @@ mod tests {
         let cases = [
             (r#""${local.profile}-${length(var.hosts)}""#, r#""soc2-2""#),
             (r#"upper(format("%s/%d", "x", 3))"#, r#""X/3""#),
+            (r#"format("%03d|%-4s|%5.1f|%.2s", 7, "ab", 3.14159, "xyz")"#, r#""007|ab  |  3.1|xy""#),
             (r#"[for h in var.hosts : "api.${h}" if h != "b.com"]"#, r#"["api.a.com"]"#),
             (r#"{ for i, h in var.hosts : h => i }"#, r#"{"a.com":0,"b.com":1}"#),
             (r#"length(var.hosts) > 1 ? "many" : "one""#, r#""many""#),

@@ -299,7 +299,8 @@ fn scalar_string(value: &Value) -> Option<String> {
     }
 }
 
-/// `format` with the verbs `%s`, `%d`, `%v`, `%q`, `%f` and `%%`.
+/// `format` with the verbs `%s`, `%d`, `%v`, `%q`, `%f` and `%%`, and the flags `-` (left
+/// align), `0` (zero padding), a width and a precision (`%05.2f`, `%-10s`).
 fn format(args: Args<'_>, span: Span) -> Result<Value, Diagnostic> {
     let Some((fmt_arg, rest)) = args.split_first() else {
         return Err(arity_error("format", "at least 1", 0, span));
@@ -307,11 +308,33 @@ fn format(args: Args<'_>, span: Span) -> Result<Value, Diagnostic> {
     let spec = string_arg("format", fmt_arg)?;
     let mut out = String::new();
     let mut next = rest.iter();
-    let mut chars = spec.chars();
+    let mut chars = spec.chars().peekable();
     while let Some(c) = chars.next() {
         if c != '%' {
             out.push(c);
             continue;
+        }
+        let (mut left, mut zero) = (false, false);
+        while let Some(&f) = chars.peek() {
+            match f {
+                '-' => left = true,
+                '0' => zero = true,
+                '+' | ' ' | '#' => {}
+                _ => break,
+            }
+            chars.next();
+        }
+        let mut width = String::new();
+        while let Some(d) = chars.next_if(char::is_ascii_digit) {
+            width.push(d);
+        }
+        let mut precision = None;
+        if chars.next_if_eq(&'.').is_some() {
+            let mut p = String::new();
+            while let Some(d) = chars.next_if(char::is_ascii_digit) {
+                p.push(d);
+            }
+            precision = Some(p.parse::<usize>().unwrap_or(0));
         }
         let verb = chars.next().ok_or_else(|| {
             Diagnostic::error("`format` string ends with a lone `%`")
@@ -325,23 +348,43 @@ fn format(args: Args<'_>, span: Span) -> Result<Value, Diagnostic> {
         let (value, vspan) = next
             .next()
             .ok_or_else(|| Diagnostic::error("`format` has more verbs than arguments").at(span, "missing argument"))?;
-        match verb {
-            's' | 'v' => out.push_str(&scalar_string(value).unwrap_or_else(|| value.to_json().to_string())),
-            'q' => out.push_str(&serde_json::Value::String(scalar_string(value).unwrap_or_default()).to_string()),
+        let text = match verb {
+            's' | 'v' => {
+                let s = scalar_string(value).unwrap_or_else(|| value.to_json().to_string());
+                match precision {
+                    Some(p) => s.chars().take(p).collect(),
+                    None => s,
+                }
+            }
+            'q' => serde_json::Value::String(scalar_string(value).unwrap_or_default()).to_string(),
             'd' => match value {
                 #[allow(clippy::cast_possible_truncation)]
-                Value::Number(n) if n.fract() == 0.0 => out.push_str(&(*n as i64).to_string()),
+                Value::Number(n) if n.fract() == 0.0 => (*n as i64).to_string(),
                 other => return Err(type_error(*vspan, "the argument for `%d`", "whole number", other)),
             },
             'f' => match value {
-                Value::Number(n) => out.push_str(&format!("{n:.6}")),
+                Value::Number(n) => format!("{n:.prec$}", prec = precision.unwrap_or(6)),
                 other => return Err(type_error(*vspan, "the argument for `%f`", "number", other)),
             },
             other => {
                 return Err(Diagnostic::error(format!("unsupported `format` verb `%{other}`"))
                     .at(fmt_arg.1, "unsupported verb")
-                    .help("use %s, %d, %f, %q, %v or %%"))
+                    .help("use %s, %d, %f, %q, %v or %%, with optional flags, width and precision"))
             }
+        };
+        let width: usize = width.parse().unwrap_or(0);
+        let pad = width.saturating_sub(text.chars().count());
+        if left {
+            out.push_str(&text);
+            out.push_str(&" ".repeat(pad));
+        } else if zero && matches!(verb, 'd' | 'f') {
+            let (sign, digits) = text.strip_prefix('-').map_or(("", text.as_str()), |d| ("-", d));
+            out.push_str(sign);
+            out.push_str(&"0".repeat(pad));
+            out.push_str(digits);
+        } else {
+            out.push_str(&" ".repeat(pad));
+            out.push_str(&text);
         }
     }
     if next.next().is_some() {

@@ -8,15 +8,18 @@ use hcl_edit::expr::{Expression, TraversalOperator};
 use hcl_edit::structure::{Attribute, Block, Body, Structure};
 
 use super::vars::parse_type;
-use super::{Expr, Module, OutputDecl, ProviderDecl, ResourceDecl, SourceFile, VariableDecl};
+use super::{
+    Expr, IgnoreChanges, Lifecycle, Module, OutputDecl, ProviderDecl, Repetition, ResourceDecl, SourceFile,
+    VariableDecl,
+};
 use crate::diag::{did_you_mean, Diagnostic, Diagnostics};
-use crate::model::{Address, Mode, Span};
+use crate::model::{Address, Span};
 use crate::schema::Schema;
 
 const TOP_LEVEL_BLOCKS: &[&str] = &["resource", "data", "variable", "locals", "output", "provider", "terraform"];
 /// Blocks of the Terraform language that belong to features this build does not have yet.
 const LATER_BLOCKS: &[&str] = &["moved", "import", "check", "module"];
-const LATER_META: &[&str] = &["count", "for_each", "provider"];
+const LATER_META: &[&str] = &["provider"];
 
 /// Loads every `*.hcl` and `*.tf` file of `dir`, in name order.
 pub fn load(dir: &Path, display_dir: &str) -> (Module, Diagnostics) {
@@ -357,8 +360,15 @@ fn collect_resource(module: &mut Module, diags: &mut Diagnostics, file: usize, b
         diags.push(d);
         return;
     };
-    let address = Address { mode: Mode::Managed, type_name: type_name.to_owned(), name: name.to_owned() };
-    let mut decl = ResourceDecl { address: address.clone(), span, attributes: BTreeMap::new(), depends_on: Vec::new() };
+    let address = Address::managed(type_name, name);
+    let mut decl = ResourceDecl {
+        address: address.clone(),
+        span,
+        attributes: BTreeMap::new(),
+        depends_on: Vec::new(),
+        repetition: None,
+        lifecycle: Lifecycle::default(),
+    };
     for structure in &block.body {
         match structure {
             Structure::Attribute(attr) => {
@@ -366,6 +376,17 @@ fn collect_resource(module: &mut Module, diags: &mut Diagnostics, file: usize, b
                 let expr = expr_of(file, attr);
                 if key == "depends_on" {
                     decl.depends_on = depends_on(diags, file, &attr.value, expr.span);
+                } else if key == "count" || key == "for_each" {
+                    if decl.repetition.is_some() {
+                        diags.push(
+                            Diagnostic::error(format!("`{address}` has both `count` and `for_each`"))
+                                .at(expr.key_span, "the second one")
+                                .help("use one of them"),
+                        );
+                    } else {
+                        decl.repetition =
+                            Some(if key == "count" { Repetition::Count(expr) } else { Repetition::ForEach(expr) });
+                    }
                 } else if LATER_META.contains(&key) {
                     diags.push(
                         Diagnostic::error(format!("`{key}` is not supported by this version of thoth"))
@@ -414,11 +435,7 @@ fn collect_resource(module: &mut Module, diags: &mut Diagnostics, file: usize, b
             Structure::Block(b) => {
                 let ident = b.ident.as_str();
                 if ident == "lifecycle" {
-                    diags.push(
-                        Diagnostic::error("`lifecycle` blocks are not supported by this version of thoth")
-                            .at(span_of(file, &b.ident), "not supported")
-                            .help("remove the block for now"),
-                    );
+                    decl.lifecycle = lifecycle(diags, file, b, rt);
                 } else {
                     let mut d = Diagnostic::error(format!("unexpected block `{ident}` in `{type_name}`"))
                         .at(span_of(file, &b.ident), "attributes of this type are plain values");
@@ -444,6 +461,91 @@ fn collect_resource(module: &mut Module, diags: &mut Diagnostics, file: usize, b
     } else {
         module.resources.insert(address, decl);
     }
+}
+
+const LIFECYCLE_ARGS: &[&str] = &["prevent_destroy", "create_before_destroy", "ignore_changes", "replace_triggered_by"];
+
+/// Reads a `lifecycle` block. Its arguments are literal, as in Terraform, except the
+/// references of `replace_triggered_by`.
+fn lifecycle(diags: &mut Diagnostics, file: usize, block: &Block, rt: &crate::schema::ResourceType) -> Lifecycle {
+    let mut out = Lifecycle::default();
+    for structure in &block.body {
+        let attr = match structure {
+            Structure::Attribute(attr) => attr,
+            Structure::Block(b) => {
+                diags.push(unexpected_block(file, b, "lifecycle"));
+                continue;
+            }
+        };
+        let expr = expr_of(file, attr);
+        match attr.key.as_str() {
+            "prevent_destroy" | "create_before_destroy" => match &attr.value {
+                Expression::Bool(b) => {
+                    if attr.key.as_str() == "prevent_destroy" {
+                        out.prevent_destroy = *b.value();
+                    } else {
+                        out.create_before_destroy = *b.value();
+                    }
+                }
+                _ => diags.push(literal_expected(expr.span, &format!("`{}`", attr.key.as_str()), "true or false")),
+            },
+            "ignore_changes" => match &attr.value {
+                Expression::Variable(v) if v.as_str() == "all" => out.ignore_changes = IgnoreChanges::All,
+                Expression::Array(items) => {
+                    let mut names = Vec::new();
+                    for item in items {
+                        let name = match item {
+                            Expression::Variable(v) => Some(v.as_str().to_owned()),
+                            Expression::String(s) => Some(s.value().clone()),
+                            _ => None,
+                        };
+                        match name {
+                            Some(n) if rt.attribute(&n).is_some_and(crate::schema::Attribute::is_settable) => {
+                                names.push(n)
+                            }
+                            Some(n) => {
+                                let mut d =
+                                    Diagnostic::error(format!("`ignore_changes` names unknown attribute `{n}`"))
+                                        .at(span_of(file, item), "not a configurable attribute of this type");
+                                if let Some(s) = did_you_mean(&n, rt.settable_names()) {
+                                    d = d.help(format!("did you mean `{s}`?"));
+                                }
+                                diags.push(d);
+                            }
+                            None => diags.push(
+                                Diagnostic::error("`ignore_changes` entries must be attribute names")
+                                    .at(span_of(file, item), "not an attribute name"),
+                            ),
+                        }
+                    }
+                    out.ignore_changes = IgnoreChanges::Some(names);
+                }
+                _ => diags.push(
+                    Diagnostic::error("`ignore_changes` must be a list of attribute names or `all`")
+                        .at(expr.span, "not a list")
+                        .help("write `ignore_changes = [name, other_name]`"),
+                ),
+            },
+            "replace_triggered_by" => match &attr.value {
+                Expression::Array(items) => {
+                    for item in items {
+                        out.replace_triggered_by.push(Expr {
+                            expr: item.clone(),
+                            span: span_of(file, item),
+                            key_span: expr.key_span,
+                        });
+                    }
+                }
+                _ => diags.push(
+                    Diagnostic::error("`replace_triggered_by` must be a list of resource references")
+                        .at(expr.span, "not a list")
+                        .help("write `replace_triggered_by = [thoth_fleet.prod]`"),
+                ),
+            },
+            other => diags.push(unknown_name(other, expr.key_span, "lifecycle", LIFECYCLE_ARGS)),
+        }
+    }
+    out
 }
 
 /// Reads `depends_on = [thoth_x.y, ...]`.

@@ -21,10 +21,17 @@ pub struct Desired {
     pub spans: BTreeMap<String, Span>,
 }
 
-pub fn lower_resource(ev: &Evaluator<'_>, decl: &ResourceDecl, diags: &mut Diagnostics) -> Option<Desired> {
+/// Lowers one instance of a block (`key` is `None` for a block without `count` or
+/// `for_each`); the evaluator's instance binding must be set for a repeated block.
+pub fn lower_resource(
+    ev: &Evaluator<'_>,
+    decl: &ResourceDecl,
+    key: Option<crate::model::InstanceKey>,
+    diags: &mut Diagnostics,
+) -> Option<Desired> {
     let rt = Schema::get().resource(&decl.address.type_name)?;
     let mut desired = Desired {
-        address: decl.address.clone(),
+        address: decl.address.with_key(key),
         values: BTreeMap::new(),
         sensitive: BTreeSet::new(),
         spans: BTreeMap::new(),

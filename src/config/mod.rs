@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use hcl_edit::expr::Expression;
 
-pub use eval::{references, Evaluator, ResourceValues};
+pub use eval::{references, Evaluator, Expansion, InstanceBinding, ResourceValues};
 pub use load::load;
 pub use lower::{lower_resource, Desired};
 pub use vars::{resolve_variables, VarInputs};
@@ -68,6 +68,43 @@ pub struct ResourceDecl {
     pub span: Span,
     pub attributes: BTreeMap<String, Expr>,
     pub depends_on: Vec<(Address, Span)>,
+    pub repetition: Option<Repetition>,
+    pub lifecycle: Lifecycle,
+}
+
+/// `count` or `for_each` of a resource block.
+#[derive(Debug, Clone)]
+pub enum Repetition {
+    Count(Expr),
+    ForEach(Expr),
+}
+
+/// A resource's `lifecycle` block.
+#[derive(Debug, Clone, Default)]
+pub struct Lifecycle {
+    pub prevent_destroy: bool,
+    pub create_before_destroy: bool,
+    pub ignore_changes: IgnoreChanges,
+    /// References to resources (or their attributes) whose change replaces this resource.
+    pub replace_triggered_by: Vec<Expr>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum IgnoreChanges {
+    #[default]
+    None,
+    All,
+    Some(Vec<String>),
+}
+
+impl IgnoreChanges {
+    pub fn ignores(&self, name: &str) -> bool {
+        match self {
+            IgnoreChanges::None => false,
+            IgnoreChanges::All => true,
+            IgnoreChanges::Some(names) => names.iter().any(|n| n == name),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -111,7 +148,16 @@ impl Module {
         match node {
             Node::Variable(n) => self.variables.get(n).and_then(|v| v.default.as_ref()).into_iter().collect(),
             Node::Local(n) => self.locals.get(n).into_iter().collect(),
-            Node::Resource(a) => self.resources.get(a).map(|r| r.attributes.values().collect()).unwrap_or_default(),
+            Node::Resource(a) => self
+                .resources
+                .get(a)
+                .map(|r| {
+                    let repetition = r.repetition.as_ref().map(|rep| match rep {
+                        Repetition::Count(e) | Repetition::ForEach(e) => e,
+                    });
+                    r.attributes.values().chain(repetition).chain(&r.lifecycle.replace_triggered_by).collect()
+                })
+                .unwrap_or_default(),
             Node::Output(n) => self.outputs.get(n).map(|o| vec![&o.value]).unwrap_or_default(),
         }
     }

@@ -2,6 +2,7 @@
 
 mod diagnostics;
 mod emulator;
+mod language;
 mod lifecycle;
 mod support;
 mod transport;

@@ -170,6 +170,10 @@ impl EmulatorProcess {
     pub(crate) fn put(&self, path: &str, body: Value) -> Value {
         self.request(reqwest::Method::PUT, path, Some(body))
     }
+
+    pub(crate) fn post(&self, path: &str, body: Value) -> Value {
+        self.request(reqwest::Method::POST, path, Some(body))
+    }
 }
 
 impl Drop for EmulatorProcess {
