@@ -9,7 +9,7 @@ use hcl_edit::structure::{Attribute, Block, Body, Structure};
 
 use super::vars::parse_type;
 use super::{
-    Expr, IgnoreChanges, Lifecycle, Module, OutputDecl, ProviderDecl, Repetition, ResourceDecl, SourceFile,
+    Expr, IgnoreChanges, Lifecycle, Module, OutputDecl, ProviderDecl, Repetition, ResourceDecl, SourceFile, Validation,
     VariableDecl,
 };
 use crate::diag::{did_you_mean, Diagnostic, Diagnostics};
@@ -226,6 +226,7 @@ fn collect_variable(module: &mut Module, diags: &mut Diagnostics, file: usize, b
         default: None,
         sensitive: false,
         description: None,
+        validations: Vec::new(),
     };
     for structure in &block.body {
         match structure {
@@ -261,11 +262,35 @@ fn collect_variable(module: &mut Module, diags: &mut Diagnostics, file: usize, b
                     )),
                 }
             }
-            Structure::Block(b) if b.ident.as_str() == "validation" => diags.push(
-                Diagnostic::error("variable `validation` blocks are not supported by this version of thoth")
-                    .at(span_of(file, &b.ident), "not supported")
-                    .help("remove the block for now"),
-            ),
+            Structure::Block(b) if b.ident.as_str() == "validation" => {
+                let mut condition = None;
+                let mut error_message = None;
+                for inner in &b.body {
+                    match inner {
+                        Structure::Attribute(a) if a.key.as_str() == "condition" => condition = Some(expr_of(file, a)),
+                        Structure::Attribute(a) if a.key.as_str() == "error_message" => {
+                            error_message = Some(expr_of(file, a));
+                        }
+                        Structure::Attribute(a) => diags.push(unknown_name(
+                            a.key.as_str(),
+                            span_of(file, &a.key),
+                            "validation",
+                            &["condition", "error_message"],
+                        )),
+                        Structure::Block(inner) => diags.push(unexpected_block(file, inner, "validation")),
+                    }
+                }
+                match (condition, error_message) {
+                    (Some(condition), Some(error_message)) => {
+                        decl.validations.push(Validation { condition, error_message });
+                    }
+                    _ => diags.push(
+                        Diagnostic::error("a `validation` block needs `condition` and `error_message`")
+                            .at(span_of(file, &b.ident), "incomplete validation")
+                            .help("add `condition = <bool expression>` and `error_message = \"...\"`"),
+                    ),
+                }
+            }
             Structure::Block(b) => diags.push(unexpected_block(file, b, "variable")),
         }
     }
@@ -501,7 +526,7 @@ fn lifecycle(diags: &mut Diagnostics, file: usize, block: &Block, rt: &crate::sc
                         };
                         match name {
                             Some(n) if rt.attribute(&n).is_some_and(crate::schema::Attribute::is_settable) => {
-                                names.push(n)
+                                names.push(n);
                             }
                             Some(n) => {
                                 let mut d =

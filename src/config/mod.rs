@@ -59,6 +59,14 @@ pub struct VariableDecl {
     pub default: Option<Expr>,
     pub sensitive: bool,
     pub description: Option<String>,
+    pub validations: Vec<Validation>,
+}
+
+/// A `validation` block of a variable.
+#[derive(Debug, Clone)]
+pub struct Validation {
+    pub condition: Expr,
+    pub error_message: Expr,
 }
 
 #[derive(Debug, Clone)]
@@ -147,6 +155,8 @@ impl Module {
     pub fn node_exprs(&self, node: &Node) -> Vec<&Expr> {
         match node {
             Node::Variable(n) => self.variables.get(n).and_then(|v| v.default.as_ref()).into_iter().collect(),
+            // Validation conditions are checked once every variable has its value, so they add
+            // no edges.
             Node::Local(n) => self.locals.get(n).into_iter().collect(),
             Node::Resource(a) => self
                 .resources

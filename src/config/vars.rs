@@ -198,7 +198,39 @@ pub fn resolve_variables(module: &mut Module, inputs: &VarInputs) -> (BTreeMap<S
         };
         values.insert(name.clone(), (value, decl.sensitive));
     }
+    check_validations(module, &values, &mut diags);
     (values, diags)
+}
+
+/// Evaluates every `validation` block of the variables that have a known value.
+fn check_validations(module: &Module, values: &BTreeMap<String, (Value, bool)>, diags: &mut Diagnostics) {
+    let ev = Evaluator::new(module, values.clone());
+    for (name, decl) in &module.variables {
+        if !values.get(name).is_some_and(|(v, _)| v.is_known()) {
+            continue;
+        }
+        for validation in &decl.validations {
+            match ev.eval(&validation.condition) {
+                Ok((Value::Bool(true) | Value::Unknown, _)) => {}
+                Ok((Value::Bool(false), _)) => {
+                    let message = match ev.eval(&validation.error_message) {
+                        Ok((Value::String(m), false)) => m,
+                        Ok((_, true)) => "(the error message would show a sensitive value)".to_owned(),
+                        Ok(_) | Err(_) => "the condition is false".to_owned(),
+                    };
+                    diags.push(
+                        Diagnostic::error(format!("invalid value for variable `{name}`: {message}"))
+                            .at(validation.condition.span, "this condition is false"),
+                    );
+                }
+                Ok((other, _)) => diags.push(
+                    Diagnostic::error(format!("the validation condition of variable `{name}` must be a bool"))
+                        .at(validation.condition.span, format!("this is a {}", other.type_name())),
+                ),
+                Err(d) => diags.push(d),
+            }
+        }
+    }
 }
 
 /// A value given as text: taken as-is for string variables, parsed as an HCL literal
