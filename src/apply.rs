@@ -13,6 +13,7 @@ use serde_json::{Map, Value as Json};
 use crate::model::{Address, Value};
 use crate::plan::{resource_type, Action, Change, Plan};
 use crate::remote::mapping::{read_row, to_wire, write_values};
+use crate::remote::operation::{self, Placeholders};
 use crate::remote::{bundle, settings, upsert, Client};
 use crate::schema::{Encoding, Kind, Refresh, ResourceType};
 use crate::state::{ResourceState, State};
@@ -39,6 +40,16 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// The state could not be saved: the one failure that leaves work unrecorded.
     pub state_error: Option<String>,
+    /// Secret values the control plane returned once (a new API key's plaintext), by
+    /// resource and attribute: kept in memory for sensitive outputs, never stored.
+    pub revealed: BTreeMap<Address, BTreeMap<String, Value>>,
+}
+
+/// What a step leaves besides its state entry.
+#[derive(Debug, Default)]
+struct Extras {
+    warnings: Vec<String>,
+    revealed: BTreeMap<String, Value>,
 }
 
 impl Report {
@@ -94,7 +105,13 @@ pub async fn execute(
         }
         let results: Vec<(usize, Result<Option<ResourceState>, String>)> = match unit {
             Unit::Single(i) => {
-                vec![(i, apply_one(&plan.changes[i], client, state, resolver, &mut report.warnings).await)]
+                let mut extras = Extras::default();
+                let result = apply_one(&plan.changes[i], client, state, resolver, &mut extras).await;
+                report.warnings.append(&mut extras.warnings);
+                if !extras.revealed.is_empty() {
+                    report.revealed.insert(plan.changes[i].address.clone(), extras.revealed);
+                }
+                vec![(i, result)]
             }
             Unit::Settings(is) => apply_settings(plan, &is, client, state, resolver, &mut report.warnings).await,
         };
@@ -152,7 +169,8 @@ fn schedule(plan: &Plan) -> Vec<Unit> {
     let mut settings_placed = settings.is_empty();
     let mut waiting: Vec<usize> = Vec::new();
     for (i, c) in plan.changes.iter().enumerate() {
-        if !matches!(c.action, Action::Create | Action::Update | Action::Replace) || settings_addrs.contains(&c.address)
+        if !matches!(c.action, Action::Create | Action::Update | Action::Replace | Action::Run)
+            || settings_addrs.contains(&c.address)
         {
             continue;
         }
@@ -207,22 +225,24 @@ async fn apply_one(
     client: &Client,
     state: &State,
     resolver: &dyn Resolver,
-    warnings: &mut Vec<String>,
+    extras: &mut Extras,
 ) -> Result<Option<ResourceState>, String> {
     let rt = resource_type(&change.address);
     match change.action {
         Action::Forget => Ok(None),
-        Action::NoOp => Ok(change.prior.clone()),
+        Action::NoOp | Action::Read => Ok(change.prior.clone()),
         Action::Delete => {
             remove(change, rt, client).await?;
             Ok(None)
         }
-        Action::Create | Action::Update => write(change, rt, client, state, resolver).await.map(Some),
+        Action::Create | Action::Update | Action::Run => {
+            write(change, rt, client, state, resolver, extras).await.map(Some)
+        }
         Action::Replace if change.create_before_destroy => {
-            let entry = write(change, rt, client, state, resolver).await?;
+            let entry = write(change, rt, client, state, resolver, extras).await?;
             // The new object exists and is recorded whatever happens to the old one.
             if let Err(e) = remove(change, rt, client).await {
-                warnings.push(format!(
+                extras.warnings.push(format!(
                     "{}: the replacement was created, but removing the old object failed: {e}",
                     change.address
                 ));
@@ -231,7 +251,7 @@ async fn apply_one(
         }
         Action::Replace => {
             remove(change, rt, client).await?;
-            write(change, rt, client, state, resolver).await.map(Some)
+            write(change, rt, client, state, resolver, extras).await.map(Some)
         }
     }
 }
@@ -240,10 +260,18 @@ async fn apply_one(
 /// the current version for bundles.
 async fn remove(change: &Change, rt: &ResourceType, client: &Client) -> Result<(), String> {
     let Some(prior) = &change.prior else { return Ok(()) };
-    match rt.kind {
-        Kind::Upsert => upsert::upsert(client, rt, soft_delete_body(rt, prior)).await.map(drop),
-        Kind::VersionedBundle => bundle::delete(client, rt, &prior.id).await,
-        Kind::SettingsSection => Ok(()),
+    match (rt.kind, &rt.delete) {
+        (Kind::Upsert, _) => upsert::upsert(client, rt, soft_delete_body(rt, prior)).await.map(drop),
+        (Kind::VersionedBundle, _) => bundle::delete(client, rt, &prior.id).await,
+        (Kind::Object, Some(op)) => {
+            let values = prior.attributes.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect();
+            let at = Placeholders { id: Some(&prior.id), tenant: client.tenant() };
+            match operation::call(client, rt, op, &values, &at).await {
+                Err(e) if e.is_not_found() => Ok(()),
+                other => other.map(drop),
+            }
+        }
+        _ => Ok(()),
     }
     .map_err(|e| e.to_string())
 }
@@ -255,8 +283,12 @@ async fn write(
     client: &Client,
     state: &State,
     resolver: &dyn Resolver,
+    extras: &mut Extras,
 ) -> Result<ResourceState, String> {
     let values = resolve(change, state, resolver)?;
+    if matches!(rt.kind, Kind::Object | Kind::Singleton | Kind::Action) {
+        return write_described(change, rt, client, state, values, extras).await;
+    }
     let mut body = Map::new();
     let (row, id) = match rt.kind {
         Kind::Upsert => {
@@ -281,11 +313,136 @@ async fn write(
             let id = row.get(field).and_then(Json::as_str).map(str::to_owned);
             (row, id.ok_or("the control plane did not return the new version's id")?)
         }
-        Kind::SettingsSection => {
-            return Err("settings sections are written together with the whole document".to_owned())
-        }
+        _ => return Err("settings sections are written together with the whole document".to_owned()),
     };
     Ok(record(change, rt, id, &row, &values, state))
+}
+
+/// Writes an object, singleton or action through its descriptor's operations.
+async fn write_described(
+    change: &Change,
+    rt: &ResourceType,
+    client: &Client,
+    state: &State,
+    values: BTreeMap<String, Value>,
+    extras: &mut Extras,
+) -> Result<ResourceState, String> {
+    let err = |e: crate::remote::ApiError| e.to_string();
+    let updating = change.action == Action::Update;
+    let op = match (rt.kind, updating, &rt.update) {
+        (Kind::Object, true, Some(update)) => update,
+        _ => rt.create.as_ref().ok_or("the descriptor has no create operation")?,
+    };
+    let prior_id = change.prior_id.as_deref().filter(|_| updating);
+    let at = Placeholders { id: prior_id, tenant: client.tenant() };
+    let answer = operation::call(client, rt, op, &values, &at).await.map_err(err)?;
+    let mut row = match answer {
+        Some(Json::Object(map)) => map,
+        _ => Map::new(),
+    };
+    // The id, from the answer, an attribute or a template.
+    let mut all: BTreeMap<String, Value> = read_row(rt, &row);
+    all.extend(values.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let id = match (&rt.id, rt.kind) {
+        (_, Kind::Singleton) => client.tenant().to_owned(),
+        (Some(rule), _) => {
+            if let Some(field) = &rule.response {
+                row.get(field)
+                    .and_then(Json::as_str)
+                    .map(str::to_owned)
+                    .ok_or_else(|| format!("the answer has no `{field}`"))?
+            } else if let Some(attr) = &rule.attribute {
+                all.get(attr).and_then(operation::plain_text).ok_or_else(|| format!("`{attr}` has no value"))?
+            } else if let Some(template) = &rule.template {
+                operation::render_template(template, &all, &Placeholders { id: None, tenant: client.tenant() }, false)?
+            } else {
+                return Err("the descriptor's id rule is empty".to_owned());
+            }
+        }
+        (None, _) => return Err("the descriptor has no id rule".to_owned()),
+    };
+    // Reads back what the write answered incompletely: a singleton's profile, an object
+    // created without echoing itself.
+    if rt.kind != Kind::Action && (rt.kind == Kind::Singleton || row.is_empty()) {
+        if let Some(read) = &rt.read {
+            let at = Placeholders { id: Some(&id), tenant: client.tenant() };
+            if let Some(fresh) = operation::read_object(client, rt, read, &values, &at).await.map_err(err)? {
+                row = fresh;
+            }
+        }
+    }
+    if let Some(poll) = &rt.poll {
+        row = wait(client, rt, poll, &id, &values, row, &mut extras.warnings, &change.address).await;
+    }
+    for (name, attr) in &rt.attributes {
+        if attr.sensitive && attr.mode == crate::schema::AttrMode::Computed {
+            if let Some(v) = read_row(rt, &row).remove(name) {
+                extras.revealed.insert(name.clone(), v);
+            }
+        }
+    }
+    Ok(record(change, rt, id, &row, &values, state))
+}
+
+/// Polls a started job until it reaches a terminal status, when the configuration asks to
+/// wait. A poll error or a timeout is a warning: the job was started either way.
+#[allow(clippy::too_many_arguments)]
+async fn wait(
+    client: &Client,
+    rt: &ResourceType,
+    poll: &crate::schema::Poll,
+    id: &str,
+    values: &BTreeMap<String, Value>,
+    mut row: Map<String, Json>,
+    warnings: &mut Vec<String>,
+    address: &Address,
+) -> Map<String, Json> {
+    let number = |name: &str, default: u64| match values.get(name) {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        Some(Value::Number(n)) if *n > 0.0 => *n as u64,
+        _ => default,
+    };
+    if values.get(&poll.wait_attribute) == Some(&Value::Bool(false)) {
+        return row;
+    }
+    let interval = std::time::Duration::from_secs(number(&poll.interval_attribute, poll.default_interval_seconds));
+    let deadline = std::time::Instant::now()
+        + std::time::Duration::from_secs(number(&poll.timeout_attribute, poll.default_timeout_seconds));
+    let op = crate::schema::Operation {
+        method: "GET".to_owned(),
+        path: poll.path.clone(),
+        root: poll.root,
+        idempotent: true,
+        body: crate::schema::BodyMode::None,
+        list_key: None,
+        match_field: None,
+        escape: false,
+        fallback: None,
+    };
+    let terminal = |r: &Map<String, Json>| {
+        r.get(&poll.status_field).and_then(Json::as_str).is_some_and(|s| poll.terminal.iter().any(|t| t == s))
+    };
+    while !terminal(&row) {
+        if std::time::Instant::now() + interval > deadline {
+            warnings
+                .push(format!("{address}: stopped waiting after the timeout; the job goes on on the control plane"));
+            break;
+        }
+        tokio::time::sleep(interval).await;
+        let at = Placeholders { id: Some(id), tenant: client.tenant() };
+        match operation::read_object(client, rt, &op, values, &at).await {
+            Ok(Some(fresh)) => row = fresh,
+            Ok(None) => {
+                warnings.push(format!("{address}: the job is no longer found; its last known state is recorded"));
+                break;
+            }
+            Err(e) => {
+                warnings.push(format!("{address}: polling failed: {e}"));
+                break;
+            }
+        }
+    }
+    row
 }
 
 /// One read-modify-write of the whole settings document for every settings change, with the
@@ -361,7 +518,11 @@ fn record(
             }
             continue;
         }
-        let from_row = answered.get(name).filter(|_| attr.refresh != Refresh::Never && attr.json.is_some());
+        // Inputs sent outside the body are not in the answer: keep what was sent.
+        let readable = attr.refresh != Refresh::Never
+            && attr.json.is_some()
+            && (attr.location == crate::schema::Location::Body || attr.mode == crate::schema::AttrMode::Computed);
+        let from_row = answered.get(name).filter(|_| readable);
         let value = match (attr.refresh, from_row, sent.get(name)) {
             (Refresh::WhenPresent, Some(Value::String(s)), Some(v)) if s.is_empty() => Some(v.clone()),
             (_, Some(v), _) => Some(v.clone()),

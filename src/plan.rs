@@ -13,7 +13,7 @@ use crate::config::{Desired, IgnoreChanges, ResourceValues};
 use crate::model::{Address, Value};
 use crate::remote::mapping::{read_row, same};
 use crate::remote::Snapshot;
-use crate::schema::{AttrMode, Kind, Refresh, ResourceType, Schema};
+use crate::schema::{AttrMode, Kind, Location, Refresh, ResourceType, Schema};
 use crate::state::{ResourceState, State};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -26,6 +26,10 @@ pub enum Action {
     Forget,
     Create,
     Update,
+    /// Run a one-shot action (again): nothing lasting is created.
+    Run,
+    /// Read a data source during apply, because its inputs are known only then.
+    Read,
     NoOp,
 }
 
@@ -87,6 +91,7 @@ pub struct Summary {
     pub replace: usize,
     pub delete: usize,
     pub forget: usize,
+    pub run: usize,
     pub unchanged: usize,
 }
 
@@ -108,14 +113,15 @@ impl Plan {
                 Action::Replace => s.replace += 1,
                 Action::Delete => s.delete += 1,
                 Action::Forget => s.forget += 1,
-                Action::NoOp => s.unchanged += 1,
+                Action::Run => s.run += 1,
+                Action::Read | Action::NoOp => s.unchanged += 1,
             }
         }
         s
     }
 
     pub fn has_changes(&self) -> bool {
-        self.changes.iter().any(|c| c.action != Action::NoOp)
+        self.changes.iter().any(|c| !matches!(c.action, Action::NoOp | Action::Read))
     }
 }
 
@@ -143,8 +149,8 @@ pub fn plan_resource(
     let prior = state.resources.get(&desired.address).cloned();
     let remote = prior.as_ref().and_then(|p| snapshot.object(rt, &p.id));
     let exists = match rt.kind {
-        Kind::SettingsSection => prior.is_some(),
-        Kind::Upsert | Kind::VersionedBundle => remote.is_some(),
+        Kind::SettingsSection | Kind::Singleton | Kind::Action => prior.is_some(),
+        Kind::Upsert | Kind::VersionedBundle | Kind::Object | Kind::DataSource => remote.is_some(),
     };
     let mut change = Change {
         address: desired.address.clone(),
@@ -217,16 +223,24 @@ pub fn plan_resource(
                     }
                     None => Shown::Absent,
                 };
+                // Without an update call, any change of an object replaces it.
+                let no_update = rt.kind == Kind::Object && rt.update.is_none();
                 change.attrs.push(AttrChange {
                     name: name.clone(),
                     before: before_shown,
                     after: shown(name, value),
-                    forces_replacement: attr.replace,
+                    forces_replacement: attr.replace || no_update,
                 });
             }
         }
         change.drifted = p.is_some_and(|p| drifted(rt, p, &prior_values));
-        change.action = if change.attrs.iter().any(|a| a.forces_replacement) || !lifecycle.triggered_by.is_empty() {
+        change.action = if rt.kind == Kind::Action {
+            if change.attrs.is_empty() && lifecycle.triggered_by.is_empty() {
+                Action::NoOp
+            } else {
+                Action::Run
+            }
+        } else if change.attrs.iter().any(|a| a.forces_replacement) || !lifecycle.triggered_by.is_empty() {
             Action::Replace
         } else if change.attrs.is_empty() {
             Action::NoOp
@@ -234,7 +248,7 @@ pub fn plan_resource(
             Action::Update
         };
     } else {
-        change.action = Action::Create;
+        change.action = if rt.kind == Kind::Action { Action::Run } else { Action::Create };
         for (name, value) in &desired.values {
             change.attrs.push(AttrChange {
                 name: name.clone(),
@@ -257,6 +271,13 @@ pub fn plan_resource(
                 }
             }
         }
+    }
+    if change.action == Action::Run {
+        change.note = Some(if prior.is_some() {
+            "an input changed, so the action runs again".to_owned()
+        } else {
+            "a one-shot action: it runs once now and again only when an input changes".to_owned()
+        });
     }
     if change.action == Action::Update && rt.kind == Kind::VersionedBundle {
         change.note =
@@ -296,7 +317,7 @@ fn prior_view(rt: &ResourceType, prior: &ResourceState, row: &Map<String, Json>)
         let recorded = prior.attributes.get(name).map(Value::from_json);
         let from_remote = remote.get(name).cloned();
         let v = match attr.refresh {
-            Refresh::Always if attr.json.is_some() => from_remote,
+            Refresh::Always if attr.json.is_some() && attr.location == Location::Body => from_remote,
             Refresh::WhenPresent => from_remote.filter(|v| v.as_str() != Some("")).or(recorded),
             _ => recorded,
         };
@@ -327,7 +348,11 @@ fn coexist(rt: &ResourceType, prior: Option<&ResourceState>, desired: &Desired) 
         (Kind::Upsert, Some(p)) if !rt.key_server_generated => {
             rt.key.as_ref().and_then(|k| desired.values.get(k)).and_then(Value::as_str) != Some(p.id.as_str())
         }
-        (Kind::SettingsSection, _) => false,
+        (Kind::SettingsSection | Kind::Singleton, _) => false,
+        (Kind::Object, Some(p)) => match object_id(rt, desired, "") {
+            Value::String(new) => new != p.id,
+            _ => true,
+        },
         _ => true,
     }
 }
@@ -375,7 +400,12 @@ fn planned_values(
             (Some(id), Action::NoOp | Action::Update) => Value::String(id.clone()),
             _ => rt.key.as_ref().and_then(|k| desired.values.get(k)).cloned().unwrap_or(Value::Unknown),
         },
-        Kind::VersionedBundle => match (&change.prior_id, change.action) {
+        Kind::Singleton => Value::String(tenant.to_owned()),
+        Kind::Object | Kind::Action => match (&change.prior_id, change.action) {
+            (Some(id), Action::NoOp | Action::Update) => Value::String(id.clone()),
+            _ => object_id(rt, desired, tenant),
+        },
+        Kind::VersionedBundle | Kind::DataSource => match (&change.prior_id, change.action) {
             (Some(id), Action::NoOp) => Value::String(id.clone()),
             _ => Value::Unknown,
         },
@@ -390,19 +420,60 @@ fn planned_values(
     ResourceValues { values, sensitive: desired.sensitive.clone() }
 }
 
+/// The id a new object will have, when configuration alone decides it.
+fn object_id(rt: &ResourceType, desired: &Desired, tenant: &str) -> Value {
+    let Some(rule) = &rt.id else { return Value::Unknown };
+    if let Some(attr) = &rule.attribute {
+        return desired.values.get(attr).cloned().unwrap_or(Value::Unknown);
+    }
+    match &rule.template {
+        Some(t) if !t.contains("{now}") && !t.contains("{unix}") => {
+            let at = crate::remote::operation::Placeholders { id: None, tenant };
+            crate::remote::operation::render_template(t, &desired.values, &at, false)
+                .map_or(Value::Unknown, Value::String)
+        }
+        _ => Value::Unknown,
+    }
+}
+
+/// A data source whose inputs are known only during apply.
+pub fn deferred_read(address: &Address, deps: BTreeSet<Address>) -> Change {
+    Change {
+        address: address.clone(),
+        kind: Kind::DataSource,
+        action: Action::Read,
+        soft: false,
+        prior_id: None,
+        attrs: Vec::new(),
+        identifying: Vec::new(),
+        note: Some("its inputs depend on values assigned during apply".to_owned()),
+        drifted: false,
+        id_after: Shown::Absent,
+        create_before_destroy: false,
+        prevent_destroy: false,
+        desired: BTreeMap::new(),
+        sensitive: BTreeSet::new(),
+        prior: None,
+        deps,
+    }
+}
+
 /// Plans a resource that is in state but no longer in configuration.
 pub fn plan_removal(address: &Address, prior: &ResourceState, snapshot: &Snapshot) -> Change {
     let rt = resource_type(address);
     let gone = match rt.kind {
-        Kind::SettingsSection => false,
-        Kind::Upsert | Kind::VersionedBundle => snapshot.object(rt, &prior.id).is_none(),
+        Kind::SettingsSection | Kind::Singleton | Kind::Action | Kind::DataSource => false,
+        Kind::Upsert | Kind::VersionedBundle | Kind::Object => snapshot.object(rt, &prior.id).is_none(),
     };
     let (action, soft, note) = match rt.kind {
-        Kind::SettingsSection => (
+        Kind::SettingsSection | Kind::Singleton => (
             Action::Forget,
             false,
-            "the settings document has no delete: its keys stay as they are and thoth stops managing them".to_owned(),
+            "the API has no delete for it: the values stay as they are and thoth stops managing them".to_owned(),
         ),
+        Kind::Action | Kind::DataSource => {
+            (Action::Forget, false, "an action leaves nothing to delete; only the state entry is removed".to_owned())
+        }
         _ if gone => {
             (Action::Forget, false, "already gone from the control plane; only the state entry is removed".to_owned())
         }
@@ -423,6 +494,13 @@ pub fn plan_removal(address: &Address, prior: &ResourceState, snapshot: &Snapsho
             false,
             "deletes the current version; earlier versions are kept by the control plane".to_owned(),
         ),
+        Kind::Object if rt.delete.is_none() => (
+            Action::Forget,
+            false,
+            "the API has no delete for it: the object stays on the control plane and thoth stops managing it"
+                .to_owned(),
+        ),
+        Kind::Object => (Action::Delete, false, "deleted on the control plane".to_owned()),
     };
     let identifying = rt
         .attributes
@@ -453,7 +531,7 @@ pub fn plan_removal(address: &Address, prior: &ResourceState, snapshot: &Snapsho
 /// The descriptor of an address that configuration or state holds. Both were checked against
 /// the schema on the way in, so a miss is a defect.
 pub fn resource_type(address: &Address) -> &'static ResourceType {
-    match Schema::get().resource(&address.type_name) {
+    match Schema::get().of(address) {
         Some(rt) => rt,
         None => panic!("`{address}` has a type unknown to the schema (checked at load time)"),
     }

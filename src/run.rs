@@ -14,7 +14,7 @@ use crate::config::{
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::emulator::{Emulator, EmulatorConfig};
 use crate::graph::{self, Graph};
-use crate::model::{Address, InstanceKey, Value};
+use crate::model::{Address, InstanceKey, Mode, Value};
 use crate::plan::{self, Action, Plan};
 use crate::remote::{self, snapshot::Needs, Auth, Client, Connection};
 use crate::render;
@@ -99,7 +99,7 @@ fn load(vars: &VarArgs) -> Option<Loaded> {
 /// everything else unknown.
 fn offline_values(_: &Evaluator<'_>, _: &ResourceDecl, desired: &Desired, _: BTreeSet<Address>) -> ResourceValues {
     let mut values = desired.values.clone();
-    if let Some(rt) = Schema::get().resource(&desired.address.type_name) {
+    if let Some(rt) = Schema::get().of(&desired.address) {
         for (name, attr) in &rt.attributes {
             if attr.mode == AttrMode::Computed || attr.mode == AttrMode::OptionalComputed {
                 values.entry(name.clone()).or_insert(Value::Unknown);
@@ -189,7 +189,7 @@ fn evaluate<'m>(
 /// Every attribute unknown: what dependents see of a resource that failed to lower.
 fn unknown_values(address: &Address) -> ResourceValues {
     let mut values: BTreeMap<String, Value> = BTreeMap::new();
-    if let Some(rt) = Schema::get().resource(&address.type_name) {
+    if let Some(rt) = Schema::get().of(address) {
         for name in rt.attributes.keys().map(String::as_str).chain(["id", "tenant_id"]) {
             values.insert(name.to_owned(), Value::Unknown);
         }
@@ -215,11 +215,25 @@ fn recorded_values(
     ResourceValues { values, sensitive: sensitive.clone() }
 }
 
+/// Reads a data source now; `None` when its inputs are not known yet.
+fn read_data(client: &Client, desired: &Desired) -> Option<Result<ResourceValues, String>> {
+    if !desired.values.values().all(Value::is_known) {
+        return None;
+    }
+    let rt = Schema::get().of(&desired.address)?;
+    // Evaluation is synchronous; the read runs on this runtime without leaving it.
+    let read = tokio::task::block_in_place(|| {
+        tokio::runtime::Handle::current().block_on(remote::data::read(client, rt, &desired.values))
+    });
+    Some(read.map_err(|e| e.to_string()).map(|values| ResourceValues { values, sensitive: desired.sensitive.clone() }))
+}
+
 /// Recomputes a resource's values during apply by evaluating the configuration again with
 /// what has been applied so far.
 struct Reevaluate<'a> {
     loaded: &'a Loaded,
     tenant: &'a str,
+    client: &'a Client,
 }
 
 impl apply::Resolver for Reevaluate<'_> {
@@ -229,6 +243,12 @@ impl apply::Resolver for Reevaluate<'_> {
         evaluate(self.loaded, &mut diags, |ev, decl, desired, deps| {
             if &desired.address == address {
                 target = Some(desired.values.clone());
+            }
+            if desired.address.mode == Mode::Data {
+                return match read_data(self.client, desired) {
+                    Some(Ok(values)) => values,
+                    _ => offline_values(ev, decl, desired, deps),
+                };
             }
             match state.resources.get(&desired.address) {
                 Some(entry) => recorded_values(entry, &desired.values, &desired.sensitive, self.tenant),
@@ -389,12 +409,12 @@ async fn make_plan(loaded: &Loaded, session: &Session, path: &Path) -> Option<Pl
     let mut needs = Needs::default();
     for address in loaded.module.resources.keys() {
         if let Some(rt) = schema.resource(&address.type_name) {
-            needs.add(rt, state.resources.get(address).map(|r| r.id.as_str()));
+            needs.add(rt, None);
         }
     }
     for (address, entry) in &state.resources {
         if let Some(rt) = schema.resource(&address.type_name) {
-            needs.add(rt, Some(&entry.id));
+            needs.add(rt, Some(entry));
         }
     }
     let snapshot = match remote::snapshot::refresh(&session.client, &needs).await {
@@ -408,6 +428,22 @@ async fn make_plan(loaded: &Loaded, session: &Session, path: &Path) -> Option<Pl
     let mut changes = Vec::new();
     let mut plan_diags = Diagnostics::default();
     let ev = evaluate(loaded, &mut diags, |ev, decl, desired, deps| {
+        if desired.address.mode == Mode::Data {
+            return match read_data(&session.client, desired) {
+                Some(Ok(values)) => values,
+                Some(Err(e)) => {
+                    plan_diags.push(
+                        Diagnostic::error(format!("cannot read `{}`: {e}", desired.address))
+                            .at(decl.span, "this data source"),
+                    );
+                    offline_values(ev, decl, desired, deps)
+                }
+                None => {
+                    changes.push(plan::deferred_read(&desired.address, deps.clone()));
+                    offline_values(ev, decl, desired, deps)
+                }
+            };
+        }
         let lifecycle = plan::Lifecycle {
             prevent_destroy: decl.lifecycle.prevent_destroy,
             create_before_destroy: decl.lifecycle.create_before_destroy,
@@ -522,7 +558,7 @@ async fn apply_with(args: &ApplyArgs, loaded: &Loaded, session: &Session) -> u8 
     let Some(Planned { plan, mut state }) = make_plan(loaded, session, &path).await else { return ERROR };
     out(&render::plan_human(&plan));
     if !plan.has_changes() {
-        return finish_outputs(loaded, &plan, &mut state, &path);
+        return finish_outputs(loaded, &session.client, &plan, &mut state, &path, &BTreeMap::new());
     }
     if !args.auto_approve {
         if !std::io::stdin().is_terminal() {
@@ -542,7 +578,7 @@ async fn apply_with(args: &ApplyArgs, loaded: &Loaded, session: &Session) -> u8 
         }
     }
     out("\n");
-    let resolver = Reevaluate { loaded, tenant: &plan.tenant_id };
+    let resolver = Reevaluate { loaded, tenant: &plan.tenant_id, client: &session.client };
     let report = apply::execute(&plan, &session.client, &mut state, &path, &resolver, |step| {
         out(&format!("{}\n", render::step_line(step)));
     })
@@ -552,12 +588,19 @@ async fn apply_with(args: &ApplyArgs, loaded: &Loaded, session: &Session) -> u8 
     if report.failed() {
         return ERROR;
     }
-    finish_outputs(loaded, &plan, &mut state, &path)
+    finish_outputs(loaded, &session.client, &plan, &mut state, &path, &report.revealed)
 }
 
 /// Evaluates outputs from the state as applied, prints them, and records the non-sensitive
 /// ones in the state.
-fn finish_outputs(loaded: &Loaded, plan: &Plan, state: &mut State, path: &Path) -> u8 {
+fn finish_outputs(
+    loaded: &Loaded,
+    client: &Client,
+    plan: &Plan,
+    state: &mut State,
+    path: &Path,
+    revealed: &BTreeMap<Address, BTreeMap<String, Value>>,
+) -> u8 {
     if loaded.module.outputs.is_empty() {
         return OK;
     }
@@ -567,10 +610,20 @@ fn finish_outputs(loaded: &Loaded, plan: &Plan, state: &mut State, path: &Path) 
         .iter()
         .filter_map(|c| {
             let entry = state.resources.get(&c.address)?;
-            Some((c.address.clone(), recorded_values(entry, &c.desired, &c.sensitive, &plan.tenant_id)))
+            let mut values = recorded_values(entry, &c.desired, &c.sensitive, &plan.tenant_id);
+            for (name, secret) in revealed.get(&c.address).into_iter().flatten() {
+                values.values.insert(name.clone(), secret.clone());
+                values.sensitive.insert(name.clone());
+            }
+            Some((c.address.clone(), values))
         })
         .collect();
     let mut ev = evaluate(loaded, &mut diags, |_, _, desired, _| {
+        if desired.address.mode == Mode::Data {
+            if let Some(Ok(values)) = read_data(client, desired) {
+                return values;
+            }
+        }
         applied.get(&desired.address).cloned().unwrap_or_else(|| unknown_values(&desired.address))
     });
     for (address, values) in &applied {

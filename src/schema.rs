@@ -10,16 +10,9 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
-/// The descriptor files, embedded so that the binary needs nothing at run time.
-const RESOURCE_FILES: &[(&str, &str)] = &[
-    ("thoth_governance_settings", include_str!("../schemas/resources/thoth_governance_settings.json")),
-    ("thoth_webhook_settings", include_str!("../schemas/resources/thoth_webhook_settings.json")),
-    ("thoth_mdm_provider", include_str!("../schemas/resources/thoth_mdm_provider.json")),
-    ("thoth_browser_provider", include_str!("../schemas/resources/thoth_browser_provider.json")),
-    ("thoth_browser_policy", include_str!("../schemas/resources/thoth_browser_policy.json")),
-    ("thoth_browser_enrollment", include_str!("../schemas/resources/thoth_browser_enrollment.json")),
-    ("thoth_policy_bundle", include_str!("../schemas/resources/thoth_policy_bundle.json")),
-];
+// The descriptor files, embedded by `build.rs` so that the binary needs nothing at run time:
+// `RESOURCE_FILES` and `DATA_SOURCE_FILES`, each a list of (type name, JSON text).
+include!(concat!(env!("OUT_DIR"), "/schemas.rs"));
 
 /// How a type's objects live on the control plane; each kind is one module of `remote`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -32,6 +25,126 @@ pub enum Kind {
     Upsert,
     /// Append-only versions under a logical name: every change is a new POST with a new id.
     VersionedBundle,
+    /// An object driven by its `create`, `read`, `update` and `delete` operations: server-id
+    /// CRUD, natural-key registration without delete, create-once records, composite keys.
+    /// Without `update`, every change replaces; without `delete`, removal forgets.
+    Object,
+    /// A singleton written with `create` and read back with `read` (the billing overage cap).
+    Singleton,
+    /// A one-shot action: `create` runs it (then `poll` waits for it); it runs again when an
+    /// input changes and leaves nothing to delete.
+    Action,
+    /// A read-only data source: `read` with its inputs, computed attributes from the answer.
+    DataSource,
+}
+
+/// Where an attribute's value goes in a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Location {
+    #[default]
+    Body,
+    Query,
+    /// A `{name}` placeholder of the operation's path.
+    Path,
+    /// Never sent: used by thoth itself.
+    Client,
+    /// Never sent: filters the rows of a list answer (data sources).
+    Filter,
+}
+
+/// The path root of an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RootName {
+    #[default]
+    Thoth,
+    Governance,
+    Billing,
+}
+
+/// What an operation sends as its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum BodyMode {
+    /// The body-located attributes as a JSON object.
+    #[default]
+    Object,
+    /// The literal JSON `null` (parameters travel in the query string).
+    Null,
+    /// No body at all.
+    None,
+}
+
+/// One API call of a lifecycle: method, path template (`{id}`, `{tenant}` and `{attribute}`
+/// placeholders), root, body, and how to read a list answer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Operation {
+    #[serde(default = "default_method")]
+    pub method: String,
+    pub path: String,
+    #[serde(default)]
+    pub root: RootName,
+    /// Safe to repeat: retried on throttling, server errors and timeouts.
+    #[serde(default)]
+    pub idempotent: bool,
+    #[serde(default)]
+    pub body: BodyMode,
+    /// The answer is a list under this key; the row whose `match_field` equals the id is the
+    /// object.
+    #[serde(default)]
+    pub list_key: Option<String>,
+    #[serde(default)]
+    pub match_field: Option<String>,
+    /// Path placeholders are percent-escaped.
+    #[serde(default)]
+    pub escape: bool,
+    /// Tried when the call answers one of `on` (an older path of the same call).
+    #[serde(default)]
+    pub fallback: Option<Fallback>,
+}
+
+fn default_method() -> String {
+    "POST".to_owned()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fallback {
+    pub path: String,
+    #[serde(default)]
+    pub root: RootName,
+    pub on: Vec<u16>,
+}
+
+/// How an object's id is formed: a response field, an attribute, or a template over
+/// attributes (`{agent_id}/{pack_id}`), `{tenant}` and `{now}` (RFC 3339 time of the call).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdRule {
+    #[serde(default)]
+    pub response: Option<String>,
+    #[serde(default)]
+    pub attribute: Option<String>,
+    #[serde(default)]
+    pub template: Option<String>,
+}
+
+/// Waiting for a started job: read `path` until `status_field` is one of `terminal`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Poll {
+    pub path: String,
+    #[serde(default)]
+    pub root: RootName,
+    pub status_field: String,
+    pub terminal: Vec<String>,
+    pub wait_attribute: String,
+    pub interval_attribute: String,
+    pub timeout_attribute: String,
+    pub default_interval_seconds: u64,
+    pub default_timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -84,6 +197,8 @@ pub enum Encoding {
     /// The string holds JSON text of an object that is deep-merged into the document's top
     /// level; it has no key of its own and is never read back.
     JsonMergeTopLevel,
+    /// A computed string holding any JSON value of the answer as text.
+    JsonAny,
 }
 
 /// Whether the control plane's value is read back when refreshing.
@@ -123,6 +238,13 @@ pub struct Attribute {
     /// attributes.
     #[serde(default)]
     pub json: Option<String>,
+    /// Where the value is sent; computed attributes ignore it. JSON paths `.` (the whole
+    /// answer) and `#count` (the number of rows of a list answer) are read-only.
+    #[serde(default, rename = "in")]
+    pub location: Location,
+    /// For a computed attribute whose answer field differs from `json`.
+    #[serde(default)]
+    pub read_json: Option<String>,
     #[serde(default)]
     pub encoding: Encoding,
     #[serde(default)]
@@ -207,6 +329,21 @@ pub struct ResourceType {
     pub soft_delete: Option<serde_json::Map<String, serde_json::Value>>,
     #[serde(default)]
     pub follow_up: Option<FollowUp>,
+    #[serde(default)]
+    pub create: Option<Operation>,
+    #[serde(default)]
+    pub read: Option<Operation>,
+    #[serde(default)]
+    pub update: Option<Operation>,
+    #[serde(default)]
+    pub delete: Option<Operation>,
+    #[serde(default)]
+    pub id: Option<IdRule>,
+    #[serde(default)]
+    pub poll: Option<Poll>,
+    /// For data sources reading a list: the array key of the answer.
+    #[serde(default)]
+    pub rows_key: Option<String>,
     /// Groups of attributes of which exactly one must be set.
     #[serde(default)]
     pub exactly_one_of: Vec<Vec<String>>,
@@ -240,10 +377,11 @@ impl ResourceType {
     }
 }
 
-/// All resource types known to this build.
+/// All resource types and data sources known to this build.
 #[derive(Debug)]
 pub struct Schema {
     resources: BTreeMap<String, ResourceType>,
+    data_sources: BTreeMap<String, ResourceType>,
 }
 
 impl Schema {
@@ -251,24 +389,33 @@ impl Schema {
     /// is a build defect and reported as such.
     pub fn get() -> &'static Schema {
         static SCHEMA: OnceLock<Schema> = OnceLock::new();
-        SCHEMA.get_or_init(|| match Schema::parse(RESOURCE_FILES) {
+        SCHEMA.get_or_init(|| match Schema::parse(RESOURCE_FILES, DATA_SOURCE_FILES) {
             Ok(schema) => schema,
             Err(message) => panic!("embedded schema is invalid (a build defect): {message}"),
         })
     }
 
-    fn parse(files: &[(&str, &str)]) -> Result<Schema, String> {
-        let mut resources = BTreeMap::new();
-        for (name, text) in files {
-            let rt: ResourceType =
-                serde_json::from_str(text).map_err(|e| format!("schemas/resources/{name}.json: {e}"))?;
-            if rt.name != *name {
-                return Err(format!("schemas/resources/{name}.json declares type `{}`", rt.name));
+    fn parse(resource_files: &[(&str, &str)], data_source_files: &[(&str, &str)]) -> Result<Schema, String> {
+        let read = |dir: &str, files: &[(&str, &str)], data: bool| -> Result<BTreeMap<String, ResourceType>, String> {
+            let mut out = BTreeMap::new();
+            for (name, text) in files {
+                let rt: ResourceType =
+                    serde_json::from_str(text).map_err(|e| format!("schemas/{dir}/{name}.json: {e}"))?;
+                if rt.name != *name {
+                    return Err(format!("schemas/{dir}/{name}.json declares type `{}`", rt.name));
+                }
+                if data != (rt.kind == Kind::DataSource) {
+                    return Err(format!("schemas/{dir}/{name}.json has kind {:?}", rt.kind));
+                }
+                validate(&rt)?;
+                out.insert(rt.name.clone(), rt);
             }
-            validate(&rt)?;
-            resources.insert(rt.name.clone(), rt);
-        }
-        Ok(Schema { resources })
+            Ok(out)
+        };
+        Ok(Schema {
+            resources: read("resources", resource_files, false)?,
+            data_sources: read("data_sources", data_source_files, true)?,
+        })
     }
 
     pub fn resource(&self, name: &str) -> Option<&ResourceType> {
@@ -277,6 +424,22 @@ impl Schema {
 
     pub fn resource_names(&self) -> impl Iterator<Item = &str> {
         self.resources.keys().map(String::as_str)
+    }
+
+    pub fn data_source(&self, name: &str) -> Option<&ResourceType> {
+        self.data_sources.get(name)
+    }
+
+    pub fn data_source_names(&self) -> impl Iterator<Item = &str> {
+        self.data_sources.keys().map(String::as_str)
+    }
+
+    /// The descriptor of a resource or data source address.
+    pub fn of(&self, address: &crate::model::Address) -> Option<&ResourceType> {
+        match address.mode {
+            crate::model::Mode::Managed => self.resource(&address.type_name),
+            crate::model::Mode::Data => self.data_source(&address.type_name),
+        }
     }
 }
 
@@ -296,13 +459,37 @@ fn validate(rt: &ResourceType) -> Result<(), String> {
             need("path", rt.path.is_some())?;
             need("key", rt.key_attribute().is_some_and(|a| a.json.is_some()))?;
         }
+        Kind::Object => {
+            need("create", rt.create.is_some())?;
+            need("read", rt.read.is_some())?;
+            need("id", rt.id.is_some())?;
+        }
+        Kind::Singleton | Kind::DataSource => need("read", rt.read.is_some())?,
+        Kind::Action => {
+            need("create", rt.create.is_some())?;
+            need("id", rt.id.is_some())?;
+        }
     }
     for (name, attr) in &rt.attributes {
-        if attr.encoding != Encoding::Plain && attr.value_type != ValueType::String {
+        if !matches!(attr.encoding, Encoding::Plain) && attr.value_type != ValueType::String {
             return Err(format!("{}.{name}: only strings can carry JSON text", rt.name));
         }
-        if name == "id" || name == "tenant_id" {
+        if rt.kind != Kind::DataSource && (name == "id" || name == "tenant_id") {
             return Err(format!("{}.{name}: `id` and `tenant_id` are implicit", rt.name));
+        }
+    }
+    let placeholders = [&rt.create, &rt.read, &rt.update, &rt.delete]
+        .into_iter()
+        .flatten()
+        .map(|op| op.path.as_str())
+        .chain(rt.poll.as_ref().map(|p| p.path.as_str()))
+        .chain(rt.id.as_ref().and_then(|i| i.template.as_deref()));
+    for path in placeholders {
+        for name in path.split('{').skip(1).filter_map(|p| p.split('}').next()) {
+            need(
+                &format!("placeholder `{{{name}}}` names an attribute"),
+                matches!(name, "id" | "tenant" | "now" | "unix") || rt.attributes.contains_key(name),
+            )?;
         }
     }
     if let Some(f) = &rt.list_filter {
@@ -319,6 +506,11 @@ fn validate(rt: &ResourceType) -> Result<(), String> {
     if let Some(f) = &rt.follow_up {
         need("follow_up.when_attribute", rt.attributes.contains_key(&f.when_attribute))?;
     }
+    if let Some(p) = &rt.poll {
+        for a in [&p.wait_attribute, &p.interval_attribute, &p.timeout_attribute] {
+            need("poll attributes", rt.attributes.contains_key(a))?;
+        }
+    }
     Ok(())
 }
 
@@ -328,20 +520,8 @@ mod tests {
 
     #[test]
     fn every_embedded_descriptor_parses_and_validates() {
-        let schema = Schema::parse(RESOURCE_FILES).expect("descriptors");
+        let schema = Schema::parse(RESOURCE_FILES, DATA_SOURCE_FILES).expect("descriptors");
         assert_eq!(schema.resource_names().count(), RESOURCE_FILES.len());
-    }
-
-    #[test]
-    fn every_descriptor_file_is_embedded() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/resources");
-        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
-            .expect("schemas dir")
-            .filter_map(|e| e.ok()?.path().file_stem()?.to_str().map(str::to_owned))
-            .collect();
-        on_disk.sort();
-        let mut embedded: Vec<String> = RESOURCE_FILES.iter().map(|(n, _)| (*n).to_owned()).collect();
-        embedded.sort();
-        assert_eq!(on_disk, embedded);
+        assert_eq!(schema.data_source_names().count(), DATA_SOURCE_FILES.len());
     }
 }

@@ -475,7 +475,18 @@ impl<'m> Evaluator<'m> {
                         }
                     },
                     "count" | "each" => (self.instance_value(v.as_str(), attr.as_str(), span)?, &ops[1..]),
-                    type_name => self.resource_ref(ctx, type_name, attr.as_str(), ops, span)?,
+                    "data" => {
+                        let Some(TraversalOperator::GetAttr(name)) = ops.get(1).map(hcl_edit::Decorated::value) else {
+                            return Err(Diagnostic::error("a data source reference needs a type and a name")
+                                .at(span, "incomplete reference")
+                                .help("write `data.thoth_fleets.all.total`, for example"));
+                        };
+                        let full = Span { end: Self::span(ctx, &ops[1]).end, ..span };
+                        let mut block = Address::managed(attr.as_str(), name.as_str());
+                        block.mode = crate::model::Mode::Data;
+                        self.block_ref(ctx, &block, &ops[1..], full)?
+                    }
+                    type_name => self.block_ref(ctx, &Address::managed(type_name, attr.as_str()), ops, span)?,
                 }
             }
             _ => (self.expr(ctx, root)?, ops),
@@ -571,18 +582,19 @@ impl<'m> Evaluator<'m> {
         }
     }
 
-    /// Resolves `type.name...`: an attribute of a single instance, or the list (`count`) or
-    /// map (`for_each`) of instance objects, followed by the remaining operators.
-    fn resource_ref<'o>(
+    /// Resolves a resource or data source reference (`ops[0]` is the name): an attribute of a
+    /// single instance, or the list (`count`) or map (`for_each`) of instance objects,
+    /// followed by the remaining operators.
+    fn block_ref<'o>(
         &self,
         ctx: &Ctx<'_>,
-        type_name: &str,
-        name: &str,
+        block: &Address,
         ops: &'o [hcl_edit::Decorated<TraversalOperator>],
         span: Span,
     ) -> Result<(Value, &'o [hcl_edit::Decorated<TraversalOperator>]), Diagnostic> {
-        let block = Address::managed(type_name, name);
-        let Some(rt) = Schema::get().resource(type_name) else {
+        let (type_name, name) = (block.type_name.as_str(), block.name.as_str());
+        let block = block.clone();
+        let Some(rt) = Schema::get().of(&block) else {
             return Err(Diagnostic::error(format!("unknown name `{type_name}`"))
                 .at(span, "not a resource type or known root")
                 .help(match did_you_mean(type_name, Schema::get().resource_names().chain(ROOTS.iter().copied())) {
@@ -626,7 +638,7 @@ impl<'m> Evaluator<'m> {
                 // Not evaluated yet: a reference checked before its target is planned.
                 return Ok((Value::Unknown, &ops[2..]));
             };
-            if values.sensitive.contains(attr.as_str()) {
+            if values.sensitive.contains(attr.as_str()) || rt.attribute(attr.as_str()).is_some_and(|a| a.sensitive) {
                 ctx.sensitive.set(true);
             }
             return Ok((values.values.get(attr.as_str()).cloned().unwrap_or(Value::Null), &ops[2..]));
@@ -874,7 +886,16 @@ fn walk(expr: &Expression, file: usize, bound: &mut Vec<String>, out: &mut Vec<(
                         "local" => {
                             out.push((Node::Local(first.as_str().to_owned()), Span { file, start, end: end_of(0) }));
                         }
-                        "path" | "data" | "count" | "each" | "self" => {}
+                        "data" => {
+                            if let Some(TraversalOperator::GetAttr(name)) =
+                                t.operators.get(1).map(hcl_edit::Decorated::value)
+                            {
+                                let mut address = Address::managed(first.as_str(), name.as_str());
+                                address.mode = crate::model::Mode::Data;
+                                out.push((Node::Resource(address), Span { file, start, end: end_of(1) }));
+                            }
+                        }
+                        "path" | "count" | "each" | "self" => {}
                         type_name => {
                             out.push((
                                 Node::Resource(Address::managed(type_name, first.as_str())),

@@ -367,25 +367,24 @@ fn collect_resource(module: &mut Module, diags: &mut Diagnostics, file: usize, b
     let type_span = span_of(file, &block.labels[0]);
     let span = header_span(file, block);
     let schema = Schema::get();
-    if kind == "data" {
-        diags.push(
-            Diagnostic::error(format!("unknown data source type `{type_name}`"))
-                .at(type_span, "no such data source")
-                .help("data sources are not supported by this version of thoth"),
-        );
-        return;
-    }
-    let Some(rt) = schema.resource(type_name) else {
-        let mut d =
-            Diagnostic::error(format!("unknown resource type `{type_name}`")).at(type_span, "no such resource type");
-        d = match did_you_mean(type_name, schema.resource_names()) {
+    let data = kind == "data";
+    let found = if data { schema.data_source(type_name) } else { schema.resource(type_name) };
+    let Some(rt) = found else {
+        let what = if data { "data source" } else { "resource type" };
+        let names: Vec<&str> =
+            if data { schema.data_source_names().collect() } else { schema.resource_names().collect() };
+        let mut d = Diagnostic::error(format!("unknown {what} `{type_name}`")).at(type_span, format!("no such {what}"));
+        d = match did_you_mean(type_name, names.iter().copied()) {
             Some(s) => d.help(format!("did you mean `{s}`?")),
-            None => d.help(format!("known types: {}", schema.resource_names().collect::<Vec<_>>().join(", "))),
+            None => d.help(format!("known: {}", names.join(", "))),
         };
         diags.push(d);
         return;
     };
-    let address = Address::managed(type_name, name);
+    let mut address = Address::managed(type_name, name);
+    if data {
+        address.mode = crate::model::Mode::Data;
+    }
     let mut decl = ResourceDecl {
         address: address.clone(),
         span,
@@ -401,6 +400,10 @@ fn collect_resource(module: &mut Module, diags: &mut Diagnostics, file: usize, b
                 let expr = expr_of(file, attr);
                 if key == "depends_on" {
                     decl.depends_on = depends_on(diags, file, &attr.value, expr.span);
+                } else if data && key == "lifecycle" {
+                    diags.push(
+                        Diagnostic::error("data sources have no `lifecycle`").at(expr.key_span, "not allowed here"),
+                    );
                 } else if key == "count" || key == "for_each" {
                     if decl.repetition.is_some() {
                         diags.push(

@@ -29,7 +29,7 @@ pub fn lower_resource(
     key: Option<crate::model::InstanceKey>,
     diags: &mut Diagnostics,
 ) -> Option<Desired> {
-    let rt = Schema::get().resource(&decl.address.type_name)?;
+    let rt = Schema::get().of(&decl.address)?;
     let mut desired = Desired {
         address: decl.address.with_key(key),
         values: BTreeMap::new(),
@@ -136,7 +136,7 @@ fn lower_value(
 fn check_encoding(encoding: Encoding, text: &str) -> Result<(), String> {
     let parse = || serde_json::from_str::<serde_json::Value>(text).map_err(|e| e.to_string());
     match encoding {
-        Encoding::Plain => Ok(()),
+        Encoding::Plain | Encoding::JsonAny => Ok(()),
         Encoding::JsonObject | Encoding::JsonMergeTopLevel => match parse()? {
             serde_json::Value::Object(_) => Ok(()),
             other => Err(format!("expected an object, found {}", json_kind(&other))),

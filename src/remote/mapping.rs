@@ -122,8 +122,10 @@ pub fn read_row(rt: &ResourceType, row: &Map<String, Json>) -> BTreeMap<String, 
     rt.attributes
         .iter()
         .filter_map(|(name, attr)| {
-            let path = attr.json.as_deref()?;
-            let v = from_wire(attr, get_path(row, path)?)?;
+            let path = attr.read_json.as_deref().or(attr.json.as_deref())?;
+            let whole = Json::Object(row.clone());
+            let json = if path == "." { &whole } else { get_path(row, path)? };
+            let v = from_wire(attr, json)?;
             Some((name.clone(), v))
         })
         .collect()

@@ -5,7 +5,9 @@
 //! `plan` decides and `apply` calls the lifecycle functions here.
 
 pub mod bundle;
+pub mod data;
 pub mod mapping;
+pub mod operation;
 pub mod settings;
 pub mod snapshot;
 pub mod upsert;
@@ -76,6 +78,7 @@ impl Retry {
 pub enum Root {
     Thoth,
     Governance,
+    Billing,
 }
 
 /// Whether a call may be repeated without changing the outcome.
@@ -195,6 +198,7 @@ impl Client {
         let root_segment = match root {
             Root::Thoth => "thoth",
             Root::Governance => "governance",
+            Root::Billing => "billing",
         };
         let display_path = format!("/{}/{root_segment}/{path}", self.tenant);
         let url = format!("{}{display_path}", self.base);

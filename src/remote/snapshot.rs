@@ -7,8 +7,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Map, Value as Json};
 use tokio::task::JoinSet;
 
+use super::operation::{self, Placeholders};
 use super::{bundle, settings, upsert, ApiError, Client};
+use crate::model::Value;
 use crate::schema::{Kind, ResourceType, Schema};
+use crate::state::ResourceState;
 
 /// What to read.
 #[derive(Debug, Default)]
@@ -17,21 +20,37 @@ pub struct Needs {
     pub list_types: BTreeSet<String>,
     /// (type, version id) of tracked bundle versions.
     pub bundle_ids: BTreeSet<(String, String)>,
+    /// Singletons to read, by type.
+    pub singletons: BTreeSet<String>,
+    /// Tracked objects to read: (type, id) with the recorded values their read path needs.
+    pub objects: BTreeMap<(String, String), BTreeMap<String, Value>>,
 }
 
 impl Needs {
-    /// Adds what refreshing one object of this type (with this remote id, if tracked) needs.
-    pub fn add(&mut self, rt: &ResourceType, id: Option<&str>) {
+    /// Adds what refreshing one object of this type needs: its remote id and recorded
+    /// attributes when it is tracked.
+    pub fn add(&mut self, rt: &ResourceType, tracked: Option<&ResourceState>) {
         match rt.kind {
             Kind::SettingsSection => self.settings = true,
             Kind::Upsert => {
                 self.list_types.insert(rt.name.clone());
             }
             Kind::VersionedBundle => {
-                if let Some(id) = id {
-                    self.bundle_ids.insert((rt.name.clone(), id.to_owned()));
+                if let Some(t) = tracked {
+                    self.bundle_ids.insert((rt.name.clone(), t.id.clone()));
                 }
             }
+            Kind::Singleton => {
+                self.singletons.insert(rt.name.clone());
+            }
+            Kind::Object => {
+                if let Some(t) = tracked {
+                    let values = t.attributes.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect();
+                    self.objects.insert((rt.name.clone(), t.id.clone()), values);
+                }
+            }
+            // Actions are not read back, and data sources are read while planning.
+            Kind::Action | Kind::DataSource => {}
         }
     }
 }
@@ -42,12 +61,16 @@ pub struct Snapshot {
     pub settings: Option<Map<String, Json>>,
     pub rows: BTreeMap<String, Vec<Map<String, Json>>>,
     pub bundles: BTreeMap<String, Option<Map<String, Json>>>,
+    pub singletons: BTreeMap<String, Map<String, Json>>,
+    pub objects: BTreeMap<(String, String), Option<Map<String, Json>>>,
 }
 
 enum Read {
     Settings(Map<String, Json>),
     Rows(String, Vec<Map<String, Json>>),
     Bundle(String, Option<Map<String, Json>>),
+    Singleton(String, Map<String, Json>),
+    Object((String, String), Option<Map<String, Json>>),
 }
 
 pub async fn refresh(client: &Client, needs: &Needs) -> Result<Snapshot, ApiError> {
@@ -71,6 +94,26 @@ pub async fn refresh(client: &Client, needs: &Needs) -> Result<Snapshot, ApiErro
             bundle::get(&c, rt, &id).await.map(|row| Read::Bundle(id, row))
         });
     }
+    for name in &needs.singletons {
+        let (c, name) = (client.clone(), name.clone());
+        tasks.spawn(async move {
+            let rt = Schema::get().resource(&name).ok_or_else(|| unknown_type(&name))?;
+            let op = rt.read.as_ref().ok_or_else(|| unknown_type(&name))?;
+            let at = Placeholders { id: None, tenant: c.tenant() };
+            let row = operation::read_object(&c, rt, op, &BTreeMap::new(), &at).await?;
+            Ok(Read::Singleton(name, row.unwrap_or_default()))
+        });
+    }
+    for ((name, id), values) in &needs.objects {
+        let (c, name, id, values) = (client.clone(), name.clone(), id.clone(), values.clone());
+        tasks.spawn(async move {
+            let rt = Schema::get().resource(&name).ok_or_else(|| unknown_type(&name))?;
+            let op = rt.read.as_ref().ok_or_else(|| unknown_type(&name))?;
+            let at = Placeholders { id: Some(&id), tenant: c.tenant() };
+            let row = operation::read_object(&c, rt, op, &values, &at).await?;
+            Ok(Read::Object((name, id), row))
+        });
+    }
     let _ = schema;
     let mut snapshot = Snapshot::default();
     let mut first_error = None;
@@ -82,6 +125,12 @@ pub async fn refresh(client: &Client, needs: &Needs) -> Result<Snapshot, ApiErro
             }
             Ok(Ok(Read::Bundle(id, row))) => {
                 snapshot.bundles.insert(id, row);
+            }
+            Ok(Ok(Read::Singleton(name, row))) => {
+                snapshot.singletons.insert(name, row);
+            }
+            Ok(Ok(Read::Object(key, row))) => {
+                snapshot.objects.insert(key, row);
             }
             Ok(Err(e)) => {
                 first_error.get_or_insert(e);
@@ -117,6 +166,9 @@ impl Snapshot {
             Kind::SettingsSection => self.settings.as_ref(),
             Kind::Upsert => self.rows.get(&rt.name).and_then(|rows| upsert::find(rt, rows, id)),
             Kind::VersionedBundle => self.bundles.get(id).and_then(Option::as_ref),
+            Kind::Singleton => self.singletons.get(&rt.name),
+            Kind::Object => self.objects.get(&(rt.name.clone(), id.to_owned())).and_then(Option::as_ref),
+            Kind::Action | Kind::DataSource => None,
         }
     }
 }

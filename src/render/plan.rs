@@ -14,6 +14,8 @@ fn symbol(action: Action) -> &'static str {
         Action::Replace => "-/+",
         Action::Delete => "-",
         Action::Forget => "⊘",
+        Action::Run => "!",
+        Action::Read => "<=",
         Action::NoOp => " ",
     }
 }
@@ -26,6 +28,8 @@ fn headline(c: &Change) -> String {
         (Action::Delete, true) => "will be disabled (soft delete)",
         (Action::Delete, false) => "will be deleted",
         (Action::Forget, _) => "will be forgotten (no remote call)",
+        (Action::Run, _) => "will run",
+        (Action::Read, _) => "will be read during apply",
         (Action::NoOp, _) => "is up to date",
     };
     format!("# {} {what}", c.address)
@@ -62,7 +66,8 @@ pub fn plan_human(plan: &Plan) -> String {
         if c.drifted && c.action != Action::Create {
             let _ = writeln!(out, "  # (changed outside thoth since the last apply)");
         }
-        let _ = writeln!(out, "  {} resource \"{}\" \"{}\" {{", symbol(c.action), c.address.type_name, c.address.name);
+        let block = if c.kind == crate::schema::Kind::DataSource { "data" } else { "resource" };
+        let _ = writeln!(out, "  {} {block} \"{}\" \"{}\" {{", symbol(c.action), c.address.type_name, c.address.name);
         let width = c
             .attrs
             .iter()
@@ -76,7 +81,7 @@ pub fn plan_human(plan: &Plan) -> String {
         }
         for a in &c.attrs {
             let (sym, text) = match c.action {
-                Action::Create => ("+", shown_text(&a.after, 8)),
+                Action::Create | Action::Run if matches!(a.before, Shown::Absent) => ("+", shown_text(&a.after, 8)),
                 _ => match (&a.before, &a.after) {
                     (Shown::Absent, after) => ("+", shown_text(after, 8)),
                     (Shown::Sensitive, Shown::Sensitive) => ("~", "(sensitive value changed)".to_owned()),
@@ -87,7 +92,7 @@ pub fn plan_human(plan: &Plan) -> String {
                 if a.forces_replacement && c.action == Action::Replace { " # forces replacement" } else { "" };
             let _ = writeln!(out, "      {sym} {:<width$} = {text}{replace}", a.name);
         }
-        if c.action == Action::Create {
+        if matches!(c.action, Action::Create | Action::Run) && !matches!(c.id_after, Shown::Absent) {
             let _ = writeln!(out, "      + {:<width$} = {}", "id", shown_text(&c.id_after, 8));
         }
         let _ = writeln!(out, "    }}");
@@ -96,8 +101,13 @@ pub fn plan_human(plan: &Plan) -> String {
     out.push('\n');
     let _ = writeln!(
         out,
-        "Plan: {} to create, {} to update, {} to replace, {} to delete, {} to forget.",
-        s.create, s.update, s.replace, s.delete, s.forget
+        "Plan: {} to create, {} to update, {} to replace, {} to delete, {} to forget{}.",
+        s.create,
+        s.update,
+        s.replace,
+        s.delete,
+        s.forget,
+        if s.run > 0 { format!(", {} action(s) to run", s.run) } else { String::new() }
     );
     out
 }
@@ -111,6 +121,8 @@ pub fn step_line(step: &Step) -> String {
         (Action::Delete, true) => "disabled",
         (Action::Delete, false) => "deleted",
         (Action::Forget, _) => "forgotten",
+        (Action::Run, _) => "ran",
+        (Action::Read, _) => "read",
         (Action::NoOp, _) => "unchanged",
     };
     match &step.outcome {
@@ -135,13 +147,14 @@ pub fn apply_report(report: &Report) -> String {
     let skipped = count(&|s: &Step| matches!(s.outcome, Outcome::Skipped(_)));
     let _ = write!(
         out,
-        "Apply {}: {} created, {} updated, {} replaced, {} deleted, {} forgotten",
+        "Apply {}: {} created, {} updated, {} replaced, {} deleted, {} forgotten, {} ran",
         if report.failed() { "incomplete" } else { "complete" },
         done(Action::Create),
         done(Action::Update),
         done(Action::Replace),
         done(Action::Delete),
         done(Action::Forget),
+        done(Action::Run),
     );
     if failed + skipped > 0 {
         let _ = write!(out, "; {failed} failed, {skipped} not attempted");

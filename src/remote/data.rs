@@ -1,0 +1,79 @@
+//! Reading data sources: one call with the inputs in the query, path or body, then the
+//! computed attributes taken from the answer, its rows (filtered client-side where the
+//! descriptor says so), their count or the whole answer.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value as Json};
+
+use super::mapping::{from_wire, get_path};
+use super::operation::{self, Placeholders};
+use super::{ApiError, Client};
+use crate::model::Value;
+use crate::schema::{AttrMode, Location, ResourceType};
+
+/// Reads the data source with these inputs and returns every attribute's value.
+pub async fn read(
+    client: &Client,
+    rt: &ResourceType,
+    inputs: &BTreeMap<String, Value>,
+) -> Result<BTreeMap<String, Value>, ApiError> {
+    let Some(op) = &rt.read else {
+        return Err(ApiError::Decode {
+            method: "GET".to_owned(),
+            path: rt.name.clone(),
+            message: "no read operation".to_owned(),
+        });
+    };
+    let at = Placeholders { id: None, tenant: client.tenant() };
+    let answer = match operation::call(client, rt, op, inputs, &at).await? {
+        Some(Json::Object(map)) => map,
+        _ => Map::new(),
+    };
+    let rows: Vec<Json> = match &rt.rows_key {
+        Some(key) => super::list_rows(Some(Json::Object(answer.clone())), key)
+            .map_err(|message| ApiError::Decode { method: op.method.clone(), path: op.path.clone(), message })?
+            .into_iter()
+            .filter(|row| keep(rt, inputs, row))
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut out = inputs.clone();
+    let whole = Json::Object(answer.clone());
+    for (name, attr) in &rt.attributes {
+        if attr.mode != AttrMode::Computed {
+            continue;
+        }
+        let Some(path) = attr.read_json.as_deref().or(attr.json.as_deref()) else { continue };
+        let json = match path {
+            "." => Some(whole.clone()),
+            "#count" => Some(Json::from(rows.len())),
+            "#rows" => Some(Json::Array(rows.clone())),
+            p => get_path(&answer, p).cloned(),
+        };
+        if let Some(v) = json.as_ref().and_then(|j| from_wire(attr, j)) {
+            out.insert(name.clone(), v);
+        } else {
+            out.insert(name.clone(), Value::Null);
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a row passes the client-side filters that are set: strings compare without
+/// regard to case; a `true` boolean filter keeps rows whose field is true.
+fn keep(rt: &ResourceType, inputs: &BTreeMap<String, Value>, row: &Json) -> bool {
+    rt.attributes.iter().filter(|(_, a)| a.location == Location::Filter).all(|(name, attr)| {
+        let field = attr.json.as_deref().and_then(|k| row.get(k));
+        match inputs.get(name) {
+            None | Some(Value::Null) => true,
+            Some(Value::String(want)) if want.is_empty() => true,
+            Some(Value::String(want)) => {
+                field.and_then(Json::as_str).is_some_and(|have| have.eq_ignore_ascii_case(want))
+            }
+            Some(Value::Bool(false)) => true,
+            Some(Value::Bool(true)) => field.and_then(Json::as_bool) == Some(true),
+            Some(other) => field.is_some_and(|have| Value::from_json(have) == *other),
+        }
+    })
+}
