@@ -518,10 +518,12 @@ fn record(
             }
             continue;
         }
-        // Inputs sent outside the body are not in the answer: keep what was sent.
+        // Inputs sent outside the body are not in the answer, and an action's inputs are
+        // compared with what was sent (the answer may normalise them): keep what was sent.
         let readable = attr.refresh != Refresh::Never
             && attr.json.is_some()
-            && (attr.location == crate::schema::Location::Body || attr.mode == crate::schema::AttrMode::Computed);
+            && (attr.mode == crate::schema::AttrMode::Computed
+                || (attr.location == crate::schema::Location::Body && rt.kind != Kind::Action));
         let from_row = answered.get(name).filter(|_| readable);
         let value = match (attr.refresh, from_row, sent.get(name)) {
             (Refresh::WhenPresent, Some(Value::String(s)), Some(v)) if s.is_empty() => Some(v.clone()),
