@@ -34,6 +34,17 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Serve the GovAPI contract locally, for tests and trials.
     Emulator(EmulatorArgs),
+    /// Remove a state lock left behind, by its id.
+    ForceUnlock(ForceUnlockArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ForceUnlockArgs {
+    /// The lock id, as shown by the command that found the state locked.
+    pub id: String,
+    /// The state file (default `thoth.state.json` in the configuration directory).
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -82,7 +93,7 @@ pub struct PlanArgs {
     pub detailed_exitcode: bool,
 }
 
-#[derive(Debug, Args, Clone, Default)]
+#[derive(Debug, Args, Clone)]
 pub struct ApplyArgs {
     #[command(flatten)]
     pub vars: VarArgs,
@@ -91,6 +102,9 @@ pub struct ApplyArgs {
     /// Apply without asking for confirmation.
     #[arg(long)]
     pub auto_approve: bool,
+    /// How long to wait for another run's state lock (`30s`, `2m`); by default fail at once.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = crate::state::lock::parse_duration)]
+    pub lock_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -63,6 +63,16 @@ pub fn run(cli: Cli) -> u8 {
         Command::Plan(args) => runtime.block_on(plan_command(&args)),
         Command::Apply(args) => runtime.block_on(apply_command(&args)),
         Command::Emulator(args) => runtime.block_on(emulator_command(args)),
+        Command::ForceUnlock(args) => {
+            let path = args.state.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_STATE));
+            match crate::state::lock::force_unlock(&path, &args.id) {
+                Ok(info) => {
+                    out(&format!("Removed the {info}.\n"));
+                    OK
+                }
+                Err(e) => fail(&e, None),
+            }
+        }
     }
 }
 
@@ -555,6 +565,22 @@ async fn apply_command(args: &ApplyArgs) -> u8 {
 
 async fn apply_with(args: &ApplyArgs, loaded: &Loaded, session: &Session) -> u8 {
     let path = state_path(&args.connection);
+    let lock = match crate::state::lock::acquire(&path, "apply", args.lock_timeout) {
+        Ok(lock) => lock,
+        Err(e) => {
+            let hint = match &e {
+                crate::state::lock::LockError::Held(info) => format!(
+                    "wait with `--lock-timeout 5m`, or if that run is gone for good: `thoth force-unlock {}`",
+                    info.id
+                ),
+                crate::state::lock::LockError::Io(..) => "check the permissions of the state directory".to_owned(),
+            };
+            return fail(&e.to_string(), Some(&hint));
+        }
+    };
+    if let Some(stale) = &lock.replaced {
+        err(&format!("note: took over a stale {stale}\n"));
+    }
     let Some(Planned { plan, mut state }) = make_plan(loaded, session, &path).await else { return ERROR };
     out(&render::plan_human(&plan));
     if !plan.has_changes() {

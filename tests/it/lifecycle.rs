@@ -376,3 +376,40 @@ fn changing_a_replace_on_change_attribute_replaces_the_object() {
     assert_eq!((new["provider"].as_str(), new["active"].as_bool()), (Some("firefox"), Some(true)));
     t.run_with(PLAN, &secret(SECRET_A)).expect_code(0);
 }
+
+#[test]
+fn a_locked_state_refuses_a_second_apply_until_unlocked() {
+    let t = Tenant::from_example("bootstrap");
+    // A lock held by a live process (this test) on this host.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_owned();
+    let lock = json!({
+        "id": "0123456789abcdef", "owner": "ci", "host": host, "pid": std::process::id(),
+        "operation": "apply", "created_at": "2026-11-28T00:00:00Z"
+    });
+    t.write("thoth.state.json.lock", &lock.to_string());
+    let refused = t.run_with(&["apply", "--auto-approve", "--lock-timeout", "1s"], &secret(SECRET_A));
+    refused.expect_code(1);
+    assert!(refused.stderr.contains("the state is locked: lock 0123456789abcdef held by ci@"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("thoth force-unlock 0123456789abcdef"), "{}", refused.stderr);
+    assert!(data(&t.emulator.get("mdm/providers")).is_empty(), "nothing was applied");
+
+    let wrong = t.run_with(&["force-unlock", "ffff"], &[]);
+    wrong.expect_code(1);
+    t.run_with(&["force-unlock", "0123456789abcdef"], &[]).expect_code(0);
+    t.run_with(APPLY, &secret(SECRET_A)).expect_code(0);
+    assert!(!t.path().join("thoth.state.json.lock").exists(), "the lock is released after apply");
+}
+
+#[test]
+fn a_lock_left_by_a_dead_process_is_taken_over() {
+    let t = Tenant::from_example("bootstrap");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_owned();
+    let lock = json!({
+        "id": "deadbeefdeadbeef", "owner": "ci", "host": host, "pid": 4_000_000_000u32,
+        "operation": "apply", "created_at": "2026-11-28T00:00:00Z"
+    });
+    t.write("thoth.state.json.lock", &lock.to_string());
+    let run = t.run_with(APPLY, &secret(SECRET_A));
+    run.expect_code(0);
+    assert!(run.stderr.contains("took over a stale lock deadbeefdeadbeef"), "{}", run.stderr);
+}

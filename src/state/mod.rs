@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub mod lock;
+
 use crate::model::Address;
 
 pub const FORMAT_VERSION: u32 = 1;
