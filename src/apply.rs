@@ -58,146 +58,204 @@ impl Report {
     }
 }
 
-/// One unit of work: a single change, or every settings-document change together.
+/// One unit of work: a single change, or every settings-document change together, with the
+/// units it waits for.
 #[derive(Debug)]
-enum Unit {
-    Single(usize),
-    Settings(Vec<usize>),
+struct Unit {
+    members: Vec<usize>,
+    settings: bool,
+    deps: BTreeSet<usize>,
 }
 
+/// How apply runs: how many calls at once, and a flag that stops scheduling new work.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub parallelism: usize,
+    pub stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+type UnitResult = (usize, Vec<(usize, Result<Option<ResourceState>, String>)>, Extras);
+
+/// Runs the plan's changes, independent ones at the same time, saving the state after each
+/// finished unit. A failure stops only what depends on it; after a stop request, calls in
+/// flight finish and nothing new starts.
 pub async fn execute(
     plan: &Plan,
     client: &Client,
     state: &mut State,
     state_path: &Path,
     resolver: &dyn Resolver,
+    options: &Options,
     mut progress: impl FnMut(&Step),
 ) -> Report {
-    let mut report = Report::default();
-    let mut failed: BTreeSet<Address> = BTreeSet::new();
-    state.tenant_id = Some(plan.tenant_id.clone());
+    use futures_util::stream::{FuturesUnordered, StreamExt};
+    use std::sync::atomic::Ordering;
 
-    for unit in schedule(plan) {
-        let members: Vec<usize> = match &unit {
-            Unit::Single(i) => vec![*i],
-            Unit::Settings(is) => is.clone(),
-        };
-        let blocked: Vec<String> = members
-            .iter()
-            .flat_map(|i| plan.changes[*i].deps.iter())
-            .filter(|d| failed.contains(*d))
-            .map(ToString::to_string)
-            .collect();
-        if !blocked.is_empty() {
-            for i in &members {
+    let mut report = Report::default();
+    state.tenant_id = Some(plan.tenant_id.clone());
+    let units = schedule(plan);
+    let mut done: BTreeSet<usize> = BTreeSet::new();
+    let mut failed: BTreeSet<usize> = BTreeSet::new();
+    let mut started: BTreeSet<usize> = BTreeSet::new();
+    let mut running = FuturesUnordered::new();
+    let mut snapshot = std::sync::Arc::new(state.clone());
+    let record_steps =
+        |report: &mut Report, unit: &Unit, outcome: &dyn Fn() -> Outcome, progress: &mut dyn FnMut(&Step)| {
+            for i in &unit.members {
                 let c = &plan.changes[*i];
-                failed.insert(c.address.clone());
-                let step = Step {
-                    address: c.address.clone(),
-                    action: c.action,
-                    soft: c.soft,
-                    outcome: Outcome::Skipped(format!("depends on `{}`, which failed", blocked.join("`, `"))),
-                };
+                let step = Step { address: c.address.clone(), action: c.action, soft: c.soft, outcome: outcome() };
                 progress(&step);
                 report.steps.push(step);
             }
-            continue;
-        }
-        let results: Vec<(usize, Result<Option<ResourceState>, String>)> = match unit {
-            Unit::Single(i) => {
-                let mut extras = Extras::default();
-                let result = apply_one(&plan.changes[i], client, state, resolver, &mut extras).await;
-                report.warnings.append(&mut extras.warnings);
-                if !extras.revealed.is_empty() {
-                    report.revealed.insert(plan.changes[i].address.clone(), extras.revealed);
-                }
-                vec![(i, result)]
-            }
-            Unit::Settings(is) => apply_settings(plan, &is, client, state, resolver, &mut report.warnings).await,
         };
+    loop {
+        let stopping = options.stop.load(Ordering::SeqCst) || report.state_error.is_some();
+        // Units that can no longer run: something they wait for failed or was skipped.
+        for (u, unit) in units.iter().enumerate() {
+            if started.contains(&u) || !unit.deps.iter().any(|d| failed.contains(d)) {
+                continue;
+            }
+            started.insert(u);
+            failed.insert(u);
+            let blockers: Vec<String> = unit
+                .deps
+                .iter()
+                .filter(|d| failed.contains(*d))
+                .flat_map(|d| units[*d].members.iter().map(|i| plan.changes[*i].address.to_string()))
+                .collect();
+            let why = format!("depends on `{}`, which did not complete", blockers.join("`, `"));
+            record_steps(&mut report, unit, &|| Outcome::Skipped(why.clone()), &mut progress);
+        }
+        if !stopping {
+            for (u, unit) in units.iter().enumerate() {
+                if running.len() >= options.parallelism.max(1) {
+                    break;
+                }
+                if started.contains(&u) || !unit.deps.iter().all(|d| done.contains(d)) {
+                    continue;
+                }
+                started.insert(u);
+                let view = snapshot.clone();
+                running.push(async move {
+                    let mut extras = Extras::default();
+                    let results = if unit.settings {
+                        apply_settings(plan, &unit.members, client, &view, resolver, &mut extras.warnings).await
+                    } else {
+                        let i = unit.members[0];
+                        vec![(i, apply_one(&plan.changes[i], client, &view, resolver, &mut extras).await)]
+                    };
+                    (u, results, extras) as UnitResult
+                });
+            }
+        }
+        let Some((u, results, mut extras)) = running.next().await else { break };
+        report.warnings.append(&mut extras.warnings);
+        let mut unit_ok = true;
         for (i, result) in results {
             let c = &plan.changes[i];
             let outcome = match result {
                 Ok(entry) => {
                     match entry {
-                        Some(e) => {
+                        Some(mut e) => {
+                            e.dependencies = c.deps.iter().map(ToString::to_string).collect();
                             state.resources.insert(c.address.clone(), e);
                         }
                         None => {
                             state.resources.remove(&c.address);
                         }
                     }
-                    if let Err(e) = state.save(state_path) {
-                        report.state_error = Some(e.to_string());
+                    if !extras.revealed.is_empty() {
+                        report.revealed.insert(c.address.clone(), std::mem::take(&mut extras.revealed));
                     }
                     Outcome::Done
                 }
                 Err(message) => {
-                    failed.insert(c.address.clone());
+                    unit_ok = false;
                     Outcome::Failed(message)
                 }
             };
             let step = Step { address: c.address.clone(), action: c.action, soft: c.soft, outcome };
             progress(&step);
             report.steps.push(step);
-            if report.state_error.is_some() {
-                return report;
-            }
+        }
+        // Every finished unit is saved before anything else starts, so a kill loses at most
+        // the calls in flight.
+        if let Err(e) = state.save(state_path) {
+            report.state_error = Some(e.to_string());
+        }
+        snapshot = std::sync::Arc::new(state.clone());
+        if unit_ok {
+            done.insert(u);
+        } else {
+            failed.insert(u);
+        }
+    }
+    for (u, unit) in units.iter().enumerate() {
+        if !started.contains(&u) {
+            let why =
+                if report.state_error.is_some() { "the state could not be saved" } else { "apply was interrupted" };
+            record_steps(&mut report, unit, &|| Outcome::Skipped(why.to_owned()), &mut progress);
         }
     }
     report
 }
 
-/// Orders the work: creates, updates and replaces in plan order (which is dependency order),
-/// the settings changes as one unit placed after all their dependencies, then deletes and
-/// forgets in reverse order.
+/// The units of work and what each waits for: creates, updates, replacements and runs after
+/// the changes they depend on, all settings changes as one unit, and deletes after everything
+/// else, each after the deletes of what depended on it.
 fn schedule(plan: &Plan) -> Vec<Unit> {
-    let mut units = Vec::new();
+    let forward = |c: &Change| matches!(c.action, Action::Create | Action::Update | Action::Replace | Action::Run);
+    let removal = |c: &Change| matches!(c.action, Action::Delete | Action::Forget);
+    let mut units: Vec<Unit> = Vec::new();
+    let mut unit_of: BTreeMap<&Address, usize> = BTreeMap::new();
     let settings: Vec<usize> = plan
         .changes
         .iter()
         .enumerate()
-        .filter(|(_, c)| {
-            c.kind == Kind::SettingsSection && matches!(c.action, Action::Create | Action::Update | Action::Replace)
-        })
+        .filter(|(_, c)| c.kind == Kind::SettingsSection && forward(c))
         .map(|(i, _)| i)
         .collect();
-    let settings_addrs: BTreeSet<&Address> = settings.iter().map(|i| &plan.changes[*i].address).collect();
-    let settings_deps: BTreeSet<&Address> =
-        settings.iter().flat_map(|i| plan.changes[*i].deps.iter()).filter(|d| !settings_addrs.contains(d)).collect();
-    let mut done: BTreeSet<&Address> = BTreeSet::new();
-    let mut settings_placed = settings.is_empty();
-    let mut waiting: Vec<usize> = Vec::new();
+    if !settings.is_empty() {
+        for i in &settings {
+            unit_of.insert(&plan.changes[*i].address, 0);
+        }
+        units.push(Unit { members: settings, settings: true, deps: BTreeSet::new() });
+    }
     for (i, c) in plan.changes.iter().enumerate() {
-        if !matches!(c.action, Action::Create | Action::Update | Action::Replace | Action::Run)
-            || settings_addrs.contains(&c.address)
-        {
+        if forward(c) && c.kind != Kind::SettingsSection {
+            unit_of.insert(&c.address, units.len());
+            units.push(Unit { members: vec![i], settings: false, deps: BTreeSet::new() });
+        }
+    }
+    let forward_units: BTreeSet<usize> = (0..units.len()).collect();
+    for (u, unit) in units.iter_mut().enumerate() {
+        unit.deps = unit
+            .members
+            .iter()
+            .flat_map(|i| plan.changes[*i].deps.iter())
+            .filter_map(|d| unit_of.get(d).copied())
+            .filter(|d| *d != u)
+            .collect();
+    }
+    // Deletes wait for every forward unit, and for the deletes of what depended on them.
+    let mut removal_of: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, c) in plan.changes.iter().enumerate() {
+        if removal(c) {
+            removal_of.insert(c.address.to_string(), units.len());
+            units.push(Unit { members: vec![i], settings: false, deps: forward_units.clone() });
+        }
+    }
+    for c in &plan.changes {
+        if !removal(c) {
             continue;
         }
-        if !settings_placed && settings_deps.iter().all(|d| done.contains(d)) {
-            units.push(Unit::Settings(settings.clone()));
-            done.extend(settings_addrs.iter().copied());
-            settings_placed = true;
+        let Some(dependent) = removal_of.get(&c.address.to_string()).copied() else { continue };
+        for dep in c.prior.iter().flat_map(|p| p.dependencies.iter()) {
+            if let Some(target) = removal_of.get(dep).copied() {
+                units[target].deps.insert(dependent);
+            }
         }
-        if c.deps.iter().any(|d| settings_addrs.contains(d)) && !settings_placed {
-            waiting.push(i);
-            continue;
-        }
-        units.push(Unit::Single(i));
-        done.insert(&c.address);
     }
-    if !settings_placed {
-        units.push(Unit::Settings(settings.clone()));
-    }
-    units.extend(waiting.into_iter().map(Unit::Single));
-    let removals: Vec<usize> = plan
-        .changes
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| matches!(c.action, Action::Delete | Action::Forget))
-        .map(|(i, _)| i)
-        .collect();
-    units.extend(removals.into_iter().rev().map(Unit::Single));
     units
 }
 
@@ -535,7 +593,7 @@ fn record(
             attributes.insert(name.clone(), v.to_json());
         }
     }
-    ResourceState { id, attributes, secret_digests, prevent_destroy: change.prevent_destroy }
+    ResourceState { id, attributes, secret_digests, prevent_destroy: change.prevent_destroy, dependencies: Vec::new() }
 }
 
 /// The upsert that "deletes" an object: its key, the recorded values of its required

@@ -102,6 +102,9 @@ pub struct ApplyArgs {
     /// Apply without asking for confirmation.
     #[arg(long)]
     pub auto_approve: bool,
+    /// How many independent changes to apply at the same time.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallelism: u16,
     /// How long to wait for another run's state lock (`30s`, `2m`); by default fail at once.
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = crate::state::lock::parse_duration)]
     pub lock_timeout: std::time::Duration,

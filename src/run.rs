@@ -605,16 +605,44 @@ async fn apply_with(args: &ApplyArgs, loaded: &Loaded, session: &Session) -> u8 
     }
     out("\n");
     let resolver = Reevaluate { loaded, tenant: &plan.tenant_id, client: &session.client };
-    let report = apply::execute(&plan, &session.client, &mut state, &path, &resolver, |step| {
+    let options = apply::Options {
+        parallelism: usize::from(args.parallelism),
+        stop: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    };
+    let watcher = tokio::spawn(stop_on_signal(options.stop.clone()));
+    let report = apply::execute(&plan, &session.client, &mut state, &path, &resolver, &options, |step| {
         out(&format!("{}\n", render::step_line(step)));
     })
     .await;
+    watcher.abort();
     out("\n");
     out(&render::apply_report(&report));
     if report.failed() {
         return ERROR;
     }
     finish_outputs(loaded, &session.client, &plan, &mut state, &path, &report.revealed)
+}
+
+/// Sets `stop` on SIGINT or SIGTERM: apply then lets the calls in flight finish, saves the
+/// state and starts nothing new.
+async fn stop_on_signal(stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+            let _ = interrupt.await;
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            return;
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    err("\ninterrupted: letting the calls in flight finish and saving the state; nothing new starts\n");
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
 }
 
 /// Evaluates outputs from the state as applied, prints them, and records the non-sensitive

@@ -40,6 +40,8 @@ pub struct ResourceState {
     /// `lifecycle { prevent_destroy = true }` as last applied, so that removing the block from
     /// the configuration does not silently drop the protection.
     pub prevent_destroy: bool,
+    /// Addresses it depended on when last applied: deletes run in the reverse order.
+    pub dependencies: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -115,6 +117,7 @@ impl State {
                     attributes: r.attributes,
                     secret_digests: r.secret_digests,
                     prevent_destroy: r.prevent_destroy,
+                    dependencies: r.dependencies,
                 },
             );
         }
@@ -149,6 +152,7 @@ impl State {
                     attributes: r.attributes.clone(),
                     secret_digests: r.secret_digests.clone(),
                     prevent_destroy: r.prevent_destroy,
+                    dependencies: r.dependencies.clone(),
                 })
                 .collect(),
             outputs: self.outputs.clone(),
@@ -233,6 +237,8 @@ struct ResourceFile {
     secret_digests: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     prevent_destroy: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    dependencies: Vec<String>,
 }
 
 pub fn random_bytes<const N: usize>() -> [u8; N] {
