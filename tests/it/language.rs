@@ -40,7 +40,8 @@ fn repeated_blocks_have_keyed_instances_in_plan_state_and_outputs() {
     assert!(!t.recorded("thoth_browser_policy.baseline[\"chrome\"]").is_null());
 
     let enrollments = rows(&t, "browser/enrollments");
-    let devices: Vec<&str> = enrollments.iter().filter_map(|e| e["device_id"].as_str()).collect();
+    let mut devices: Vec<&str> = enrollments.iter().filter_map(|e| e["device_id"].as_str()).collect();
+    devices.sort_unstable();
     assert_eq!(devices, ["laptop-00", "laptop-01"]);
     let policies = rows(&t, "browser/policies");
     assert_eq!(
