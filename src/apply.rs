@@ -14,7 +14,7 @@ use crate::model::{Address, Value};
 use crate::plan::{resource_type, Action, Change, Plan};
 use crate::remote::mapping::{read_row, to_wire, write_values};
 use crate::remote::operation::{self, Placeholders};
-use crate::remote::{bundle, settings, upsert, Client};
+use crate::remote::{bundle, settings, upsert, ApiError, Client};
 use crate::schema::{Encoding, Kind, Refresh, ResourceType};
 use crate::state::{ResourceState, State};
 
@@ -314,19 +314,162 @@ async fn apply_one(
     }
 }
 
+/// Runs a write that must not be repeated blindly. After an ambiguous failure (no answer
+/// after sending, or a server error), `lookup` tells whether it took effect: if it did, its
+/// result is used; if not, the write is tried again within the client's retry budget.
+async fn guarded<T>(
+    client: &Client,
+    write: impl AsyncFn() -> Result<T, ApiError>,
+    lookup: &impl Lookup<T>,
+) -> Result<T, ApiError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let error = match write().await {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        if !error.is_transient() {
+            return Err(error);
+        }
+        if error.is_ambiguous() {
+            // A lookup that fails leaves the question open: report the write's own error.
+            match lookup.find().await {
+                Ok(Some(found)) => return Ok(found),
+                Ok(None) => {}
+                Err(_) => return Err(error),
+            }
+        }
+        if attempt >= client.retry_attempts() {
+            return Err(error);
+        }
+        tokio::time::sleep(client.retry_delay(attempt)).await;
+    }
+}
+
+/// How to tell whether an ambiguous write took effect.
+trait Lookup<T> {
+    async fn find(&self) -> Result<Option<T>, ApiError>;
+}
+
+/// An object created with a known id (client-chosen, or a template over its attributes) is
+/// looked up by that id; one with a server-assigned id by the descriptor's `lookup` list.
+struct ObjectLookup<'a> {
+    client: &'a Client,
+    rt: &'a ResourceType,
+    values: &'a BTreeMap<String, Value>,
+}
+
+impl Lookup<Option<Json>> for ObjectLookup<'_> {
+    async fn find(&self) -> Result<Option<Option<Json>>, ApiError> {
+        let tenant = self.client.tenant();
+        let known_id = self.rt.id.as_ref().and_then(|rule| {
+            if let Some(attr) = &rule.attribute {
+                self.values.get(attr).and_then(operation::plain_text)
+            } else {
+                let template = rule.template.as_ref().filter(|t| !t.contains("{now}") && !t.contains("{unix}"))?;
+                operation::render_template(template, self.values, &Placeholders { id: None, tenant }, false).ok()
+            }
+        });
+        if let (Some(id), Some(read)) = (known_id, &self.rt.read) {
+            let at = Placeholders { id: Some(&id), tenant };
+            return Ok(operation::read_object(self.client, self.rt, read, self.values, &at)
+                .await?
+                .map(|m| Some(Json::Object(m))));
+        }
+        let Some(list) = &self.rt.lookup else { return Ok(None) };
+        let at = Placeholders { id: None, tenant };
+        let answer = operation::call(self.client, self.rt, list, self.values, &at).await?;
+        let rows = crate::remote::list_rows(answer, list.list_key.as_deref().unwrap_or("data")).unwrap_or_default();
+        let wanted: Vec<(String, Json)> = self
+            .rt
+            .lookup_match
+            .iter()
+            .filter_map(|name| {
+                let attr = self.rt.attribute(name)?;
+                Some((attr.json.clone()?, to_wire(attr, self.values.get(name)?)))
+            })
+            .collect();
+        let mut matches = rows.into_iter().filter(|row| {
+            !wanted.is_empty()
+                && wanted.iter().all(|(key, v)| {
+                    crate::remote::mapping::get_path(row.as_object().unwrap_or(&Map::new()), key) == Some(v)
+                })
+        });
+        // Adopt only an unambiguous match.
+        match (matches.next(), matches.next()) {
+            (Some(row), None) => Ok(Some(Some(row))),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// A delete took effect when the object is gone.
+struct Gone<F> {
+    check: F,
+}
+
+impl<F: AsyncFn() -> Result<bool, ApiError>> Lookup<()> for Gone<F> {
+    async fn find(&self) -> Result<Option<()>, ApiError> {
+        Ok((self.check)().await?.then_some(()))
+    }
+}
+
+/// A new bundle version is found as the newest version of its name with the sent content,
+/// newer than the one recorded.
+struct BundleLookup<'a> {
+    client: &'a Client,
+    rt: &'a ResourceType,
+    body: &'a Map<String, Json>,
+    prior_id: Option<&'a str>,
+}
+
+impl Lookup<Map<String, Json>> for BundleLookup<'_> {
+    async fn find(&self) -> Result<Option<Map<String, Json>>, ApiError> {
+        let path = self.rt.path.as_deref().unwrap_or_default();
+        let rows = crate::remote::list_rows(self.client.get(path, &[]).await?, "data").unwrap_or_default();
+        let content = ["name", "framework", "raw_policy", "source_uri", "s3_uri"];
+        let text = |v: Option<&Json>| v.and_then(Json::as_str).unwrap_or_default().trim().to_owned();
+        let newest = rows
+            .into_iter()
+            .filter_map(|r| match r {
+                Json::Object(m) => Some(m),
+                _ => None,
+            })
+            .filter(|m| content.iter().all(|k| text(self.body.get(*k)) == text(m.get(*k))))
+            .filter(|m| m.get("id").and_then(Json::as_str) != self.prior_id)
+            .max_by_key(|m| m.get("version").and_then(Json::as_i64).unwrap_or(0));
+        Ok(newest)
+    }
+}
+
 /// Removes the object recorded before the change: a soft delete for upsert rows, a delete of
 /// the current version for bundles.
 async fn remove(change: &Change, rt: &ResourceType, client: &Client) -> Result<(), String> {
     let Some(prior) = &change.prior else { return Ok(()) };
     match (rt.kind, &rt.delete) {
         (Kind::Upsert, _) => upsert::upsert(client, rt, soft_delete_body(rt, prior)).await.map(drop),
-        (Kind::VersionedBundle, _) => bundle::delete(client, rt, &prior.id).await,
+        (Kind::VersionedBundle, _) => {
+            let gone = Gone { check: async || bundle::get(client, rt, &prior.id).await.map(|r| r.is_none()) };
+            guarded(client, async || bundle::delete(client, rt, &prior.id).await, &gone).await
+        }
         (Kind::Object, Some(op)) => {
             let values = prior.attributes.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect();
             let at = Placeholders { id: Some(&prior.id), tenant: client.tenant() };
-            match operation::call(client, rt, op, &values, &at).await {
+            let delete = async || match operation::call(client, rt, op, &values, &at).await {
                 Err(e) if e.is_not_found() => Ok(()),
                 other => other.map(drop),
+            };
+            match &rt.read {
+                Some(read) => {
+                    let gone = Gone {
+                        check: async || {
+                            operation::read_object(client, rt, read, &values, &at).await.map(|r| r.is_none())
+                        },
+                    };
+                    guarded(client, delete, &gone).await
+                }
+                None => delete().await,
             }
         }
         _ => Ok(()),
@@ -366,7 +509,10 @@ async fn write(
         }
         Kind::VersionedBundle => {
             write_values(rt, &values, &mut body);
-            let row = bundle::create(client, rt, body).await.map_err(|e| e.to_string())?;
+            let lookup = BundleLookup { client, rt, body: &body, prior_id: change.prior_id.as_deref() };
+            let row = guarded(client, async || bundle::create(client, rt, body.clone()).await, &lookup)
+                .await
+                .map_err(|e| e.to_string())?;
             let field = rt.id_field.as_deref().unwrap_or("id");
             let id = row.get(field).and_then(Json::as_str).map(str::to_owned);
             (row, id.ok_or("the control plane did not return the new version's id")?)
@@ -393,7 +539,22 @@ async fn write_described(
     };
     let prior_id = change.prior_id.as_deref().filter(|_| updating);
     let at = Placeholders { id: prior_id, tenant: client.tenant() };
-    let answer = operation::call(client, rt, op, &values, &at).await.map_err(err)?;
+    let answer = if op.idempotent {
+        operation::call(client, rt, op, &values, &at).await.map_err(err)?
+    } else if rt.kind == Kind::Object {
+        let lookup = ObjectLookup { client, rt, values: &values };
+        guarded(client, async || operation::call(client, rt, op, &values, &at).await, &lookup).await.map_err(err)?
+    } else {
+        // An action that failed ambiguously may or may not have run: it is reported, and the
+        // next apply runs it again.
+        operation::call(client, rt, op, &values, &at).await.map_err(|e| {
+            if e.is_ambiguous() {
+                format!("{e} (it may or may not have run; the next apply runs it again)")
+            } else {
+                e.to_string()
+            }
+        })?
+    };
     let mut row = match answer {
         Some(Json::Object(map)) => map,
         _ => Map::new(),

@@ -339,6 +339,12 @@ pub struct ResourceType {
     pub delete: Option<Operation>,
     #[serde(default)]
     pub id: Option<IdRule>,
+    /// Finding an object after a create that failed ambiguously: a list read whose rows are
+    /// matched on the sent values of `lookup_match`.
+    #[serde(default)]
+    pub lookup: Option<Operation>,
+    #[serde(default)]
+    pub lookup_match: Vec<String>,
     #[serde(default)]
     pub poll: Option<Poll>,
     /// For data sources reading a list: the array key of the answer.

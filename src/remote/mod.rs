@@ -92,9 +92,9 @@ pub enum Idempotent {
 pub enum ApiError {
     /// The control plane answered with a non-success status.
     Status { method: String, path: String, status: u16, code: Option<String>, message: String },
-    /// No answer: connection refused, reset, timed out. The request may or may not have been
-    /// carried out.
-    Transport { method: String, path: String, message: String },
+    /// No answer: connection refused, reset, timed out. Unless `sent` is false (the
+    /// connection was never made), the request may or may not have been carried out.
+    Transport { method: String, path: String, message: String, sent: bool },
     /// A success answer whose body is not what the contract says.
     Decode { method: String, path: String, message: String },
 }
@@ -102,6 +102,21 @@ pub enum ApiError {
 impl ApiError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, ApiError::Status { status: 404, .. })
+    }
+
+    /// Whether the call may have been carried out although it failed: no answer after the
+    /// request was sent, or a server error.
+    pub fn is_ambiguous(&self) -> bool {
+        match self {
+            ApiError::Transport { sent, .. } => *sent,
+            ApiError::Status { status, .. } => matches!(status, 500 | 502 | 503 | 504),
+            ApiError::Decode { .. } => false,
+        }
+    }
+
+    /// Whether trying again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ApiError::Status { status: 429, .. }) || self.is_ambiguous()
     }
 }
 
@@ -118,7 +133,7 @@ impl std::fmt::Display for ApiError {
                 }
                 Ok(())
             }
-            ApiError::Transport { method, path, message } => write!(f, "{method} {path} got no answer: {message}"),
+            ApiError::Transport { method, path, message, .. } => write!(f, "{method} {path} got no answer: {message}"),
             ApiError::Decode { method, path, message } => {
                 write!(f, "{method} {path} answered with an unexpected body: {message}")
             }
@@ -136,7 +151,13 @@ pub struct Client {
     auth: Auth,
     retry: Retry,
     calls: Arc<AtomicUsize>,
+    /// Shared by every clone: when the control plane asks to slow down (`Retry-After`), no
+    /// worker sends anything before this instant.
+    pause_until: Arc<std::sync::Mutex<Option<tokio::time::Instant>>>,
 }
+
+/// The longest `Retry-After` honoured; a larger value is capped.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -173,11 +194,39 @@ impl Client {
             auth: conn.auth.clone(),
             retry: conn.retry,
             calls: Arc::new(AtomicUsize::new(0)),
+            pause_until: Arc::new(std::sync::Mutex::new(None)),
         })
     }
 
     pub fn tenant(&self) -> &str {
         &self.tenant
+    }
+
+    /// The delay before retry `n` (1-based) of the schedule.
+    pub fn retry_delay(&self, n: u32) -> Duration {
+        self.retry.delay(n)
+    }
+
+    /// How many tries a retried call gets in all.
+    pub fn retry_attempts(&self) -> u32 {
+        self.retry.attempts.max(1)
+    }
+
+    /// Waits while the control plane asked every client to slow down.
+    async fn respect_pause(&self) {
+        let until = self.pause_until.lock().ok().and_then(|g| *g);
+        if let Some(until) = until {
+            tokio::time::sleep_until(until).await;
+        }
+    }
+
+    fn pause_for(&self, wait: Duration) {
+        let until = tokio::time::Instant::now() + wait.min(MAX_RETRY_AFTER);
+        if let Ok(mut guard) = self.pause_until.lock() {
+            if guard.is_none_or(|current| current < until) {
+                *guard = Some(until);
+            }
+        }
     }
 
     /// How many HTTP requests were sent, retries included.
@@ -208,6 +257,7 @@ impl Client {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            self.respect_pause().await;
             let mut req = self.http.request(method.clone(), &url).query(&query);
             req = match &self.auth {
                 Auth::ApiKey(k) => req.header("X-Api-Key", k),
@@ -217,9 +267,22 @@ impl Client {
                 req = req.json(b);
             }
             self.calls.fetch_add(1, Ordering::Relaxed);
+            let mut retry_after = None;
             let outcome = match req.send().await {
                 Ok(resp) => {
                     let status = resp.status();
+                    // `Retry-After` in seconds, on throttling and unavailability: every worker
+                    // of this client waits that long.
+                    retry_after = resp
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(Duration::from_secs)
+                        .filter(|_| matches!(status.as_u16(), 429 | 503));
+                    if let Some(wait) = retry_after {
+                        self.pause_for(wait);
+                    }
                     let text = resp.text().await.unwrap_or_default();
                     if status.is_success() {
                         return decode(&method, &display_path, &text);
@@ -234,15 +297,18 @@ impl Client {
                             method: method.to_string(),
                             path: display_path.clone(),
                             message: transport_message(&e),
+                            sent: !e.is_connect(),
                         },
                         retryable,
                     )
                 }
             };
             match outcome {
-                (err, true) if attempt < attempts => {
-                    let _ = err;
-                    tokio::time::sleep(self.retry.delay(attempt)).await;
+                (_, true) if attempt < attempts => {
+                    tokio::time::sleep(
+                        retry_after.unwrap_or_default().max(self.retry.delay(attempt)).min(MAX_RETRY_AFTER),
+                    )
+                    .await;
                 }
                 (err, _) => return Err(err),
             }

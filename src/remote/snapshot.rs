@@ -140,6 +140,7 @@ pub async fn refresh(client: &Client, needs: &Needs) -> Result<Snapshot, ApiErro
                     method: "GET".to_owned(),
                     path: String::new(),
                     message: join.to_string(),
+                    sent: false,
                 });
             }
         }

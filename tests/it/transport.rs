@@ -102,36 +102,82 @@ fn a_bearer_token_from_a_file_is_sent_as_authorization() {
     assert!(!requests[0].to_ascii_lowercase().contains("x-api-key"), "{}", requests[0]);
 }
 
-#[test]
-fn creates_are_not_retried_and_errors_show_the_contract_body() {
+fn bundle_config() -> TempDir {
     let dir = TempDir::new("transport-create");
     std::fs::write(
         dir.path().join("main.tf"),
-        "resource \"thoth_policy_bundle\" \"b\" {\n  name = \"b\"\n  framework = \"OPA\"\n  raw_policy = \"package b\"\n}\n",
+        "provider \"thoth\" {\n  retry_base_delay_ms = 50\n}\n\nresource \"thoth_policy_bundle\" \"b\" {\n  name = \"b\"\n  framework = \"OPA\"\n  raw_policy = \"package b\"\n}\n",
     )
     .expect("config");
-    let server = Recorder::start(vec![(503, r#"{"error":"unavailable","message":"try again later"}"#)]);
-    let run = thoth(
+    dir
+}
+
+fn apply(dir: &TempDir, server: &Recorder) -> crate::support::Run {
+    thoth(
         dir.path(),
         &["apply", "--auto-approve"],
         &[("THOTH_TENANT_ID", "acme"), ("THOTH_API_KEY", KEY), ("THOTH_API_BASE_URL", server.url.as_str())],
-    );
+    )
+}
+
+const CREATED: &str = r#"{"id":"bnd_1","name":"b","framework":"OPA","raw_policy":"package b","version":1,"status":"active","enforcement_mode":"enforce","assignments":["all"]}"#;
+
+#[test]
+fn a_rejected_create_is_not_retried_and_shows_the_contract_error_body() {
+    let dir = bundle_config();
+    let server = Recorder::start(vec![(400, r#"{"error":"invalid_request","message":"OPA policy does not parse"}"#)]);
+    let run = apply(&dir, &server);
     let requests = server.requests();
     run.expect_code(1);
-    assert_eq!(requests.len(), 1, "a create is never retried blindly: {requests:#?}");
+    assert_eq!(requests.len(), 1, "{requests:#?}");
     assert!(requests[0].starts_with("POST /acme/thoth/policy-bundles HTTP/1.1"), "{}", requests[0]);
     assert!(requests[0].contains(r#""framework":"OPA""#), "{}", requests[0]);
     assert!(
         run.stdout.contains(
-            "thoth_policy_bundle.b: failed: POST /acme/thoth/policy-bundles failed with HTTP 503 (unavailable): try again later"
+            "thoth_policy_bundle.b: failed: POST /acme/thoth/policy-bundles failed with HTTP 400 (invalid_request): OPA policy does not parse"
         ),
         "{}",
         run.stdout
     );
     assert!(run.stdout.contains("Apply incomplete"), "{}", run.stdout);
-    let state: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("thoth.state.json")).unwrap_or_else(|_| "{}".into()),
-    )
-    .unwrap_or_default();
-    assert!(state["resources"].as_array().is_none_or(Vec::is_empty), "nothing is recorded for a failed create");
+    let state = std::fs::read_to_string(dir.path().join("thoth.state.json")).unwrap_or_default();
+    assert!(!state.contains("thoth_policy_bundle.b"), "nothing is recorded for a failed create");
+}
+
+#[test]
+fn an_ambiguous_create_is_looked_up_before_it_is_tried_again() {
+    // The first create fails with a server error and is not there: it is sent again.
+    let dir = bundle_config();
+    let server = Recorder::start(vec![
+        (503, r#"{"error":"unavailable","message":"busy"}"#),
+        (200, r#"{"data":[]}"#),
+        (201, CREATED),
+    ]);
+    let run = apply(&dir, &server);
+    let requests = server.requests();
+    run.expect_code(0);
+    let lines: Vec<&str> = requests.iter().filter_map(|r| r.lines().next()).collect();
+    assert_eq!(
+        lines,
+        [
+            "POST /acme/thoth/policy-bundles HTTP/1.1",
+            "GET /acme/thoth/policy-bundles HTTP/1.1",
+            "POST /acme/thoth/policy-bundles HTTP/1.1"
+        ]
+    );
+}
+
+#[test]
+fn an_ambiguous_create_that_took_effect_is_adopted_not_repeated() {
+    // The create was carried out but answered 500: the lookup finds it, nothing is sent again.
+    let dir = bundle_config();
+    let listed = format!(r#"{{"data":[{CREATED}],"total":1}}"#);
+    let listed: &'static str = Box::leak(listed.into_boxed_str());
+    let server = Recorder::start(vec![(500, r#"{"error":"internal","message":"oops"}"#), (200, listed)]);
+    let run = apply(&dir, &server);
+    let requests = server.requests();
+    run.expect_code(0);
+    assert_eq!(requests.iter().filter(|r| r.starts_with("POST")).count(), 1, "{requests:#?}");
+    let state = std::fs::read_to_string(dir.path().join("thoth.state.json")).expect("state");
+    assert!(state.contains("\"id\": \"bnd_1\""), "{state}");
 }
