@@ -32,6 +32,15 @@ pub struct Step {
     pub action: Action,
     pub soft: bool,
     pub outcome: Outcome,
+    /// How long the step took; zero for steps that did not run.
+    pub elapsed: std::time::Duration,
+}
+
+/// What apply reports while it runs.
+#[derive(Debug)]
+pub enum Event<'a> {
+    Started { address: &'a Address, action: Action },
+    Finished(&'a Step),
 }
 
 #[derive(Debug, Default)]
@@ -74,7 +83,7 @@ pub struct Options {
     pub stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
-type UnitResult = (usize, Vec<(usize, Result<Option<ResourceState>, String>)>, Extras);
+type UnitResult = (usize, Vec<(usize, Result<Option<ResourceState>, String>)>, Extras, std::time::Duration);
 
 /// Runs the plan's changes, independent ones at the same time, saving the state after each
 /// finished unit. A failure stops only what depends on it; after a stop request, calls in
@@ -86,7 +95,7 @@ pub async fn execute(
     state_path: &Path,
     resolver: &dyn Resolver,
     options: &Options,
-    mut progress: impl FnMut(&Step),
+    mut progress: impl FnMut(Event<'_>),
 ) -> Report {
     use futures_util::stream::{FuturesUnordered, StreamExt};
     use std::sync::atomic::Ordering;
@@ -100,11 +109,17 @@ pub async fn execute(
     let mut running = FuturesUnordered::new();
     let mut snapshot = std::sync::Arc::new(state.clone());
     let record_steps =
-        |report: &mut Report, unit: &Unit, outcome: &dyn Fn() -> Outcome, progress: &mut dyn FnMut(&Step)| {
+        |report: &mut Report, unit: &Unit, outcome: &dyn Fn() -> Outcome, progress: &mut dyn FnMut(Event<'_>)| {
             for i in &unit.members {
                 let c = &plan.changes[*i];
-                let step = Step { address: c.address.clone(), action: c.action, soft: c.soft, outcome: outcome() };
-                progress(&step);
+                let step = Step {
+                    address: c.address.clone(),
+                    action: c.action,
+                    soft: c.soft,
+                    outcome: outcome(),
+                    elapsed: std::time::Duration::ZERO,
+                };
+                progress(Event::Finished(&step));
                 report.steps.push(step);
             }
         };
@@ -135,7 +150,11 @@ pub async fn execute(
                     continue;
                 }
                 started.insert(u);
+                for i in &unit.members {
+                    progress(Event::Started { address: &plan.changes[*i].address, action: plan.changes[*i].action });
+                }
                 let view = snapshot.clone();
+                let began = std::time::Instant::now();
                 running.push(async move {
                     let mut extras = Extras::default();
                     let results = if unit.settings {
@@ -144,11 +163,11 @@ pub async fn execute(
                         let i = unit.members[0];
                         vec![(i, apply_one(&plan.changes[i], client, &view, resolver, &mut extras).await)]
                     };
-                    (u, results, extras) as UnitResult
+                    (u, results, extras, began.elapsed()) as UnitResult
                 });
             }
         }
-        let Some((u, results, mut extras)) = running.next().await else { break };
+        let Some((u, results, mut extras, elapsed)) = running.next().await else { break };
         report.warnings.append(&mut extras.warnings);
         let mut unit_ok = true;
         for (i, result) in results {
@@ -174,8 +193,8 @@ pub async fn execute(
                     Outcome::Failed(message)
                 }
             };
-            let step = Step { address: c.address.clone(), action: c.action, soft: c.soft, outcome };
-            progress(&step);
+            let step = Step { address: c.address.clone(), action: c.action, soft: c.soft, outcome, elapsed };
+            progress(Event::Finished(&step));
             report.steps.push(step);
         }
         // Every finished unit is saved before anything else starts, so a kill loses at most

@@ -610,10 +610,11 @@ async fn apply_with(args: &ApplyArgs, loaded: &Loaded, session: &Session) -> u8 
         stop: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
     };
     let watcher = tokio::spawn(stop_on_signal(options.stop.clone()));
-    let report = apply::execute(&plan, &session.client, &mut state, &path, &resolver, &options, |step| {
-        out(&format!("{}\n", render::step_line(step)));
-    })
-    .await;
+    let mut progress = Progress::new();
+    let report =
+        apply::execute(&plan, &session.client, &mut state, &path, &resolver, &options, |event| progress.event(&event))
+            .await;
+    progress.finish();
     watcher.abort();
     out("\n");
     out(&render::apply_report(&report));
@@ -621,6 +622,50 @@ async fn apply_with(args: &ApplyArgs, loaded: &Loaded, session: &Session) -> u8 
         return ERROR;
     }
     finish_outputs(loaded, &session.client, &plan, &mut state, &path, &report.revealed)
+}
+
+/// Apply progress: a spinner per call in flight on a terminal, plain lines otherwise.
+struct Progress {
+    bars: Option<(indicatif::MultiProgress, BTreeMap<Address, indicatif::ProgressBar>)>,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        let terminal = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        Progress { bars: terminal.then(|| (indicatif::MultiProgress::new(), BTreeMap::new())) }
+    }
+
+    fn event(&mut self, event: &apply::Event<'_>) {
+        match (&mut self.bars, event) {
+            (Some((multi, bars)), apply::Event::Started { address, action }) => {
+                let bar = multi.add(indicatif::ProgressBar::new_spinner());
+                if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
+                    bar.set_style(style);
+                }
+                bar.set_message(format!("{address}: {}…", render::running_text(*action)));
+                bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                bars.insert((*address).clone(), bar);
+            }
+            (Some((multi, bars)), apply::Event::Finished(step)) => {
+                if let Some(bar) = bars.remove(&step.address) {
+                    bar.finish_and_clear();
+                    multi.remove(&bar);
+                }
+                let _ = multi.println(render::step_line(step));
+            }
+            (None, apply::Event::Finished(step)) => out(&format!("{}\n", render::step_line(step))),
+            (None, apply::Event::Started { .. }) => {}
+        }
+    }
+
+    fn finish(self) {
+        if let Some((multi, bars)) = self.bars {
+            for bar in bars.into_values() {
+                bar.finish_and_clear();
+            }
+            let _ = multi.clear();
+        }
+    }
 }
 
 /// Sets `stop` on SIGINT or SIGTERM: apply then lets the calls in flight finish, saves the

@@ -7,7 +7,7 @@ mod diagnostics;
 mod plan;
 
 pub use diagnostics::diagnostics;
-pub use plan::{apply_report, outputs, plan_human, step_line};
+pub use plan::{apply_report, outputs, plan_human, running_text, step_line};
 
 use crate::model::{format_number, Value};
 

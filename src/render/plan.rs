@@ -112,6 +112,20 @@ pub fn plan_human(plan: &Plan) -> String {
     out
 }
 
+/// What a step is doing while it runs.
+pub fn running_text(action: Action) -> &'static str {
+    match action {
+        Action::Create => "creating",
+        Action::Update => "updating",
+        Action::Replace => "replacing",
+        Action::Delete => "deleting",
+        Action::Forget => "forgetting",
+        Action::Run => "running",
+        Action::Read => "reading",
+        Action::NoOp => "checking",
+    }
+}
+
 /// One progress line for a finished step.
 pub fn step_line(step: &Step) -> String {
     let verb = match (step.action, step.soft) {
@@ -126,7 +140,7 @@ pub fn step_line(step: &Step) -> String {
         (Action::NoOp, _) => "unchanged",
     };
     match &step.outcome {
-        Outcome::Done => format!("{}: {verb}", step.address),
+        Outcome::Done => format!("{}: {verb} after {:.1}s", step.address, step.elapsed.as_secs_f64()),
         Outcome::Failed(e) => format!("{}: failed: {e}", step.address),
         Outcome::Skipped(why) => format!("{}: not attempted: {why}", step.address),
     }
