@@ -270,8 +270,28 @@ pub struct Attribute {
     /// both are set they must agree.
     #[serde(default)]
     pub derive: Option<Derive>,
+    /// How a change of this attribute affects the tenant's security posture.
+    #[serde(default)]
+    pub security: Option<Security>,
     #[serde(default)]
     pub description: String,
+}
+
+/// The security meaning of an attribute's values, for tagging changes as loosening or
+/// tightening. Attributes without one are `unknown`, never assumed safe.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum Security {
+    /// Changes do not affect security (names, descriptions, display fields).
+    Neutral,
+    /// Values ordered from the loosest to the strictest (`allow` < `step_up` < `block`).
+    Order(Vec<String>),
+    /// The boolean value that is the safe one.
+    Safe(bool),
+    /// A list or set of what is allowed: adding entries loosens, removing them tightens.
+    AllowList,
+    /// A list or set of what is blocked or required: adding entries tightens.
+    DenyList,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -350,6 +370,10 @@ pub struct ResourceType {
     /// For data sources reading a list: the array key of the answer.
     #[serde(default)]
     pub rows_key: Option<String>,
+    /// The object protects the tenant (a policy, a broker setting): deleting it loosens and
+    /// creating it tightens.
+    #[serde(default)]
+    pub protective: bool,
     /// Groups of attributes of which exactly one must be set.
     #[serde(default)]
     pub exactly_one_of: Vec<Vec<String>>,

@@ -29,7 +29,7 @@ pub struct State {
     pub outputs: BTreeMap<String, serde_json::Value>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ResourceState {
     /// The remote identity: the id the control plane knows the object by.
     pub id: String,

@@ -5,11 +5,14 @@
 //! desired values (secrets included) in memory for apply; what renderers see of a secret is
 //! only whether it changes.
 
+pub mod impact;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value as Json};
 
 use crate::config::{Desired, IgnoreChanges, ResourceValues};
+pub use impact::Impact;
 use crate::model::{Address, Value};
 use crate::remote::mapping::{read_row, same};
 use crate::remote::Snapshot;
@@ -50,6 +53,7 @@ pub struct AttrChange {
     pub before: Shown,
     pub after: Shown,
     pub forces_replacement: bool,
+    pub impact: Impact,
 }
 
 #[derive(Debug, Clone)]
@@ -75,6 +79,8 @@ pub struct Change {
     pub create_before_destroy: bool,
     /// `lifecycle { prevent_destroy = true }`: deleting or replacing it is refused.
     pub prevent_destroy: bool,
+    /// The type protects the tenant: deleting it loosens, creating it tightens.
+    pub protective: bool,
     /// What apply sends: every desired value, secrets included. Never rendered.
     pub desired: BTreeMap<String, Value>,
     pub sensitive: BTreeSet<String>,
@@ -103,7 +109,29 @@ pub struct Plan {
     pub changes: Vec<Change>,
 }
 
+impl Change {
+    /// The security impact of the whole change, rolled up from its attributes.
+    pub fn impact(&self) -> Impact {
+        let attrs = self.attrs.iter().map(|a| a.impact);
+        match self.action {
+            // A new object is judged by the rules it has; attributes without one add nothing.
+            Action::Create | Action::Run => {
+                let own = attrs.filter(|i| *i != Impact::Unknown).max().unwrap_or(Impact::Neutral);
+                if self.protective { own.max(Impact::Tightens) } else { own }
+            }
+            Action::Update | Action::Replace => attrs.max().unwrap_or(Impact::Neutral),
+            Action::Delete if self.protective => Impact::Loosens,
+            Action::Delete | Action::Forget | Action::Read | Action::NoOp => Impact::Neutral,
+        }
+    }
+}
+
 impl Plan {
+    /// The highest impact of any change.
+    pub fn impact(&self) -> Impact {
+        self.changes.iter().map(Change::impact).max().unwrap_or(Impact::Neutral)
+    }
+
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
         for c in &self.changes {
@@ -147,7 +175,12 @@ pub fn plan_resource(
 ) -> (Change, ResourceValues) {
     let rt = resource_type(&desired.address);
     let prior = state.resources.get(&desired.address).cloned();
-    let remote = prior.as_ref().and_then(|p| snapshot.object(rt, &p.id));
+    // A shared document is there even before thoth manages a part of it: its values are the
+    // "before" of a first apply.
+    let remote = match rt.kind {
+        Kind::SettingsSection | Kind::Singleton => snapshot.object(rt, ""),
+        _ => prior.as_ref().and_then(|p| snapshot.object(rt, &p.id)),
+    };
     let exists = match rt.kind {
         Kind::SettingsSection | Kind::Singleton | Kind::Action => prior.is_some(),
         Kind::Upsert | Kind::VersionedBundle | Kind::Object | Kind::DataSource => remote.is_some(),
@@ -165,6 +198,7 @@ pub fn plan_resource(
         id_after: Shown::Unknown,
         create_before_destroy: false,
         prevent_destroy: false,
+        protective: rt.protective,
         desired: desired.values.clone(),
         sensitive: desired.sensitive.clone(),
         prior: prior.clone(),
@@ -180,9 +214,11 @@ pub fn plan_resource(
         }
     };
 
+    let empty = ResourceState::default();
     let prior_values = match (&prior, remote) {
         (Some(p), Some(row)) if exists => prior_view(rt, p, row),
         (Some(p), None) if exists => prior_view(rt, p, &Map::new()),
+        (None, Some(row)) if matches!(rt.kind, Kind::SettingsSection | Kind::Singleton) => prior_view(rt, &empty, row),
         _ => BTreeMap::new(),
     };
 
@@ -225,11 +261,17 @@ pub fn plan_resource(
                 };
                 // Without an update call, any change of an object replaces it.
                 let no_update = rt.kind == Kind::Object && rt.update.is_none();
+                let secret = desired.sensitive.contains(name);
                 change.attrs.push(AttrChange {
                     name: name.clone(),
                     before: before_shown,
                     after: shown(name, value),
                     forces_replacement: attr.replace || no_update,
+                    impact: impact::of_attribute(
+                        attr.security.as_ref(),
+                        before.filter(|_| !secret),
+                        Some(value).filter(|_| !secret),
+                    ),
                 });
             }
         }
@@ -250,11 +292,26 @@ pub fn plan_resource(
     } else {
         change.action = if rt.kind == Kind::Action { Action::Run } else { Action::Create };
         for (name, value) in &desired.values {
+            let secret = desired.sensitive.contains(name);
+            let before = prior_values.get(name);
+            // An adopted part of a shared document that already has the value is no news.
+            if before.is_some_and(|b| rt.attribute(name).is_some_and(|a| same(a, b, value))) && !secret {
+                continue;
+            }
             change.attrs.push(AttrChange {
                 name: name.clone(),
-                before: Shown::Absent,
+                before: match before {
+                    Some(_) if secret => Shown::Sensitive,
+                    Some(b) => Shown::Value(b.clone()),
+                    None => Shown::Absent,
+                },
                 after: shown(name, value),
                 forces_replacement: false,
+                impact: impact::of_attribute(
+                    rt.attribute(name).and_then(|a| a.security.as_ref()),
+                    before.filter(|_| !secret),
+                    Some(value).filter(|_| !secret),
+                ),
             });
         }
         if prior.is_some() {
@@ -453,6 +510,7 @@ pub fn deferred_read(address: &Address, deps: BTreeSet<Address>) -> Change {
         id_after: Shown::Absent,
         create_before_destroy: false,
         prevent_destroy: false,
+        protective: false,
         desired: BTreeMap::new(),
         sensitive: BTreeSet::new(),
         prior: None,
@@ -523,6 +581,7 @@ pub fn plan_removal(address: &Address, prior: &ResourceState, snapshot: &Snapsho
         id_after: Shown::Absent,
         create_before_destroy: false,
         prevent_destroy: prior.prevent_destroy,
+        protective: rt.protective,
         desired: BTreeMap::new(),
         sensitive: BTreeSet::new(),
         prior: Some(prior.clone()),
