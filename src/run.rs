@@ -352,10 +352,12 @@ async fn connect(args: &ConnectionArgs, loaded: &Loaded) -> Option<Session> {
 async fn embedded(args: &ConnectionArgs, provider: &ProviderValues) -> Result<(Connection, Option<Emulator>), String> {
     let data_dir = PathBuf::from(".thoth").join("embedded");
     let key = format!("thoth_embedded_{}", crate::state::hex(&crate::state::random_bytes::<16>()));
-    let emulator =
-        Emulator::start(EmulatorConfig { data_dir: data_dir.clone(), api_keys: vec![key.clone()] }, "127.0.0.1:0")
-            .await
-            .map_err(|e| format!("cannot start the embedded control plane: {e}"))?;
+    let emulator = Emulator::start(
+        EmulatorConfig { data_dir: data_dir.clone(), api_keys: vec![key.clone()], faults: Default::default() },
+        "127.0.0.1:0",
+    )
+    .await
+    .map_err(|e| format!("cannot start the embedded control plane: {e}"))?;
     let mut diags = Diagnostics::default();
     // The tenant id resolves as for a real tenant; an emulated tenant needs none, so it
     // falls back to `embedded`.
@@ -749,7 +751,8 @@ fn finish_outputs(
 }
 
 async fn emulator_command(args: EmulatorArgs) -> u8 {
-    let config = EmulatorConfig { data_dir: args.data_dir.clone(), api_keys: args.api_keys };
+    let config =
+        EmulatorConfig { data_dir: args.data_dir.clone(), api_keys: args.api_keys, faults: Default::default() };
     let emulator = match Emulator::start(config, &args.listen).await {
         Ok(e) => e,
         Err(e) => return fail(&format!("cannot start the emulator: {e}"), None),

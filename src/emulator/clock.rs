@@ -18,6 +18,30 @@ pub(crate) fn now() -> String {
     format_rfc3339(SystemTime::now())
 }
 
+/// The current time in whole seconds since the Unix epoch.
+pub(crate) fn now_unix() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// The timestamp `secs` seconds before now, clamped to the epoch.
+///
+/// Every timestamp the emulator writes has the same fixed-width UTC shape, so comparing two of
+/// them as strings compares them in time; window filters rely on that.
+pub(crate) fn seconds_ago(secs: u64) -> String {
+    format_unix_seconds(now_unix().saturating_sub(secs))
+}
+
+/// The timestamp `secs` seconds after now.
+pub(crate) fn seconds_from_now(secs: u64) -> String {
+    format_unix_seconds(now_unix().saturating_add(secs))
+}
+
+/// Whether `text` has exactly the shape the emulator writes (`2026-11-28T17:42:00Z`), which
+/// compares correctly as a string against the emulator's own timestamps.
+pub(crate) fn is_canonical(text: &str) -> bool {
+    text.len() == 20 && text.ends_with('Z') && is_rfc3339(text)
+}
+
 /// Formats a point in time as `YYYY-MM-DDTHH:MM:SSZ`, clamping times before 1970 to the epoch.
 pub(crate) fn format_rfc3339(time: SystemTime) -> String {
     let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -105,6 +129,13 @@ pub(crate) fn new_id(prefix: &str) -> Result<String, ApiError> {
 /// The lowercase hex SHA-256 digest of `data`.
 pub(crate) fn sha256_hex(data: &[u8]) -> String {
     hex(&Sha256::digest(data))
+}
+
+/// Random lowercase hex of `len` bytes, for secrets such as API keys.
+pub(crate) fn random_hex(len: usize) -> Result<String, ApiError> {
+    let mut bytes = vec![0u8; len];
+    getrandom::fill(&mut bytes).map_err(|e| ApiError::internal(format!("cannot generate random bytes: {e}")))?;
+    Ok(hex(&bytes))
 }
 
 /// Lowercase hex of `bytes`.

@@ -7,6 +7,7 @@
 //! never looks at the store.
 
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
@@ -15,6 +16,7 @@ use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use super::clock;
 use super::error::ApiError;
 
 /// A request body parsed as JSON; an empty body reads as JSON `null`.
@@ -86,6 +88,129 @@ impl QueryParams {
             None => true,
             Some(wanted) => wanted.eq_ignore_ascii_case(value),
         }
+    }
+}
+
+impl QueryParams {
+    /// An optional integer within `range`; anything else is a 400 naming the parameter.
+    pub(crate) fn u64_in(&self, key: &str, range: RangeInclusive<u64>) -> Result<Option<u64>, ApiError> {
+        self.get(key).map(|text| parse_u64_in(key, text, &range)).transpose()
+    }
+
+    /// An optional `true`/`false`.
+    pub(crate) fn bool(&self, key: &str) -> Result<Option<bool>, ApiError> {
+        self.get(key).map(|text| parse_bool(key, text)).transpose()
+    }
+
+    /// An optional finite, non-negative number.
+    pub(crate) fn non_negative_f64(&self, key: &str) -> Result<Option<f64>, ApiError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(text) => match text.parse::<f64>() {
+                Ok(n) if n.is_finite() && n >= 0.0 => Ok(Some(n)),
+                _ => Err(ApiError::invalid(format!("the `{key}` query parameter must be a non-negative number"))),
+            },
+        }
+    }
+
+    /// An optional value restricted to `allowed`.
+    pub(crate) fn one_of(&self, key: &str, allowed: &[&str]) -> Result<Option<String>, ApiError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(value) if allowed.contains(&value) => Ok(Some(value.to_owned())),
+            Some(value) => Err(ApiError::invalid(format!(
+                "the `{key}` query parameter must be one of {}, got {value:?}",
+                allowed.join(", ")
+            ))),
+        }
+    }
+}
+
+fn parse_u64_in(key: &str, text: &str, range: &RangeInclusive<u64>) -> Result<u64, ApiError> {
+    match text.trim().parse::<u64>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(ApiError::invalid(format!(
+            "`{key}` must be an integer from {} to {}, got {text:?}",
+            range.start(),
+            range.end()
+        ))),
+    }
+}
+
+fn parse_bool(key: &str, text: &str) -> Result<bool, ApiError> {
+    match text.trim() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ApiError::invalid(format!("`{key}` must be `true` or `false`, got {text:?}"))),
+    }
+}
+
+/// The parameters of an action that clients send either in the query string (Terraform, with
+/// a JSON `null` body) or as a JSON object body (the operator), `govapi.md` §1.8. A key given
+/// in both places takes the body's value.
+pub(crate) struct ActionParams {
+    query: BTreeMap<String, String>,
+    body: Map<String, Value>,
+}
+
+impl ActionParams {
+    /// Combines the query string with a body that is `null`, empty or a JSON object.
+    pub(crate) fn new(query: QueryParams, body: Body) -> Result<Self, ApiError> {
+        let body = match body.0 {
+            Value::Null => Map::new(),
+            Value::Object(map) => map,
+            other => {
+                return Err(ApiError::invalid(format!(
+                    "the request body must be a JSON object or null, got {}",
+                    kind(&other)
+                )))
+            }
+        };
+        Ok(ActionParams { query: query.0, body })
+    }
+
+    /// An integer within `range`, or `default` when absent. The body may hold a number or a
+    /// numeric string.
+    pub(crate) fn u64_in(&self, key: &str, range: RangeInclusive<u64>, default: u64) -> Result<u64, ApiError> {
+        match self.body.get(key).filter(|v| !v.is_null()) {
+            Some(Value::Number(n)) => match n.as_u64() {
+                Some(n) if range.contains(&n) => Ok(n),
+                _ => Err(ApiError::invalid(format!(
+                    "`{key}` must be an integer from {} to {}",
+                    range.start(),
+                    range.end()
+                ))),
+            },
+            Some(Value::String(text)) => parse_u64_in(key, text, &range),
+            Some(other) => Err(wrong_type(key, "an integer", other)),
+            None => match self.query.get(key).filter(|v| !v.is_empty()) {
+                Some(text) => parse_u64_in(key, text, &range),
+                None => Ok(default),
+            },
+        }
+    }
+
+    /// A boolean, or `default` when absent. The body may hold a boolean or `"true"`/`"false"`.
+    pub(crate) fn bool(&self, key: &str, default: bool) -> Result<bool, ApiError> {
+        match self.body.get(key).filter(|v| !v.is_null()) {
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(Value::String(text)) => parse_bool(key, text),
+            Some(other) => Err(wrong_type(key, "a boolean", other)),
+            None => match self.query.get(key).filter(|v| !v.is_empty()) {
+                Some(text) => parse_bool(key, text),
+                None => Ok(default),
+            },
+        }
+    }
+
+    /// An optional non-blank string.
+    pub(crate) fn opt_str(&self, key: &str) -> Result<Option<String>, ApiError> {
+        let value = match self.body.get(key).filter(|v| !v.is_null()) {
+            Some(Value::String(text)) => Some(text.clone()),
+            Some(other) => return Err(wrong_type(key, "a string", other)),
+            None => self.query.get(key).cloned(),
+        };
+        Ok(value.filter(|text| !text.trim().is_empty()))
     }
 }
 
@@ -177,6 +302,38 @@ impl Fields<'_> {
                 n.as_u64().map(Some).ok_or_else(|| ApiError::invalid(format!("`{key}` must be a non-negative integer")))
             }
             Some(other) => Err(wrong_type(key, "a non-negative integer", other)),
+        }
+    }
+
+    /// An optional finite number.
+    pub(crate) fn opt_f64(&self, key: &str) -> Result<Option<f64>, ApiError> {
+        match self.value(key) {
+            None => Ok(None),
+            Some(Value::Number(n)) => match n.as_f64() {
+                Some(x) if x.is_finite() => Ok(Some(x)),
+                _ => Err(ApiError::invalid(format!("`{key}` must be a finite number"))),
+            },
+            Some(other) => Err(wrong_type(key, "a number", other)),
+        }
+    }
+
+    /// An optional number within `min..=max`.
+    pub(crate) fn opt_f64_in(&self, key: &str, min: f64, max: f64) -> Result<Option<f64>, ApiError> {
+        match self.opt_f64(key)? {
+            Some(x) if !(min..=max).contains(&x) => {
+                Err(ApiError::invalid(format!("`{key}` must be between {min} and {max}, got {x}")))
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// An optional RFC 3339 timestamp.
+    pub(crate) fn opt_timestamp(&self, key: &str) -> Result<Option<String>, ApiError> {
+        match self.opt_str(key)? {
+            Some(at) if !clock::is_rfc3339(&at) => {
+                Err(ApiError::invalid(format!("`{key}` must be an RFC 3339 timestamp, got {at:?}")))
+            }
+            other => Ok(other),
         }
     }
 

@@ -11,16 +11,28 @@
 //! field names are written out again here from the contract, so that a client and an emulator
 //! that disagree with `govapi.md` disagree with each other, and a test notices.
 //!
+//! Every endpoint of `govapi.md` is served (see `routes` for the areas). What only the
+//! runtime creates on a real control plane (approvals, policy change artifacts, observed MCP
+//! traffic) is created through emulator-only routes under `/{tenant}/_emulator/`, described in
+//! `routes::seed`; they also hold switches such as making the primary evidence backfill path
+//! answer 404 or 405. [`Faults`] in the configuration makes the tenant API routes slow,
+//! failing, throttled or ambiguous, reproducibly from a seed (see `faults`).
+//!
 //! Layout: `routes` (one submodule per API area, plus the router), `store` (tenant data model
 //! and persistence), `auth`, `error` (the JSON error type), `extract` (request extractors that
-//! reject in JSON) and `clock` (timestamps, ids, digests).
+//! reject in JSON), `clock` (timestamps, ids, digests), `faults` (fault injection) and `net`
+//! (the listener whose connections fault injection can drop).
 
 mod auth;
 mod clock;
 mod error;
 mod extract;
+mod faults;
+mod net;
 mod routes;
 mod store;
+
+pub use self::faults::Faults;
 
 use std::fmt;
 use std::io;
@@ -42,6 +54,8 @@ pub struct EmulatorConfig {
     pub data_dir: PathBuf,
     /// The accepted credentials, as `X-Api-Key` values or bearer tokens; at least one.
     pub api_keys: Vec<String>,
+    /// The faults to inject into tenant API requests; the default injects none.
+    pub faults: Faults,
 }
 
 impl fmt::Debug for EmulatorConfig {
@@ -49,6 +63,7 @@ impl fmt::Debug for EmulatorConfig {
         f.debug_struct("EmulatorConfig")
             .field("data_dir", &self.data_dir)
             .field("api_keys", &format_args!("[{} redacted]", self.api_keys.len()))
+            .field("faults", &self.faults)
             .finish()
     }
 }
@@ -73,21 +88,25 @@ impl Emulator {
     ///
     /// # Errors
     ///
-    /// Fails when no API key is configured, when the data directory cannot be created or read,
-    /// when a data file is corrupt, or when the address cannot be bound.
+    /// Fails when no API key is configured, when a fault rate is not between 0 and 1 or the
+    /// throttle is 0, when the data directory cannot be created or read, when a data file is
+    /// corrupt, or when the address cannot be bound.
     pub async fn start(config: EmulatorConfig, listen: &str) -> io::Result<Emulator> {
         let api_keys: Vec<String> =
             config.api_keys.into_iter().map(|key| key.trim().to_owned()).filter(|key| !key.is_empty()).collect();
         if api_keys.is_empty() {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "the emulator needs at least one API key"));
         }
+        config.faults.validate()?;
+        let injector = faults::Injector::new(config.faults);
         let data_dir = config.data_dir;
         let store = tokio::task::spawn_blocking(move || store::Store::open(&data_dir))
             .await
             .map_err(|e| io::Error::other(format!("loading the emulator data failed: {e}")))??;
-        let listener = TcpListener::bind(listen).await?;
-        let addr = listener.local_addr()?;
-        let app = routes::router(routes::AppState::new(store, api_keys));
+        let listener = net::FaultListener::new(TcpListener::bind(listen).await?);
+        let addr = axum::serve::Listener::local_addr(&listener)?;
+        let app = routes::router(routes::AppState::new(store, api_keys, injector))
+            .into_make_service_with_connect_info::<net::ConnectionHandle>();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             axum::serve(listener, app)

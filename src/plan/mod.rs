@@ -12,12 +12,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Map, Value as Json};
 
 use crate::config::{Desired, IgnoreChanges, ResourceValues};
-pub use impact::Impact;
 use crate::model::{Address, Value};
 use crate::remote::mapping::{read_row, same};
 use crate::remote::Snapshot;
 use crate::schema::{AttrMode, Kind, Location, Refresh, ResourceType, Schema};
 use crate::state::{ResourceState, State};
+pub use impact::Impact;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Action {
@@ -117,7 +117,11 @@ impl Change {
             // A new object is judged by the rules it has; attributes without one add nothing.
             Action::Create | Action::Run => {
                 let own = attrs.filter(|i| *i != Impact::Unknown).max().unwrap_or(Impact::Neutral);
-                if self.protective { own.max(Impact::Tightens) } else { own }
+                if self.protective {
+                    own.max(Impact::Tightens)
+                } else {
+                    own
+                }
             }
             Action::Update | Action::Replace => attrs.max().unwrap_or(Impact::Neutral),
             Action::Delete if self.protective => Impact::Loosens,

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use super::value_text;
 use crate::apply::{Outcome, Report, Step};
 use crate::model::Value;
-use crate::plan::{Action, Change, Plan, Shown};
+use crate::plan::{Action, AttrChange, Change, Impact, Plan, Shown};
 
 fn symbol(action: Action) -> &'static str {
     match action {
@@ -32,7 +32,84 @@ fn headline(c: &Change) -> String {
         (Action::Read, _) => "will be read during apply",
         (Action::NoOp, _) => "is up to date",
     };
-    format!("# {} {what}", c.address)
+    let impact = match c.impact() {
+        Impact::Neutral => String::new(),
+        other => format!(" [{}]", other.label()),
+    };
+    format!("# {} {what}{impact}", c.address)
+}
+
+/// JSON text pretty-printed with sorted keys, when `text` is a JSON object or array.
+pub(crate) fn pretty_json(text: &str) -> Option<String> {
+    let json: serde_json::Value = serde_json::from_str(text).ok()?;
+    if !(json.is_object() || json.is_array()) {
+        return None;
+    }
+    serde_json::to_string_pretty(&crate::remote::mapping::canonical(&json)).ok()
+}
+
+/// A line diff of two long or structured texts (JSON compared with sorted keys), or `None`
+/// when the values are short enough to show on one line.
+pub(crate) fn text_diff(before: &str, after: &str) -> Option<Vec<String>> {
+    let (b, a) = match (pretty_json(before), pretty_json(after)) {
+        (Some(b), Some(a)) => (b, a),
+        _ if before.contains('\n') || after.contains('\n') || before.len() + after.len() > 120 => {
+            (before.to_owned(), after.to_owned())
+        }
+        _ => return None,
+    };
+    let diff = similar::TextDiff::from_lines(&b, &a);
+    let mut lines = Vec::new();
+    // Three lines of context around each change; skipped stretches are marked.
+    for (n, group) in diff.grouped_ops(3).iter().enumerate() {
+        if n > 0 {
+            lines.push("  ...".to_owned());
+        }
+        for op in group {
+            for change in diff.iter_changes(op) {
+                let sign = match change.tag() {
+                    similar::ChangeTag::Delete => '-',
+                    similar::ChangeTag::Insert => '+',
+                    similar::ChangeTag::Equal => ' ',
+                };
+                lines.push(format!("{sign} {}", change.value().trim_end_matches('\n')));
+            }
+        }
+    }
+    Some(lines)
+}
+
+/// The text of one attribute line (or block), without its leading indentation.
+fn attr_text(c: &Change, a: &AttrChange, width: usize, indent: usize) -> (char, String) {
+    let pad = " ".repeat(indent + 4);
+    let block = |lines: Vec<String>| {
+        let mut text = String::from("<<-DIFF\n");
+        for l in lines {
+            let _ = writeln!(text, "{pad}{l}");
+        }
+        let _ = write!(text, "{}DIFF", " ".repeat(indent + 2));
+        text
+    };
+    let new = |after: &Shown| match after {
+        Shown::Value(Value::String(s)) => match pretty_json(s) {
+            Some(p) => block(p.lines().map(|l| format!("  {l}")).collect()),
+            None => shown_text(after, indent),
+        },
+        other => shown_text(other, indent),
+    };
+    let _ = width;
+    match (&a.before, &a.after) {
+        (Shown::Absent, after) => ('+', new(after)),
+        _ if matches!(c.action, Action::Create | Action::Run) && matches!(a.before, Shown::Absent) => {
+            ('+', new(&a.after))
+        }
+        (Shown::Sensitive, Shown::Sensitive) => ('~', "(sensitive value changed)".to_owned()),
+        (Shown::Value(Value::String(b)), Shown::Value(Value::String(af))) => match text_diff(b, af) {
+            Some(lines) => ('~', block(lines)),
+            None => ('~', format!("{} -> {}", shown_text(&a.before, indent), shown_text(&a.after, indent))),
+        },
+        (before, after) => ('~', format!("{} -> {}", shown_text(before, indent), shown_text(after, indent))),
+    }
 }
 
 fn shown_text(s: &Shown, indent: usize) -> String {
@@ -80,17 +157,16 @@ pub fn plan_human(plan: &Plan) -> String {
             let _ = writeln!(out, "        {name:<width$} = {}", value_text(value, 8));
         }
         for a in &c.attrs {
-            let (sym, text) = match c.action {
-                Action::Create | Action::Run if matches!(a.before, Shown::Absent) => ("+", shown_text(&a.after, 8)),
-                _ => match (&a.before, &a.after) {
-                    (Shown::Absent, after) => ("+", shown_text(after, 8)),
-                    (Shown::Sensitive, Shown::Sensitive) => ("~", "(sensitive value changed)".to_owned()),
-                    (before, after) => ("~", format!("{} -> {}", shown_text(before, 8), shown_text(after, 8))),
-                },
-            };
-            let replace =
-                if a.forces_replacement && c.action == Action::Replace { " # forces replacement" } else { "" };
-            let _ = writeln!(out, "      {sym} {:<width$} = {text}{replace}", a.name);
+            let (sym, text) = attr_text(c, a, width, 6);
+            let mut notes = Vec::new();
+            if a.forces_replacement && c.action == Action::Replace {
+                notes.push("forces replacement");
+            }
+            if matches!(a.impact, Impact::Loosens | Impact::Tightens) && c.action != Action::Create {
+                notes.push(a.impact.label());
+            }
+            let notes = if notes.is_empty() { String::new() } else { format!(" # {}", notes.join(", ")) };
+            let _ = writeln!(out, "      {sym} {:<width$} = {text}{notes}", a.name);
         }
         if matches!(c.action, Action::Create | Action::Run) && !matches!(c.id_after, Shown::Absent) {
             let _ = writeln!(out, "      + {:<width$} = {}", "id", shown_text(&c.id_after, 8));
@@ -109,7 +185,23 @@ pub fn plan_human(plan: &Plan) -> String {
         s.forget,
         if s.run > 0 { format!(", {} action(s) to run", s.run) } else { String::new() }
     );
+    let _ = writeln!(out, "{}", impact_line(plan));
     out
+}
+
+/// How many changes loosen, tighten or cannot be judged.
+pub(crate) fn impact_counts(plan: &Plan) -> [(Impact, usize); 3] {
+    let count = |i: Impact| plan.changes.iter().filter(|c| c.impact() == i).count();
+    [
+        (Impact::Loosens, count(Impact::Loosens)),
+        (Impact::Tightens, count(Impact::Tightens)),
+        (Impact::Unknown, count(Impact::Unknown)),
+    ]
+}
+
+fn impact_line(plan: &Plan) -> String {
+    let [(_, loosens), (_, tightens), (_, unknown)] = impact_counts(plan);
+    format!("Security impact: {loosens} loosening, {tightens} tightening, {unknown} unknown.")
 }
 
 /// What a step is doing while it runs.

@@ -7,34 +7,34 @@ use std::path::Path;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use thoth::emulator::{Emulator, EmulatorConfig};
+use thoth::emulator::{Emulator, EmulatorConfig, Faults};
 
 use crate::support::TempDir;
 
-const KEY: &str = "thoth_org_emulator_test";
+pub(crate) const KEY: &str = "thoth_org_emulator_test";
 
-fn config(dir: &Path) -> EmulatorConfig {
-    EmulatorConfig { data_dir: dir.to_path_buf(), api_keys: vec![KEY.to_owned()] }
+pub(crate) fn config(dir: &Path) -> EmulatorConfig {
+    EmulatorConfig { data_dir: dir.to_path_buf(), api_keys: vec![KEY.to_owned()], faults: Faults::default() }
 }
 
-async fn start(dir: &Path) -> Emulator {
+pub(crate) async fn start(dir: &Path) -> Emulator {
     Emulator::start(config(dir), "127.0.0.1:0").await.expect("the emulator starts")
 }
 
 /// A client authenticated with `X-Api-Key`, speaking to one tenant.
-struct Api {
-    client: Client,
-    base: String,
+pub(crate) struct Api {
+    pub(crate) client: Client,
+    pub(crate) base: String,
 }
 
 impl Api {
-    fn new(emulator: &Emulator) -> Api {
+    pub(crate) fn new(emulator: &Emulator) -> Api {
         Api { client: Client::builder().build().expect("an HTTP client"), base: emulator.base_url() }
     }
 
     /// Sends a request to `path` (which starts with `/`) and returns the status and JSON body
     /// (`null` when the body is empty).
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    pub(crate) async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
         let mut request = self.client.request(method, format!("{}{path}", self.base)).header("X-Api-Key", KEY);
         if let Some(body) = body {
             request = request.json(&body);
@@ -42,24 +42,24 @@ impl Api {
         send(request).await
     }
 
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
+    pub(crate) async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.call(Method::GET, path, None).await
     }
 
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         self.call(Method::POST, path, Some(body)).await
     }
 
-    async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+    pub(crate) async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
         self.call(Method::PUT, path, Some(body)).await
     }
 
-    async fn delete(&self, path: &str) -> (StatusCode, Value) {
+    pub(crate) async fn delete(&self, path: &str) -> (StatusCode, Value) {
         self.call(Method::DELETE, path, None).await
     }
 }
 
-async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+pub(crate) async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
     let response = request.send().await.expect("the request is answered");
     let status = response.status();
     let text = response.text().await.expect("a readable body");
@@ -72,19 +72,19 @@ async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
 }
 
 /// Asserts the GovAPI error shape with the given status and code.
-fn assert_error(actual: &(StatusCode, Value), status: StatusCode, code: &str) {
+pub(crate) fn assert_error(actual: &(StatusCode, Value), status: StatusCode, code: &str) {
     assert_eq!(actual.0, status, "body: {}", actual.1);
     assert_eq!(actual.1["error"], code, "body: {}", actual.1);
     assert!(actual.1["message"].is_string(), "body: {}", actual.1);
 }
 
 /// The `data` array of a list response.
-fn data(body: &Value) -> &Vec<Value> {
+pub(crate) fn data(body: &Value) -> &Vec<Value> {
     body["data"].as_array().expect("a `data` array")
 }
 
 /// Whether any file under `dir` contains `needle`.
-fn files_contain(dir: &Path, needle: &str) -> bool {
+pub(crate) fn files_contain(dir: &Path, needle: &str) -> bool {
     let Ok(entries) = fs::read_dir(dir) else {
         return false;
     };
@@ -98,7 +98,7 @@ fn files_contain(dir: &Path, needle: &str) -> bool {
     })
 }
 
-fn is_timestamp(value: &Value) -> bool {
+pub(crate) fn is_timestamp(value: &Value) -> bool {
     let Some(text) = value.as_str() else {
         return false;
     };
@@ -568,7 +568,7 @@ async fn start_fails_on_bad_configuration_or_data() {
     assert!(unusable.is_err(), "a data dir that is a file is an error");
 
     let empty = TempDir::new("no-keys");
-    let no_keys = EmulatorConfig { data_dir: empty.path().to_path_buf(), api_keys: vec![] };
+    let no_keys = EmulatorConfig { api_keys: vec![], ..config(empty.path()) };
     let error = Emulator::start(no_keys, "127.0.0.1:0").await.expect_err("no API key is an error");
     assert!(error.to_string().contains("at least one API key"), "{error}");
 }

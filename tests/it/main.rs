@@ -2,6 +2,7 @@
 
 mod diagnostics;
 mod emulator;
+mod emulator_more;
 mod language;
 mod lifecycle;
 mod support;

@@ -15,7 +15,7 @@ use super::{thoth, AppState, TenantPath};
 use crate::emulator::clock;
 use crate::emulator::error::ApiError;
 use crate::emulator::extract::{Body, Fields, PathParams, QueryParams};
-use crate::emulator::store::model::PolicyBundle;
+use crate::emulator::store::model::{PolicyBundle, TenantData};
 
 const FRAMEWORKS: &[&str] = &["OPA", "CEDAR"];
 const STATUSES: &[&str] = &["active", "staged", "paused", "disabled"];
@@ -61,45 +61,45 @@ async fn create(
     let body = body.into_object()?;
     let input = BundleInput::parse(&Fields(&body))?;
     let id = clock::new_id("bnd_")?;
-    let row = app
-        .store()
-        .mutate(&tenant, move |t| {
-            let now = clock::now();
-            let previous = t.policy_bundle_versions.get(&input.name).copied().unwrap_or(0);
-            let version = previous.saturating_add(1);
-            t.policy_bundle_versions.insert(input.name.clone(), version);
-            let policy_hash = clock::sha256_hex(format!("{}\n{}", input.framework, input.content()).as_bytes());
-            let resolved_version = input.s3_version_id.clone().unwrap_or_else(|| format!("v{version}"));
-            let row = PolicyBundle {
-                id,
-                name: input.name,
-                description: input.description,
-                framework: input.framework,
-                raw_policy: input.raw_policy,
-                source_uri: input.source_uri,
-                s3_uri: input.s3_uri,
-                s3_version_id: input.s3_version_id,
-                expected_hash: input.expected_hash,
-                assignments: input.assignments,
-                status: input.status,
-                enforcement_mode: input.enforcement_mode,
-                version,
-                policy_hash,
-                resolved_version,
-                created_by: "api".to_owned(),
-                created_at: now.clone(),
-                updated_at: now,
-            };
-            let rendered = render(&row);
-            t.policy_bundles.push(row);
-            Ok(rendered)
-        })
-        .await?;
+    let row = app.store().mutate(&tenant, move |t| Ok(render(store_version(t, input, id)))).await?;
     Ok((StatusCode::CREATED, Json(row)))
 }
 
+/// Stores a validated bundle as the next version of its name, with the given id, and returns
+/// the stored row. Policy change artifacts applied through the `govapi` channel use this too.
+pub(super) fn store_version(t: &mut TenantData, input: BundleInput, id: String) -> &PolicyBundle {
+    let now = clock::now();
+    let previous = t.policy_bundle_versions.get(&input.name).copied().unwrap_or(0);
+    let version = previous.saturating_add(1);
+    t.policy_bundle_versions.insert(input.name.clone(), version);
+    let policy_hash = clock::sha256_hex(format!("{}\n{}", input.framework, input.content()).as_bytes());
+    let resolved_version = input.s3_version_id.clone().unwrap_or_else(|| format!("v{version}"));
+    t.policy_bundles.push(PolicyBundle {
+        id,
+        name: input.name,
+        description: input.description,
+        framework: input.framework,
+        raw_policy: input.raw_policy,
+        source_uri: input.source_uri,
+        s3_uri: input.s3_uri,
+        s3_version_id: input.s3_version_id,
+        expected_hash: input.expected_hash,
+        assignments: input.assignments,
+        status: input.status,
+        enforcement_mode: input.enforcement_mode,
+        version,
+        policy_hash,
+        resolved_version,
+        created_by: "api".to_owned(),
+        created_at: now.clone(),
+        updated_at: now,
+    });
+    let last = t.policy_bundles.len() - 1;
+    &t.policy_bundles[last]
+}
+
 /// A validated create request.
-struct BundleInput {
+pub(super) struct BundleInput {
     name: String,
     description: String,
     framework: String,
@@ -114,7 +114,7 @@ struct BundleInput {
 }
 
 impl BundleInput {
-    fn parse(fields: &Fields<'_>) -> Result<Self, ApiError> {
+    pub(super) fn parse(fields: &Fields<'_>) -> Result<Self, ApiError> {
         let name = fields.req_str("name")?;
         let description = fields.opt_str("description")?.unwrap_or_default();
         let framework = fields.req_str("framework")?;

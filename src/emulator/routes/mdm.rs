@@ -159,9 +159,9 @@ async fn read_job(
 
 /// Moves a job one step forward and mirrors its state onto its provider row.
 ///
-/// A running job fails when its provider is disabled or gone by then. `synced_endpoints` is
-/// 0 for now: when the endpoints area exists, it should count the endpoints whose
-/// `enrollment` names this provider.
+/// A running job fails when its provider is disabled or gone by then. A successful job
+/// "syncs" the registered endpoints whose `enrollment` names its provider: `synced_endpoints`
+/// counts them and `unassigned_count` counts those among them that belong to no fleet.
 fn advance_job(t: &mut TenantData, job_id: &str) {
     let now = clock::now();
     let Some(mut job) = t.mdm_sync_jobs.get(job_id).cloned() else {
@@ -176,8 +176,14 @@ fn advance_job(t: &mut TenantData, job_id: &str) {
             match t.mdm_providers.get(&job.provider).map(|row| row.enabled) {
                 Some(true) => {
                     "succeeded".clone_into(&mut job.status);
-                    job.synced_endpoints = 0;
-                    job.unassigned_count = 0;
+                    let enrolled: Vec<_> = t
+                        .endpoints
+                        .values()
+                        .filter(|endpoint| endpoint.enrollment.as_deref() == Some(job.provider.as_str()))
+                        .collect();
+                    job.synced_endpoints = enrolled.len() as u64;
+                    job.unassigned_count =
+                        enrolled.iter().filter(|endpoint| endpoint.fleet_id.is_none()).count() as u64;
                 }
                 Some(false) => {
                     "failed".clone_into(&mut job.status);

@@ -3,16 +3,37 @@
 //! Every path starts with `/{tenant}/thoth`, `/{tenant}/governance` or `/{tenant}/billing`
 //! (`govapi.md` §0); any tenant id is accepted and each tenant's data is separate. This module
 //! owns the shared state, the router, the JSON fallbacks for unknown routes and wrong methods,
-//! and the wire rendering of stored rows (in each area's submodule). Handlers validate a
-//! request completely before they mutate anything, and never panic on request input.
+//! and the order of the layers (authentication, then fault injection on the API routes only);
+//! each area's submodule owns its handlers and the wire rendering of its stored rows.
+//! Handlers validate a request completely before they mutate anything, and never panic on
+//! request input.
 //!
-//! To add an area (fleets, endpoints, API keys, MCP vendors, packs, actions): write a
-//! submodule with `pub(super) fn routes() -> Router<AppState>`, add its data to
-//! `store::model::TenantData`, and merge it in [`router`].
+//! Areas: `settings` (settings document, webhook test), `mdm`, `browser`, `bundles` (policy
+//! bundles), `fleets`, `endpoints`, `api_keys`, `policy_sync`, `approvals`, `exceptions`
+//! (policy exceptions, reviews, change artifacts), `packs`, `mcp`, `evidence` (backfills,
+//! evidence chain, SLOs), `billing`, `reports` (feed, tools, reports, forensics). `derived`
+//! computes the views several areas share, and `seed` serves the emulator-only routes under
+//! `/{tenant}/_emulator/`, which fault injection never touches.
+//!
+//! To add an area: write a submodule with `pub(super) fn routes() -> Router<AppState>`, add
+//! its data to `store::model::TenantData`, and merge it in [`router`].
 
+mod api_keys;
+mod approvals;
+mod billing;
 mod browser;
 mod bundles;
+mod derived;
+mod endpoints;
+mod evidence;
+mod exceptions;
+mod fleets;
+mod mcp;
 mod mdm;
+mod packs;
+mod policy_sync;
+mod reports;
+mod seed;
 mod settings;
 
 use std::sync::Arc;
@@ -25,9 +46,10 @@ use serde::Deserialize;
 
 use super::auth;
 use super::error::ApiError;
+use super::faults::{self, Injector};
 use super::store::Store;
 
-/// What every handler can reach: the store and the accepted API keys.
+/// What every handler can reach: the store, the accepted API keys and the fault injector.
 #[derive(Clone)]
 pub(crate) struct AppState {
     inner: Arc<Inner>,
@@ -36,16 +58,22 @@ pub(crate) struct AppState {
 struct Inner {
     store: Store,
     api_keys: Vec<String>,
+    injector: Injector,
 }
 
 impl AppState {
-    pub(crate) fn new(store: Store, api_keys: Vec<String>) -> Self {
-        AppState { inner: Arc::new(Inner { store, api_keys }) }
+    pub(crate) fn new(store: Store, api_keys: Vec<String>, injector: Injector) -> Self {
+        AppState { inner: Arc::new(Inner { store, api_keys, injector }) }
     }
 
     /// The tenants' data.
     pub(crate) fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The fault injector of this emulator.
+    pub(crate) fn injector(&self) -> &Injector {
+        &self.inner.injector
     }
 
     /// Whether `presented` is one of the configured API keys.
@@ -69,15 +97,41 @@ pub(crate) fn thoth(path: &str) -> String {
     format!("/{{tenant}}/thoth{path}")
 }
 
-/// Builds the complete application: every area's routes, the JSON fallbacks, authentication
-/// in front of all of them, and a last guard that turns any non-JSON error into the GovAPI
-/// error shape.
+/// The full route pattern of a path under `/{tenant}/governance`.
+pub(crate) fn governance(path: &str) -> String {
+    format!("/{{tenant}}/governance{path}")
+}
+
+/// The full route pattern of a path under `/{tenant}/billing`.
+pub(crate) fn billing(path: &str) -> String {
+    format!("/{{tenant}}/billing{path}")
+}
+
+/// Builds the complete application: every area's routes with fault injection around them, the
+/// emulator-only routes without it, the JSON fallbacks, authentication in front of all of
+/// them, and a last guard that turns any non-JSON error into the GovAPI error shape.
 pub(crate) fn router(state: AppState) -> Router {
-    Router::new()
+    let api = Router::new()
         .merge(settings::routes())
         .merge(mdm::routes())
         .merge(browser::routes())
         .merge(bundles::routes())
+        .merge(fleets::routes())
+        .merge(endpoints::routes())
+        .merge(api_keys::routes())
+        .merge(policy_sync::routes())
+        .merge(approvals::routes())
+        .merge(exceptions::routes())
+        .merge(packs::routes())
+        .merge(mcp::routes())
+        .merge(evidence::routes())
+        .merge(billing::routes())
+        .merge(reports::routes())
+        // A route layer wraps only the routes above, not the fallbacks below.
+        .route_layer(middleware::from_fn_with_state(state.clone(), faults::inject));
+    Router::new()
+        .merge(api)
+        .merge(seed::routes())
         // This must come after every route: it replaces the default 405 of routes that exist
         // at the time of the call.
         .method_not_allowed_fallback(method_not_allowed)
