@@ -390,16 +390,6 @@ impl Lookup<Option<Json>> for ObjectLookup<'_> {
                 operation::render_template(template, self.values, &Placeholders { id: None, tenant }, false).ok()
             }
         });
-        if let (Some(id), Some(read)) = (known_id, &self.rt.read) {
-            let at = Placeholders { id: Some(&id), tenant };
-            return Ok(operation::read_object(self.client, self.rt, read, self.values, &at)
-                .await?
-                .map(|m| Some(Json::Object(m))));
-        }
-        let Some(list) = &self.rt.lookup else { return Ok(None) };
-        let at = Placeholders { id: None, tenant };
-        let answer = operation::call(self.client, self.rt, list, self.values, &at).await?;
-        let rows = crate::remote::list_rows(answer, list.list_key.as_deref().unwrap_or("data")).unwrap_or_default();
         let wanted: Vec<(String, Json)> = self
             .rt
             .lookup_match
@@ -409,12 +399,29 @@ impl Lookup<Option<Json>> for ObjectLookup<'_> {
                 Some((attr.json.clone()?, to_wire(attr, self.values.get(name)?)))
             })
             .collect();
-        let mut matches = rows.into_iter().filter(|row| {
-            !wanted.is_empty()
-                && wanted.iter().all(|(key, v)| {
-                    crate::remote::mapping::get_path(row.as_object().unwrap_or(&Map::new()), key) == Some(v)
-                })
-        });
+        let matches = |row: &Map<String, Json>| {
+            wanted.iter().all(|(key, v)| crate::remote::mapping::get_path(row, key) == Some(v))
+        };
+        if let (Some(id), Some(read)) = (known_id, &self.rt.read) {
+            let at = Placeholders { id: Some(&id), tenant };
+            return Ok(operation::read_object(self.client, self.rt, read, self.values, &at)
+                .await?
+                .filter(|row| matches(row))
+                .map(|m| Some(Json::Object(m))));
+        }
+        // Without a way to find the object, the write is not tried again: the error stands.
+        let Some(list) = &self.rt.lookup else {
+            return Err(ApiError::Decode {
+                method: "GET".to_owned(),
+                path: self.rt.name.clone(),
+                message: "no way to look the object up".to_owned(),
+            });
+        };
+        let at = Placeholders { id: None, tenant };
+        let answer = operation::call(self.client, self.rt, list, self.values, &at).await?;
+        let rows = crate::remote::list_rows(answer, list.list_key.as_deref().unwrap_or("data")).unwrap_or_default();
+        let mut matches =
+            rows.into_iter().filter(|row| !wanted.is_empty() && row.as_object().is_some_and(|row| matches(row)));
         // Adopt only an unambiguous match.
         match (matches.next(), matches.next()) {
             (Some(row), None) => Ok(Some(Some(row))),

@@ -273,6 +273,10 @@ pub struct Attribute {
     /// How a change of this attribute affects the tenant's security posture.
     #[serde(default)]
     pub security: Option<Security>,
+    /// A list attribute whose items each get this value: the `*` of the JSON path is replaced
+    /// by every item (`overrides_by_pack.*.trust_floor` for each of `pack_ids`).
+    #[serde(default)]
+    pub each: Option<String>,
     #[serde(default)]
     pub description: String,
 }
@@ -292,6 +296,10 @@ pub enum Security {
     AllowList,
     /// A list or set of what is blocked or required: adding entries tightens.
     DenyList,
+    /// A number that bounds what is allowed from above (a key's lifetime): raising it loosens.
+    Ceiling,
+    /// A number that bounds what is required from below (a trust floor): raising it tightens.
+    Floor,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -377,6 +385,9 @@ pub struct ResourceType {
     /// Groups of attributes of which exactly one must be set.
     #[serde(default)]
     pub exactly_one_of: Vec<Vec<String>>,
+    /// Body keys every write sends with a fixed value (the scope level of an API key type).
+    #[serde(default)]
+    pub fixed: serde_json::Map<String, serde_json::Value>,
     pub attributes: BTreeMap<String, Attribute>,
 }
 
@@ -531,6 +542,13 @@ fn validate(rt: &ResourceType) -> Result<(), String> {
     for attr in rt.attributes.values() {
         if let Some(d) = &attr.derive {
             need("derive.from", rt.attributes.contains_key(&d.from))?;
+        }
+        if let Some(each) = &attr.each {
+            need(
+                "`each` names a list attribute and the JSON path has a `*`",
+                rt.attribute(each).is_some_and(|a| a.value_type == ValueType::List)
+                    && attr.json.as_deref().is_some_and(|j| j.contains('*')),
+            )?;
         }
     }
     if let Some(f) = &rt.follow_up {

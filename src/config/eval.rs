@@ -261,6 +261,14 @@ impl<'m> Evaluator<'m> {
                 if name == "try" {
                     return self.try_call(ctx, call.args.iter(), span);
                 }
+                if name == "can" {
+                    let args: Vec<&Expression> = call.args.iter().collect();
+                    let [arg] = args.as_slice() else {
+                        return Err(Diagnostic::error(format!("`can` takes 1 argument, found {}", args.len()))
+                            .at(span, "wrong number of arguments"));
+                    };
+                    return Ok(Value::Bool(self.expr(ctx, arg).is_ok()));
+                }
                 if name == "templatefile" {
                     return self.templatefile(ctx, call, span);
                 }

@@ -44,6 +44,15 @@ const NAMES: &[&str] = &[
     "tobool",
     "trimspace",
     "try",
+    "can",
+    "flatten",
+    "compact",
+    "element",
+    "min",
+    "max",
+    "startswith",
+    "endswith",
+    "trim",
 ];
 
 pub(super) fn call(name: &str, args: Args<'_>, span: Span, dir: &Path) -> Result<Value, Diagnostic> {
@@ -261,6 +270,66 @@ pub(super) fn call(name: &str, args: Args<'_>, span: Span, dir: &Path) -> Result
             let (text, from, to) =
                 (string_arg(name, &args[0])?, string_arg(name, &args[1])?, string_arg(name, &args[2])?);
             Ok(Value::String(text.replace(from, to)))
+        }
+        "flatten" => {
+            arity(name, args, 1, span)?;
+            fn flat(items: &[Value], out: &mut Vec<Value>) {
+                for item in items {
+                    match item {
+                        Value::List(inner) => flat(inner, out),
+                        other => out.push(other.clone()),
+                    }
+                }
+            }
+            let mut out = Vec::new();
+            flat(list_arg(name, &args[0])?, &mut out);
+            Ok(Value::List(out))
+        }
+        "compact" => {
+            arity(name, args, 1, span)?;
+            let items = list_arg(name, &args[0])?;
+            Ok(Value::List(items.iter().filter(|v| !v.is_null() && v.as_str() != Some("")).cloned().collect()))
+        }
+        "element" => {
+            arity(name, args, 2, span)?;
+            let items = list_arg(name, &args[0])?;
+            let index = match &args[1].0 {
+                Value::Number(n) if *n >= 0.0 && n.fract() == 0.0 => *n,
+                other => return Err(type_error(args[1].1, "the index of `element`", "whole number", other)),
+            };
+            if items.is_empty() {
+                return Err(Diagnostic::error("`element` cannot pick from an empty list").at(args[0].1, "empty"));
+            }
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let i = index as usize % items.len();
+            Ok(items[i].clone())
+        }
+        "min" | "max" => {
+            if args.is_empty() {
+                return Err(arity_error(name, "at least 1", 0, span));
+            }
+            let mut best: Option<f64> = None;
+            for (v, s) in args {
+                let Value::Number(n) = v else {
+                    return Err(type_error(*s, &format!("each argument of `{name}`"), "number", v));
+                };
+                best = Some(match best {
+                    None => *n,
+                    Some(b) if name == "min" => b.min(*n),
+                    Some(b) => b.max(*n),
+                });
+            }
+            Ok(Value::Number(best.unwrap_or_default()))
+        }
+        "startswith" | "endswith" => {
+            arity(name, args, 2, span)?;
+            let (text, part) = (string_arg(name, &args[0])?, string_arg(name, &args[1])?);
+            Ok(Value::Bool(if name == "startswith" { text.starts_with(part) } else { text.ends_with(part) }))
+        }
+        "trim" => {
+            arity(name, args, 2, span)?;
+            let (text, chars) = (string_arg(name, &args[0])?, string_arg(name, &args[1])?);
+            Ok(Value::String(text.trim_matches(|c| chars.contains(c)).to_owned()))
         }
         _ => Err(Diagnostic::error(format!("`{name}` cannot be called here")).at(span, "not callable")),
     }

@@ -52,6 +52,20 @@ pub fn of_attribute(rule: Option<&Security>, before: Option<&Value>, after: Opti
             (_, Some(Value::Bool(_))) => Impact::Loosens,
             _ => Impact::Unknown,
         },
+        Security::Ceiling | Security::Floor => match (before, after) {
+            (Some(Value::Number(b)), Some(Value::Number(a))) if a == b => Impact::Neutral,
+            (Some(Value::Number(b)), Some(Value::Number(a))) => {
+                if (a > b) == matches!(rule, Security::Floor) {
+                    Impact::Tightens
+                } else {
+                    Impact::Loosens
+                }
+            }
+            // A new bound tightens; removing one loosens.
+            (None | Some(Value::Null), Some(Value::Number(_))) => Impact::Tightens,
+            (Some(Value::Number(_)), None | Some(Value::Null)) => Impact::Loosens,
+            _ => Impact::Unknown,
+        },
         Security::AllowList | Security::DenyList => {
             let items = |v: Option<&Value>| -> Option<BTreeSet<String>> {
                 match v {
@@ -103,6 +117,10 @@ mod tests {
         assert_eq!(of_attribute(Some(&allow), Some(&list(&["a"])), Some(&list(&["b"]))), Impact::Loosens);
         assert_eq!(of_attribute(Some(&Security::DenyList), Some(&list(&[])), Some(&list(&["x"]))), Impact::Tightens);
         assert_eq!(of_attribute(None, Some(&s("x")), Some(&s("y"))), Impact::Unknown);
+        let (n3600, n7200) = (Value::Number(3600.0), Value::Number(7200.0));
+        assert_eq!(of_attribute(Some(&Security::Ceiling), Some(&n3600), Some(&n7200)), Impact::Loosens);
+        assert_eq!(of_attribute(Some(&Security::Floor), Some(&n3600), Some(&n7200)), Impact::Tightens);
+        assert_eq!(of_attribute(Some(&Security::Ceiling), Some(&n7200), None), Impact::Loosens);
         assert_eq!(of_attribute(Some(&Security::Neutral), Some(&s("x")), Some(&s("y"))), Impact::Neutral);
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value as Json};
 
-use super::mapping::{from_wire, get_path};
+use super::mapping::{from_wire, read_path};
 use super::operation::{self, Placeholders};
 use super::{ApiError, Client};
 use crate::model::Value;
@@ -39,17 +39,15 @@ pub async fn read(
         None => Vec::new(),
     };
     let mut out = inputs.clone();
-    let whole = Json::Object(answer.clone());
     for (name, attr) in &rt.attributes {
         if attr.mode != AttrMode::Computed {
             continue;
         }
         let Some(path) = attr.read_json.as_deref().or(attr.json.as_deref()) else { continue };
         let json = match path {
-            "." => Some(whole.clone()),
             "#count" => Some(Json::from(rows.len())),
             "#rows" => Some(Json::Array(rows.clone())),
-            p => get_path(&answer, p).cloned(),
+            p => read_path(&answer, p),
         };
         if let Some(v) = json.as_ref().and_then(|j| from_wire(attr, j)) {
             out.insert(name.clone(), v);

@@ -90,6 +90,24 @@ pub fn get_path<'a>(doc: &'a Map<String, Json>, dotted: &str) -> Option<&'a Json
     Some(current)
 }
 
+/// The JSON value a read path names in an answer. Besides dotted paths: `.` is the whole
+/// answer, `#now` the time of the call (for client-side timestamps of actions), `#len:PATH`
+/// the number of items at `PATH`, and `A|B` the first of the alternatives that is present.
+pub fn read_path(row: &Map<String, Json>, path: &str) -> Option<Json> {
+    path.split('|').find_map(|alternative| match alternative {
+        "." => Some(Json::Object(row.clone())),
+        "#now" => Some(Json::String(crate::state::now_rfc3339())),
+        p => match p.strip_prefix("#len:") {
+            Some(inner) => match get_path(row, inner)? {
+                Json::Array(items) => Some(Json::from(items.len())),
+                Json::Object(map) => Some(Json::from(map.len())),
+                _ => None,
+            },
+            None => get_path(row, p).filter(|j| !j.is_null()).cloned(),
+        },
+    })
+}
+
 /// Sets a dotted path, creating (or replacing non-object) intermediate objects.
 pub fn set_path(doc: &mut Map<String, Json>, dotted: &str, value: Json) {
     let parts: Vec<&str> = dotted.split('.').collect();
@@ -123,9 +141,7 @@ pub fn read_row(rt: &ResourceType, row: &Map<String, Json>) -> BTreeMap<String, 
         .iter()
         .filter_map(|(name, attr)| {
             let path = attr.read_json.as_deref().or(attr.json.as_deref())?;
-            let whole = Json::Object(row.clone());
-            let json = if path == "." { &whole } else { get_path(row, path)? };
-            let v = from_wire(attr, json)?;
+            let v = from_wire(attr, &read_path(row, path)?)?;
             Some((name.clone(), v))
         })
         .collect()
@@ -167,6 +183,16 @@ mod tests {
         assert_eq!(Json::Object(doc.clone()), json!({"shadow_policy": {"high": "block", "low": "allow"}}));
         assert_eq!(get_path(&doc, "shadow_policy.low"), Some(&json!("allow")));
         assert_eq!(get_path(&doc, "shadow_policy.none"), None);
+    }
+
+    #[test]
+    fn read_paths_count_and_fall_back() {
+        let row = json!({"a": {"b": [1, 2, 3]}, "n": null, "k": 7}).as_object().cloned().unwrap_or_default();
+        assert_eq!(read_path(&row, "#len:a.b"), Some(json!(3)));
+        assert_eq!(read_path(&row, "n|#len:a.b"), Some(json!(3)));
+        assert_eq!(read_path(&row, "k|#len:a.b"), Some(json!(7)));
+        assert_eq!(read_path(&row, "missing"), None);
+        assert!(read_path(&row, "#now").is_some_and(|j| j.is_string()));
     }
 
     #[test]

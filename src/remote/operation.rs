@@ -103,6 +103,17 @@ pub fn request_parts(
         let Some(attr) = rt.attribute(name) else { continue };
         let Some(key) = attr.json.as_deref() else { continue };
         match attr.location {
+            Location::Body if attr.each.is_some() => {
+                let items = match attr.each.as_ref().and_then(|each| values.get(each)) {
+                    Some(Value::List(items)) => items.as_slice(),
+                    _ => &[],
+                };
+                for item in items {
+                    if let Some(text) = plain_text(item) {
+                        set_path(&mut body, &key.replace('*', &text), to_wire(attr, value));
+                    }
+                }
+            }
             Location::Body => match (attr.encoding, to_wire(attr, value)) {
                 (Encoding::JsonObject, Json::Object(obj)) => {
                     let mut target = Map::new();
@@ -121,6 +132,9 @@ pub fn request_parts(
             }
             Location::Path | Location::Client | Location::Filter => {}
         }
+    }
+    for (key, value) in &rt.fixed {
+        body.insert(key.clone(), value.clone());
     }
     (body, query)
 }
@@ -183,8 +197,17 @@ pub async fn read_object(
                 path: op.path.clone(),
                 message,
             })?;
+            // The row is matched on the attribute sent under that field when there is one
+            // (the pack of an agent's assignment), else on the id.
+            let wanted = rt
+                .attributes
+                .iter()
+                .find(|(name, a)| a.json.as_deref() == Some(field) || *name == field)
+                .and_then(|(name, _)| values.get(name))
+                .and_then(plain_text);
+            let wanted = wanted.as_deref().or(at.id);
             Ok(rows.into_iter().find_map(|row| match row {
-                Json::Object(map) if map.get(field).and_then(Json::as_str) == at.id => Some(map),
+                Json::Object(map) if map.get(field).and_then(Json::as_str) == wanted => Some(map),
                 _ => None,
             }))
         }

@@ -3,6 +3,7 @@
 mod diagnostics;
 mod emulator;
 mod emulator_more;
+mod full;
 mod language;
 mod lifecycle;
 mod support;

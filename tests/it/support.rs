@@ -150,7 +150,12 @@ impl EmulatorProcess {
     }
 
     fn request(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}/{TENANT}/thoth/{path}", self.url);
+        self.request_at(method, &format!("thoth/{path}"), body)
+    }
+
+    /// A request to any path under the tenant (`thoth/...`, `_emulator/...`).
+    pub(crate) fn request_at(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/{TENANT}/{path}", self.url);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         rt.block_on(async {
             let mut req = reqwest::Client::new().request(method, url).header("X-Api-Key", KEY);
