@@ -21,7 +21,7 @@ const TOP_LEVEL_BLOCKS: &[&str] = &["resource", "data", "variable", "locals", "o
 const LATER_BLOCKS: &[&str] = &["moved", "import", "check", "module"];
 const LATER_META: &[&str] = &["provider"];
 
-/// Loads every `*.hcl` and `*.tf` file of `dir`, in name order.
+/// Loads every `*.hcl` and `*.tf` file of `dir` that is not hidden, in name order.
 pub fn load(dir: &Path, display_dir: &str) -> (Module, Diagnostics) {
     let mut module = Module { dir: dir.to_path_buf(), ..Module::default() };
     let mut diags = Diagnostics::default();
@@ -30,7 +30,8 @@ pub fn load(dir: &Path, display_dir: &str) -> (Module, Diagnostics) {
             .filter_map(std::result::Result::ok)
             .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
             .filter_map(|e| e.file_name().to_str().map(str::to_owned))
-            .filter(|n| n.ends_with(".hcl") || n.ends_with(".tf"))
+            // Hidden files (`.terraform.lock.hcl`) are tool metadata, not configuration.
+            .filter(|n| !n.starts_with('.') && (n.ends_with(".hcl") || n.ends_with(".tf")))
             .collect(),
         Err(e) => {
             diags.push(Diagnostic::error(format!("cannot read the configuration directory `{}`: {e}", dir.display())));

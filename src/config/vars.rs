@@ -104,8 +104,16 @@ pub struct VarInputs {
 }
 
 impl VarInputs {
+    /// `TF_VAR_<name>` and then `THOTH_VAR_<name>`, which wins: a pipeline written for
+    /// Terraform keeps working, and thoth's own spelling takes precedence.
     pub fn from_env() -> Vec<(String, String)> {
-        std::env::vars().filter_map(|(k, v)| k.strip_prefix("THOTH_VAR_").map(|n| (n.to_owned(), v))).collect()
+        let vars: Vec<(String, String)> = std::env::vars().collect();
+        ["TF_VAR_", "THOTH_VAR_"]
+            .iter()
+            .flat_map(|prefix| {
+                vars.iter().filter_map(move |(k, v)| k.strip_prefix(prefix).map(|n| (n.to_owned(), v.clone())))
+            })
+            .collect()
     }
 }
 
@@ -144,7 +152,9 @@ pub fn resolve_variables(module: &mut Module, inputs: &VarInputs) -> (BTreeMap<S
         }
     }
 
-    for path in &inputs.files {
+    // As in Terraform: `terraform.tfvars`, then `*.auto.tfvars` in name order, then the files
+    // given on the command line.
+    for path in auto_var_files(&module.dir).iter().chain(&inputs.files) {
         load_var_file(module, path, &mut raw, &mut diags);
     }
 
@@ -203,6 +213,23 @@ pub fn resolve_variables(module: &mut Module, inputs: &VarInputs) -> (BTreeMap<S
 }
 
 /// Evaluates every `validation` block of the variables that have a known value.
+/// The variable files loaded without being named: `terraform.tfvars` and `*.auto.tfvars`.
+fn auto_var_files(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut auto: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(std::result::Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".auto.tfvars")))
+        .collect();
+    auto.sort();
+    let main = dir.join("terraform.tfvars");
+    if main.is_file() {
+        auto.insert(0, main);
+    }
+    auto
+}
+
 fn check_validations(module: &Module, values: &BTreeMap<String, (Value, bool)>, diags: &mut Diagnostics) {
     let ev = Evaluator::new(module, values.clone());
     for (name, decl) in &module.variables {

@@ -9,7 +9,7 @@ use crate::support::Tenant;
 
 const PLAN: &[&str] = &["plan", "--detailed-exitcode"];
 const APPLY: &[&str] = &["apply", "--auto-approve"];
-const CANARIES: [(&str, &str); 3] = [
+pub(crate) const CANARIES: [(&str, &str); 3] = [
     ("THOTH_VAR_webhook_secret", "canary-full-webhook-5d1f"),
     ("THOTH_VAR_siem_secret", "canary-full-siem-8c2e"),
     ("THOTH_VAR_pam_request_secret", "canary-full-pam-03ab"),
@@ -195,4 +195,38 @@ fn every_lifecycle_kind_updates_replaces_deletes_forgets_reruns_and_sees_drift()
     args.extend(["--var", &var]);
     let replan = t.run_with(&args, &CANARIES);
     replan.expect_code(0);
+}
+
+#[test]
+fn a_configuration_written_for_the_terraform_provider_plans_and_applies_unchanged() {
+    let t = Tenant::from_dir("tests/fixtures/tenants/terraform_provider");
+    let before = crate::support::snapshot_dir(t.path());
+    // Terraform's own spellings: `TF_VAR_` variables and an auto-loaded `terraform.tfvars`.
+    let env = [("TF_VAR_webhook_secret", "canary-tf-var-secret-91c2")];
+    let plan = t.run_with(PLAN, &env);
+    plan.expect_code(2);
+    assert!(
+        plan.stdout
+            .contains("Plan: 7 to create, 0 to update, 0 to replace, 0 to delete, 0 to forget, 2 action(s) to run."),
+        "{}",
+        plan.stdout
+    );
+    assert!(plan.stdout.contains(r#"thoth_pack_assignment.soc2[1] will be created"#), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains(r#"name             = "guardrails-prod""#),
+        "terraform.tfvars is loaded\n{}",
+        plan.stdout
+    );
+    assert_eq!(crate::support::snapshot_dir(t.path()), before, "a plan writes nothing into the configuration");
+
+    let apply = t.run_with(APPLY, &env);
+    apply.expect_code(0);
+    assert!(
+        apply.stdout.contains(r#"assignment_ids = ["agent-support-bot/soc2-type2", "agent-claims-bot/soc2-type2"]"#),
+        "{}",
+        apply.stdout
+    );
+    assert!(apply.stdout.contains("fleet_count    = 0"), "{}", apply.stdout);
+    assert!(!apply.transcript().contains("canary-tf-var-secret-91c2"));
+    t.run_with(PLAN, &env).expect_code(0);
 }

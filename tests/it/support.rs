@@ -65,6 +65,25 @@ pub(crate) fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Every file under `dir` with its content, in path order.
+pub(crate) fn snapshot_dir(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for entry in fs::read_dir(&d).expect("read dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let rel = path.strip_prefix(dir).expect("under dir").to_path_buf();
+                out.push((rel, fs::read(&path).expect("read file")));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// The outcome of one run of the binary.
 #[derive(Debug)]
 pub(crate) struct Run {
