@@ -419,12 +419,48 @@ impl Lookup<Option<Json>> for ObjectLookup<'_> {
         };
         let at = Placeholders { id: None, tenant };
         let answer = operation::call(self.client, self.rt, list, self.values, &at).await?;
-        let rows = crate::remote::list_rows(answer, list.list_key.as_deref().unwrap_or("data")).unwrap_or_default();
+        // A lookup without a list key reads the one object the write acts on.
+        let rows = match &list.list_key {
+            Some(key) => crate::remote::list_rows(answer, key).unwrap_or_default(),
+            None => answer.into_iter().filter(Json::is_object).collect(),
+        };
         let mut matches =
             rows.into_iter().filter(|row| !wanted.is_empty() && row.as_object().is_some_and(|row| matches(row)));
         // Adopt only an unambiguous match.
         match (matches.next(), matches.next()) {
             (Some(row), None) => Ok(Some(Some(row))),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// A row whose key the control plane chooses is found by the values of its `lookup_match`
+/// attributes, when exactly one row has them.
+struct UpsertLookup<'a> {
+    client: &'a Client,
+    rt: &'a ResourceType,
+    body: &'a Map<String, Json>,
+}
+
+impl Lookup<Map<String, Json>> for UpsertLookup<'_> {
+    async fn find(&self) -> Result<Option<Map<String, Json>>, ApiError> {
+        let keys: Vec<&str> =
+            self.rt.lookup_match.iter().filter_map(|n| self.rt.attribute(n)?.json.as_deref()).collect();
+        if keys.is_empty() {
+            return Err(ApiError::Decode {
+                method: "GET".to_owned(),
+                path: self.rt.name.clone(),
+                message: "no way to look the row up".to_owned(),
+            });
+        }
+        let rows = upsert::list(self.client, self.rt).await?;
+        let same = |row: &&Map<String, Json>| {
+            keys.iter()
+                .all(|k| crate::remote::mapping::get_path(row, k) == crate::remote::mapping::get_path(self.body, k))
+        };
+        let mut matches = rows.iter().filter(same);
+        match (matches.next(), matches.next()) {
+            (Some(row), None) => Ok(Some(row.clone())),
             _ => Ok(None),
         }
     }
@@ -526,7 +562,13 @@ async fn write(
                 }
             }
             write_values(rt, &values, &mut body);
-            let row = upsert::upsert(client, rt, body).await.map_err(|e| e.to_string())?;
+            let row = if body.contains_key(upsert::key_field(rt)) {
+                upsert::upsert(client, rt, body).await
+            } else {
+                let lookup = UpsertLookup { client, rt, body: &body };
+                guarded(client, async || upsert::upsert(client, rt, body.clone()).await, &lookup).await
+            }
+            .map_err(|e| e.to_string())?;
             let id =
                 row.get(upsert::key_field(rt)).and_then(Json::as_str).map(str::to_owned).or_else(|| {
                     rt.key.as_ref().and_then(|k| values.get(k)).and_then(|v| v.as_str().map(str::to_owned))

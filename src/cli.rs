@@ -121,6 +121,21 @@ pub struct EmulatorArgs {
     /// An accepted API key or bearer token (repeatable; at least one).
     #[arg(long = "api-key", value_name = "KEY", required = true)]
     pub api_keys: Vec<String>,
+    /// Delay added to every API answer, in milliseconds.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Probability (0 to 1) of answering 503 without doing the work.
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub error_rate: f64,
+    /// Probability (0 to 1) of doing the work, then answering 500 or dropping the connection.
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub ambiguous_rate: f64,
+    /// Requests per second allowed before answering 429 with `Retry-After`.
+    #[arg(long, value_name = "N")]
+    pub throttle_rps: Option<u32>,
+    /// Seed of the fault draws, so that a run can be reproduced.
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    pub seed: u64,
 }
 
 const PROVIDER_ATTRS: &[&str] = &[

@@ -751,13 +751,23 @@ fn finish_outputs(
 }
 
 async fn emulator_command(args: EmulatorArgs) -> u8 {
-    let config =
-        EmulatorConfig { data_dir: args.data_dir.clone(), api_keys: args.api_keys, faults: Default::default() };
+    let faults = crate::emulator::Faults {
+        latency_ms: args.latency_ms,
+        error_rate: args.error_rate,
+        ambiguous_rate: args.ambiguous_rate,
+        throttle_rps: args.throttle_rps,
+        seed: args.seed,
+    };
+    let config_faults = faults.clone();
+    let config = EmulatorConfig { data_dir: args.data_dir.clone(), api_keys: args.api_keys, faults };
     let emulator = match Emulator::start(config, &args.listen).await {
         Ok(e) => e,
         Err(e) => return fail(&format!("cannot start the emulator: {e}"), None),
     };
     err(&format!("thoth emulator listening on {} with data in `{}`\n", emulator.base_url(), args.data_dir.display()));
+    if !config_faults.is_none() {
+        err(&format!("injecting faults: {config_faults:?}\n"));
+    }
     out(&format!("{}\n", emulator.base_url()));
     let _ = tokio::signal::ctrl_c().await;
     emulator.shutdown().await;

@@ -368,7 +368,8 @@ pub struct ResourceType {
     #[serde(default)]
     pub id: Option<IdRule>,
     /// Finding an object after a create that failed ambiguously: a list read whose rows are
-    /// matched on the sent values of `lookup_match`.
+    /// matched on the sent values of `lookup_match` (also used for upsert rows whose key the
+    /// control plane chooses).
     #[serde(default)]
     pub lookup: Option<Operation>,
     #[serde(default)]

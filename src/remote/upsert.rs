@@ -39,13 +39,16 @@ pub fn find<'a>(rt: &ResourceType, rows: &'a [Map<String, Json>], key: &str) -> 
     rows.iter().find(|r| r.get(field).and_then(Json::as_str) == Some(key))
 }
 
+/// Upserts one row. The call is idempotent only when the body names the row's key: without
+/// it the control plane creates a new row each time, so it must not be repeated blindly.
 pub async fn upsert(
     client: &Client,
     rt: &ResourceType,
     body: Map<String, Json>,
 ) -> Result<Map<String, Json>, ApiError> {
+    let idempotent = if body.contains_key(key_field(rt)) { Idempotent::Yes } else { Idempotent::No };
     let sent = Json::Object(body);
-    match client.call(Method::POST, Root::Thoth, path(rt), &[], Some(&sent), Idempotent::Yes).await? {
+    match client.call(Method::POST, Root::Thoth, path(rt), &[], Some(&sent), idempotent).await? {
         Some(Json::Object(map)) => Ok(map),
         _ => match sent {
             Json::Object(map) => Ok(map),

@@ -4,6 +4,7 @@ mod agreement;
 mod diagnostics;
 mod emulator;
 mod emulator_more;
+mod faults;
 mod full;
 mod language;
 mod lifecycle;

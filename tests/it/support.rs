@@ -135,9 +135,15 @@ pub(crate) struct EmulatorProcess {
 
 impl EmulatorProcess {
     pub(crate) fn start(data_dir: &Path) -> EmulatorProcess {
+        EmulatorProcess::start_with(data_dir, &[])
+    }
+
+    /// Starts an emulator with extra arguments (fault injection flags).
+    pub(crate) fn start_with(data_dir: &Path, extra: &[&str]) -> EmulatorProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_thoth"))
             .args(["emulator", "--listen", "127.0.0.1:0", "--api-key", KEY, "--data-dir"])
             .arg(data_dir)
+            .args(extra)
             .env_clear()
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -221,11 +227,24 @@ impl Tenant {
 
     /// A copy of a configuration directory of the repository.
     pub(crate) fn from_dir(rel: &str) -> Tenant {
+        Tenant::with_emulator_args(rel, &[])
+    }
+
+    /// A copy of a configuration directory with an emulator started with extra arguments.
+    pub(crate) fn with_emulator_args(rel: &str, args: &[&str]) -> Tenant {
         let dir = TempDir::new("config");
         copy_dir(&repo_path(rel), dir.path());
         let data = TempDir::new("data");
-        let emulator = EmulatorProcess::start(data.path());
+        let emulator = EmulatorProcess::start_with(data.path(), args);
         Tenant { dir, emulator, _data: data }
+    }
+
+    /// Replaces the emulator by a fault-free one on the same data directory.
+    pub(crate) fn restart_emulator(&mut self) {
+        let data_dir = self.emulator.data_dir.clone();
+        let _ = self.emulator.child.kill();
+        let _ = self.emulator.child.wait();
+        self.emulator = EmulatorProcess::start(&data_dir);
     }
 
     pub(crate) fn path(&self) -> &Path {
