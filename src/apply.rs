@@ -16,6 +16,7 @@ use crate::remote::mapping::{read_row, to_wire, write_values};
 use crate::remote::operation::{self, Placeholders};
 use crate::remote::{bundle, settings, upsert, ApiError, Client};
 use crate::schema::{Encoding, Kind, Refresh, ResourceType};
+use crate::state::journal::{Intent, Journal};
 use crate::state::{ResourceState, State};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +82,8 @@ struct Unit {
 pub struct Options {
     pub parallelism: usize,
     pub stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Where intents of creates that cannot be repeated are written before they are sent.
+    pub journal: std::sync::Arc<Journal>,
 }
 
 type UnitResult = (usize, Vec<(usize, Result<Option<ResourceState>, String>)>, Extras, std::time::Duration);
@@ -161,7 +164,8 @@ pub async fn execute(
                         apply_settings(plan, &unit.members, client, &view, resolver, &mut extras.warnings).await
                     } else {
                         let i = unit.members[0];
-                        vec![(i, apply_one(&plan.changes[i], client, &view, resolver, &mut extras).await)]
+                        let journal = &options.journal;
+                        vec![(i, apply_one(&plan.changes[i], client, &view, resolver, journal, &mut extras).await)]
                     };
                     (u, results, extras, began.elapsed()) as UnitResult
                 });
@@ -214,6 +218,20 @@ pub async fn execute(
             let why =
                 if report.state_error.is_some() { "the state could not be saved" } else { "apply was interrupted" };
             record_steps(&mut report, unit, &|| Outcome::Skipped(why.to_owned()), &mut progress);
+        }
+    }
+    // Intents of creates that completed are recorded in the saved state; the others stay for
+    // the next run to look up.
+    if report.state_error.is_none() {
+        let failed: BTreeSet<String> = report
+            .steps
+            .iter()
+            .filter(|s| matches!(s.outcome, Outcome::Failed(_)))
+            .map(|s| s.address.to_string())
+            .collect();
+        let keep: Vec<Intent> = options.journal.read().into_iter().filter(|i| failed.contains(&i.address)).collect();
+        if let Err(e) = options.journal.replace(&keep) {
+            report.warnings.push(format!("cannot update the journal `{}`: {e}", options.journal.path().display()));
         }
     }
     report
@@ -302,6 +320,7 @@ async fn apply_one(
     client: &Client,
     state: &State,
     resolver: &dyn Resolver,
+    journal: &Journal,
     extras: &mut Extras,
 ) -> Result<Option<ResourceState>, String> {
     let rt = resource_type(&change.address);
@@ -313,10 +332,10 @@ async fn apply_one(
             Ok(None)
         }
         Action::Create | Action::Update | Action::Run => {
-            write(change, rt, client, state, resolver, extras).await.map(Some)
+            write(change, rt, client, state, resolver, journal, extras).await.map(Some)
         }
         Action::Replace if change.create_before_destroy => {
-            let entry = write(change, rt, client, state, resolver, extras).await?;
+            let entry = write(change, rt, client, state, resolver, journal, extras).await?;
             // The new object exists and is recorded whatever happens to the old one.
             if let Err(e) = remove(change, rt, client).await {
                 extras.warnings.push(format!(
@@ -328,7 +347,7 @@ async fn apply_one(
         }
         Action::Replace => {
             remove(change, rt, client).await?;
-            write(change, rt, client, state, resolver, extras).await.map(Some)
+            write(change, rt, client, state, resolver, journal, extras).await.map(Some)
         }
     }
 }
@@ -546,10 +565,29 @@ async fn write(
     client: &Client,
     state: &State,
     resolver: &dyn Resolver,
+    journal: &Journal,
     extras: &mut Extras,
 ) -> Result<ResourceState, String> {
     let values = resolve(change, state, resolver)?;
+    let intend = || {
+        let intent = Intent {
+            address: change.address.to_string(),
+            values: values
+                .iter()
+                .filter(|(name, _)| {
+                    !change.sensitive.contains(*name) && rt.attribute(name).is_some_and(|a| !a.sensitive)
+                })
+                .map(|(k, v)| (k.clone(), v.to_json()))
+                .collect(),
+            prior_id: change.prior_id.clone(),
+        };
+        journal.intend(&intent).map_err(|e| format!("cannot write the journal `{}`: {e}", journal.path().display()))
+    };
     if matches!(rt.kind, Kind::Object | Kind::Singleton | Kind::Action) {
+        let creating = rt.kind == Kind::Object && !(change.action == Action::Update && rt.update.is_some());
+        if creating && rt.create.as_ref().is_some_and(|op| !op.idempotent) {
+            intend()?;
+        }
         return write_described(change, rt, client, state, values, extras).await;
     }
     let mut body = Map::new();
@@ -565,6 +603,7 @@ async fn write(
             let row = if body.contains_key(upsert::key_field(rt)) {
                 upsert::upsert(client, rt, body).await
             } else {
+                intend()?;
                 let lookup = UpsertLookup { client, rt, body: &body };
                 guarded(client, async || upsert::upsert(client, rt, body.clone()).await, &lookup).await
             }
@@ -576,6 +615,7 @@ async fn write(
             (row, id.ok_or("the control plane did not return the object's key")?)
         }
         Kind::VersionedBundle => {
+            intend()?;
             write_values(rt, &values, &mut body);
             let lookup = BundleLookup { client, rt, body: &body, prior_id: change.prior_id.as_deref() };
             let row = guarded(client, async || bundle::create(client, rt, body.clone()).await, &lookup)
@@ -627,27 +667,7 @@ async fn write_described(
         Some(Json::Object(map)) => map,
         _ => Map::new(),
     };
-    // The id, from the answer, an attribute or a template.
-    let mut all: BTreeMap<String, Value> = read_row(rt, &row);
-    all.extend(values.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let id = match (&rt.id, rt.kind) {
-        (_, Kind::Singleton) => client.tenant().to_owned(),
-        (Some(rule), _) => {
-            if let Some(field) = &rule.response {
-                row.get(field)
-                    .and_then(Json::as_str)
-                    .map(str::to_owned)
-                    .ok_or_else(|| format!("the answer has no `{field}`"))?
-            } else if let Some(attr) = &rule.attribute {
-                all.get(attr).and_then(operation::plain_text).ok_or_else(|| format!("`{attr}` has no value"))?
-            } else if let Some(template) = &rule.template {
-                operation::render_template(template, &all, &Placeholders { id: None, tenant: client.tenant() }, false)?
-            } else {
-                return Err("the descriptor's id rule is empty".to_owned());
-            }
-        }
-        (None, _) => return Err("the descriptor has no id rule".to_owned()),
-    };
+    let id = object_id(rt, &row, &values, client.tenant())?;
     // Reads back what the write answered incompletely: a singleton's profile, an object
     // created without echoing itself.
     if rt.kind != Kind::Action && (rt.kind == Kind::Singleton || row.is_empty()) {
@@ -669,6 +689,90 @@ async fn write_described(
         }
     }
     Ok(record(change, rt, id, &row, &values, state))
+}
+
+/// The remote id of an object written with `values` whose answer is `row`: from the answer,
+/// an attribute or a template, as the descriptor's id rule says.
+fn object_id(
+    rt: &ResourceType,
+    row: &Map<String, Json>,
+    values: &BTreeMap<String, Value>,
+    tenant: &str,
+) -> Result<String, String> {
+    let mut all: BTreeMap<String, Value> = read_row(rt, row);
+    all.extend(values.iter().map(|(k, v)| (k.clone(), v.clone())));
+    match (&rt.id, rt.kind) {
+        (_, Kind::Singleton) => Ok(tenant.to_owned()),
+        (Some(rule), _) => {
+            if let Some(field) = &rule.response {
+                row.get(field)
+                    .and_then(Json::as_str)
+                    .map(str::to_owned)
+                    .ok_or_else(|| format!("the answer has no `{field}`"))
+            } else if let Some(attr) = &rule.attribute {
+                all.get(attr).and_then(operation::plain_text).ok_or_else(|| format!("`{attr}` has no value"))
+            } else if let Some(template) = &rule.template {
+                operation::render_template(template, &all, &Placeholders { id: None, tenant }, false)
+            } else {
+                Err("the descriptor's id rule is empty".to_owned())
+            }
+        }
+        (None, _) => Err("the descriptor has no id rule".to_owned()),
+    }
+}
+
+/// Finds the objects of the journal's intents on the control plane and records the ones that
+/// exist in `state`: a run killed between a create and the state write that follows leaves
+/// an intent, and the object is adopted instead of being created again. Returns a note per
+/// adopted object; fails when a lookup cannot be done.
+pub async fn recover(intents: &[Intent], client: &Client, state: &mut State) -> Result<Vec<String>, String> {
+    let mut notes = Vec::new();
+    for intent in intents {
+        let Some(address) = Address::parse(&intent.address) else { continue };
+        let Some(rt) = crate::schema::Schema::get().resource(&address.type_name) else { continue };
+        let values: BTreeMap<String, Value> =
+            intent.values.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect();
+        let mut body = Map::new();
+        write_values(rt, &values, &mut body);
+        let fail = |e: ApiError| format!("cannot look up `{address}`, whose creation was interrupted: {e}");
+        let found = match rt.kind {
+            Kind::Object => {
+                ObjectLookup { client, rt, values: &values }.find().await.map_err(fail)?.flatten().and_then(|row| {
+                    match row {
+                        Json::Object(map) => Some(map),
+                        _ => None,
+                    }
+                })
+            }
+            Kind::Upsert => UpsertLookup { client, rt, body: &body }.find().await.map_err(fail)?,
+            Kind::VersionedBundle => BundleLookup { client, rt, body: &body, prior_id: intent.prior_id.as_deref() }
+                .find()
+                .await
+                .map_err(fail)?,
+            _ => None,
+        };
+        let Some(row) = found else { continue };
+        let id = match rt.kind {
+            Kind::Upsert => row.get(upsert::key_field(rt)).and_then(Json::as_str).map(str::to_owned),
+            Kind::VersionedBundle => {
+                row.get(rt.id_field.as_deref().unwrap_or("id")).and_then(Json::as_str).map(str::to_owned)
+            }
+            _ => object_id(rt, &row, &values, client.tenant()).ok(),
+        };
+        let Some(id) = id else { continue };
+        if state.resources.get(&address).is_some_and(|r| r.id == id) {
+            continue;
+        }
+        let mut attributes: BTreeMap<String, Json> = intent.values.clone();
+        for (name, value) in read_row(rt, &row) {
+            if rt.attribute(&name).is_some_and(|a| !a.sensitive && a.refresh != Refresh::Never) {
+                attributes.insert(name, value.to_json());
+            }
+        }
+        notes.push(format!("`{address}` was created by an interrupted run; adopted `{id}`"));
+        state.resources.insert(address, ResourceState { id, attributes, ..ResourceState::default() });
+    }
+    Ok(notes)
 }
 
 /// Polls a started job until it reaches a terminal status, when the configuration asks to

@@ -19,6 +19,7 @@ use crate::plan::{self, Action, Plan};
 use crate::remote::{self, snapshot::Needs, Auth, Client, Connection};
 use crate::render;
 use crate::schema::{AttrMode, Schema};
+use crate::state::journal::Journal;
 use crate::state::State;
 
 /// Exit codes.
@@ -417,6 +418,19 @@ async fn make_plan(loaded: &Loaded, session: &Session, path: &Path) -> Option<Pl
             return None;
         }
     }
+    let mut state = state;
+    let intents = Journal::beside(path).read();
+    match apply::recover(&intents, &session.client, &mut state).await {
+        Ok(notes) => {
+            for note in notes {
+                err(&format!("note: {note}\n"));
+            }
+        }
+        Err(e) => {
+            fail(&e, Some("run it again when the control plane answers"));
+            return None;
+        }
+    }
     let schema = Schema::get();
     let mut needs = Needs::default();
     for address in loaded.module.resources.keys() {
@@ -584,6 +598,16 @@ async fn apply_with(args: &ApplyArgs, loaded: &Loaded, session: &Session) -> u8 
         err(&format!("note: took over a stale {stale}\n"));
     }
     let Some(Planned { plan, mut state }) = make_plan(loaded, session, &path).await else { return ERROR };
+    // Objects adopted from the journal are recorded before anything else happens.
+    let journal = Journal::beside(&path);
+    if !journal.read().is_empty() {
+        if let Err(e) = state.save(&path) {
+            return fail(&e.to_string(), None);
+        }
+        if let Err(e) = journal.replace(&[]) {
+            return fail(&format!("cannot clear the journal `{}`: {e}", journal.path().display()), None);
+        }
+    }
     out(&render::plan_human(&plan));
     if !plan.has_changes() {
         return finish_outputs(loaded, &session.client, &plan, &mut state, &path, &BTreeMap::new());
@@ -610,6 +634,7 @@ async fn apply_with(args: &ApplyArgs, loaded: &Loaded, session: &Session) -> u8 
     let options = apply::Options {
         parallelism: usize::from(args.parallelism),
         stop: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        journal: std::sync::Arc::new(Journal::beside(&path)),
     };
     let watcher = tokio::spawn(stop_on_signal(options.stop.clone()));
     let mut progress = Progress::new();

@@ -42,7 +42,7 @@ fn converge(faults: &[&str]) -> (Tenant, usize) {
 }
 
 /// The control plane holds exactly one of each object of the full example.
-fn assert_exactly_one_of_each(t: &Tenant, label: &str) {
+pub(crate) fn assert_exactly_one_of_each(t: &Tenant, label: &str) {
     let e = &t.emulator;
     assert_eq!(rows(&e.get("fleets"), "data").len(), 1, "{label}: fleets");
     assert_eq!(rows(&e.get("endpoints"), "data").len(), 2, "{label}: endpoints");

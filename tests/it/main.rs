@@ -6,6 +6,7 @@ mod emulator;
 mod emulator_more;
 mod faults;
 mod full;
+mod kill;
 mod language;
 mod lifecycle;
 mod support;

@@ -105,8 +105,8 @@ impl Run {
     }
 }
 
-/// Runs `thoth` in `dir` with a clean environment: only `PATH`, `HOME` and `extra_env`.
-pub(crate) fn thoth(dir: &Path, args: &[&str], extra_env: &[(&str, &str)]) -> Run {
+/// The `thoth` command in `dir` with a clean environment: only `PATH`, `HOME` and `extra_env`.
+pub(crate) fn thoth_command(dir: &Path, args: &[&str], extra_env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_thoth"));
     cmd.current_dir(dir).args(args).env_clear().stdin(Stdio::null());
     for var in ["PATH", "HOME"] {
@@ -118,7 +118,12 @@ pub(crate) fn thoth(dir: &Path, args: &[&str], extra_env: &[(&str, &str)]) -> Ru
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
-    let output = cmd.output().expect("run thoth");
+    cmd
+}
+
+/// Runs `thoth` in `dir` with a clean environment and waits for it.
+pub(crate) fn thoth(dir: &Path, args: &[&str], extra_env: &[(&str, &str)]) -> Run {
+    let output = thoth_command(dir, args, extra_env).output().expect("run thoth");
     Run {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -249,6 +254,14 @@ impl Tenant {
 
     pub(crate) fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Starts `thoth` against this tenant's emulator without waiting for it.
+    pub(crate) fn spawn_with(&self, args: &[&str], extra: &[(&str, &str)]) -> std::process::Child {
+        let env = self.emulator.env();
+        let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        all.extend_from_slice(extra);
+        thoth_command(self.path(), args, &all).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn thoth")
     }
 
     /// Runs `thoth` against this tenant's emulator with extra environment.
