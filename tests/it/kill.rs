@@ -59,3 +59,36 @@ fn apply_killed_at_two_dozen_moments_never_duplicates_or_loses_an_object() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+#[test]
+fn two_concurrent_applies_cannot_both_write() {
+    let t = Tenant::with_emulator_args("examples/full", &["--latency-ms", "40"]);
+    let first = t.spawn_with(&["apply", "--auto-approve"], &CANARIES);
+    thread::sleep(Duration::from_millis(150));
+    let second = t.run_with(&["apply", "--auto-approve"], &CANARIES);
+    second.expect_code(1);
+    assert!(second.stderr.contains("locked"), "{}", second.stderr);
+    let status = first.wait_with_output().expect("first apply").status;
+    assert!(status.success(), "the first apply finishes: {status}");
+    assert_exactly_one_of_each(&t, "after two concurrent applies");
+    t.run_with(&["plan", "--detailed-exitcode"], &CANARIES).expect_code(0);
+}
+
+#[test]
+fn sigint_mid_apply_stops_scheduling_and_saves_what_finished() {
+    let t = Tenant::with_emulator_args("examples/full", &["--latency-ms", "150"]);
+    let child = t.spawn_with(&["apply", "--auto-approve", "--parallelism", "2"], &CANARIES);
+    thread::sleep(Duration::from_millis(900));
+    let sent = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill -INT");
+    assert!(sent.success());
+    let output = child.wait_with_output().expect("interrupted apply");
+    assert_eq!(output.status.code(), Some(1), "an interrupted apply fails");
+    let state = t.state();
+    let recorded = state["resources"].as_array().map_or(0, Vec::len);
+    assert!(recorded > 0, "what finished before the interrupt is recorded");
+    assert!(recorded < 31, "the interrupt stopped the apply early ({recorded} recorded)");
+    assert!(!t.path().join("thoth.state.json.lock").exists(), "the lock is released");
+    // The next apply finishes the job without duplicates.
+    t.run_with(&["apply", "--auto-approve"], &CANARIES).expect_code(0);
+    assert_exactly_one_of_each(&t, "after an interrupted apply");
+}
