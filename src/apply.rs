@@ -444,7 +444,7 @@ impl Lookup<Option<Json>> for ObjectLookup<'_> {
             None => answer.into_iter().filter(Json::is_object).collect(),
         };
         let mut matches =
-            rows.into_iter().filter(|row| !wanted.is_empty() && row.as_object().is_some_and(|row| matches(row)));
+            rows.into_iter().filter(|row| !wanted.is_empty() && row.as_object().is_some_and(&matches));
         // Adopt only an unambiguous match.
         match (matches.next(), matches.next()) {
             (Some(row), None) => Ok(Some(Some(row))),

@@ -91,6 +91,21 @@ pub struct PlanArgs {
     /// Exit with 2 when there are changes, 0 when there are none, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// How to print the plan: `human` (default), `markdown` (a pull-request comment) or `json`.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Exit with 3 when any change loosens the tenant's security.
+    #[arg(long)]
+    pub deny_loosening: bool,
+}
+
+/// The output formats of a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    #[default]
+    Human,
+    Markdown,
+    Json,
 }
 
 #[derive(Debug, Args, Clone)]

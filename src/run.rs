@@ -6,7 +6,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use crate::apply;
-use crate::cli::{ApplyArgs, Cli, Command, ConnectionArgs, EmulatorArgs, PlanArgs, ProviderValues, VarArgs};
+use crate::cli::{ApplyArgs, Cli, Command, ConnectionArgs, EmulatorArgs, Format, PlanArgs, ProviderValues, VarArgs};
 use crate::config::{
     self, Desired, Evaluator, Expansion, InstanceBinding, Module, Node, Repetition, ResourceDecl, ResourceValues,
     VarInputs,
@@ -15,7 +15,7 @@ use crate::diag::{Diagnostic, Diagnostics};
 use crate::emulator::{Emulator, EmulatorConfig};
 use crate::graph::{self, Graph};
 use crate::model::{Address, InstanceKey, Mode, Value};
-use crate::plan::{self, Action, Plan};
+use crate::plan::{self, Action, Impact, Plan};
 use crate::remote::{self, snapshot::Needs, Auth, Client, Connection};
 use crate::render;
 use crate::schema::{AttrMode, Schema};
@@ -26,6 +26,8 @@ use crate::state::State;
 pub const OK: u8 = 0;
 pub const ERROR: u8 = 1;
 pub const CHANGES: u8 = 2;
+/// `--deny-loosening` and the plan loosens the tenant's security.
+pub const LOOSENS: u8 = 3;
 
 pub const DEFAULT_STATE: &str = "thoth.state.json";
 
@@ -563,8 +565,15 @@ async fn plan_command(args: &PlanArgs) -> u8 {
     let planned = make_plan(&loaded, &session, &state_path(&args.connection)).await;
     session.close().await;
     let Some(planned) = planned else { return ERROR };
-    out(&render::plan_human(&planned.plan));
-    if args.detailed_exitcode && planned.plan.has_changes() {
+    out(&match args.format {
+        Format::Human => render::plan_human(&planned.plan),
+        Format::Markdown => render::plan_markdown(&planned.plan, render::MARKDOWN_LIMIT),
+        Format::Json => render::plan_json(&planned.plan),
+    });
+    if args.deny_loosening && planned.plan.impact() == Impact::Loosens {
+        err("error: the plan loosens the tenant's security, and `--deny-loosening` was given\n");
+        LOOSENS
+    } else if args.detailed_exitcode && planned.plan.has_changes() {
         CHANGES
     } else {
         OK

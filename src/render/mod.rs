@@ -4,9 +4,13 @@
 //! reaches them only as `Shown::Sensitive`.
 
 mod diagnostics;
+mod json;
+mod markdown;
 mod plan;
 
 pub use diagnostics::diagnostics;
+pub use json::{plan_json, PLAN_FORMAT_VERSION};
+pub use markdown::{plan_markdown, MARKDOWN_LIMIT};
 pub use plan::{apply_report, outputs, plan_human, running_text, step_line};
 
 use crate::model::{format_number, Value};

@@ -20,8 +20,9 @@ fn symbol(action: Action) -> &'static str {
     }
 }
 
-fn headline(c: &Change) -> String {
-    let what = match (c.action, c.soft) {
+/// What the change does, as the end of a sentence whose subject is its address.
+pub(crate) fn action_text(c: &Change) -> &'static str {
+    match (c.action, c.soft) {
         (Action::Create, _) => "will be created",
         (Action::Update, _) => "will be updated in place",
         (Action::Replace, _) => "must be replaced",
@@ -31,7 +32,11 @@ fn headline(c: &Change) -> String {
         (Action::Run, _) => "will run",
         (Action::Read, _) => "will be read during apply",
         (Action::NoOp, _) => "is up to date",
-    };
+    }
+}
+
+fn headline(c: &Change) -> String {
+    let what = action_text(c);
     let impact = match c.impact() {
         Impact::Neutral => String::new(),
         other => format!(" [{}]", other.label()),
@@ -124,11 +129,7 @@ fn shown_text(s: &Shown, indent: usize) -> String {
 /// The plan as a reviewer reads it in a terminal or a CI log.
 pub fn plan_human(plan: &Plan) -> String {
     let mut out = String::new();
-    let changes: Vec<&Change> = {
-        let mut cs: Vec<&Change> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
-        cs.sort_by(|a, b| a.action.cmp(&b.action).then_with(|| a.address.cmp(&b.address)));
-        cs
-    };
+    let changes = shown_changes(plan);
     if changes.is_empty() {
         let _ = writeln!(out, "No changes. Tenant `{}` matches the configuration.", plan.tenant_id);
         return out;
@@ -136,47 +137,25 @@ pub fn plan_human(plan: &Plan) -> String {
     let _ = writeln!(out, "thoth will perform the following actions on tenant `{}`:", plan.tenant_id);
     for c in changes {
         out.push('\n');
-        let _ = writeln!(out, "  {}", headline(c));
-        if let Some(note) = &c.note {
-            let _ = writeln!(out, "  # ({note})");
-        }
-        if c.drifted && c.action != Action::Create {
-            let _ = writeln!(out, "  # (changed outside thoth since the last apply)");
-        }
-        let block = if c.kind == crate::schema::Kind::DataSource { "data" } else { "resource" };
-        let _ = writeln!(out, "  {} {block} \"{}\" \"{}\" {{", symbol(c.action), c.address.type_name, c.address.name);
-        let width = c
-            .attrs
-            .iter()
-            .map(|a| a.name.len())
-            .chain(c.identifying.iter().map(|(n, _)| n.len()))
-            .max()
-            .unwrap_or(0)
-            .max(2);
-        for (name, value) in &c.identifying {
-            let _ = writeln!(out, "        {name:<width$} = {}", value_text(value, 8));
-        }
-        for a in &c.attrs {
-            let (sym, text) = attr_text(c, a, width, 6);
-            let mut notes = Vec::new();
-            if a.forces_replacement && c.action == Action::Replace {
-                notes.push("forces replacement");
-            }
-            if matches!(a.impact, Impact::Loosens | Impact::Tightens) && c.action != Action::Create {
-                notes.push(a.impact.label());
-            }
-            let notes = if notes.is_empty() { String::new() } else { format!(" # {}", notes.join(", ")) };
-            let _ = writeln!(out, "      {sym} {:<width$} = {text}{notes}", a.name);
-        }
-        if matches!(c.action, Action::Create | Action::Run) && !matches!(c.id_after, Shown::Absent) {
-            let _ = writeln!(out, "      + {:<width$} = {}", "id", shown_text(&c.id_after, 8));
-        }
-        let _ = writeln!(out, "    }}");
+        out.push_str(&change_block(c));
     }
-    let s = plan.summary();
     out.push('\n');
-    let _ = writeln!(
-        out,
+    let _ = writeln!(out, "{}", summary_line(plan));
+    let _ = writeln!(out, "{}", impact_line(plan));
+    out
+}
+
+/// The changes a plan shows, destroys and replacements first, then by address.
+pub(crate) fn shown_changes(plan: &Plan) -> Vec<&Change> {
+    let mut cs: Vec<&Change> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
+    cs.sort_by(|a, b| a.action.cmp(&b.action).then_with(|| a.address.cmp(&b.address)));
+    cs
+}
+
+/// The summary line of a plan.
+pub(crate) fn summary_line(plan: &Plan) -> String {
+    let s = plan.summary();
+    format!(
         "Plan: {} to create, {} to update, {} to replace, {} to delete, {} to forget{}.",
         s.create,
         s.update,
@@ -184,8 +163,48 @@ pub fn plan_human(plan: &Plan) -> String {
         s.delete,
         s.forget,
         if s.run > 0 { format!(", {} action(s) to run", s.run) } else { String::new() }
-    );
-    let _ = writeln!(out, "{}", impact_line(plan));
+    )
+}
+
+/// One change as a block of HCL-like lines: the headline, notes and changed attributes.
+pub(crate) fn change_block(c: &Change) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "  {}", headline(c));
+    if let Some(note) = &c.note {
+        let _ = writeln!(out, "  # ({note})");
+    }
+    if c.drifted && c.action != Action::Create {
+        let _ = writeln!(out, "  # (changed outside thoth since the last apply)");
+    }
+    let block = if c.kind == crate::schema::Kind::DataSource { "data" } else { "resource" };
+    let _ = writeln!(out, "  {} {block} \"{}\" \"{}\" {{", symbol(c.action), c.address.type_name, c.address.name);
+    let width = c
+        .attrs
+        .iter()
+        .map(|a| a.name.len())
+        .chain(c.identifying.iter().map(|(n, _)| n.len()))
+        .max()
+        .unwrap_or(0)
+        .max(2);
+    for (name, value) in &c.identifying {
+        let _ = writeln!(out, "        {name:<width$} = {}", value_text(value, 8));
+    }
+    for a in &c.attrs {
+        let (sym, text) = attr_text(c, a, width, 6);
+        let mut notes = Vec::new();
+        if a.forces_replacement && c.action == Action::Replace {
+            notes.push("forces replacement");
+        }
+        if matches!(a.impact, Impact::Loosens | Impact::Tightens) && c.action != Action::Create {
+            notes.push(a.impact.label());
+        }
+        let notes = if notes.is_empty() { String::new() } else { format!(" # {}", notes.join(", ")) };
+        let _ = writeln!(out, "      {sym} {:<width$} = {text}{notes}", a.name);
+    }
+    if matches!(c.action, Action::Create | Action::Run) && !matches!(c.id_after, Shown::Absent) {
+        let _ = writeln!(out, "      + {:<width$} = {}", "id", shown_text(&c.id_after, 8));
+    }
+    let _ = writeln!(out, "    }}");
     out
 }
 
@@ -199,7 +218,7 @@ pub(crate) fn impact_counts(plan: &Plan) -> [(Impact, usize); 3] {
     ]
 }
 
-fn impact_line(plan: &Plan) -> String {
+pub(crate) fn impact_line(plan: &Plan) -> String {
     let [(_, loosens), (_, tightens), (_, unknown)] = impact_counts(plan);
     format!("Security impact: {loosens} loosening, {tightens} tightening, {unknown} unknown.")
 }

@@ -94,7 +94,6 @@ fn apply_converges_to_exactly_one_of_each_object_under_every_fault() {
         handles.into_iter().map(|h| h.join().expect("fault run")).collect()
     });
     for (label, mut t, applies) in results {
-        eprintln!("{label}: converged after {applies} apply run(s)");
         // Checked without faults, on the same data.
         t.restart_emulator();
         assert_exactly_one_of_each(&t, &format!("{label} ({applies} applies)"));

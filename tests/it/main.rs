@@ -1,6 +1,7 @@
 //! The one integration test binary: every test runs real processes, real files and real HTTP.
 
 mod agreement;
+mod data_sources;
 mod diagnostics;
 mod emulator;
 mod emulator_more;
