@@ -739,6 +739,8 @@ fn finish_outputs(
     if loaded.module.outputs.is_empty() {
         return OK;
     }
+    // Outputs show the tenant as the apply left it: data sources are read once more.
+    client.forget_data_reads();
     let mut diags = Diagnostics::default();
     let applied: BTreeMap<Address, ResourceValues> = plan
         .changes

@@ -12,8 +12,30 @@ use super::{ApiError, Client};
 use crate::model::Value;
 use crate::schema::{AttrMode, Location, ResourceType};
 
-/// Reads the data source with these inputs and returns every attribute's value.
+/// Answers already read, by type and inputs.
+pub(crate) type Reads = BTreeMap<(String, String), BTreeMap<String, Value>>;
+
+/// Reads the data source with these inputs and returns every attribute's value. The same
+/// type with the same inputs is read once per client: reads with side effects (an
+/// authorization check, a job that advances) happen once per run.
 pub async fn read(
+    client: &Client,
+    rt: &ResourceType,
+    inputs: &BTreeMap<String, Value>,
+) -> Result<BTreeMap<String, Value>, ApiError> {
+    let key = (rt.name.clone(), Value::Map(inputs.clone()).to_json().to_string());
+    let cached = client.data_reads.lock().ok().and_then(|reads| reads.get(&key).cloned());
+    if let Some(values) = cached {
+        return Ok(values);
+    }
+    let values = read_now(client, rt, inputs).await?;
+    if let Ok(mut reads) = client.data_reads.lock() {
+        reads.insert(key, values.clone());
+    }
+    Ok(values)
+}
+
+async fn read_now(
     client: &Client,
     rt: &ResourceType,
     inputs: &BTreeMap<String, Value>,

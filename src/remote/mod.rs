@@ -154,6 +154,9 @@ pub struct Client {
     /// Shared by every clone: when the control plane asks to slow down (`Retry-After`), no
     /// worker sends anything before this instant.
     pause_until: Arc<std::sync::Mutex<Option<tokio::time::Instant>>>,
+    /// Data sources already read in this run, by type and inputs: a data source is read once
+    /// per run, however often the configuration is evaluated.
+    pub(crate) data_reads: Arc<std::sync::Mutex<data::Reads>>,
 }
 
 /// The longest `Retry-After` honoured; a larger value is capped.
@@ -195,7 +198,15 @@ impl Client {
             retry: conn.retry,
             calls: Arc::new(AtomicUsize::new(0)),
             pause_until: Arc::new(std::sync::Mutex::new(None)),
+            data_reads: Arc::default(),
         })
+    }
+
+    /// Forgets the data sources read so far, so that the next reads see the tenant anew.
+    pub fn forget_data_reads(&self) {
+        if let Ok(mut reads) = self.data_reads.lock() {
+            reads.clear();
+        }
     }
 
     pub fn tenant(&self) -> &str {
