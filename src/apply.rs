@@ -443,8 +443,7 @@ impl Lookup<Option<Json>> for ObjectLookup<'_> {
             Some(key) => crate::remote::list_rows(answer, key).unwrap_or_default(),
             None => answer.into_iter().filter(Json::is_object).collect(),
         };
-        let mut matches =
-            rows.into_iter().filter(|row| !wanted.is_empty() && row.as_object().is_some_and(&matches));
+        let mut matches = rows.into_iter().filter(|row| !wanted.is_empty() && row.as_object().is_some_and(&matches));
         // Adopt only an unambiguous match.
         match (matches.next(), matches.next()) {
             (Some(row), None) => Ok(Some(Some(row))),

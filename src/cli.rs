@@ -30,12 +30,23 @@ pub enum Command {
     Validate(VarArgs),
     /// Show what apply would change on the tenant.
     Plan(PlanArgs),
-    /// Make the tenant match the configuration.
+    /// Make the tenant match the configuration, or apply a saved plan.
     Apply(ApplyArgs),
+    /// Print a saved plan.
+    Show(ShowArgs),
     /// Serve the GovAPI contract locally, for tests and trials.
     Emulator(EmulatorArgs),
     /// Remove a state lock left behind, by its id.
     ForceUnlock(ForceUnlockArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ShowArgs {
+    /// A plan file written by `thoth plan --out`.
+    pub file: PathBuf,
+    /// How to print the plan: `human` (default), `markdown` or `json`.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -97,6 +108,12 @@ pub struct PlanArgs {
     /// Exit with 3 when any change loosens the tenant's security.
     #[arg(long)]
     pub deny_loosening: bool,
+    /// Save the plan to this file, for `thoth apply FILE` to apply exactly it.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// How long to wait for another run's state lock when saving a plan (`30s`, `2m`).
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = crate::state::lock::parse_duration)]
+    pub lock_timeout: std::time::Duration,
 }
 
 /// The output formats of a plan.
@@ -123,6 +140,14 @@ pub struct ApplyArgs {
     /// How long to wait for another run's state lock (`30s`, `2m`); by default fail at once.
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = crate::state::lock::parse_duration)]
     pub lock_timeout: std::time::Duration,
+    /// Apply even when the plan deletes more than `--mass-delete-percent` of the managed objects.
+    #[arg(long)]
+    pub allow_mass_delete: bool,
+    /// The share of the managed objects, in percent, above which deleting is a mass delete.
+    #[arg(long, value_name = "PERCENT", default_value_t = 50, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub mass_delete_percent: u8,
+    /// A plan file written by `thoth plan --out`: apply exactly that plan, or refuse.
+    pub plan_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -13,6 +13,7 @@ pub mod emulator;
 pub mod graph;
 pub mod model;
 pub mod plan;
+pub mod planfile;
 pub mod remote;
 pub mod render;
 pub mod run;

@@ -6,7 +6,9 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use crate::apply;
-use crate::cli::{ApplyArgs, Cli, Command, ConnectionArgs, EmulatorArgs, Format, PlanArgs, ProviderValues, VarArgs};
+use crate::cli::{
+    ApplyArgs, Cli, Command, ConnectionArgs, EmulatorArgs, Format, PlanArgs, ProviderValues, ShowArgs, VarArgs,
+};
 use crate::config::{
     self, Desired, Evaluator, Expansion, InstanceBinding, Module, Node, Repetition, ResourceDecl, ResourceValues,
     VarInputs,
@@ -16,6 +18,7 @@ use crate::emulator::{Emulator, EmulatorConfig};
 use crate::graph::{self, Graph};
 use crate::model::{Address, InstanceKey, Mode, Value};
 use crate::plan::{self, Action, Impact, Plan};
+use crate::planfile::PlanFile;
 use crate::remote::{self, snapshot::Needs, Auth, Client, Connection};
 use crate::render;
 use crate::schema::{AttrMode, Schema};
@@ -65,6 +68,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Validate(vars) => validate(&vars),
         Command::Plan(args) => runtime.block_on(plan_command(&args)),
         Command::Apply(args) => runtime.block_on(apply_command(&args)),
+        Command::Show(args) => show_command(&args),
         Command::Emulator(args) => runtime.block_on(emulator_command(args)),
         Command::ForceUnlock(args) => {
             let path = args.state.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_STATE));
@@ -396,10 +400,48 @@ fn state_path(args: &ConnectionArgs) -> PathBuf {
     args.state.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_STATE))
 }
 
+/// Takes the state lock for `operation`, or reports who holds it.
+fn take_lock(path: &Path, operation: &str, timeout: std::time::Duration) -> Result<crate::state::lock::StateLock, u8> {
+    match crate::state::lock::acquire(path, operation, timeout) {
+        Ok(lock) => {
+            if let Some(stale) = &lock.replaced {
+                err(&format!("note: took over a stale {stale}\n"));
+            }
+            Ok(lock)
+        }
+        Err(e) => {
+            let hint = match &e {
+                crate::state::lock::LockError::Held(info) => format!(
+                    "wait with `--lock-timeout 5m`, or if that run is gone for good: `thoth force-unlock {}`",
+                    info.id
+                ),
+                crate::state::lock::LockError::Io(..) => "check the permissions of the state directory".to_owned(),
+            };
+            Err(fail(&e.to_string(), Some(&hint)))
+        }
+    }
+}
+
+/// Why the plan deletes too much of what is managed, when it does and that is not allowed.
+fn mass_delete(plan: &Plan, state: &State, args: &ApplyArgs) -> Option<String> {
+    let managed = state.resources.len();
+    let deleted = plan.changes.iter().filter(|c| matches!(c.action, Action::Delete)).count();
+    // Below a handful of objects, any delete would be "most of them".
+    if args.allow_mass_delete || managed < 4 || deleted * 100 <= managed * usize::from(args.mass_delete_percent) {
+        return None;
+    }
+    Some(format!(
+        "the plan deletes {deleted} of the {managed} managed objects, more than {}%",
+        args.mass_delete_percent
+    ))
+}
+
 /// A computed plan with what apply and outputs need afterwards.
 struct Planned {
     plan: Plan,
     state: State,
+    /// The remote objects as read for this plan.
+    snapshot: remote::Snapshot,
 }
 
 async fn make_plan(loaded: &Loaded, session: &Session, path: &Path) -> Option<Planned> {
@@ -506,7 +548,7 @@ async fn make_plan(loaded: &Loaded, session: &Session, path: &Path) -> Option<Pl
         err(&render::diagnostics(&loaded.module.files, &diags.errors_only()));
         return None;
     }
-    Some(Planned { plan: Plan { tenant_id: tenant, changes }, state })
+    Some(Planned { plan: Plan { tenant_id: tenant, changes }, state, snapshot })
 }
 
 /// The `replace_triggered_by` references of a resource that change in this plan.
@@ -559,12 +601,54 @@ fn protected(change: &plan::Change, span: Option<crate::model::Span>) -> Diagnos
     })
 }
 
+fn show_command(args: &ShowArgs) -> u8 {
+    match PlanFile::read(&args.file) {
+        Ok(saved) => {
+            out(&match args.format {
+                Format::Human => saved.human,
+                Format::Markdown => saved.markdown,
+                Format::Json => {
+                    let mut text = serde_json::to_string_pretty(&saved.plan).unwrap_or_default();
+                    text.push('\n');
+                    text
+                }
+            });
+            OK
+        }
+        Err(e) => fail(&e, None),
+    }
+}
+
 async fn plan_command(args: &PlanArgs) -> u8 {
     let Some(loaded) = load(&args.vars) else { return ERROR };
     let Some(session) = connect(&args.connection, &loaded).await else { return ERROR };
-    let planned = make_plan(&loaded, &session, &state_path(&args.connection)).await;
+    let path = state_path(&args.connection);
+    // Saving a plan takes the lock, so that the plan is made from a state no apply is writing.
+    let lock = match &args.out {
+        Some(_) => match take_lock(&path, "plan", args.lock_timeout) {
+            Ok(lock) => Some(lock),
+            Err(code) => {
+                session.close().await;
+                return code;
+            }
+        },
+        None => None,
+    };
+    let planned = make_plan(&loaded, &session, &path).await;
     session.close().await;
     let Some(planned) = planned else { return ERROR };
+    if let Some(file) = &args.out {
+        let saved = PlanFile::new(&planned.plan, &planned.state, &planned.snapshot, None);
+        if let Err(e) = saved.write(file) {
+            return fail(&e, None);
+        }
+        err(&format!(
+            "The plan is saved in `{}`; `thoth apply {}` applies exactly it.\n",
+            file.display(),
+            file.display()
+        ));
+    }
+    drop(lock);
     out(&match args.format {
         Format::Human => render::plan_human(&planned.plan),
         Format::Markdown => render::plan_markdown(&planned.plan, render::MARKDOWN_LIMIT),
@@ -590,23 +674,28 @@ async fn apply_command(args: &ApplyArgs) -> u8 {
 
 async fn apply_with(args: &ApplyArgs, loaded: &Loaded, session: &Session) -> u8 {
     let path = state_path(&args.connection);
-    let lock = match crate::state::lock::acquire(&path, "apply", args.lock_timeout) {
-        Ok(lock) => lock,
-        Err(e) => {
-            let hint = match &e {
-                crate::state::lock::LockError::Held(info) => format!(
-                    "wait with `--lock-timeout 5m`, or if that run is gone for good: `thoth force-unlock {}`",
-                    info.id
-                ),
-                crate::state::lock::LockError::Io(..) => "check the permissions of the state directory".to_owned(),
-            };
-            return fail(&e.to_string(), Some(&hint));
-        }
+    let saved = match args.plan_file.as_deref().map(PlanFile::read).transpose() {
+        Ok(saved) => saved,
+        Err(e) => return fail(&e, None),
     };
-    if let Some(stale) = &lock.replaced {
-        err(&format!("note: took over a stale {stale}\n"));
+    let _lock = match take_lock(&path, "apply", args.lock_timeout) {
+        Ok(lock) => lock,
+        Err(code) => return code,
+    };
+    let Some(Planned { plan, mut state, snapshot }) = make_plan(loaded, session, &path).await else { return ERROR };
+    if let Some(saved) = &saved {
+        let fresh = PlanFile::new(&plan, &state, &snapshot, Some(&saved.digest_salt));
+        if let Err(why) = saved.check(&fresh) {
+            return fail(
+                &format!("the saved plan cannot be applied: {why}"),
+                Some("run `thoth plan --out FILE` again and review the new plan"),
+            );
+        }
     }
-    let Some(Planned { plan, mut state }) = make_plan(loaded, session, &path).await else { return ERROR };
+    if let Some(refusal) = mass_delete(&plan, &state, args) {
+        out(&render::plan_human(&plan));
+        return fail(&refusal, Some("if this is intended, pass `--allow-mass-delete`"));
+    }
     // Objects adopted from the journal are recorded before anything else happens.
     let journal = Journal::beside(&path);
     if !journal.read().is_empty() {
@@ -621,7 +710,8 @@ async fn apply_with(args: &ApplyArgs, loaded: &Loaded, session: &Session) -> u8 
     if !plan.has_changes() {
         return finish_outputs(loaded, &session.client, &plan, &mut state, &path, &BTreeMap::new());
     }
-    if !args.auto_approve {
+    // A saved plan was reviewed when it was made: applying it is the approval.
+    if !args.auto_approve && saved.is_none() {
         if !std::io::stdin().is_terminal() {
             return fail(
                 "apply needs confirmation, and standard input is not a terminal",

@@ -564,8 +564,9 @@ pub fn plan_removal(address: &Address, prior: &ResourceState, snapshot: &Snapsho
             "the API has no delete for it: the object stays on the control plane and thoth stops managing it"
                 .to_owned(),
         ),
-        Kind::Object => (Action::Delete, false, "deleted on the control plane".to_owned()),
+        Kind::Object => (Action::Delete, false, String::new()),
     };
+    let note = Some(note).filter(|n| !n.is_empty());
     let identifying = rt
         .attributes
         .iter()
@@ -580,7 +581,7 @@ pub fn plan_removal(address: &Address, prior: &ResourceState, snapshot: &Snapsho
         prior_id: Some(prior.id.clone()),
         attrs: Vec::new(),
         identifying,
-        note: Some(note),
+        note,
         drifted: false,
         id_after: Shown::Absent,
         create_before_destroy: false,

@@ -30,7 +30,8 @@ fn line(c: &Change) -> String {
     } else {
         String::new()
     };
-    format!("- `{}` {}{forced}{impact}\n", c.address, action_text(c))
+    let drift = if c.drifted && c.action != Action::Create { " (changed outside thoth)" } else { "" };
+    format!("- `{}` {}{forced}{drift}{impact}\n", c.address, action_text(c))
 }
 
 fn details(c: &Change) -> String {
@@ -138,4 +139,76 @@ pub fn plan_markdown(plan: &Plan, limit: usize) -> String {
     }
     let _ = writeln!(out, "{}", summary_line(plan));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use super::*;
+    use crate::model::{Address, InstanceKey, Value};
+    use crate::plan::{AttrChange, Shown};
+    use crate::schema::Kind;
+
+    fn change(i: usize, action: Action, impact: Impact) -> Change {
+        let attrs = vec![AttrChange {
+            name: "raw_policy".to_owned(),
+            before: Shown::Value(Value::String(format!("package p{i}\nallow := false\n"))),
+            after: Shown::Value(Value::String(format!("package p{i}\nallow := true\n"))),
+            forces_replacement: false,
+            impact,
+        }];
+        Change {
+            address: Address::managed("thoth_policy_bundle", "generated").with_key(Some(InstanceKey::Index(i))),
+            kind: Kind::VersionedBundle,
+            action,
+            soft: false,
+            prior_id: Some(format!("b-{i}")),
+            attrs: if action == Action::Update { attrs } else { Vec::new() },
+            identifying: vec![("name".to_owned(), Value::String(format!("bundle-{i}")))],
+            note: None,
+            drifted: false,
+            id_after: Shown::Unknown,
+            create_before_destroy: false,
+            prevent_destroy: false,
+            protective: action == Action::Delete,
+            desired: BTreeMap::new(),
+            sensitive: BTreeSet::new(),
+            prior: None,
+            deps: BTreeSet::new(),
+        }
+    }
+
+    #[test]
+    fn a_five_thousand_change_plan_stays_under_the_limit_with_every_destroy_and_loosening_listed() {
+        let changes: Vec<Change> = (0..5000)
+            .map(|i| match i % 25 {
+                0 => change(i, Action::Delete, Impact::Loosens),
+                1 => change(i, Action::Update, Impact::Loosens),
+                2 => change(i, Action::Delete, Impact::Neutral),
+                _ => change(i, Action::Update, Impact::Unknown),
+            })
+            .collect();
+        let plan = Plan { tenant_id: "acme".to_owned(), changes };
+        let text = plan_markdown(&plan, MARKDOWN_LIMIT);
+        assert!(text.len() <= MARKDOWN_LIMIT, "{} characters", text.len());
+        for c in &plan.changes {
+            let listed = format!("- `{}` ", c.address);
+            if destructive(c) || c.impact() == Impact::Loosens {
+                assert!(text.contains(&listed), "{} is not listed", c.address);
+            }
+        }
+        assert!(text.contains("more, not listed here to stay under the size limit"));
+        assert!(text.contains("are left out to keep this comment under 65000 characters"));
+        assert!(text.contains("Plan: 0 to create, 4600 to update, 0 to replace, 400 to delete"));
+    }
+
+    #[test]
+    fn a_small_plan_is_shown_whole() {
+        let plan = Plan { tenant_id: "acme".to_owned(), changes: vec![change(7, Action::Update, Impact::Unknown)] };
+        let text = plan_markdown(&plan, MARKDOWN_LIMIT);
+        assert!(text.contains("<details>"), "{text}");
+        assert!(text.contains("- allow := false\n") && text.contains("+ allow := true\n"), "{text}");
+        assert!(!text.contains("left out"), "{text}");
+    }
 }

@@ -90,7 +90,7 @@ fn attr_text(c: &Change, a: &AttrChange, width: usize, indent: usize) -> (char, 
     let block = |lines: Vec<String>| {
         let mut text = String::from("<<-DIFF\n");
         for l in lines {
-            let _ = writeln!(text, "{pad}{l}");
+            let _ = writeln!(text, "{}", format!("{pad}{l}").trim_end());
         }
         let _ = write!(text, "{}DIFF", " ".repeat(indent + 2));
         text

@@ -10,5 +10,6 @@ mod full;
 mod kill;
 mod language;
 mod lifecycle;
+mod plans;
 mod support;
 mod transport;

@@ -1,0 +1,169 @@
+//! Saved plans: what `thoth plan --out FILE` writes and `thoth apply FILE` checks.
+//!
+//! A plan file holds the plan as rendered for people and as JSON, the state it was computed
+//! from (lineage and serial), a fingerprint of every remote object the plan touches, and a
+//! salted digest of every secret it would send: never a secret value. Apply computes the plan
+//! again and refuses, naming the reason, unless the state, the remote objects and the plan
+//! itself are exactly what was reviewed.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::plan::{resource_type, Plan};
+use crate::remote::mapping::canonical;
+use crate::remote::Snapshot;
+use crate::schema::Kind;
+use crate::state::State;
+
+const FORMAT: &str = "thoth-plan";
+const FORMAT_VERSION: u32 = 1;
+
+/// A saved plan.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlanFile {
+    pub format: String,
+    pub format_version: u32,
+    pub thoth_version: String,
+    pub tenant_id: String,
+    /// The lineage and serial of the state the plan was computed from; empty and 0 when there
+    /// was no state yet.
+    pub state_lineage: String,
+    pub state_serial: u64,
+    /// The random salt of `secret_digests`, chosen for this plan.
+    pub digest_salt: String,
+    /// Per address, a digest of the remote object as read while planning (`absent` when the
+    /// control plane had none).
+    pub remote_fingerprints: BTreeMap<String, String>,
+    /// Per address and secret attribute, a salted digest of the value the plan would send.
+    pub secret_digests: BTreeMap<String, BTreeMap<String, String>>,
+    /// The plan in the versioned JSON format of `schemas/plan.schema.json`.
+    pub plan: serde_json::Value,
+    pub human: String,
+    pub markdown: String,
+}
+
+fn sha256(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A digest of each remote object the plan touches, as the snapshot holds it.
+pub fn fingerprints(plan: &Plan, snapshot: &Snapshot) -> BTreeMap<String, String> {
+    plan.changes
+        .iter()
+        .filter(|c| !matches!(c.kind, Kind::Action | Kind::DataSource))
+        .filter_map(|c| {
+            let rt = resource_type(&c.address);
+            let id = match rt.kind {
+                Kind::SettingsSection | Kind::Singleton => plan.tenant_id.clone(),
+                _ => c.prior_id.clone()?,
+            };
+            let print = snapshot.object(rt, &id).map_or_else(
+                || "absent".to_owned(),
+                |row| sha256(&canonical(&serde_json::Value::Object(row.clone())).to_string()),
+            );
+            Some((c.address.to_string(), print))
+        })
+        .collect()
+}
+
+impl PlanFile {
+    /// The saved form of a plan computed from `state` and `snapshot`; `salt` is the salt of a
+    /// saved plan this one is compared with, or `None` for a new plan.
+    pub fn new(plan: &Plan, state: &State, snapshot: &Snapshot, salt: Option<&str>) -> PlanFile {
+        let salt = salt.map_or_else(
+            || crate::state::random_bytes::<16>().iter().map(|b| format!("{b:02x}")).collect(),
+            str::to_owned,
+        );
+        let secret_digests = plan
+            .changes
+            .iter()
+            .filter_map(|c| {
+                let digests: BTreeMap<String, String> = c
+                    .desired
+                    .iter()
+                    .filter(|(name, _)| {
+                        c.sensitive.contains(*name)
+                            || resource_type(&c.address).attribute(name).is_some_and(|a| a.sensitive)
+                    })
+                    .map(|(name, value)| (name.clone(), sha256(&format!("{salt}\0{}", value.to_json()))))
+                    .collect();
+                (!digests.is_empty()).then(|| (c.address.to_string(), digests))
+            })
+            .collect();
+        PlanFile {
+            format: FORMAT.to_owned(),
+            format_version: FORMAT_VERSION,
+            thoth_version: env!("CARGO_PKG_VERSION").to_owned(),
+            tenant_id: plan.tenant_id.clone(),
+            // A state never saved has a lineage of its own on every load.
+            state_lineage: if state.serial == 0 { String::new() } else { state.lineage.clone() },
+            state_serial: state.serial,
+            digest_salt: salt.clone(),
+            remote_fingerprints: fingerprints(plan, snapshot),
+            secret_digests,
+            plan: serde_json::from_str(&crate::render::plan_json(plan)).unwrap_or_default(),
+            human: crate::render::plan_human(plan),
+            markdown: crate::render::plan_markdown(plan, crate::render::MARKDOWN_LIMIT),
+        }
+    }
+
+    /// Writes the plan file privately and atomically.
+    pub fn write(&self, path: &Path) -> Result<(), String> {
+        let mut text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
+        text.push('\n');
+        crate::state::write_atomic(path, text.as_bytes())
+            .map_err(|e| format!("cannot write the plan file `{}`: {e}", path.display()))
+    }
+
+    pub fn read(path: &Path) -> Result<PlanFile, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the plan file `{}`: {e}", path.display()))?;
+        let file: PlanFile =
+            serde_json::from_str(&text).map_err(|e| format!("`{}` is not a thoth plan file: {e}", path.display()))?;
+        if file.format != FORMAT || file.format_version != FORMAT_VERSION {
+            return Err(format!(
+                "`{}` is a plan file of format {} version {}, which this thoth does not read",
+                path.display(),
+                file.format,
+                file.format_version
+            ));
+        }
+        Ok(file)
+    }
+
+    /// Why the freshly computed plan is not the saved one, or `Ok` when it is exactly it.
+    pub fn check(&self, fresh: &PlanFile) -> Result<(), String> {
+        if self.tenant_id != fresh.tenant_id {
+            return Err(format!("the plan is for tenant `{}`, not `{}`", self.tenant_id, fresh.tenant_id));
+        }
+        if self.state_lineage != fresh.state_lineage || self.state_serial != fresh.state_serial {
+            return Err(format!(
+                "the state changed since the plan was made (lineage {} serial {}, now lineage {} serial {})",
+                self.state_lineage, self.state_serial, fresh.state_lineage, fresh.state_serial
+            ));
+        }
+        let changed: Vec<&String> = self
+            .remote_fingerprints
+            .iter()
+            .filter(|(address, print)| fresh.remote_fingerprints.get(*address) != Some(print))
+            .map(|(address, _)| address)
+            .collect();
+        if !changed.is_empty() {
+            return Err(format!(
+                "{} changed on the control plane since the plan was made",
+                changed.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        if self.secret_digests != fresh.secret_digests {
+            return Err("a secret value differs from the one the plan was made with".to_owned());
+        }
+        if self.plan != fresh.plan {
+            return Err("the configuration and variables no longer produce the same plan".to_owned());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,318 @@
+//! Plans a reviewer reads: the three formats of a mixed plan (snapshots), the JSON schema,
+//! `--deny-loosening`, saved plans and each of their refusals, mass deletes, and canaries
+//! that must reach no output, plan file or state.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use crate::support::{repo_path, snapshot, Tenant};
+
+const SECRET: &str = "canary-review-secret-51e0aa";
+const ROTATED: &str = "canary-review-rotated-9b77f3";
+
+fn secret(value: &str) -> [(&'static str, &str); 1] {
+    [("THOTH_VAR_webhook_secret", value)]
+}
+
+/// Ids the emulator generates (`pol_` and 16 hex digits) and timestamps (in the ids of
+/// actions) replaced by placeholders.
+fn redact_ids(text: &str) -> String {
+    redact_times(&redact_hex_ids(text))
+}
+
+/// `2026-11-29T04:19:39Z` becomes `<time>`.
+fn redact_times(text: &str) -> String {
+    let shape = |s: &[u8]| {
+        s.len() >= 20
+            && s.iter().take(20).enumerate().all(|(i, b)| match i {
+                4 | 7 => *b == b'-',
+                10 => *b == b'T',
+                13 | 16 => *b == b':',
+                19 => *b == b'Z',
+                _ => b.is_ascii_digit(),
+            })
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        if shape(rest.as_bytes()) {
+            out.push_str("<time>");
+            rest = &rest[20..];
+        } else {
+            let ch = rest.chars().next().unwrap_or(' ');
+            out.push(ch);
+            rest = &rest[ch.len_utf8()..];
+        }
+    }
+    out
+}
+
+fn redact_hex_ids(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let rest = &text[i..];
+        if let Some(us) = rest.find('_').filter(|u| *u > 0 && *u <= 4) {
+            let prefix = &rest[..us];
+            let hex = rest.get(us + 1..us + 17).unwrap_or("");
+            let boundary_before = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+            let boundary_after = rest.as_bytes().get(us + 17).is_none_or(|b| !b.is_ascii_alphanumeric());
+            if boundary_before
+                && boundary_after
+                && prefix.bytes().all(|b| b.is_ascii_lowercase())
+                && hex.len() == 16
+                && hex.bytes().all(|b| b.is_ascii_hexdigit())
+            {
+                out.push_str(prefix);
+                out.push_str("_<id>");
+                i += us + 17;
+                continue;
+            }
+        }
+        let ch = rest.chars().next().unwrap_or(' ');
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
+}
+
+/// The review fixture applied, then changed so that its next plan has every kind of change.
+fn mixed() -> Tenant {
+    let t = Tenant::from_dir("tests/fixtures/tenants/review");
+    t.run_with(&["apply", "--auto-approve"], &secret(SECRET)).expect_code(0);
+    // Loosening: shadow high and strict endpoint mode.
+    t.edit("main.tf", r#"shadow_high     = "block""#, r#"shadow_high     = "step_up""#);
+    t.edit("main.tf", "secret_broker_strict_endpoint_mode   = true", "secret_broker_strict_endpoint_mode   = false");
+    // A Rego bundle change and a browser policy JSON change.
+    t.edit(
+        "policies/mcp_guardrails.rego",
+        r#"allowed_hosts := {"api.figma.com", "api.notion.com"}"#,
+        r#"allowed_hosts := {"api.figma.com"}"#,
+    );
+    t.edit("browser/chrome-policy.json", r#""block_paste_of_secrets": true"#, r#""block_paste_of_secrets": false"#);
+    // A replacement, a soft delete, a delete, a forget, an action and a create.
+    t.edit("main.tf", r#"agent_id = "agent-support-bot""#, r#"agent_id = "agent-claims-bot""#);
+    let text = t.read("main.tf");
+    let cut = |text: &str, start: &str| {
+        let from = text.find(start).expect("block");
+        let to = from + text[from..].find("\n}\n").expect("block end") + 3;
+        format!("{}{}", &text[..from], &text[to..])
+    };
+    let text = cut(&text, "resource \"thoth_mdm_provider\"");
+    let text = cut(&text, "resource \"thoth_mcp_vendor\"");
+    let text = cut(&text, "resource \"thoth_endpoint\"");
+    t.write("main.tf", &text.replace(r#"trigger    = "v1""#, r#"trigger    = "v2""#));
+    t.write("fleet.tf", "resource \"thoth_fleet\" \"claims\" {\n  name = \"claims-laptops\"\n}\n");
+    // Drift: the browser provider renamed on the control plane.
+    t.emulator.post("browser/providers", json!({"provider": "chrome", "name": "Chrome (renamed by hand)"}));
+    t
+}
+
+#[test]
+fn a_mixed_plan_in_every_format() {
+    let t = mixed();
+    let human = t.run_with(&["plan"], &secret(SECRET));
+    human.expect_code(0);
+    snapshot("plans__mixed_human", &redact_ids(&human.stdout));
+    let markdown = t.run_with(&["plan", "--format", "markdown"], &secret(SECRET));
+    markdown.expect_code(0);
+    snapshot("plans__mixed_markdown", &redact_ids(&markdown.stdout));
+    let json = t.run_with(&["plan", "--format", "json"], &secret(SECRET));
+    json.expect_code(0);
+    let doc: Value = serde_json::from_str(&json.stdout).expect("JSON plan");
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo_path("schemas/plan.schema.json")).expect("schema"))
+            .expect("schema JSON");
+    let problems = validate(&schema, &schema, &doc, "$");
+    assert!(problems.is_empty(), "the JSON plan breaks its schema:\n{}", problems.join("\n"));
+    snapshot("plans__mixed_json", &redact_ids(&json.stdout));
+    for run in [&human, &markdown, &json] {
+        assert!(!run.transcript().contains(SECRET));
+    }
+}
+
+#[test]
+fn deny_loosening_exits_3_only_when_something_loosens() {
+    let t = Tenant::from_dir("tests/fixtures/tenants/review");
+    t.run_with(&["apply", "--auto-approve"], &secret(SECRET)).expect_code(0);
+    let args = ["plan", "--deny-loosening", "--detailed-exitcode"];
+    t.run_with(&args, &secret(SECRET)).expect_code(0);
+    // Tightening only: one host fewer in the allow-list.
+    t.edit("main.tf", r#"["api.figma.com", "api.notion.com"]"#, r#"["api.figma.com"]"#);
+    t.run_with(&args, &secret(SECRET)).expect_code(2);
+    // Loosening: strict endpoint mode off.
+    t.edit("main.tf", "secret_broker_strict_endpoint_mode   = true", "secret_broker_strict_endpoint_mode   = false");
+    let loosening = t.run_with(&args, &secret(SECRET));
+    loosening.expect_code(3);
+    assert!(
+        loosening.stdout.contains("secret_broker_strict_endpoint_mode = true -> false # loosens"),
+        "{}",
+        loosening.stdout
+    );
+    assert!(loosening.stderr.contains("--deny-loosening"), "{}", loosening.stderr);
+}
+
+#[test]
+fn a_saved_plan_is_applied_exactly_or_refused() {
+    let t = Tenant::from_dir("tests/fixtures/tenants/review");
+    t.run_with(&["apply", "--auto-approve"], &secret(SECRET)).expect_code(0);
+    t.edit("main.tf", r#"shadow_high     = "block""#, r#"shadow_high     = "step_up""#);
+    let save = |name: &str| t.run_with(&["plan", "--out", name], &secret(SECRET)).expect_code(0).stdout.clone();
+    let refused = |file: &str, env: &[(&str, &str)], why: &str| {
+        let run = t.run_with(&["apply", file], env);
+        run.expect_code(1);
+        assert!(run.stderr.contains(why), "expected `{why}`:\n{}", run.stderr);
+    };
+
+    // The configuration changed after planning.
+    save("a.plan");
+    t.edit("main.tf", r#"shadow_critical = "block""#, r#"shadow_critical = "step_up""#);
+    refused("a.plan", &secret(SECRET), "the configuration and variables no longer produce the same plan");
+    t.edit("main.tf", r#"shadow_critical = "step_up""#, r#"shadow_critical = "block""#);
+
+    // A secret differs from the one planned with.
+    save("b.plan");
+    refused("b.plan", &secret(ROTATED), "a secret value differs");
+
+    // An object the plan touches changed on the control plane.
+    save("c.plan");
+    t.emulator.put("settings", json!({"compliance_profile": "healthcare"}));
+    // The settings document is shared: every settings resource is touched by a change to it.
+    refused(
+        "c.plan",
+        &secret(SECRET),
+        "`thoth_governance_settings.baseline`, `thoth_webhook_settings.siem` changed on the control plane",
+    );
+    t.emulator.put("settings", json!({"compliance_profile": "soc2"}));
+
+    // The state changed: another apply ran in between.
+    let shown = save("d.plan");
+    let show = t.run_with(&["show", "d.plan"], &[]);
+    show.expect_code(0);
+    assert_eq!(show.stdout, shown, "show prints the plan as it was made");
+    t.run_with(&["apply", "--auto-approve"], &secret(SECRET)).expect_code(0);
+    refused("d.plan", &secret(SECRET), "the state changed since the plan was made");
+
+    // An unchanged plan is applied without asking.
+    t.edit("main.tf", r#"shadow_medium   = "step_up""#, r#"shadow_medium   = "block""#);
+    save("e.plan");
+    let apply = t.run_with(&["apply", "e.plan"], &secret(SECRET));
+    apply.expect_code(0);
+    assert!(apply.stdout.contains("Apply complete: 0 created, 1 updated"), "{}", apply.stdout);
+    assert_eq!(t.emulator.get("settings")["shadow_policy"]["medium"], "block");
+
+    // No plan file and no state holds a secret.
+    for file in ["a.plan", "b.plan", "c.plan", "d.plan", "e.plan", "thoth.state.json", "thoth.state.json.backup"] {
+        let text = t.read(file);
+        assert!(!text.is_empty(), "{file} exists");
+        assert!(!text.contains(SECRET) && !text.contains(ROTATED), "{file} holds a secret");
+    }
+}
+
+#[test]
+fn a_mass_delete_is_refused_unless_allowed() {
+    let t = Tenant::from_dir("tests/fixtures/tenants/review");
+    t.run_with(&["apply", "--auto-approve"], &secret(SECRET)).expect_code(0);
+    let text = t.read("main.tf");
+    let keep = text.find("resource \"thoth_mdm_provider\"").expect("mdm block");
+    t.write("main.tf", &text[..keep]);
+    let refused = t.run_with(&["apply", "--auto-approve"], &secret(SECRET));
+    refused.expect_code(1);
+    assert!(refused.stderr.contains("more than 50%"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("--allow-mass-delete"), "{}", refused.stderr);
+    assert_eq!(t.emulator.get("mcp/vendors/pastebin")["vendor_id"], "pastebin", "nothing was deleted");
+    t.run_with(&["apply", "--auto-approve", "--allow-mass-delete"], &secret(SECRET)).expect_code(0);
+}
+
+/// Checks `value` against the JSON Schema keywords `schemas/plan.schema.json` uses: `type`,
+/// `required`, `properties`, `additionalProperties`, `items`, `enum`, `const`, `minimum` and
+/// local `$ref`s. Returns one line per violation.
+fn validate(root: &Value, schema: &Value, value: &Value, at: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+        let target = reference
+            .trim_start_matches("#/")
+            .split('/')
+            .try_fold(root, |node, part| node.get(part))
+            .unwrap_or(&Value::Null);
+        return validate(root, target, value, at);
+    }
+    let type_name = |v: &Value| match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    if let Some(t) = schema.get("type") {
+        let allowed: Vec<&str> = match t {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        let actual = type_name(value);
+        let integer_as_number = actual == "integer" && allowed.contains(&"number");
+        if !(allowed.contains(&actual) || integer_as_number) {
+            problems.push(format!("{at}: {actual} is not of type {allowed:?}"));
+            return problems;
+        }
+    }
+    if let Some(options) = schema.get("enum").and_then(Value::as_array) {
+        if !options.contains(value) {
+            problems.push(format!("{at}: {value} is not one of {options:?}"));
+        }
+    }
+    if let Some(c) = schema.get("const") {
+        if c != value {
+            problems.push(format!("{at}: {value} is not {c}"));
+        }
+    }
+    if let (Some(min), Some(n)) = (schema.get("minimum").and_then(Value::as_f64), value.as_f64()) {
+        if n < min {
+            problems.push(format!("{at}: {n} is below {min}"));
+        }
+    }
+    if let Value::Object(map) = value {
+        let properties: BTreeMap<&str, &Value> = schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .map(|p| p.iter().map(|(k, v)| (k.as_str(), v)).collect())
+            .unwrap_or_default();
+        for name in schema.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+            if !map.contains_key(name) {
+                problems.push(format!("{at}: `{name}` is required"));
+            }
+        }
+        for (k, v) in map {
+            match properties.get(k.as_str()) {
+                Some(sub) => problems.extend(validate(root, sub, v, &format!("{at}.{k}"))),
+                None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => {
+                    problems.push(format!("{at}: `{k}` is not allowed"));
+                }
+                None => {}
+            }
+        }
+    }
+    if let (Value::Array(items), Some(item_schema)) = (value, schema.get("items")) {
+        for (i, item) in items.iter().enumerate() {
+            problems.extend(validate(root, item_schema, item, &format!("{at}[{i}]")));
+        }
+    }
+    problems
+}
+
+#[test]
+fn the_schema_check_rejects_what_breaks_the_schema() {
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo_path("schemas/plan.schema.json")).expect("schema"))
+            .expect("schema JSON");
+    let bad = json!({"format_version": 2, "thoth_version": "x", "tenant_id": "acme", "summary": {}, "impact": {}, "changes": [{"action": "explode"}], "extra": 1});
+    let problems = validate(&schema, &schema, &bad, "$");
+    for expected in ["$.format_version", "`create` is required", "$.changes[0].action", "`extra` is not allowed"] {
+        assert!(problems.iter().any(|p| p.contains(expected)), "missing `{expected}` in {problems:#?}");
+    }
+}
