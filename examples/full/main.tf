@@ -12,6 +12,9 @@ terraform {
 
 provider "thoth" {
   tenant_id = var.tenant_id
+
+  # Unattended applies on merge ride out bursts of throttling and server errors.
+  retry_max_attempts = 6
 }
 
 locals {
