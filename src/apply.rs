@@ -666,7 +666,7 @@ async fn write_described(
         Some(Json::Object(map)) => map,
         _ => Map::new(),
     };
-    let id = object_id(rt, &row, &values, client.tenant())?;
+    let id = operation::object_id(rt, &row, &values, client.tenant())?;
     // Reads back what the write answered incompletely: a singleton's profile, an object
     // created without echoing itself.
     if rt.kind != Kind::Action && (rt.kind == Kind::Singleton || row.is_empty()) {
@@ -688,36 +688,6 @@ async fn write_described(
         }
     }
     Ok(record(change, rt, id, &row, &values, state))
-}
-
-/// The remote id of an object written with `values` whose answer is `row`: from the answer,
-/// an attribute or a template, as the descriptor's id rule says.
-fn object_id(
-    rt: &ResourceType,
-    row: &Map<String, Json>,
-    values: &BTreeMap<String, Value>,
-    tenant: &str,
-) -> Result<String, String> {
-    let mut all: BTreeMap<String, Value> = read_row(rt, row);
-    all.extend(values.iter().map(|(k, v)| (k.clone(), v.clone())));
-    match (&rt.id, rt.kind) {
-        (_, Kind::Singleton) => Ok(tenant.to_owned()),
-        (Some(rule), _) => {
-            if let Some(field) = &rule.response {
-                row.get(field)
-                    .and_then(Json::as_str)
-                    .map(str::to_owned)
-                    .ok_or_else(|| format!("the answer has no `{field}`"))
-            } else if let Some(attr) = &rule.attribute {
-                all.get(attr).and_then(operation::plain_text).ok_or_else(|| format!("`{attr}` has no value"))
-            } else if let Some(template) = &rule.template {
-                operation::render_template(template, &all, &Placeholders { id: None, tenant }, false)
-            } else {
-                Err("the descriptor's id rule is empty".to_owned())
-            }
-        }
-        (None, _) => Err("the descriptor has no id rule".to_owned()),
-    }
 }
 
 /// Finds the objects of the journal's intents on the control plane and records the ones that
@@ -756,7 +726,7 @@ pub async fn recover(intents: &[Intent], client: &Client, state: &mut State) -> 
             Kind::VersionedBundle => {
                 row.get(rt.id_field.as_deref().unwrap_or("id")).and_then(Json::as_str).map(str::to_owned)
             }
-            _ => object_id(rt, &row, &values, client.tenant()).ok(),
+            _ => operation::object_id(rt, &row, &values, client.tenant()).ok(),
         };
         let Some(id) = id else { continue };
         if state.resources.get(&address).is_some_and(|r| r.id == id) {

@@ -91,6 +91,9 @@ pub struct ConnectionArgs {
     /// The state file (default `thoth.state.json` in the configuration directory).
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
+    /// Say how many HTTP calls reading the tenant took, and how long.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Args, Clone, Default)]

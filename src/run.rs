@@ -310,6 +310,8 @@ fn validate(vars: &VarArgs) -> u8 {
 struct Session {
     client: Client,
     emulator: Option<Emulator>,
+    /// `--verbose`: say what reading the tenant cost.
+    verbose: bool,
 }
 
 impl Session {
@@ -347,7 +349,7 @@ async fn connect(args: &ConnectionArgs, loaded: &Loaded) -> Option<Session> {
         return None;
     }
     match Client::new(&connection) {
-        Ok(client) => Some(Session { client, emulator }),
+        Ok(client) => Some(Session { client, emulator, verbose: args.verbose }),
         Err(e) => {
             fail(&e, None);
             None
@@ -487,6 +489,7 @@ async fn make_plan(loaded: &Loaded, session: &Session, path: &Path) -> Option<Pl
             needs.add(rt, Some(entry));
         }
     }
+    let (calls_before, started) = (session.client.calls(), std::time::Instant::now());
     let snapshot = match remote::snapshot::refresh(&session.client, &needs).await {
         Ok(s) => s,
         Err(e) => {
@@ -494,6 +497,7 @@ async fn make_plan(loaded: &Loaded, session: &Session, path: &Path) -> Option<Pl
             return None;
         }
     };
+    let (refresh_calls, refresh_time) = (session.client.calls() - calls_before, started.elapsed());
     let mut diags = Diagnostics::default();
     let mut changes = Vec::new();
     let mut plan_diags = Diagnostics::default();
@@ -548,7 +552,14 @@ async fn make_plan(loaded: &Loaded, session: &Session, path: &Path) -> Option<Pl
         err(&render::diagnostics(&loaded.module.files, &diags.errors_only()));
         return None;
     }
-    Some(Planned { plan: Plan { tenant_id: tenant, changes }, state, snapshot })
+    let refresh = plan::RefreshCost {
+        calls: refresh_calls,
+        milliseconds: u64::try_from(refresh_time.as_millis()).unwrap_or(u64::MAX),
+    };
+    if session.verbose {
+        err(&format!("Read the tenant with {} HTTP call(s) in {} ms.\n", refresh.calls, refresh.milliseconds));
+    }
+    Some(Planned { plan: Plan { tenant_id: tenant, changes, refresh }, state, snapshot })
 }
 
 /// The `replace_triggered_by` references of a resource that change in this plan.

@@ -372,6 +372,10 @@ pub struct ResourceType {
     /// control plane chooses).
     #[serde(default)]
     pub lookup: Option<Operation>,
+    /// Reading many objects at once when refreshing: a list whose rows carry the objects' ids
+    /// (its path may name a parent, such as `agents/{agent_id}/packs`).
+    #[serde(default)]
+    pub list: Option<Operation>,
     #[serde(default)]
     pub lookup_match: Vec<String>,
     #[serde(default)]

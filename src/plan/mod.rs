@@ -107,6 +107,15 @@ pub struct Plan {
     /// Every resource of configuration and state, in apply order for creates and updates;
     /// deletes run in reverse of this order.
     pub changes: Vec<Change>,
+    /// What reading the tenant cost.
+    pub refresh: RefreshCost,
+}
+
+/// The HTTP calls made to read the tenant for a plan, and the time they took together.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RefreshCost {
+    pub calls: usize,
+    pub milliseconds: u64,
 }
 
 impl Change {

@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use reqwest::Method;
 use serde_json::{Map, Value as Json};
 
-use super::mapping::{set_path, to_wire};
+use super::mapping::{read_row, set_path, to_wire};
 use super::{ApiError, Client, Idempotent, Root};
 use crate::model::{format_number, Value};
-use crate::schema::{BodyMode, Encoding, Location, Operation, ResourceType, RootName};
+use crate::schema::{BodyMode, Encoding, Kind, Location, Operation, ResourceType, RootName};
 
 /// Values a path template may use besides attributes.
 #[derive(Debug, Clone, Default)]
@@ -215,6 +215,37 @@ pub async fn read_object(
             Some(Json::Object(map)) => Some(map),
             _ => None,
         }),
+    }
+}
+
+/// The remote id of an object written with `values` whose answer is `row`: from the answer,
+/// an attribute or a template, as the descriptor's id rule says.
+pub fn object_id(
+    rt: &ResourceType,
+    row: &Map<String, Json>,
+    values: &BTreeMap<String, Value>,
+    tenant: &str,
+) -> Result<String, String> {
+    // What the answer says wins over what was sent: a list row names its own object.
+    let mut all = values.clone();
+    all.extend(read_row(rt, row));
+    match (&rt.id, rt.kind) {
+        (_, Kind::Singleton) => Ok(tenant.to_owned()),
+        (Some(rule), _) => {
+            if let Some(field) = &rule.response {
+                row.get(field)
+                    .and_then(Json::as_str)
+                    .map(str::to_owned)
+                    .ok_or_else(|| format!("the answer has no `{field}`"))
+            } else if let Some(attr) = &rule.attribute {
+                all.get(attr).and_then(plain_text).ok_or_else(|| format!("`{attr}` has no value"))
+            } else if let Some(template) = &rule.template {
+                render_template(template, &all, &Placeholders { id: None, tenant }, false)
+            } else {
+                Err("the descriptor's id rule is empty".to_owned())
+            }
+        }
+        (None, _) => Err("the descriptor has no id rule".to_owned()),
     }
 }
 

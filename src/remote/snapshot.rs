@@ -1,6 +1,8 @@
 //! Refreshing: reading what the control plane holds for the objects a plan is about, with as
-//! few calls as the API allows (one settings read, one list per upsert type, one read per
-//! tracked bundle version), all at once.
+//! few calls as the API allows, all at once: one settings read, one list per upsert type, one
+//! list of bundle versions, one list per object type that has a `list` operation (per parent
+//! where the list path names one, such as an agent's packs), and a single read only for a
+//! tracked object that no list shows (to tell a deleted object from a list that omits it).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -73,8 +75,90 @@ enum Read {
     Object((String, String), Option<Map<String, Json>>),
 }
 
+/// One list read: its path, and per type whose objects it shows, the recorded values of one
+/// tracked object (for the placeholders of ids).
+type ListReads = BTreeMap<String, BTreeMap<String, BTreeMap<String, Value>>>;
+
+/// The list reads that cover the tracked objects: one per rendered list path, shared by the
+/// types listed there (the three API key types share one list).
+fn list_reads(client: &Client, needs: &Needs) -> ListReads {
+    let mut reads = ListReads::new();
+    for ((name, id), values) in &needs.objects {
+        let Some(rt) = Schema::get().resource(name) else { continue };
+        let Some(list) = &rt.list else { continue };
+        let at = Placeholders { id: Some(id), tenant: client.tenant() };
+        let Ok(path) = operation::render_template(&list.path, values, &at, list.escape) else { continue };
+        reads.entry(path).or_default().entry(name.clone()).or_insert_with(|| values.clone());
+    }
+    for name in needs.bundle_ids.iter().map(|(n, _)| n) {
+        if let Some(path) = Schema::get().resource(name).and_then(|rt| rt.path.clone()) {
+            reads.entry(path).or_default().entry(name.clone()).or_default();
+        }
+    }
+    reads
+}
+
+/// The id a list row has as an object of this type.
+fn row_id(
+    rt: &ResourceType,
+    row: &Map<String, Json>,
+    values: &BTreeMap<String, Value>,
+    tenant: &str,
+) -> Option<String> {
+    match rt.kind {
+        Kind::VersionedBundle => {
+            row.get(rt.id_field.as_deref().unwrap_or("id")).and_then(Json::as_str).map(str::to_owned)
+        }
+        _ => operation::object_id(rt, row, values, tenant).ok(),
+    }
+}
+
+/// Objects by (type, id).
+type Listed = BTreeMap<(String, String), Map<String, Json>>;
+
+/// Reads the lists, and returns every object they show.
+async fn read_lists(client: &Client, reads: ListReads) -> Result<Listed, ApiError> {
+    let mut tasks: JoinSet<Result<Listed, ApiError>> = JoinSet::new();
+    for (path, types) in reads {
+        let c = client.clone();
+        tasks.spawn(async move {
+            let schema = Schema::get();
+            let list_key =
+                |name: &str| schema.resource(name).and_then(|rt| rt.list.as_ref()).and_then(|l| l.list_key.clone());
+            let key = types.keys().find_map(|n| list_key(n)).unwrap_or_else(|| "data".to_owned());
+            let answer = c.get(&path, &[]).await?;
+            let rows = super::list_rows(answer, &key).map_err(|message| ApiError::Decode {
+                method: "GET".to_owned(),
+                path: path.clone(),
+                message,
+            })?;
+            let mut found = Listed::new();
+            for row in rows.iter().filter_map(Json::as_object) {
+                for (name, values) in &types {
+                    let rt = schema.resource(name).ok_or_else(|| unknown_type(name))?;
+                    if let Some(id) = row_id(rt, row, values, c.tenant()) {
+                        found.insert((name.clone(), id), row.clone());
+                    }
+                }
+            }
+            Ok(found)
+        });
+    }
+    let mut found = BTreeMap::new();
+    while let Some(joined) = tasks.join_next().await {
+        let rows = joined.map_err(|e| ApiError::Transport {
+            method: "GET".to_owned(),
+            path: String::new(),
+            message: e.to_string(),
+            sent: false,
+        })??;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
 pub async fn refresh(client: &Client, needs: &Needs) -> Result<Snapshot, ApiError> {
-    let schema = Schema::get();
+    let mut snapshot = Snapshot::default();
     let mut tasks: JoinSet<Result<Read, ApiError>> = JoinSet::new();
     if needs.settings {
         let c = client.clone();
@@ -87,13 +171,6 @@ pub async fn refresh(client: &Client, needs: &Needs) -> Result<Snapshot, ApiErro
             upsert::list(&c, rt).await.map(|rows| Read::Rows(name, rows))
         });
     }
-    for (name, id) in &needs.bundle_ids {
-        let (c, name, id) = (client.clone(), name.clone(), id.clone());
-        tasks.spawn(async move {
-            let rt = Schema::get().resource(&name).ok_or_else(|| unknown_type(&name))?;
-            bundle::get(&c, rt, &id).await.map(|row| Read::Bundle(id, row))
-        });
-    }
     for name in &needs.singletons {
         let (c, name) = (client.clone(), name.clone());
         tasks.spawn(async move {
@@ -104,7 +181,25 @@ pub async fn refresh(client: &Client, needs: &Needs) -> Result<Snapshot, ApiErro
             Ok(Read::Singleton(name, row.unwrap_or_default()))
         });
     }
+    // The lists are read while the reads above are in flight; what they do not show is read
+    // one by one.
+    let listed = read_lists(client, list_reads(client, needs)).await?;
+    for (name, id) in &needs.bundle_ids {
+        if let Some(row) = listed.get(&(name.clone(), id.clone())) {
+            snapshot.bundles.insert(id.clone(), Some(row.clone()));
+            continue;
+        }
+        let (c, name, id) = (client.clone(), name.clone(), id.clone());
+        tasks.spawn(async move {
+            let rt = Schema::get().resource(&name).ok_or_else(|| unknown_type(&name))?;
+            bundle::get(&c, rt, &id).await.map(|row| Read::Bundle(id, row))
+        });
+    }
     for ((name, id), values) in &needs.objects {
+        if let Some(row) = listed.get(&(name.clone(), id.clone())) {
+            snapshot.objects.insert((name.clone(), id.clone()), Some(row.clone()));
+            continue;
+        }
         let (c, name, id, values) = (client.clone(), name.clone(), id.clone(), values.clone());
         tasks.spawn(async move {
             let rt = Schema::get().resource(&name).ok_or_else(|| unknown_type(&name))?;
@@ -114,8 +209,6 @@ pub async fn refresh(client: &Client, needs: &Needs) -> Result<Snapshot, ApiErro
             Ok(Read::Object((name, id), row))
         });
     }
-    let _ = schema;
-    let mut snapshot = Snapshot::default();
     let mut first_error = None;
     while let Some(joined) = tasks.join_next().await {
         match joined {

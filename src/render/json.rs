@@ -95,6 +95,10 @@ pub fn plan_json(plan: &Plan) -> String {
             "unknown": unknown,
         },
         "changes": shown_changes(plan).into_iter().map(change).collect::<Vec<_>>(),
+        "refresh": {
+            "calls": plan.refresh.calls,
+            "milliseconds": plan.refresh.milliseconds,
+        },
     });
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     text.push('\n');

@@ -147,7 +147,7 @@ mod tests {
 
     use super::*;
     use crate::model::{Address, InstanceKey, Value};
-    use crate::plan::{AttrChange, Shown};
+    use crate::plan::{AttrChange, RefreshCost, Shown};
     use crate::schema::Kind;
 
     fn change(i: usize, action: Action, impact: Impact) -> Change {
@@ -189,7 +189,7 @@ mod tests {
                 _ => change(i, Action::Update, Impact::Unknown),
             })
             .collect();
-        let plan = Plan { tenant_id: "acme".to_owned(), changes };
+        let plan = Plan { tenant_id: "acme".to_owned(), changes, refresh: RefreshCost::default() };
         let text = plan_markdown(&plan, MARKDOWN_LIMIT);
         assert!(text.len() <= MARKDOWN_LIMIT, "{} characters", text.len());
         for c in &plan.changes {
@@ -205,7 +205,11 @@ mod tests {
 
     #[test]
     fn a_small_plan_is_shown_whole() {
-        let plan = Plan { tenant_id: "acme".to_owned(), changes: vec![change(7, Action::Update, Impact::Unknown)] };
+        let plan = Plan {
+            tenant_id: "acme".to_owned(),
+            changes: vec![change(7, Action::Update, Impact::Unknown)],
+            refresh: RefreshCost::default(),
+        };
         let text = plan_markdown(&plan, MARKDOWN_LIMIT);
         assert!(text.contains("<details>"), "{text}");
         assert!(text.contains("- allow := false\n") && text.contains("+ allow := true\n"), "{text}");

@@ -105,6 +105,15 @@ fn full_example_applies_every_type_and_replans_to_zero() {
     let replan = t.run_with(PLAN, &CANARIES);
     replan.expect_code(0);
     assert!(replan.stdout.contains("No changes."), "{}", replan.stdout);
+
+    // Reading 29 objects of 24 types takes one call per list, not one per object: the
+    // settings document, the pricing, four upsert lists, the bundle versions, and the lists of
+    // fleets, endpoints, vendors, API keys, the agent's packs, exceptions and artifacts.
+    let json = t.run_with(&["plan", "--format", "json", "--verbose"], &CANARIES);
+    json.expect_code(0);
+    let doc: Value = serde_json::from_str(&json.stdout).expect("JSON plan");
+    assert_eq!(doc["refresh"]["calls"], 14, "{}", doc["refresh"]);
+    assert!(json.stderr.contains("Read the tenant with 14 HTTP call(s)"), "{}", json.stderr);
 }
 
 #[test]
