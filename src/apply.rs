@@ -101,6 +101,7 @@ pub async fn execute(
     mut progress: impl FnMut(Event<'_>),
 ) -> Report {
     use futures_util::stream::{FuturesUnordered, StreamExt};
+    use futures_util::FutureExt;
     use std::sync::atomic::Ordering;
 
     let mut report = Report::default();
@@ -171,47 +172,54 @@ pub async fn execute(
                 });
             }
         }
-        let Some((u, results, mut extras, elapsed)) = running.next().await else { break };
-        report.warnings.append(&mut extras.warnings);
-        let mut unit_ok = true;
-        for (i, result) in results {
-            let c = &plan.changes[i];
-            let outcome = match result {
-                Ok(entry) => {
-                    match entry {
-                        Some(mut e) => {
-                            e.dependencies = c.deps.iter().map(ToString::to_string).collect();
-                            state.resources.insert(c.address.clone(), e);
-                        }
-                        None => {
-                            state.resources.remove(&c.address);
-                        }
-                    }
-                    if !extras.revealed.is_empty() {
-                        report.revealed.insert(c.address.clone(), std::mem::take(&mut extras.revealed));
-                    }
-                    Outcome::Done
-                }
-                Err(message) => {
-                    unit_ok = false;
-                    Outcome::Failed(message)
-                }
-            };
-            let step = Step { address: c.address.clone(), action: c.action, soft: c.soft, outcome, elapsed };
-            progress(Event::Finished(&step));
-            report.steps.push(step);
+        let Some(first) = running.next().await else { break };
+        // Everything else that has finished by now is recorded with it, in one state write.
+        let mut finished = vec![first];
+        while let Some(Some(more)) = running.next().now_or_never() {
+            finished.push(more);
         }
-        // Every finished unit is saved before anything else starts, so a kill loses at most
-        // the calls in flight.
+        for (u, results, mut extras, elapsed) in finished {
+            report.warnings.append(&mut extras.warnings);
+            let mut unit_ok = true;
+            for (i, result) in results {
+                let c = &plan.changes[i];
+                let outcome = match result {
+                    Ok(entry) => {
+                        match entry {
+                            Some(mut e) => {
+                                e.dependencies = c.deps.iter().map(ToString::to_string).collect();
+                                state.resources.insert(c.address.clone(), e);
+                            }
+                            None => {
+                                state.resources.remove(&c.address);
+                            }
+                        }
+                        if !extras.revealed.is_empty() {
+                            report.revealed.insert(c.address.clone(), std::mem::take(&mut extras.revealed));
+                        }
+                        Outcome::Done
+                    }
+                    Err(message) => {
+                        unit_ok = false;
+                        Outcome::Failed(message)
+                    }
+                };
+                let step = Step { address: c.address.clone(), action: c.action, soft: c.soft, outcome, elapsed };
+                progress(Event::Finished(&step));
+                report.steps.push(step);
+            }
+            if unit_ok {
+                done.insert(u);
+            } else {
+                failed.insert(u);
+            }
+        }
+        // Finished units are saved before anything that depends on them starts, so a kill
+        // loses at most the calls in flight.
         if let Err(e) = state.save(state_path) {
             report.state_error = Some(e.to_string());
         }
         snapshot = std::sync::Arc::new(state.clone());
-        if unit_ok {
-            done.insert(u);
-        } else {
-            failed.insert(u);
-        }
     }
     for (u, unit) in units.iter().enumerate() {
         if !started.contains(&u) {

@@ -19,3 +19,4 @@ pub mod render;
 pub mod run;
 pub mod schema;
 pub mod state;
+pub mod synth;

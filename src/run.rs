@@ -103,7 +103,7 @@ fn load(vars: &VarArgs) -> Option<Loaded> {
     // A cycle leaves no order to evaluate in; anything else still gets evaluated so that its
     // problems are reported in the same run.
     if loaded.graph.complete {
-        let ev = evaluate(&loaded, &mut diags, offline_values);
+        let ev = evaluate(&loaded, &mut diags, None, offline_values);
         evaluate_outputs(&ev, &mut diags);
     }
     if !diags.is_empty() {
@@ -133,6 +133,7 @@ fn offline_values(_: &Evaluator<'_>, _: &ResourceDecl, desired: &Desired, _: BTr
 fn evaluate<'m>(
     loaded: &'m Loaded,
     diags: &mut Diagnostics,
+    only: Option<&BTreeSet<Address>>,
     mut on_resource: impl FnMut(&Evaluator<'_>, &ResourceDecl, &Desired, BTreeSet<Address>) -> ResourceValues,
 ) -> Evaluator<'m> {
     let mut ev = Evaluator::new(&loaded.module, loaded.variables.clone());
@@ -146,11 +147,16 @@ fn evaluate<'m>(
                         ev.locals.insert(name.clone(), v);
                     }
                     Err(d) => {
-                        diags.push(d);
+                        // With only some blocks evaluated, a local may name one that was left
+                        // out: it is unknown, and only matters if a block evaluated uses it.
+                        if only.is_none() {
+                            diags.push(d);
+                        }
                         ev.locals.insert(name.clone(), (Value::Unknown, false));
                     }
                 }
             }
+            Node::Resource(block) if only.is_some_and(|set| !set.contains(block)) => {}
             Node::Resource(block) => {
                 let decl = &loaded.module.resources[block];
                 let instances = match ev.expand(decl) {
@@ -257,7 +263,15 @@ impl apply::Resolver for Reevaluate<'_> {
     fn resolve(&self, address: &Address, state: &State) -> Result<BTreeMap<String, Value>, String> {
         let mut diags = Diagnostics::default();
         let mut target = None;
-        evaluate(self.loaded, &mut diags, |ev, decl, desired, deps| {
+        // Only the block and what it depends on, directly or not, are evaluated.
+        let mut needed: BTreeSet<Address> = BTreeSet::new();
+        let mut pending = vec![address.block()];
+        while let Some(block) = pending.pop() {
+            if needed.insert(block.clone()) {
+                pending.extend(self.loaded.graph.resource_deps.get(&block).into_iter().flatten().cloned());
+            }
+        }
+        evaluate(self.loaded, &mut diags, Some(&needed), |ev, decl, desired, deps| {
             if &desired.address == address {
                 target = Some(desired.values.clone());
             }
@@ -501,7 +515,7 @@ async fn make_plan(loaded: &Loaded, session: &Session, path: &Path) -> Option<Pl
     let mut diags = Diagnostics::default();
     let mut changes = Vec::new();
     let mut plan_diags = Diagnostics::default();
-    let ev = evaluate(loaded, &mut diags, |ev, decl, desired, deps| {
+    let ev = evaluate(loaded, &mut diags, None, |ev, decl, desired, deps| {
         if desired.address.mode == Mode::Data {
             return match read_data(&session.client, desired) {
                 Some(Ok(values)) => values,
@@ -856,7 +870,7 @@ fn finish_outputs(
             Some((c.address.clone(), values))
         })
         .collect();
-    let mut ev = evaluate(loaded, &mut diags, |_, _, desired, _| {
+    let mut ev = evaluate(loaded, &mut diags, None, |_, _, desired, _| {
         if desired.address.mode == Mode::Data {
             if let Some(Ok(values)) = read_data(client, desired) {
                 return values;

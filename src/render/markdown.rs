@@ -7,9 +7,11 @@
 //! non-loosening changes. The comment says what it left out. A destroy, a replacement or a
 //! loosening line is never dropped.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::plan::{action_text, change_block, impact_counts, shown_changes, summary_line};
+use crate::model::InstanceKey;
 use crate::plan::{Action, Change, Impact, Plan};
 
 /// GitHub refuses comments over 65,536 characters; this leaves room for a footer.
@@ -47,6 +49,64 @@ fn details(c: &Change) -> String {
     )
 }
 
+/// The changes in as few lines as possible: one per type, action and impact, naming every
+/// instance, with consecutive `count` indexes as ranges (`b[0-4999]`).
+fn compact(changes: &[&&Change]) -> String {
+    /// The instance keys of each block, by type, action and impact.
+    type Groups<'a> = BTreeMap<(&'a str, &'a str, Impact), BTreeMap<&'a str, Vec<&'a Option<InstanceKey>>>>;
+    let mut groups = Groups::new();
+    for c in changes {
+        groups
+            .entry((c.address.type_name.as_str(), action_text(c), c.impact()))
+            .or_default()
+            .entry(c.address.name.as_str())
+            .or_default()
+            .push(&c.address.key);
+    }
+    let mut out = String::new();
+    for ((type_name, what, impact), blocks) in groups {
+        let mut names = Vec::new();
+        let mut count = 0;
+        for (block, keys) in blocks {
+            count += keys.len();
+            let mut indexes: Vec<usize> = keys
+                .iter()
+                .filter_map(|k| match k {
+                    Some(InstanceKey::Index(i)) => Some(*i),
+                    _ => None,
+                })
+                .collect();
+            indexes.sort_unstable();
+            let mut i = 0;
+            while i < indexes.len() {
+                let mut j = i;
+                while j + 1 < indexes.len() && indexes[j + 1] == indexes[j] + 1 {
+                    j += 1;
+                }
+                names.push(if i == j {
+                    format!("{block}[{}]", indexes[i])
+                } else {
+                    format!("{block}[{}-{}]", indexes[i], indexes[j])
+                });
+                i = j + 1;
+            }
+            for key in keys {
+                match key {
+                    None => names.push(block.to_owned()),
+                    Some(InstanceKey::Name(n)) => names.push(format!("{block}[{n:?}]")),
+                    Some(InstanceKey::Index(_)) => {}
+                }
+            }
+        }
+        let impact = match impact {
+            Impact::Neutral => String::new(),
+            i => format!(" — **{}**", i.label()),
+        };
+        let _ = writeln!(out, "- {count} × `{type_name}` {what}{impact}: {}", names.join(", "));
+    }
+    out
+}
+
 /// The plan as a Markdown comment, at most `limit` characters unless the lines that are never
 /// dropped alone are longer.
 pub fn plan_markdown(plan: &Plan, limit: usize) -> String {
@@ -73,19 +133,23 @@ pub fn plan_markdown(plan: &Plan, limit: usize) -> String {
     let destroying: Vec<&&Change> =
         changes.iter().filter(|c| destructive(c) && c.impact() != Impact::Loosens).collect();
     let others: Vec<&&Change> = changes.iter().filter(|c| !destructive(c) && c.impact() != Impact::Loosens).collect();
+    // Room kept for the notes on what was left out and the closing line.
+    let reserve = 400;
+    let budget = limit.saturating_sub(reserve);
+    // The lines never dropped: one per change, or grouped per type when that does not fit.
+    let full = |list: &[&&Change]| list.iter().map(|c| line(c)).collect::<String>();
+    let grouped = out.len() + full(&loosening).len() + full(&destroying).len() > budget;
+    let lines = |list: &[&&Change]| if grouped { compact(list) } else { full(list) };
     if !loosening.is_empty() {
         let _ = writeln!(out, "#### Loosening changes ({})\n", loosening.len());
-        loosening.iter().for_each(|c| out.push_str(&line(c)));
+        out.push_str(&lines(&loosening));
         out.push('\n');
     }
     if !destroying.is_empty() {
         let _ = writeln!(out, "#### Destroyed, replaced or forgotten ({})\n", destroying.len());
-        destroying.iter().for_each(|c| out.push_str(&line(c)));
+        out.push_str(&lines(&destroying));
         out.push('\n');
     }
-    // Room kept for the notes on what was left out and the closing line.
-    let reserve = 400;
-    let budget = limit.saturating_sub(reserve);
     let mut omitted_lines = 0;
     if !others.is_empty() {
         let _ = writeln!(out, "#### Other changes ({})\n", others.len());
@@ -201,6 +265,18 @@ mod tests {
         assert!(text.contains("more, not listed here to stay under the size limit"));
         assert!(text.contains("are left out to keep this comment under 65000 characters"));
         assert!(text.contains("Plan: 0 to create, 4600 to update, 0 to replace, 400 to delete"));
+    }
+
+    #[test]
+    fn thousands_of_destroys_are_grouped_and_all_named() {
+        let changes: Vec<Change> = (0..5000).map(|i| change(i, Action::Delete, Impact::Loosens)).collect();
+        let plan = Plan { tenant_id: "acme".to_owned(), changes, refresh: RefreshCost::default() };
+        let text = plan_markdown(&plan, MARKDOWN_LIMIT);
+        assert!(text.len() <= MARKDOWN_LIMIT, "{} characters", text.len());
+        assert!(
+            text.contains("- 5000 × `thoth_policy_bundle` will be deleted — **loosens**: generated[0-4999]\n"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub struct State {
     pub resources: BTreeMap<Address, ResourceState>,
     /// Non-sensitive outputs of the last apply.
     pub outputs: BTreeMap<String, serde_json::Value>,
+    /// Whether this process already kept the state it started from as the backup.
+    backed_up: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -71,6 +73,7 @@ impl State {
             tenant_id: None,
             resources: BTreeMap::new(),
             outputs: BTreeMap::new(),
+            backed_up: false,
         }
     }
 
@@ -129,11 +132,13 @@ impl State {
             tenant_id: file.tenant_id,
             resources,
             outputs: file.outputs,
+            backed_up: false,
         })
     }
 
     /// Writes the state with the next serial: to a private temporary file, synced, then
-    /// renamed over the old one, whose previous content is kept as `<path>.backup`.
+    /// renamed over the old one. The first save of a run keeps the state the run started from
+    /// as `<path>.backup`.
     pub fn save(&mut self, path: &Path) -> Result<(), StateError> {
         let io = |e| StateError::Io(path.to_path_buf(), e);
         self.serial += 1;
@@ -163,9 +168,11 @@ impl State {
         text.push('\n');
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(io)?;
-        if path.exists() {
+        // The backup is the state as this run found it: written once, before the first save.
+        if !self.backed_up && path.exists() {
             write_atomic(&backup_path(path), &std::fs::read(path).map_err(io)?).map_err(io)?;
         }
+        self.backed_up = true;
         write_atomic(path, text.as_bytes()).map_err(io)
     }
 }

@@ -1,0 +1,174 @@
+//! Scale benchmarks of the real binary against the emulator, on synthetic tenants
+//! (`thoth::synth`). See `BENCHMARKS.md` for the commands and the figures.
+//!
+//! `cargo bench --bench scale` runs every scenario at 1,000 and 10,000 resources;
+//! `cargo bench --bench scale -- --sizes 1000` picks the sizes. Under `cargo test` (no
+//! `--bench` argument) every scenario runs once at a tiny size, so that CI keeps them working.
+#![allow(clippy::print_stdout)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const KEY: &str = "thoth_org_bench_key";
+const TENANT: &str = "acme";
+
+/// One run of the binary: wall time, peak resident memory and what it printed.
+struct Measured {
+    wall: Duration,
+    peak_rss_mib: f64,
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn thoth() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_thoth"))
+}
+
+/// The peak resident set size of a running process so far (`VmHWM`), in KiB.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Runs `thoth` in `dir`, sampling its peak memory until it exits.
+fn measure(dir: &Path, args: &[&str], url: Option<&str>) -> Measured {
+    let mut cmd = thoth();
+    cmd.current_dir(dir).args(args).env("NO_COLOR", "1").stdout(Stdio::piped()).stderr(Stdio::piped());
+    if let Some(url) = url {
+        cmd.env("THOTH_API_BASE_URL", url).env("THOTH_API_KEY", KEY).env("THOTH_TENANT_ID", TENANT);
+    }
+    let started = Instant::now();
+    let mut child = cmd.spawn().expect("start thoth");
+    let pid = child.id();
+    let out = child.stdout.take().expect("stdout");
+    let err = child.stderr.take().expect("stderr");
+    let reader = std::thread::spawn(move || std::io::read_to_string(out).unwrap_or_default());
+    let err_reader = std::thread::spawn(move || std::io::read_to_string(err).unwrap_or_default());
+    let mut peak = 0;
+    let status = loop {
+        if let Some(kib) = peak_rss_kib(pid) {
+            peak = peak.max(kib);
+        }
+        match child.try_wait().expect("wait") {
+            Some(status) => break status,
+            None => std::thread::sleep(Duration::from_millis(2)),
+        }
+    };
+    let wall = started.elapsed();
+    #[allow(clippy::cast_precision_loss)]
+    Measured {
+        wall,
+        peak_rss_mib: peak as f64 / 1024.0,
+        code: status.code().unwrap_or(-1),
+        stdout: reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+    }
+}
+
+/// A `thoth emulator` process.
+struct Emulator {
+    child: Child,
+    url: String,
+}
+
+impl Emulator {
+    fn start(data: &Path, latency_ms: u64) -> Emulator {
+        let mut child = thoth()
+            .args(["emulator", "--listen", "127.0.0.1:0", "--api-key", KEY, "--data-dir"])
+            .arg(data)
+            .args(["--latency-ms", &latency_ms.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the emulator");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("emulator address");
+        Emulator { child, url: line.trim().to_owned() }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh directory under the target directory.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("thoth-bench-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn check(m: &Measured, expected: i32, what: &str) {
+    assert_eq!(m.code, expected, "{what} exited with {}:\n{}\n{}", m.code, m.stdout, m.stderr);
+}
+
+fn row(scenario: &str, n: usize, m: &Measured, extra: &str) {
+    println!(
+        "| {scenario:<34} | {n:>6} | {:>9.1} ms | {:>7.1} MiB | {extra} |",
+        m.wall.as_secs_f64() * 1000.0,
+        m.peak_rss_mib
+    );
+}
+
+fn bench(n: usize, latency_ms: u64, parallelism: usize) {
+    let config = scratch(&format!("config-{n}"));
+    thoth::synth::write_tenant(&config, n).expect("write the tenant");
+
+    // Front end: load, evaluate and graph, no network.
+    let m = measure(&config, &["validate"], None);
+    check(&m, 0, "validate");
+    row("front end (validate)", n, &m, "");
+
+    // A plan of n creates rendered as Markdown, against an empty tenant.
+    let data = scratch(&format!("data-{n}"));
+    let emulator = Emulator::start(&data, 0);
+    let m = measure(&config, &["plan", "--format", "markdown"], Some(&emulator.url));
+    check(&m, 0, "plan --format markdown");
+    row("plan of n creates, Markdown", n, &m, &format!("{} characters", m.stdout.len()));
+
+    // Apply of n new resources with latency: the floor is n / parallelism round trips.
+    drop(emulator);
+    let _ = std::fs::remove_dir_all(&data);
+    let slow = Emulator::start(&data, latency_ms);
+    let p = parallelism.to_string();
+    let m = measure(&config, &["apply", "--auto-approve", "--parallelism", &p], Some(&slow.url));
+    check(&m, 0, "apply");
+    #[allow(clippy::cast_precision_loss)]
+    let floor = n as f64 / parallelism as f64 * latency_ms as f64;
+    row(&format!("apply n new, {latency_ms} ms latency, -p {parallelism}"), n, &m, &format!("floor {floor:.0} ms"));
+    drop(slow);
+
+    // No-op plans with state and remote populated, without and with latency.
+    for latency in [0, latency_ms] {
+        let emulator = Emulator::start(&data, latency);
+        let m = measure(&config, &["plan", "--detailed-exitcode", "--format", "json"], Some(&emulator.url));
+        check(&m, 0, "no-op plan");
+        let doc: serde_json::Value = serde_json::from_str(&m.stdout).expect("JSON plan");
+        row(&format!("no-op plan, {latency} ms latency"), n, &m, &format!("{} HTTP calls", doc["refresh"]["calls"]));
+    }
+    let _ = std::fs::remove_dir_all(&config);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let benchmarking = args.iter().any(|a| a == "--bench");
+    let sizes: Vec<usize> = match args.iter().position(|a| a == "--sizes") {
+        Some(i) => args.get(i + 1).map_or_else(Vec::new, |s| s.split(',').filter_map(|n| n.parse().ok()).collect()),
+        None if benchmarking => vec![1_000, 10_000],
+        None => vec![40],
+    };
+    println!("| scenario                           |      n |       wall    |   peak RSS  | |");
+    println!("|---|---:|---:|---:|---|");
+    for n in sizes {
+        bench(n, if benchmarking { 20 } else { 1 }, 10);
+    }
+}

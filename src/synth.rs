@@ -1,0 +1,176 @@
+//! Synthetic tenants for benchmarks and scale tests: `n` schema-valid resources spread over the
+//! types large enterprises declare by the thousand (endpoints, MCP vendors, pack assignments,
+//! browser enrollments, fleets, bundles and browser policies), with references between them,
+//! variables, locals and policy heredocs.
+//!
+//! The output is deterministic for a given `n`. Applying it to an emulator populates the
+//! matching remote objects, after which a plan of the same files is a no-op plan with state
+//! and remote both populated.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// The packs of the emulator's catalogue an agent can be assigned.
+const PACKS: [&str; 7] = [
+    "cis-l1",
+    "eu-ai-act",
+    "fedramp-moderate",
+    "gdpr-ai-agents",
+    "hipaa-minimum-necessary",
+    "nist-ai-rmf",
+    "soc2-type2",
+];
+
+/// How many of each type a tenant of `n` resources has: the shares below, the rest as
+/// endpoints. Three resources are always there: the settings, the browser provider and one
+/// fleet.
+fn counts(n: usize) -> [(&'static str, usize); 6] {
+    let share = |percent: usize| n * percent / 100;
+    [
+        ("fleet", share(2)),
+        ("policy_bundle", share(3)),
+        ("browser_policy", share(3)),
+        ("mcp_vendor", share(22)),
+        ("pack_assignment", share(25)),
+        ("browser_enrollment", share(15)),
+    ]
+}
+
+/// The configuration files of a synthetic tenant of about `n` resources, by file name.
+pub fn tenant(n: usize) -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    files.push((
+        "main.tf".to_owned(),
+        r#"# A synthetic tenant, generated for benchmarks.
+
+variable "environment" {
+  type    = string
+  default = "prod"
+}
+
+variable "region" {
+  type    = string
+  default = "eu-west-1"
+}
+
+locals {
+  owner         = "platform-security"
+  allowed_hosts = ["api.figma.com", "api.notion.com", "api.github.com"]
+}
+
+resource "thoth_governance_settings" "baseline" {
+  compliance_profile                 = "soc2"
+  shadow_low                         = "allow"
+  shadow_medium                      = "step_up"
+  shadow_high                        = "block"
+  shadow_critical                    = "block"
+  secret_broker_enabled              = true
+  secret_broker_strict_endpoint_mode = true
+  secret_broker_allowed_hosts        = local.allowed_hosts
+}
+
+resource "thoth_browser_provider" "chrome" {
+  provider_name = "chrome"
+  name          = "Chrome Enterprise"
+  config_json   = jsonencode({ customer_id = "C0synthetic", owner = local.owner })
+}
+
+resource "thoth_fleet" "f0" {
+  name   = "fleet-0"
+  region = var.region
+}
+"#
+        .to_owned(),
+    ));
+    let [(_, fleets), (_, bundles), (_, policies), (_, vendors), (_, packs), (_, enrollments)] = counts(n);
+    let fleets = fleets.max(1);
+    let endpoints = n.saturating_sub(3 + (fleets - 1) + bundles + policies + vendors + packs + enrollments);
+
+    let mut text = String::new();
+    for i in 1..fleets {
+        let _ = write!(
+            text,
+            "resource \"thoth_fleet\" \"f{i}\" {{\n  name             = \"fleet-{i}\"\n  region           = var.region\n  rollout_strategy = \"staged\"\n  rollout_pct      = {}\n}}\n\n",
+            10 + i % 90
+        );
+    }
+    for i in 0..endpoints {
+        let _ = write!(
+            text,
+            "resource \"thoth_endpoint\" \"e{i}\" {{\n  endpoint_id   = \"ep-{i:06}\"\n  hostname      = \"host-{i:06}.corp.example\"\n  department    = \"dept-{}\"\n  os            = \"{}\"\n  environment   = var.environment\n  fleet_id      = thoth_fleet.f{}.fleet_id\n}}\n\n",
+            i % 40,
+            ["macos", "windows", "linux"][i % 3],
+            i % fleets
+        );
+    }
+    files.push(("fleets_endpoints.tf".to_owned(), std::mem::take(&mut text)));
+
+    for i in 0..bundles {
+        let _ = write!(
+            text,
+            "resource \"thoth_policy_bundle\" \"b{i}\" {{\n  name             = \"bundle-{i}\"\n  framework        = \"OPA\"\n  assignments      = [\"all\"]\n  enforcement_mode = \"enforce\"\n  raw_policy       = <<-EOT\n    package thoth.synthetic.b{i}\n\n    import rego.v1\n\n    default allow := false\n\n    allow if {{\n      input.request.host in {{\"api.figma.com\", \"api.notion.com\"}}\n      input.agent.risk < {}\n    }}\n  EOT\n}}\n\n",
+            50 + i % 50
+        );
+    }
+    for i in 0..policies {
+        let _ = write!(
+            text,
+            "resource \"thoth_browser_policy\" \"p{i}\" {{\n  name             = \"browser-policy-{i}\"\n  provider_name    = thoth_browser_provider.chrome.provider_name\n  enforcement_mode = \"enforce\"\n  policy_json      = jsonencode({{ blocked_ai_domains = [\"ai-{i}.example\"], owner = local.owner }})\n}}\n\n"
+        );
+    }
+    files.push(("policies.tf".to_owned(), std::mem::take(&mut text)));
+
+    for i in 0..vendors {
+        let _ = write!(
+            text,
+            "resource \"thoth_mcp_vendor\" \"v{i}\" {{\n  vendor_id     = \"vendor-{i:05}\"\n  display_name  = \"Vendor {i}\"\n  host_patterns = [\"api.vendor-{i}.example\", \"*.vendor-{i}.example\"]\n  approved      = {}\n  source        = \"manual\"\n}}\n\n",
+            i % 4 != 0
+        );
+    }
+    for i in 0..packs {
+        let _ = write!(
+            text,
+            "resource \"thoth_pack_assignment\" \"a{i}\" {{\n  agent_id    = \"agent-{:05}\"\n  pack_id     = \"{}\"\n  environment = var.environment\n}}\n\n",
+            i / PACKS.len(),
+            PACKS[i % PACKS.len()]
+        );
+    }
+    for i in 0..enrollments {
+        let _ = write!(
+            text,
+            "resource \"thoth_browser_enrollment\" \"n{i}\" {{\n  provider_name = thoth_browser_provider.chrome.provider_name\n  user_id       = \"user-{i}@corp.example\"\n  device_id     = \"device-{i:06}\"\n  status        = \"active\"\n}}\n\n"
+        );
+    }
+    files.push(("agents.tf".to_owned(), text));
+    files
+}
+
+/// Writes the files of a synthetic tenant of about `n` resources into `dir`.
+pub fn write_tenant(dir: &Path, n: usize) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for (name, text) in tenant(n) {
+        std::fs::write(dir.join(name), text)?;
+    }
+    Ok(())
+}
+
+/// The number of resources a tenant generated for `n` declares.
+pub fn resource_count(n: usize) -> usize {
+    tenant(n)
+        .iter()
+        .map(|(_, text)| text.matches("\nresource \"").count() + usize::from(text.starts_with("resource")))
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_synthetic_tenant_has_the_requested_size_and_is_deterministic() {
+        for n in [10, 100, 1000] {
+            assert_eq!(resource_count(n), n.max(3), "n = {n}");
+        }
+        assert_eq!(tenant(500), tenant(500));
+    }
+}
