@@ -573,7 +573,32 @@ async fn make_plan(loaded: &Loaded, session: &Session, path: &Path) -> Option<Pl
     if session.verbose {
         err(&format!("Read the tenant with {} HTTP call(s) in {} ms.\n", refresh.calls, refresh.milliseconds));
     }
-    Some(Planned { plan: Plan { tenant_id: tenant, changes, refresh }, state, snapshot })
+    let unmanaged = unmanaged(&changes, &state, &snapshot);
+    Some(Planned { plan: Plan { tenant_id: tenant, changes, refresh, unmanaged }, state, snapshot })
+}
+
+/// The objects the lists read show that neither the state nor the plan knows, by type.
+fn unmanaged(changes: &[plan::Change], state: &State, snapshot: &remote::Snapshot) -> BTreeMap<String, Vec<String>> {
+    let known: BTreeSet<(&str, String)> = state
+        .resources
+        .iter()
+        .map(|(a, r)| (a.type_name.as_str(), r.id.clone()))
+        .chain(changes.iter().filter_map(|c| match &c.id_after {
+            plan::Shown::Value(v) => v.as_str().map(|id| (c.address.type_name.as_str(), id.to_owned())),
+            _ => None,
+        }))
+        .collect();
+    snapshot
+        .listed_ids
+        .iter()
+        .map(|(t, ids)| {
+            (
+                t.clone(),
+                ids.iter().filter(|id| !known.contains(&(t.as_str(), (*id).clone()))).cloned().collect::<Vec<_>>(),
+            )
+        })
+        .filter(|(_, ids)| !ids.is_empty())
+        .collect()
 }
 
 /// The `replace_triggered_by` references of a resource that change in this plan.

@@ -54,6 +54,9 @@ pub struct AttrChange {
     pub after: Shown,
     pub forces_replacement: bool,
     pub impact: Impact,
+    /// The control plane's value differs from what the last apply recorded: the change undoes
+    /// an edit made outside thoth.
+    pub drift: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -109,6 +112,9 @@ pub struct Plan {
     pub changes: Vec<Change>,
     /// What reading the tenant cost.
     pub refresh: RefreshCost,
+    /// Objects of the types in use that the tenant holds and neither the configuration nor
+    /// the state knows, by type.
+    pub unmanaged: BTreeMap<String, Vec<String>>,
 }
 
 /// The HTTP calls made to read the tenant for a plan, and the time they took together.
@@ -275,6 +281,8 @@ pub fn plan_resource(
                 // Without an update call, any change of an object replaces it.
                 let no_update = rt.kind == Kind::Object && rt.update.is_none();
                 let secret = desired.sensitive.contains(name);
+                let recorded = p.and_then(|p| p.attributes.get(name)).map(Value::from_json);
+                let drift = !secret && matches!((&recorded, before), (Some(r), Some(b)) if !same(attr, r, b));
                 change.attrs.push(AttrChange {
                     name: name.clone(),
                     before: before_shown,
@@ -285,6 +293,7 @@ pub fn plan_resource(
                         before.filter(|_| !secret),
                         Some(value).filter(|_| !secret),
                     ),
+                    drift,
                 });
             }
         }
@@ -325,6 +334,7 @@ pub fn plan_resource(
                     before.filter(|_| !secret),
                     Some(value).filter(|_| !secret),
                 ),
+                drift: false,
             });
         }
         if prior.is_some() {

@@ -65,6 +65,8 @@ pub struct Snapshot {
     pub bundles: BTreeMap<String, Option<Map<String, Json>>>,
     pub singletons: BTreeMap<String, Map<String, Json>>,
     pub objects: BTreeMap<(String, String), Option<Map<String, Json>>>,
+    /// Every live object the lists read show, by type: what unmanaged objects are found in.
+    pub listed_ids: BTreeMap<String, BTreeSet<String>>,
 }
 
 enum Read {
@@ -136,6 +138,11 @@ async fn read_lists(client: &Client, reads: ListReads) -> Result<Listed, ApiErro
             for row in rows.iter().filter_map(Json::as_object) {
                 for (name, values) in &types {
                     let rt = schema.resource(name).ok_or_else(|| unknown_type(name))?;
+                    // A list shared by several types (API keys) tells them apart by the keys
+                    // each type always sends.
+                    if rt.fixed.iter().any(|(k, v)| row.get(k) != Some(v)) {
+                        continue;
+                    }
                     if let Some(id) = row_id(rt, row, values, c.tenant()) {
                         found.insert((name.clone(), id), row.clone());
                     }
@@ -184,6 +191,9 @@ pub async fn refresh(client: &Client, needs: &Needs) -> Result<Snapshot, ApiErro
     // The lists are read while the reads above are in flight; what they do not show is read
     // one by one.
     let listed = read_lists(client, list_reads(client, needs)).await?;
+    for (name, id) in listed.keys() {
+        snapshot.listed_ids.entry(name.clone()).or_default().insert(id.clone());
+    }
     for (name, id) in &needs.bundle_ids {
         if let Some(row) = listed.get(&(name.clone(), id.clone())) {
             snapshot.bundles.insert(id.clone(), Some(row.clone()));
@@ -214,6 +224,14 @@ pub async fn refresh(client: &Client, needs: &Needs) -> Result<Snapshot, ApiErro
         match joined {
             Ok(Ok(Read::Settings(doc))) => snapshot.settings = Some(doc),
             Ok(Ok(Read::Rows(name, rows))) => {
+                if let Some(rt) = Schema::get().resource(&name) {
+                    // Rows disabled by a soft delete are gone as far as a reviewer is concerned.
+                    let live = rows.iter().filter(|row| {
+                        rt.soft_delete.as_ref().is_none_or(|patch| patch.iter().any(|(k, v)| row.get(k) != Some(v)))
+                    });
+                    let ids = live.filter_map(|row| row.get(upsert::key_field(rt)).and_then(Json::as_str));
+                    snapshot.listed_ids.entry(name.clone()).or_default().extend(ids.map(str::to_owned));
+                }
                 snapshot.rows.insert(name, rows);
             }
             Ok(Ok(Read::Bundle(id, row))) => {

@@ -39,6 +39,7 @@ fn attribute(a: &AttrChange) -> Json {
         "after": shown(&a.after),
         "forces_replacement": a.forces_replacement,
         "impact": a.impact.label(),
+        "drift": a.drift,
     })
 }
 
@@ -95,6 +96,7 @@ pub fn plan_json(plan: &Plan) -> String {
             "unknown": unknown,
         },
         "changes": shown_changes(plan).into_iter().map(change).collect::<Vec<_>>(),
+        "unmanaged": plan.unmanaged,
         "refresh": {
             "calls": plan.refresh.calls,
             "milliseconds": plan.refresh.milliseconds,

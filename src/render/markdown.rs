@@ -201,6 +201,9 @@ pub fn plan_markdown(plan: &Plan, limit: usize) -> String {
              `thoth plan` prints them all._\n"
         );
     }
+    if let Some(line) = super::plan::unmanaged_line(plan) {
+        let _ = writeln!(out, "{line}\n");
+    }
     let _ = writeln!(out, "{}", summary_line(plan));
     out
 }
@@ -221,6 +224,7 @@ mod tests {
             after: Shown::Value(Value::String(format!("package p{i}\nallow := true\n"))),
             forces_replacement: false,
             impact,
+            drift: false,
         }];
         Change {
             address: Address::managed("thoth_policy_bundle", "generated").with_key(Some(InstanceKey::Index(i))),
@@ -253,7 +257,8 @@ mod tests {
                 _ => change(i, Action::Update, Impact::Unknown),
             })
             .collect();
-        let plan = Plan { tenant_id: "acme".to_owned(), changes, refresh: RefreshCost::default() };
+        let plan =
+            Plan { tenant_id: "acme".to_owned(), changes, refresh: RefreshCost::default(), unmanaged: BTreeMap::new() };
         let text = plan_markdown(&plan, MARKDOWN_LIMIT);
         assert!(text.len() <= MARKDOWN_LIMIT, "{} characters", text.len());
         for c in &plan.changes {
@@ -270,7 +275,8 @@ mod tests {
     #[test]
     fn thousands_of_destroys_are_grouped_and_all_named() {
         let changes: Vec<Change> = (0..5000).map(|i| change(i, Action::Delete, Impact::Loosens)).collect();
-        let plan = Plan { tenant_id: "acme".to_owned(), changes, refresh: RefreshCost::default() };
+        let plan =
+            Plan { tenant_id: "acme".to_owned(), changes, refresh: RefreshCost::default(), unmanaged: BTreeMap::new() };
         let text = plan_markdown(&plan, MARKDOWN_LIMIT);
         assert!(text.len() <= MARKDOWN_LIMIT, "{} characters", text.len());
         assert!(
@@ -285,6 +291,7 @@ mod tests {
             tenant_id: "acme".to_owned(),
             changes: vec![change(7, Action::Update, Impact::Unknown)],
             refresh: RefreshCost::default(),
+            unmanaged: BTreeMap::new(),
         };
         let text = plan_markdown(&plan, MARKDOWN_LIMIT);
         assert!(text.contains("<details>"), "{text}");

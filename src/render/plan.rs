@@ -140,6 +140,9 @@ pub fn plan_human(plan: &Plan) -> String {
         out.push_str(&change_block(c));
     }
     out.push('\n');
+    if let Some(line) = unmanaged_line(plan) {
+        let _ = writeln!(out, "{line}");
+    }
     let _ = writeln!(out, "{}", summary_line(plan));
     let _ = writeln!(out, "{}", impact_line(plan));
     out
@@ -150,6 +153,15 @@ pub(crate) fn shown_changes(plan: &Plan) -> Vec<&Change> {
     let mut cs: Vec<&Change> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
     cs.sort_by(|a, b| a.action.cmp(&b.action).then_with(|| a.address.cmp(&b.address)));
     cs
+}
+
+/// How many objects of the types in use the tenant holds outside configuration and state.
+pub(crate) fn unmanaged_line(plan: &Plan) -> Option<String> {
+    if plan.unmanaged.is_empty() {
+        return None;
+    }
+    let counts: Vec<String> = plan.unmanaged.iter().map(|(t, ids)| format!("{} × {t}", ids.len())).collect();
+    Some(format!("Unmanaged: {} (in the tenant, in neither the configuration nor the state).", counts.join(", ")))
 }
 
 /// The summary line of a plan.
@@ -197,6 +209,9 @@ pub(crate) fn change_block(c: &Change) -> String {
         }
         if matches!(a.impact, Impact::Loosens | Impact::Tightens) && c.action != Action::Create {
             notes.push(a.impact.label());
+        }
+        if a.drift {
+            notes.push("changed outside thoth");
         }
         let notes = if notes.is_empty() { String::new() } else { format!(" # {}", notes.join(", ")) };
         let _ = writeln!(out, "      {sym} {:<width$} = {text}{notes}", a.name);

@@ -146,6 +146,9 @@ fn every_lifecycle_kind_updates_replaces_deletes_forgets_reruns_and_sees_drift()
         r#"trigger = "2027-q1"
   limit"#,
     );
+    // Singleton: the overage cap is raised, after someone lowered it by hand.
+    t.edit("main.tf", "overage_cap_usd = 2500", "overage_cap_usd = 3000");
+    e.request_at(Method::PUT, "billing/overage-cap", Some(json!({"overage_cap_usd": 100})));
     // Settings section: the SIEM export is switched off.
     t.edit("main.tf", "siem_webhook_enabled  = true", "siem_webhook_enabled  = false");
     // Drift: the Figma vendor is renamed on the control plane.
@@ -172,6 +175,7 @@ fn every_lifecycle_kind_updates_replaces_deletes_forgets_reruns_and_sees_drift()
         "thoth_siem_settings.splunk will be updated in place [loosens]",
         r#"thoth_mcp_vendor.catalogue["figma"] will be updated in place"#,
         "thoth_approval_decision.pending[0] will be created",
+        "thoth_billing_overage_cap.cap will be updated in place",
     ] {
         assert!(out.contains(expected), "missing `{expected}` in\n{out}");
     }
@@ -196,6 +200,9 @@ fn every_lifecycle_kind_updates_replaces_deletes_forgets_reruns_and_sees_drift()
     assert_eq!(active[0]["ttl_seconds"], 7200);
     assert!(agent_keys.iter().any(|k| k["key_id"] == old_key.as_str() && k["active"] == false));
     assert_eq!(e.get("settings")["siem"]["webhook"]["enabled"], false);
+    assert!(out.contains("~ overage_cap_usd = 100 -> 3000 # changed outside thoth"), "{out}");
+    let pricing = e.request_at(Method::GET, "billing/pricing", None);
+    assert_eq!(pricing["pilot_package"]["overage_cap_usd"], 3000.0);
     let approvals = rows(&e.get("approvals"), "data");
     let resolved = approvals.iter().find(|a| a["approval_id"] == approval_id.as_str()).expect("approval");
     assert_eq!(resolved["status"], "denied");

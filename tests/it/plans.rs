@@ -107,6 +107,11 @@ fn mixed() -> Tenant {
     t.write("fleet.tf", "resource \"thoth_fleet\" \"claims\" {\n  name = \"claims-laptops\"\n}\n");
     // Drift: the browser provider renamed on the control plane.
     t.emulator.post("browser/providers", json!({"provider": "chrome", "name": "Chrome (renamed by hand)"}));
+    // Unmanaged: a vendor added by hand, known to neither the configuration nor the state.
+    t.emulator.post(
+        "mcp/vendors",
+        json!({"vendor_id": "shadow-tool", "display_name": "Shadow tool", "host_patterns": ["shadow.example"]}),
+    );
     t
 }
 
@@ -133,6 +138,15 @@ fn a_mixed_plan_in_every_format() {
     for run in [&human, &markdown, &json] {
         assert!(!run.transcript().contains(SECRET));
     }
+    assert!(
+        human.stdout.contains(
+            "~ name          = \"Chrome (renamed by hand)\" -> \"Chrome Enterprise\" # changed outside thoth"
+        ),
+        "{}",
+        human.stdout
+    );
+    assert!(human.stdout.contains("Unmanaged: 1 × thoth_mcp_vendor"), "{}", human.stdout);
+    assert_eq!(doc["unmanaged"], json!({"thoth_mcp_vendor": ["shadow-tool"]}));
 }
 
 #[test]
