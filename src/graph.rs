@@ -38,6 +38,7 @@ pub fn build(module: &Module) -> (Graph, Diagnostics) {
     }
     // Edges point from a dependency to its dependent.
     let mut edge_spans: BTreeMap<(Node, Node), Span> = BTreeMap::new();
+    let mut edges: std::collections::HashSet<(NodeIndex, NodeIndex)> = std::collections::HashSet::new();
     for node in &nodes {
         let mut refs = Vec::new();
         for expr in module.node_exprs(node) {
@@ -48,11 +49,16 @@ pub fn build(module: &Module) -> (Graph, Diagnostics) {
                 refs.extend(decl.depends_on.iter().map(|(d, s)| (Node::Resource(d.clone()), *s)));
             }
         }
+        let to = index[node];
         for (target, span) in refs {
             match index.get(&target) {
                 Some(&from) => {
-                    graph.update_edge(from, index[node], ());
-                    edge_spans.entry((target.clone(), node.clone())).or_insert(span);
+                    // A set of edges instead of `update_edge`, whose duplicate check walks
+                    // every edge of a variable that thousands of resources use.
+                    if edges.insert((from, to)) {
+                        graph.add_edge(from, to, ());
+                        edge_spans.insert((target.clone(), node.clone()), span);
+                    }
                 }
                 None => diags.push(undeclared(module, &target, span)),
             }
