@@ -3,7 +3,8 @@
 //!
 //! This module only orders; it never evaluates and never talks to the network.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use petgraph::graph::{DiGraph, NodeIndex};
 
@@ -37,8 +38,8 @@ pub fn build(module: &Module) -> (Graph, Diagnostics) {
         index.insert(node.clone(), graph.add_node(node.clone()));
     }
     // Edges point from a dependency to its dependent.
-    let mut edge_spans: BTreeMap<(Node, Node), Span> = BTreeMap::new();
-    let mut edges: std::collections::HashSet<(NodeIndex, NodeIndex)> = std::collections::HashSet::new();
+    // The span of the reference behind each edge, for cycle diagnostics.
+    let mut edge_spans: HashMap<(NodeIndex, NodeIndex), Span> = HashMap::new();
     for node in &nodes {
         let mut refs = Vec::new();
         for expr in module.node_exprs(node) {
@@ -55,9 +56,9 @@ pub fn build(module: &Module) -> (Graph, Diagnostics) {
                 Some(&from) => {
                     // A set of edges instead of `update_edge`, whose duplicate check walks
                     // every edge of a variable that thousands of resources use.
-                    if edges.insert((from, to)) {
+                    if let Entry::Vacant(e) = edge_spans.entry((from, to)) {
                         graph.add_edge(from, to, ());
-                        edge_spans.insert((target.clone(), node.clone()), span);
+                        e.insert(span);
                     }
                 }
                 None => diags.push(undeclared(module, &target, span)),
@@ -90,7 +91,7 @@ pub fn build(module: &Module) -> (Graph, Diagnostics) {
 
     // Resource-to-resource dependencies, looking through variables and locals.
     let mut resource_deps: BTreeMap<Address, BTreeSet<Address>> = BTreeMap::new();
-    let mut reach: BTreeMap<Node, BTreeSet<Address>> = BTreeMap::new();
+    let mut reach: Vec<BTreeSet<Address>> = vec![BTreeSet::new(); graph.node_count()];
     for node in &order {
         let i = index[node];
         let mut deps = BTreeSet::new();
@@ -99,13 +100,14 @@ pub fn build(module: &Module) -> (Graph, Diagnostics) {
                 Node::Resource(a) => {
                     deps.insert(a.clone());
                 }
-                other => deps.extend(reach.get(other).cloned().unwrap_or_default()),
+                _ => deps.extend(reach[pred.index()].iter().cloned()),
             }
         }
         if let Node::Resource(a) = node {
-            resource_deps.insert(a.clone(), deps.clone());
+            resource_deps.insert(a.clone(), deps);
+        } else {
+            reach[i.index()] = deps;
         }
-        reach.insert(node.clone(), deps);
     }
     (Graph { order, resource_deps, complete: true }, diags)
 }
@@ -148,7 +150,7 @@ fn undeclared(module: &Module, target: &Node, span: Span) -> Diagnostic {
 /// as one diagnostic naming the whole cycle in order. Returns the nodes in cycles.
 fn report_cycles(
     graph: &DiGraph<Node, ()>,
-    edge_spans: &BTreeMap<(Node, Node), Span>,
+    edge_spans: &HashMap<(NodeIndex, NodeIndex), Span>,
     module: &Module,
     diags: &mut Diagnostics,
 ) -> BTreeSet<Node> {
@@ -184,14 +186,15 @@ fn report_cycles(
             .collect();
         let first = &graph[start];
         let last = &graph[path[path.len() - 1]];
-        let span = edge_spans.get(&(last.clone(), first.clone())).copied().or_else(|| module.node_span(first));
+        let last_index = path[path.len() - 1];
+        let span = edge_spans.get(&(last_index, start)).copied().or_else(|| module.node_span(first));
         let mut d = Diagnostic::error(format!("dependency cycle: {}", names.join(" → ")))
             .help("break the cycle by removing one of these references or `depends_on` entries");
         if let Some(s) = span {
             d = d.at(s, format!("`{first}` refers to `{last}` here"));
         }
         for pair in path.windows(2) {
-            if let Some(s) = edge_spans.get(&(graph[pair[0]].clone(), graph[pair[1]].clone())) {
+            if let Some(s) = edge_spans.get(&(pair[0], pair[1])) {
                 d = d.related(*s, format!("`{}` refers to `{}`", graph[pair[1]], graph[pair[0]]));
             }
         }

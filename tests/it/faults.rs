@@ -8,15 +8,11 @@ use std::thread;
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::full::CANARIES;
+use crate::full::{rows, CANARIES};
 use crate::support::Tenant;
 
 /// How many applies a faulty network may need before everything has gone through.
 const MAX_APPLIES: usize = 8;
-
-fn rows(v: &Value, key: &str) -> Vec<Value> {
-    v[key].as_array().cloned().unwrap_or_default()
-}
 
 /// Applies the full example until an apply succeeds and a plan shows no change, all through
 /// the faulty emulator; returns the tenant and how many applies it took.

@@ -15,7 +15,7 @@ pub(crate) const CANARIES: [(&str, &str); 3] = [
     ("THOTH_VAR_pam_request_secret", "canary-full-pam-03ab"),
 ];
 
-fn rows(v: &Value, key: &str) -> Vec<Value> {
+pub(crate) fn rows(v: &Value, key: &str) -> Vec<Value> {
     v[key].as_array().cloned().unwrap_or_default()
 }
 
