@@ -16,7 +16,7 @@ use crate::remote::mapping::{read_row, to_wire, write_values};
 use crate::remote::operation::{self, Placeholders};
 use crate::remote::{bundle, settings, upsert, ApiError, Client};
 use crate::schema::{Encoding, Kind, Refresh, ResourceType};
-use crate::state::journal::{Intent, Journal};
+use crate::state::journal::{Done, Intent, Journal};
 use crate::state::{ResourceState, State};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +111,17 @@ pub async fn execute(
     let mut failed: BTreeSet<usize> = BTreeSet::new();
     let mut started: BTreeSet<usize> = BTreeSet::new();
     let mut running = FuturesUnordered::new();
+    // What running units see of the state: refreshed only when a unit about to start depends
+    // on something finished since (copying a large state for every unit would be quadratic).
     let mut snapshot = std::sync::Arc::new(state.clone());
+    let (mut generation, mut snapshot_generation) = (0usize, 0usize);
+    let mut finished_in: Vec<usize> = vec![0; units.len()];
+    // The whole state file is rewritten at most this often; in between, finished changes go
+    // to the journal.
+    const FULL_SAVE_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+    let mut last_full_save = std::time::Instant::now();
+    let mut unsaved = false;
+    let mut finished_ok: BTreeSet<String> = BTreeSet::new();
     let record_steps =
         |report: &mut Report, unit: &Unit, outcome: &dyn Fn() -> Outcome, progress: &mut dyn FnMut(Event<'_>)| {
             for i in &unit.members {
@@ -157,6 +167,10 @@ pub async fn execute(
                 for i in &unit.members {
                     progress(Event::Started { address: &plan.changes[*i].address, action: plan.changes[*i].action });
                 }
+                if unit.deps.iter().any(|d| finished_in[*d] > snapshot_generation) {
+                    snapshot = std::sync::Arc::new(state.clone());
+                    snapshot_generation = generation;
+                }
                 let view = snapshot.clone();
                 let began = std::time::Instant::now();
                 running.push(async move {
@@ -178,22 +192,30 @@ pub async fn execute(
         while let Some(Some(more)) = running.next().now_or_never() {
             finished.push(more);
         }
+        generation += 1;
+        let mut journaled = Vec::new();
         for (u, results, mut extras, elapsed) in finished {
+            finished_in[u] = generation;
             report.warnings.append(&mut extras.warnings);
             let mut unit_ok = true;
             for (i, result) in results {
                 let c = &plan.changes[i];
                 let outcome = match result {
                     Ok(entry) => {
-                        match entry {
-                            Some(mut e) => {
-                                e.dependencies = c.deps.iter().map(ToString::to_string).collect();
-                                state.resources.insert(c.address.clone(), e);
+                        let entry = entry.map(|mut e| {
+                            e.dependencies = c.deps.iter().map(ToString::to_string).collect();
+                            e
+                        });
+                        match &entry {
+                            Some(e) => {
+                                state.resources.insert(c.address.clone(), e.clone());
                             }
                             None => {
                                 state.resources.remove(&c.address);
                             }
                         }
+                        journaled.push(Done { done: c.address.to_string(), entry });
+                        finished_ok.insert(c.address.to_string());
                         if !extras.revealed.is_empty() {
                             report.revealed.insert(c.address.clone(), std::mem::take(&mut extras.revealed));
                         }
@@ -214,12 +236,21 @@ pub async fn execute(
                 failed.insert(u);
             }
         }
-        // Finished units are saved before anything that depends on them starts, so a kill
-        // loses at most the calls in flight.
-        if let Err(e) = state.save(state_path) {
-            report.state_error = Some(e.to_string());
+        // Finished changes are on disk before anything that depends on them starts, so a kill
+        // loses at most the calls in flight: in the journal, and from time to time in the
+        // whole state file.
+        if let Err(e) = options.journal.finish(&journaled) {
+            report.state_error = Some(format!("cannot write the journal `{}`: {e}", options.journal.path().display()));
         }
-        snapshot = std::sync::Arc::new(state.clone());
+        unsaved = true;
+        if last_full_save.elapsed() >= FULL_SAVE_EVERY || running.is_empty() {
+            save_all(state, state_path, &options.journal, &finished_ok, &mut report);
+            last_full_save = std::time::Instant::now();
+            unsaved = false;
+        }
+    }
+    if unsaved {
+        save_all(state, state_path, &options.journal, &finished_ok, &mut report);
     }
     for (u, unit) in units.iter().enumerate() {
         if !started.contains(&u) {
@@ -243,6 +274,19 @@ pub async fn execute(
         }
     }
     report
+}
+
+/// Rewrites the whole state file, then drops from the journal what it now holds: finished
+/// changes and the intents of creates that finished.
+fn save_all(state: &mut State, path: &Path, journal: &Journal, finished: &BTreeSet<String>, report: &mut Report) {
+    if let Err(e) = state.save(path) {
+        report.state_error.get_or_insert(e.to_string());
+        return;
+    }
+    let keep: Vec<Intent> = journal.read().into_iter().filter(|i| !finished.contains(&i.address)).collect();
+    if let Err(e) = journal.replace(&keep) {
+        report.warnings.push(format!("cannot update the journal `{}`: {e}", journal.path().display()));
+    }
 }
 
 /// The units of work and what each waits for: creates, updates, replacements and runs after

@@ -481,7 +481,16 @@ async fn make_plan(loaded: &Loaded, session: &Session, path: &Path) -> Option<Pl
         }
     }
     let mut state = state;
-    let intents = Journal::beside(path).read();
+    // Changes an earlier run finished but had not yet written into the state file.
+    let journal = Journal::beside(path);
+    for done in journal.finished() {
+        let Some(address) = Address::parse(&done.done) else { continue };
+        match done.entry {
+            Some(entry) => state.resources.insert(address, entry),
+            None => state.resources.remove(&address),
+        };
+    }
+    let intents = journal.read();
     match apply::recover(&intents, &session.client, &mut state).await {
         Ok(notes) => {
             for note in notes {
@@ -750,7 +759,7 @@ async fn apply_with(args: &ApplyArgs, loaded: &Loaded, session: &Session) -> u8 
     }
     // Objects adopted from the journal are recorded before anything else happens.
     let journal = Journal::beside(&path);
-    if !journal.read().is_empty() {
+    if !journal.is_empty() {
         if let Err(e) = state.save(&path) {
             return fail(&e.to_string(), None);
         }

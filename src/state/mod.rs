@@ -32,18 +32,21 @@ pub struct State {
     backed_up: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ResourceState {
     /// The remote identity: the id the control plane knows the object by.
     pub id: String,
     /// Last-applied or last-read non-secret attributes, in their attribute form.
     pub attributes: BTreeMap<String, serde_json::Value>,
     /// Salted digests of secret attributes.
+    #[serde(default)]
     pub secret_digests: BTreeMap<String, String>,
     /// `lifecycle { prevent_destroy = true }` as last applied, so that removing the block from
     /// the configuration does not silently drop the protection.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub prevent_destroy: bool,
     /// Addresses it depended on when last applied: deletes run in the reverse order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dependencies: Vec<String>,
 }
 

@@ -92,3 +92,26 @@ fn sigint_mid_apply_stops_scheduling_and_saves_what_finished() {
     t.run_with(&["apply", "--auto-approve"], &CANARIES).expect_code(0);
     assert_exactly_one_of_each(&t, "after an interrupted apply");
 }
+
+#[test]
+fn changes_finished_but_not_yet_in_the_state_file_are_replayed_from_the_journal() {
+    let t = Tenant::from_example("full");
+    t.run_with(&["apply", "--auto-approve"], &CANARIES).expect_code(0);
+    // As a kill leaves it: the fleet's entry only in the journal, not in the state file.
+    let mut state = t.state();
+    let resources = state["resources"].as_array_mut().expect("resources");
+    let at = resources.iter().position(|r| r["address"] == "thoth_fleet.claims").expect("fleet entry");
+    let fleet = resources.remove(at);
+    t.write("thoth.state.json", &serde_json::to_string_pretty(&state).expect("state"));
+    let mut entry = fleet.clone();
+    let entry_map = entry.as_object_mut().expect("entry");
+    entry_map.remove("address");
+    let line = serde_json::json!({"done": "thoth_fleet.claims", "entry": entry});
+    t.write("thoth.state.json.journal", &format!("{line}\n{{\"done\": \"thoth_fl"));
+    // The plan sees the fleet as created; apply records it and empties the journal.
+    t.run_with(&["plan", "--detailed-exitcode"], &CANARIES).expect_code(0);
+    t.run_with(&["apply", "--auto-approve"], &CANARIES).expect_code(0);
+    assert_eq!(t.recorded("thoth_fleet.claims")["id"], fleet["id"]);
+    assert!(!t.path().join("thoth.state.json.journal").exists());
+    assert_exactly_one_of_each(&t, "after replaying the journal");
+}
