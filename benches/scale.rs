@@ -98,7 +98,7 @@ impl Drop for Emulator {
     }
 }
 
-/// A fresh directory under the target directory.
+/// A fresh directory under the system temporary directory.
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("thoth-bench-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

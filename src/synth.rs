@@ -154,17 +154,17 @@ pub fn write_tenant(dir: &Path, n: usize) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The number of resources a tenant generated for `n` declares.
-pub fn resource_count(n: usize) -> usize {
-    tenant(n)
-        .iter()
-        .map(|(_, text)| text.matches("\nresource \"").count() + usize::from(text.starts_with("resource")))
-        .sum()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The number of resource blocks a tenant generated for `n` declares.
+    fn resource_count(n: usize) -> usize {
+        tenant(n)
+            .iter()
+            .map(|(_, text)| text.matches("\nresource \"").count() + usize::from(text.starts_with("resource")))
+            .sum()
+    }
 
     #[test]
     fn a_synthetic_tenant_has_the_requested_size_and_is_deterministic() {
