@@ -418,6 +418,16 @@ fn state_path(args: &ConnectionArgs) -> PathBuf {
     args.state.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_STATE))
 }
 
+/// The human plan, in colour on a terminal.
+fn human(plan: &Plan) -> String {
+    let text = render::plan_human(plan);
+    if render::colour_wanted() {
+        render::colour(&text)
+    } else {
+        text
+    }
+}
+
 /// Takes the state lock for `operation`, or reports who holds it.
 fn take_lock(path: &Path, operation: &str, timeout: std::time::Duration) -> Result<crate::state::lock::StateLock, u8> {
     match crate::state::lock::acquire(path, operation, timeout) {
@@ -711,7 +721,7 @@ async fn plan_command(args: &PlanArgs) -> u8 {
     }
     drop(lock);
     out(&match args.format {
-        Format::Human => render::plan_human(&planned.plan),
+        Format::Human => human(&planned.plan),
         Format::Markdown => render::plan_markdown(&planned.plan, render::MARKDOWN_LIMIT),
         Format::Json => render::plan_json(&planned.plan),
     });
@@ -754,7 +764,7 @@ async fn apply_with(args: &ApplyArgs, loaded: &Loaded, session: &Session) -> u8 
         }
     }
     if let Some(refusal) = mass_delete(&plan, &state, args) {
-        out(&render::plan_human(&plan));
+        out(&human(&plan));
         return fail(&refusal, Some("if this is intended, pass `--allow-mass-delete`"));
     }
     // Objects adopted from the journal are recorded before anything else happens.
@@ -767,7 +777,7 @@ async fn apply_with(args: &ApplyArgs, loaded: &Loaded, session: &Session) -> u8 
             return fail(&format!("cannot clear the journal `{}`: {e}", journal.path().display()), None);
         }
     }
-    out(&render::plan_human(&plan));
+    out(&human(&plan));
     if !plan.has_changes() {
         return finish_outputs(loaded, &session.client, &plan, &mut state, &path, &BTreeMap::new());
     }

@@ -3,11 +3,13 @@
 //! Renderers only format what they are given; they never decide anything, and a secret
 //! reaches them only as `Shown::Sensitive`.
 
+mod colour;
 mod diagnostics;
 mod json;
 mod markdown;
 mod plan;
 
+pub use colour::{colour, wanted as colour_wanted};
 pub use diagnostics::diagnostics;
 pub use json::{plan_json, PLAN_FORMAT_VERSION};
 pub use markdown::{plan_markdown, MARKDOWN_LIMIT};
