@@ -135,7 +135,11 @@ async fn read_lists(client: &Client, reads: ListReads) -> Result<Listed, ApiErro
                 message,
             })?;
             let mut found = Listed::new();
-            for row in rows.iter().filter_map(Json::as_object) {
+            for row in rows.into_iter().filter_map(|r| match r {
+                Json::Object(map) => Some(map),
+                _ => None,
+            }) {
+                let mut keys = Vec::new();
                 for (name, values) in &types {
                     let rt = schema.resource(name).ok_or_else(|| unknown_type(name))?;
                     // A list shared by several types (API keys) tells them apart by the keys
@@ -143,9 +147,15 @@ async fn read_lists(client: &Client, reads: ListReads) -> Result<Listed, ApiErro
                     if rt.fixed.iter().any(|(k, v)| row.get(k) != Some(v)) {
                         continue;
                     }
-                    if let Some(id) = row_id(rt, row, values, c.tenant()) {
-                        found.insert((name.clone(), id), row.clone());
+                    if let Some(id) = row_id(rt, &row, values, c.tenant()) {
+                        keys.push((name.clone(), id));
                     }
+                }
+                if let Some(last) = keys.pop() {
+                    for key in keys {
+                        found.insert(key, row.clone());
+                    }
+                    found.insert(last, row);
                 }
             }
             Ok(found)
@@ -190,13 +200,13 @@ pub async fn refresh(client: &Client, needs: &Needs) -> Result<Snapshot, ApiErro
     }
     // The lists are read while the reads above are in flight; what they do not show is read
     // one by one.
-    let listed = read_lists(client, list_reads(client, needs)).await?;
+    let mut listed = read_lists(client, list_reads(client, needs)).await?;
     for (name, id) in listed.keys() {
         snapshot.listed_ids.entry(name.clone()).or_default().insert(id.clone());
     }
     for (name, id) in &needs.bundle_ids {
-        if let Some(row) = listed.get(&(name.clone(), id.clone())) {
-            snapshot.bundles.insert(id.clone(), Some(row.clone()));
+        if let Some(row) = listed.remove(&(name.clone(), id.clone())) {
+            snapshot.bundles.insert(id.clone(), Some(row));
             continue;
         }
         let (c, name, id) = (client.clone(), name.clone(), id.clone());
@@ -206,8 +216,8 @@ pub async fn refresh(client: &Client, needs: &Needs) -> Result<Snapshot, ApiErro
         });
     }
     for ((name, id), values) in &needs.objects {
-        if let Some(row) = listed.get(&(name.clone(), id.clone())) {
-            snapshot.objects.insert((name.clone(), id.clone()), Some(row.clone()));
+        if let Some(row) = listed.remove(&(name.clone(), id.clone())) {
+            snapshot.objects.insert((name.clone(), id.clone()), Some(row));
             continue;
         }
         let (c, name, id, values) = (client.clone(), name.clone(), id.clone(), values.clone());
