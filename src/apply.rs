@@ -116,9 +116,6 @@ pub async fn execute(
     let mut snapshot = std::sync::Arc::new(state.clone());
     let (mut generation, mut snapshot_generation) = (0usize, 0usize);
     let mut finished_in: Vec<usize> = vec![0; units.len()];
-    // The whole state file is rewritten at most this often; in between, finished changes go
-    // to the journal.
-    const FULL_SAVE_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
     let mut last_full_save = std::time::Instant::now();
     let mut unsaved = false;
     let mut finished_ok: BTreeSet<String> = BTreeSet::new();
@@ -187,7 +184,7 @@ pub async fn execute(
             }
         }
         let Some(first) = running.next().await else { break };
-        // Everything else that has finished by now is recorded with it, in one state write.
+        // Everything else that has finished by now is recorded with it, in one journal write.
         let mut finished = vec![first];
         while let Some(Some(more)) = running.next().now_or_never() {
             finished.push(more);
@@ -259,25 +256,16 @@ pub async fn execute(
             record_steps(&mut report, unit, &|| Outcome::Skipped(why.to_owned()), &mut progress);
         }
     }
-    // Intents of creates that completed are recorded in the saved state; the others stay for
-    // the next run to look up.
-    if report.state_error.is_none() {
-        let failed: BTreeSet<String> = report
-            .steps
-            .iter()
-            .filter(|s| matches!(s.outcome, Outcome::Failed(_)))
-            .map(|s| s.address.to_string())
-            .collect();
-        let keep: Vec<Intent> = options.journal.read().into_iter().filter(|i| failed.contains(&i.address)).collect();
-        if let Err(e) = options.journal.replace(&keep) {
-            report.warnings.push(format!("cannot update the journal `{}`: {e}", options.journal.path().display()));
-        }
-    }
     report
 }
 
+/// The whole state file is rewritten at most this often during an apply; in between, finished
+/// changes go to the journal.
+const FULL_SAVE_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Rewrites the whole state file, then drops from the journal what it now holds: finished
-/// changes and the intents of creates that finished.
+/// changes and the intents of creates that finished. Intents of creates that failed stay for
+/// the next run to look up.
 fn save_all(state: &mut State, path: &Path, journal: &Journal, finished: &BTreeSet<String>, report: &mut Report) {
     if let Err(e) = state.save(path) {
         report.state_error.get_or_insert(e.to_string());
