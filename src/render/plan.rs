@@ -1,5 +1,6 @@
 //! The human plan, apply progress lines, the apply report and outputs.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::value_text;
@@ -113,8 +114,23 @@ fn attr_text(c: &Change, a: &AttrChange, width: usize, indent: usize) -> (char, 
             Some(lines) => ('~', block(lines)),
             None => ('~', format!("{} -> {}", shown_text(&a.before, indent), shown_text(&a.after, indent))),
         },
+        (Shown::Value(Value::Map(b)), Shown::Value(Value::Map(af))) => ('~', block(map_diff(b, af))),
         (before, after) => ('~', format!("{} -> {}", shown_text(before, indent), shown_text(after, indent))),
     }
+}
+
+/// A map compared key by key: only added, removed and changed keys, in key order.
+fn map_diff(before: &BTreeMap<String, Value>, after: &BTreeMap<String, Value>) -> Vec<String> {
+    let keys: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    keys.into_iter()
+        .filter_map(|k| match (before.get(k), after.get(k)) {
+            (Some(b), Some(a)) if b == a => None,
+            (Some(b), Some(a)) => Some(format!("~ {k:?} = {} -> {}", value_text(b, 0), value_text(a, 0))),
+            (None, Some(a)) => Some(format!("+ {k:?} = {}", value_text(a, 0))),
+            (Some(b), None) => Some(format!("- {k:?} = {}", value_text(b, 0))),
+            (None, None) => None,
+        })
+        .collect()
 }
 
 fn shown_text(s: &Shown, indent: usize) -> String {
@@ -315,4 +331,27 @@ pub fn outputs(values: &[(String, Value, bool)]) -> String {
         let _ = writeln!(out, "{name:<width$} = {text}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, Value> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), Value::String((*v).to_owned()))).collect()
+    }
+
+    #[test]
+    fn maps_are_diffed_key_by_key() {
+        let before = map(&[("shell.exec", "block"), ("web.fetch", "allow"), ("fs.read", "allow")]);
+        let after = map(&[("shell.exec", "block"), ("web.fetch", "step_up"), ("db.query", "block")]);
+        assert_eq!(
+            map_diff(&before, &after),
+            [
+                "+ \"db.query\" = \"block\"".to_owned(),
+                "- \"fs.read\" = \"allow\"".to_owned(),
+                "~ \"web.fetch\" = \"allow\" -> \"step_up\"".to_owned(),
+            ]
+        );
+    }
 }
