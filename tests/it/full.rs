@@ -41,8 +41,17 @@ fn full_example_applies_every_type_and_replans_to_zero() {
     let apply = t.run_with(APPLY, &CANARIES);
     apply.expect_code(0);
     assert!(apply.stdout.contains("Apply complete: 24 created, 0 updated, 0 replaced, 0 deleted, 0 forgotten, 7 ran."));
-    assert!(apply.stdout.contains("claims_bot_key   = (sensitive value)"), "{}", apply.stdout);
-    assert!(apply.stdout.contains(r#"exception_status = "approved""#), "{}", apply.stdout);
+    for line in [
+        "claims_bot_key       = (sensitive value)",
+        r#"exception_status     = "approved""#,
+        // The verification checklist, read through data sources after the apply.
+        r#"compliance_profile   = "soc2""#,
+        "enrolled_endpoints   = 2",
+        "mdm_providers        = 1",
+        "evidence_slos_passed = true",
+    ] {
+        assert!(apply.stdout.contains(line), "missing `{line}` in\n{}", apply.stdout);
+    }
 
     // Exactly one of each object, with the configured values.
     let e = &t.emulator;
