@@ -271,8 +271,7 @@ fn save_all(state: &mut State, path: &Path, journal: &Journal, finished: &BTreeS
         report.state_error.get_or_insert(e.to_string());
         return;
     }
-    let keep: Vec<Intent> = journal.read().into_iter().filter(|i| !finished.contains(&i.address)).collect();
-    if let Err(e) = journal.replace(&keep) {
+    if let Err(e) = journal.compact(finished) {
         report.warnings.push(format!("cannot update the journal `{}`: {e}", journal.path().display()));
     }
 }
@@ -469,13 +468,7 @@ impl Lookup<Option<Json>> for ObjectLookup<'_> {
                 .map(|m| Some(Json::Object(m))));
         }
         // Without a way to find the object, the write is not tried again: the error stands.
-        let Some(list) = &self.rt.lookup else {
-            return Err(ApiError::Decode {
-                method: "GET".to_owned(),
-                path: self.rt.name.clone(),
-                message: "no way to look the object up".to_owned(),
-            });
-        };
+        let Some(list) = &self.rt.lookup else { return Err(no_lookup(self.rt)) };
         let at = Placeholders { id: None, tenant };
         let answer = operation::call(self.client, self.rt, list, self.values, &at).await?;
         // A lookup without a list key reads the one object the write acts on.
@@ -492,6 +485,12 @@ impl Lookup<Option<Json>> for ObjectLookup<'_> {
     }
 }
 
+/// The answer of a lookup for a type that has no way to be looked up: the write that failed
+/// ambiguously is then reported rather than tried again.
+fn no_lookup(rt: &ResourceType) -> ApiError {
+    ApiError::Decode { method: "GET".to_owned(), path: rt.name.clone(), message: "no way to look it up".to_owned() }
+}
+
 /// A row whose key the control plane chooses is found by the values of its `lookup_match`
 /// attributes, when exactly one row has them.
 struct UpsertLookup<'a> {
@@ -505,11 +504,7 @@ impl Lookup<Map<String, Json>> for UpsertLookup<'_> {
         let keys: Vec<&str> =
             self.rt.lookup_match.iter().filter_map(|n| self.rt.attribute(n)?.json.as_deref()).collect();
         if keys.is_empty() {
-            return Err(ApiError::Decode {
-                method: "GET".to_owned(),
-                path: self.rt.name.clone(),
-                message: "no way to look the row up".to_owned(),
-            });
+            return Err(no_lookup(self.rt));
         }
         let rows = upsert::list(self.client, self.rt).await?;
         let same = |row: &&Map<String, Json>| {
@@ -613,9 +608,8 @@ async fn write(
             address: change.address.to_string(),
             values: values
                 .iter()
-                .filter(|(name, _)| {
-                    !change.sensitive.contains(*name) && rt.attribute(name).is_some_and(|a| !a.sensitive)
-                })
+                // Lowering marks every secret value, sensitive attributes included.
+                .filter(|(name, _)| !change.sensitive.contains(*name))
                 .map(|(k, v)| (k.clone(), v.to_json()))
                 .collect(),
             prior_id: change.prior_id.clone(),
@@ -647,10 +641,7 @@ async fn write(
                 guarded(client, async || upsert::upsert(client, rt, body.clone()).await, &lookup).await
             }
             .map_err(|e| e.to_string())?;
-            let id =
-                row.get(upsert::key_field(rt)).and_then(Json::as_str).map(str::to_owned).or_else(|| {
-                    rt.key.as_ref().and_then(|k| values.get(k)).and_then(|v| v.as_str().map(str::to_owned))
-                });
+            let id = operation::remote_id(rt, &row, &values, client.tenant());
             (row, id.ok_or("the control plane did not return the object's key")?)
         }
         Kind::VersionedBundle => {
@@ -660,8 +651,7 @@ async fn write(
             let row = guarded(client, async || bundle::create(client, rt, body.clone()).await, &lookup)
                 .await
                 .map_err(|e| e.to_string())?;
-            let field = rt.id_field.as_deref().unwrap_or("id");
-            let id = row.get(field).and_then(Json::as_str).map(str::to_owned);
+            let id = operation::remote_id(rt, &row, &values, client.tenant());
             (row, id.ok_or("the control plane did not return the new version's id")?)
         }
         _ => return Err("settings sections are written together with the whole document".to_owned()),
@@ -761,14 +751,7 @@ pub async fn recover(intents: &[Intent], client: &Client, state: &mut State) -> 
             _ => None,
         };
         let Some(row) = found else { continue };
-        let id = match rt.kind {
-            Kind::Upsert => row.get(upsert::key_field(rt)).and_then(Json::as_str).map(str::to_owned),
-            Kind::VersionedBundle => {
-                row.get(rt.id_field.as_deref().unwrap_or("id")).and_then(Json::as_str).map(str::to_owned)
-            }
-            _ => operation::object_id(rt, &row, &values, client.tenant()).ok(),
-        };
-        let Some(id) = id else { continue };
+        let Some(id) = operation::remote_id(rt, &row, &values, client.tenant()) else { continue };
         if state.resources.get(&address).is_some_and(|r| r.id == id) {
             continue;
         }

@@ -46,8 +46,7 @@ pub struct PlanFile {
 }
 
 fn sha256(text: &str) -> String {
-    let digest = Sha256::digest(text.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::state::hex(&Sha256::digest(text.as_bytes()))
 }
 
 /// A digest of each remote object the plan touches, as the snapshot holds it.
@@ -74,10 +73,7 @@ impl PlanFile {
     /// The saved form of a plan computed from `state` and `snapshot`; `salt` is the salt of a
     /// saved plan this one is compared with, or `None` for a new plan.
     pub fn new(plan: &Plan, state: &State, snapshot: &Snapshot, salt: Option<&str>) -> PlanFile {
-        let salt = salt.map_or_else(
-            || crate::state::random_bytes::<16>().iter().map(|b| format!("{b:02x}")).collect(),
-            str::to_owned,
-        );
+        let salt = salt.map_or_else(|| crate::state::hex(&crate::state::random_bytes::<16>()), str::to_owned);
         let secret_digests = plan
             .changes
             .iter()
@@ -85,10 +81,8 @@ impl PlanFile {
                 let digests: BTreeMap<String, String> = c
                     .desired
                     .iter()
-                    .filter(|(name, _)| {
-                        c.sensitive.contains(*name)
-                            || resource_type(&c.address).attribute(name).is_some_and(|a| a.sensitive)
-                    })
+                    // Lowering marks every secret value, sensitive attributes included.
+                    .filter(|(name, _)| c.sensitive.contains(*name))
                     .map(|(name, value)| (name.clone(), sha256(&format!("{salt}\0{}", value.to_json()))))
                     .collect();
                 (!digests.is_empty()).then(|| (c.address.to_string(), digests))

@@ -470,6 +470,8 @@ struct Planned {
     state: State,
     /// The remote objects as read for this plan.
     snapshot: remote::Snapshot,
+    /// The state includes what the journal held, which the state file does not yet.
+    journaled: bool,
 }
 
 async fn make_plan(loaded: &Loaded, session: &Session, path: &Path) -> Option<Planned> {
@@ -491,17 +493,10 @@ async fn make_plan(loaded: &Loaded, session: &Session, path: &Path) -> Option<Pl
         }
     }
     let mut state = state;
-    // Changes an earlier run finished but had not yet written into the state file.
-    let journal = Journal::beside(path);
-    for done in journal.finished() {
-        let Some(address) = Address::parse(&done.done) else { continue };
-        match done.entry {
-            Some(entry) => state.resources.insert(address, entry),
-            None => state.resources.remove(&address),
-        };
-    }
-    let intents = journal.read();
-    match apply::recover(&intents, &session.client, &mut state).await {
+    // Changes an earlier run finished but had not yet written into the state file, and
+    // creates it sent without recording their result.
+    let journaled = Journal::beside(path).replay(&mut state);
+    match apply::recover(&journaled.intents, &session.client, &mut state).await {
         Ok(notes) => {
             for note in notes {
                 err(&format!("note: {note}\n"));
@@ -595,17 +590,22 @@ async fn make_plan(loaded: &Loaded, session: &Session, path: &Path) -> Option<Pl
         err(&format!("Read the tenant with {} HTTP call(s) in {} ms.\n", refresh.calls, refresh.milliseconds));
     }
     let unmanaged = unmanaged(&changes, &state, &snapshot);
-    Some(Planned { plan: Plan { tenant_id: tenant, changes, refresh, unmanaged }, state, snapshot })
+    Some(Planned {
+        plan: Plan { tenant_id: tenant, changes, refresh, unmanaged },
+        state,
+        snapshot,
+        journaled: journaled.any,
+    })
 }
 
 /// The objects the lists read show that neither the state nor the plan knows, by type.
 fn unmanaged(changes: &[plan::Change], state: &State, snapshot: &remote::Snapshot) -> BTreeMap<String, Vec<String>> {
-    let known: BTreeSet<(&str, String)> = state
+    let known: BTreeSet<(&str, &str)> = state
         .resources
         .iter()
-        .map(|(a, r)| (a.type_name.as_str(), r.id.clone()))
+        .map(|(a, r)| (a.type_name.as_str(), r.id.as_str()))
         .chain(changes.iter().filter_map(|c| match &c.id_after {
-            plan::Shown::Value(v) => v.as_str().map(|id| (c.address.type_name.as_str(), id.to_owned())),
+            plan::Shown::Value(v) => v.as_str().map(|id| (c.address.type_name.as_str(), id)),
             _ => None,
         }))
         .collect();
@@ -613,12 +613,9 @@ fn unmanaged(changes: &[plan::Change], state: &State, snapshot: &remote::Snapsho
         .listed_ids
         .iter()
         .map(|(t, ids)| {
-            (
-                t.clone(),
-                ids.iter().filter(|id| !known.contains(&(t.as_str(), (*id).clone()))).cloned().collect::<Vec<_>>(),
-            )
+            (t.clone(), ids.iter().filter(|id| !known.contains(&(t.as_str(), id.as_str()))).cloned().collect())
         })
-        .filter(|(_, ids)| !ids.is_empty())
+        .filter(|(_, ids): &(String, Vec<String>)| !ids.is_empty())
         .collect()
 }
 
@@ -753,7 +750,9 @@ async fn apply_with(args: &ApplyArgs, loaded: &Loaded, session: &Session) -> u8 
         Ok(lock) => lock,
         Err(code) => return code,
     };
-    let Some(Planned { plan, mut state, snapshot }) = make_plan(loaded, session, &path).await else { return ERROR };
+    let Some(Planned { plan, mut state, snapshot, journaled }) = make_plan(loaded, session, &path).await else {
+        return ERROR;
+    };
     if let Some(saved) = &saved {
         let fresh = PlanFile::new(&plan, &state, &snapshot, Some(&saved.digest_salt));
         if let Err(why) = saved.check(&fresh) {
@@ -767,13 +766,13 @@ async fn apply_with(args: &ApplyArgs, loaded: &Loaded, session: &Session) -> u8 
         out(&human(&plan));
         return fail(&refusal, Some("if this is intended, pass `--allow-mass-delete`"));
     }
-    // Objects adopted from the journal are recorded before anything else happens.
-    let journal = Journal::beside(&path);
-    if !journal.is_empty() {
+    // What the journal held is recorded in the state file before anything else happens.
+    let journal = std::sync::Arc::new(Journal::beside(&path));
+    if journaled {
         if let Err(e) = state.save(&path) {
             return fail(&e.to_string(), None);
         }
-        if let Err(e) = journal.replace(&[]) {
+        if let Err(e) = journal.compact(&BTreeSet::new()) {
             return fail(&format!("cannot clear the journal `{}`: {e}", journal.path().display()), None);
         }
     }
@@ -804,7 +803,7 @@ async fn apply_with(args: &ApplyArgs, loaded: &Loaded, session: &Session) -> u8 
     let options = apply::Options {
         parallelism: usize::from(args.parallelism),
         stop: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
-        journal: std::sync::Arc::new(Journal::beside(&path)),
+        journal,
     };
     let watcher = tokio::spawn(stop_on_signal(options.stop.clone()));
     let mut progress = Progress::new();

@@ -288,6 +288,10 @@ fn lower_checks(
         if let (Some(default), false) = (&attr.default, desired.values.contains_key(name)) {
             desired.values.insert(name.clone(), Value::from_json(default));
         }
+        // Every value of a sensitive attribute is a secret, however it got there.
+        if attr.sensitive && desired.values.contains_key(name) {
+            desired.sensitive.insert(name.clone());
+        }
     }
     out
 }

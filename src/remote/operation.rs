@@ -218,6 +218,23 @@ pub async fn read_object(
     }
 }
 
+/// The remote id of a row of any kind: an upsert row's key, a bundle version's id, or an
+/// object's id by its descriptor's rule; `values` are what it was written with (or recorded).
+pub fn remote_id(
+    rt: &ResourceType,
+    row: &Map<String, Json>,
+    values: &BTreeMap<String, Value>,
+    tenant: &str,
+) -> Option<String> {
+    let field = |name: &str| row.get(name).and_then(Json::as_str).map(str::to_owned);
+    match rt.kind {
+        Kind::Upsert => field(super::upsert::key_field(rt))
+            .or_else(|| rt.key.as_ref().and_then(|k| values.get(k)).and_then(|v| v.as_str().map(str::to_owned))),
+        Kind::VersionedBundle => field(rt.id_field.as_deref().unwrap_or("id")),
+        _ => object_id(rt, row, values, tenant).ok(),
+    }
+}
+
 /// The remote id of an object written with `values` whose answer is `row`: from the answer,
 /// an attribute or a template, as the descriptor's id rule says.
 pub fn object_id(

@@ -100,21 +100,6 @@ fn list_reads(client: &Client, needs: &Needs) -> ListReads {
     reads
 }
 
-/// The id a list row has as an object of this type.
-fn row_id(
-    rt: &ResourceType,
-    row: &Map<String, Json>,
-    values: &BTreeMap<String, Value>,
-    tenant: &str,
-) -> Option<String> {
-    match rt.kind {
-        Kind::VersionedBundle => {
-            row.get(rt.id_field.as_deref().unwrap_or("id")).and_then(Json::as_str).map(str::to_owned)
-        }
-        _ => operation::object_id(rt, row, values, tenant).ok(),
-    }
-}
-
 /// Objects by (type, id).
 type Listed = BTreeMap<(String, String), Map<String, Json>>;
 
@@ -147,7 +132,7 @@ async fn read_lists(client: &Client, reads: ListReads) -> Result<Listed, ApiErro
                     if rt.fixed.iter().any(|(k, v)| row.get(k) != Some(v)) {
                         continue;
                     }
-                    if let Some(id) = row_id(rt, &row, values, c.tenant()) {
+                    if let Some(id) = operation::remote_id(rt, &row, values, c.tenant()) {
                         keys.push((name.clone(), id));
                     }
                 }

@@ -86,7 +86,7 @@ pub(crate) fn text_diff(before: &str, after: &str) -> Option<Vec<String>> {
 }
 
 /// The text of one attribute line (or block), without its leading indentation.
-fn attr_text(c: &Change, a: &AttrChange, width: usize, indent: usize) -> (char, String) {
+fn attr_text(c: &Change, a: &AttrChange, indent: usize) -> (char, String) {
     let pad = " ".repeat(indent + 4);
     let block = |lines: Vec<String>| {
         let mut text = String::from("<<-DIFF\n");
@@ -103,7 +103,6 @@ fn attr_text(c: &Change, a: &AttrChange, width: usize, indent: usize) -> (char, 
         },
         other => shown_text(other, indent),
     };
-    let _ = width;
     match (&a.before, &a.after) {
         (Shown::Absent, after) => ('+', new(after)),
         _ if matches!(c.action, Action::Create | Action::Run) && matches!(a.before, Shown::Absent) => {
@@ -218,7 +217,7 @@ pub(crate) fn change_block(c: &Change) -> String {
         let _ = writeln!(out, "        {name:<width$} = {}", value_text(value, 8));
     }
     for a in &c.attrs {
-        let (sym, text) = attr_text(c, a, width, 6);
+        let (sym, text) = attr_text(c, a, 6);
         let mut notes = Vec::new();
         if a.forces_replacement && c.action == Action::Replace {
             notes.push("forces replacement");

@@ -50,6 +50,27 @@ enum Line {
 pub struct Journal {
     path: PathBuf,
     file: Mutex<Option<std::fs::File>>,
+    /// The intents this run appended, kept for the next compaction.
+    intents: Mutex<Vec<Intent>>,
+}
+
+/// What a run finds in the journal when it starts.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// Intents of creates an earlier run sent without recording their result.
+    pub intents: Vec<Intent>,
+    /// Whether the journal held anything at all (it is cleared once the state records it).
+    pub any: bool,
+}
+
+/// JSON lines of the entries.
+fn lines_of<T: Serialize>(entries: &[T]) -> std::io::Result<String> {
+    let mut text = String::new();
+    for entry in entries {
+        text.push_str(&serde_json::to_string(entry).map_err(std::io::Error::other)?);
+        text.push('\n');
+    }
+    Ok(text)
 }
 
 impl Journal {
@@ -57,7 +78,7 @@ impl Journal {
     pub fn beside(state_path: &Path) -> Journal {
         let mut name = state_path.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_default();
         name.push(".journal");
-        Journal { path: state_path.with_file_name(name), file: Mutex::new(None) }
+        Journal { path: state_path.with_file_name(name), file: Mutex::new(None), intents: Mutex::default() }
     }
 
     pub fn path(&self) -> &Path {
@@ -66,22 +87,17 @@ impl Journal {
 
     /// Appends an intent and syncs it to disk before returning.
     pub fn intend(&self, intent: &Intent) -> std::io::Result<()> {
-        let mut line = serde_json::to_string(intent).map_err(std::io::Error::other)?;
-        line.push('\n');
-        self.append(&line)
+        self.append(&lines_of(std::slice::from_ref(intent))?)?;
+        self.intents.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(intent.clone());
+        Ok(())
     }
 
     /// Appends finished changes, synced to disk in one go.
     pub fn finish(&self, done: &[Done]) -> std::io::Result<()> {
-        let mut lines = String::new();
-        for d in done {
-            lines.push_str(&serde_json::to_string(d).map_err(std::io::Error::other)?);
-            lines.push('\n');
-        }
-        self.append(&lines)
+        self.append(&lines_of(done)?)
     }
 
-    fn append(&self, line: &str) -> std::io::Result<()> {
+    fn append(&self, lines: &str) -> std::io::Result<()> {
         let mut guard = self.file.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if guard.is_none() {
             let mut options = std::fs::OpenOptions::new();
@@ -100,47 +116,43 @@ impl Journal {
             *guard = Some(file);
         }
         let file = guard.as_mut().ok_or_else(|| std::io::Error::other("journal not open"))?;
-        file.write_all(line.as_bytes())?;
+        file.write_all(lines.as_bytes())?;
         file.sync_data()
     }
 
-    fn lines(&self) -> Vec<Line> {
-        std::fs::read_to_string(&self.path)
-            .map(|text| text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
-            .unwrap_or_default()
+    /// Reads the journal once: finished changes go into `state` (in the order written), and
+    /// the intents are returned for the caller to look up.
+    pub fn replay(&self, state: &mut super::State) -> Found {
+        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+        let mut found = Found::default();
+        for line in text.lines().filter_map(|l| serde_json::from_str::<Line>(l).ok()) {
+            found.any = true;
+            match line {
+                Line::Intent(intent) => found.intents.push(intent),
+                Line::Done(done) => {
+                    let Some(address) = crate::model::Address::parse(&done.done) else { continue };
+                    match done.entry {
+                        Some(entry) => state.resources.insert(address, entry),
+                        None => state.resources.remove(&address),
+                    };
+                }
+            }
+        }
+        found
     }
 
-    /// Every complete intent in the journal, in the order written; none when there is no
-    /// journal.
-    pub fn read(&self) -> Vec<Intent> {
-        self.lines()
-            .into_iter()
-            .filter_map(|l| match l {
-                Line::Intent(i) => Some(i),
-                Line::Done(_) => None,
-            })
-            .collect()
-    }
-
-    /// Every complete finished change in the journal, in the order written.
-    pub fn finished(&self) -> Vec<Done> {
-        self.lines()
-            .into_iter()
-            .filter_map(|l| match l {
-                Line::Done(d) => Some(d),
-                Line::Intent(_) => None,
-            })
-            .collect()
-    }
-
-    /// Whether the journal holds anything at all.
-    pub fn is_empty(&self) -> bool {
-        self.lines().is_empty()
-    }
-
-    /// Keeps only the given intents (finished changes are in the saved state by then): the
-    /// journal is rewritten atomically, or removed when nothing is left.
-    pub fn replace(&self, keep: &[Intent]) -> std::io::Result<()> {
+    /// Rewrites the journal once the state file holds everything finished: only the intents
+    /// this run appended for creates that did not finish stay (the next run looks them up).
+    /// The journal is removed when nothing is left.
+    pub fn compact(&self, finished: &std::collections::BTreeSet<String>) -> std::io::Result<()> {
+        let keep: Vec<Intent> = self
+            .intents
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter(|i| !finished.contains(&i.address))
+            .cloned()
+            .collect();
         let mut guard = self.file.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         *guard = None;
         if keep.is_empty() {
@@ -149,12 +161,7 @@ impl Journal {
                 _ => Ok(()),
             };
         }
-        let mut text = String::new();
-        for intent in keep {
-            text.push_str(&serde_json::to_string(intent).map_err(std::io::Error::other)?);
-            text.push('\n');
-        }
-        super::write_atomic(&self.path, text.as_bytes())
+        super::write_atomic(&self.path, lines_of(&keep)?.as_bytes())
     }
 }
 
@@ -163,7 +170,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn intents_survive_a_torn_last_line_and_can_be_cleared() {
+    fn entries_survive_a_torn_line_replay_into_the_state_and_compact() {
         let dir = std::env::temp_dir().join(format!("thoth-journal-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let journal = Journal::beside(&dir.join("thoth.state.json"));
@@ -175,18 +182,21 @@ mod tests {
         journal.intend(&intent).expect("append");
         let mut f = std::fs::OpenOptions::new().append(true).open(journal.path()).expect("open");
         f.write_all(b"{\"address\": \"thoth_fle").expect("torn write");
-        assert_eq!(journal.read(), vec![intent.clone()]);
-        let done = Done {
-            done: "thoth_fleet.a".to_owned(),
-            entry: Some(super::super::ResourceState { id: "flt_1".to_owned(), ..Default::default() }),
-        };
+        let entry = super::super::ResourceState { id: "flt_1".to_owned(), ..Default::default() };
+        let done = Done { done: "thoth_fleet.a".to_owned(), entry: Some(entry.clone()) };
         // The next run appends after the torn line, not into it.
-        let journal = Journal::beside(&dir.join("thoth.state.json"));
-        journal.finish(std::slice::from_ref(&done)).expect("finish");
-        assert_eq!(journal.finished(), vec![done]);
-        assert_eq!(journal.read(), vec![intent.clone()], "a torn line in between does not hide the rest");
-        journal.replace(&[]).expect("clear");
-        assert!(journal.read().is_empty());
+        let next = Journal::beside(&dir.join("thoth.state.json"));
+        next.finish(std::slice::from_ref(&done)).expect("finish");
+        let mut state = super::super::State::new();
+        let found = next.replay(&mut state);
+        assert!(found.any);
+        assert_eq!(found.intents, vec![intent.clone()], "a torn line in between does not hide the rest");
+        let address = crate::model::Address::parse("thoth_fleet.a").expect("address");
+        assert_eq!(state.resources.get(&address), Some(&entry));
+        // Compaction keeps the intents of this run's creates that did not finish.
+        journal.compact(&std::collections::BTreeSet::new()).expect("compact");
+        assert_eq!(next.replay(&mut state).intents, vec![intent.clone()]);
+        journal.compact(&["thoth_fleet.a".to_owned()].into_iter().collect()).expect("compact");
         assert!(!journal.path().exists());
         let _ = std::fs::remove_dir_all(&dir);
     }

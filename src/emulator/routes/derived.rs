@@ -1,5 +1,5 @@
 //! Views computed from stored data and shared by several areas: the tenant's decision events
-//! and the set of agents the tenant knows about.
+//! and the set of agents the tenant knows about; and the paging of lists.
 //!
 //! The emulator runs no agents, so it has no behavioural event stream of its own. Its
 //! decision events are derived from approvals instead, which is what an approval is on the
@@ -15,6 +15,8 @@ use std::collections::BTreeSet;
 use serde_json::{json, Value};
 
 use crate::emulator::clock;
+use crate::emulator::error::ApiError;
+use crate::emulator::extract::QueryParams;
 use crate::emulator::store::model::{Approval, TenantData};
 
 /// One governance decision about one tool call.
@@ -107,4 +109,26 @@ pub(super) fn page<T>(rows: Vec<T>, offset: u64, limit: Option<u64>) -> Vec<T> {
     let offset = usize::try_from(offset).unwrap_or(usize::MAX);
     let limit = limit.map_or(usize::MAX, |limit| usize::try_from(limit).unwrap_or(usize::MAX));
     rows.into_iter().skip(offset).take(limit).collect()
+}
+
+/// The `limit` (1–1000) and `offset` (default 0) parameters of a list answered as
+/// `{data, total}`.
+pub(super) struct Paging {
+    offset: u64,
+    limit: Option<u64>,
+}
+
+impl Paging {
+    pub(super) fn from_query(query: &QueryParams) -> Result<Paging, ApiError> {
+        Ok(Paging {
+            limit: query.u64_in("limit", 1..=1000)?,
+            offset: query.u64_in("offset", 0..=u64::MAX)?.unwrap_or(0),
+        })
+    }
+
+    /// `{data, total}`: one page of the rows, and how many rows there are in all.
+    pub(super) fn answer(&self, rows: Vec<Value>) -> Value {
+        let total = rows.len();
+        json!({ "data": page(rows, self.offset, self.limit), "total": total })
+    }
 }

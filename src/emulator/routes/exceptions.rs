@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::bundles::{store_version, BundleInput};
-use super::derived::page;
+use super::derived::Paging;
 use super::{thoth, AppState, TenantPath};
 use crate::emulator::clock;
 use crate::emulator::error::ApiError;
@@ -162,21 +162,19 @@ async fn list_exceptions(
     query: QueryParams,
 ) -> Result<Json<Value>, ApiError> {
     let status = query.one_of("status", STATUSES)?;
-    let limit = query.u64_in("limit", 1..=1000)?;
-    let offset = query.u64_in("offset", 0..=u64::MAX)?.unwrap_or(0);
+    let paging = Paging::from_query(&query)?;
     let answer = app
         .store()
         .read(&tenant, |t| {
-            let rows: Vec<Value> = t
-                .policy_exceptions
-                .iter()
-                .filter(|e| status.as_deref().is_none_or(|s| e.status == s))
-                .filter(|e| query.allows("requested_by", &e.requested_by))
-                .filter(|e| query.allows("reviewed_by", e.reviewed_by.as_deref().unwrap_or_default()))
-                .map(render_exception)
-                .collect();
-            let total = rows.len();
-            json!({ "data": page(rows, offset, limit), "total": total })
+            paging.answer(
+                t.policy_exceptions
+                    .iter()
+                    .filter(|e| status.as_deref().is_none_or(|s| e.status == s))
+                    .filter(|e| query.allows("requested_by", &e.requested_by))
+                    .filter(|e| query.allows("reviewed_by", e.reviewed_by.as_deref().unwrap_or_default()))
+                    .map(render_exception)
+                    .collect(),
+            )
         })
         .await;
     Ok(Json(answer))
@@ -376,19 +374,17 @@ async fn list_artifacts(
     PathParams(TenantPath { tenant }): PathParams<TenantPath>,
     query: QueryParams,
 ) -> Result<Json<Value>, ApiError> {
-    let limit = query.u64_in("limit", 1..=1000)?;
-    let offset = query.u64_in("offset", 0..=u64::MAX)?.unwrap_or(0);
+    let paging = Paging::from_query(&query)?;
     let answer = app
         .store()
         .read(&tenant, |t| {
-            let rows: Vec<Value> = t
-                .policy_change_artifacts
-                .iter()
-                .filter(|a| query.allows("target_environment", &a.target_environment))
-                .map(render_artifact)
-                .collect();
-            let total = rows.len();
-            json!({ "data": page(rows, offset, limit), "total": total })
+            paging.answer(
+                t.policy_change_artifacts
+                    .iter()
+                    .filter(|a| query.allows("target_environment", &a.target_environment))
+                    .map(render_artifact)
+                    .collect(),
+            )
         })
         .await;
     Ok(Json(answer))
