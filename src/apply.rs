@@ -5,6 +5,7 @@
 //! Apply consumes only the plan: it never re-reads configuration. Values unknown at plan time
 //! are filled in from the objects applied before them.
 
+use crate::vecmap::VecMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -52,14 +53,14 @@ pub struct Report {
     pub state_error: Option<String>,
     /// Secret values the control plane returned once (a new API key's plaintext), by
     /// resource and attribute: kept in memory for sensitive outputs, never stored.
-    pub revealed: BTreeMap<Address, BTreeMap<String, Value>>,
+    pub revealed: BTreeMap<Address, VecMap<String, Value>>,
 }
 
 /// What a step leaves besides its state entry.
 #[derive(Debug, Default)]
 struct Extras {
     warnings: Vec<String>,
-    revealed: BTreeMap<String, Value>,
+    revealed: VecMap<String, Value>,
 }
 
 impl Report {
@@ -339,11 +340,11 @@ fn schedule(plan: &Plan) -> Vec<Unit> {
 /// everything it depends on has been applied and recorded in `state`. The command that holds
 /// the configuration supplies it; apply itself never reads configuration.
 pub trait Resolver {
-    fn resolve(&self, address: &Address, state: &State) -> Result<BTreeMap<String, Value>, String>;
+    fn resolve(&self, address: &Address, state: &State) -> Result<VecMap<String, Value>, String>;
 }
 
 /// The values to send: the planned ones, or recomputed ones when some were unknown.
-fn resolve(change: &Change, state: &State, resolver: &dyn Resolver) -> Result<BTreeMap<String, Value>, String> {
+fn resolve(change: &Change, state: &State, resolver: &dyn Resolver) -> Result<VecMap<String, Value>, String> {
     if change.desired.values().all(Value::is_known) {
         return Ok(change.desired.clone());
     }
@@ -365,7 +366,8 @@ async fn apply_one(
     let rt = resource_type(&change.address);
     match change.action {
         Action::Forget => Ok(None),
-        Action::NoOp | Action::Read => Ok(change.prior.clone()),
+        Action::NoOp => Ok(state.resources.get(&change.address).cloned()),
+        Action::Read => Ok(change.prior.clone()),
         Action::Delete => {
             remove(change, rt, client).await?;
             Ok(None)
@@ -434,7 +436,7 @@ trait Lookup<T> {
 struct ObjectLookup<'a> {
     client: &'a Client,
     rt: &'a ResourceType,
-    values: &'a BTreeMap<String, Value>,
+    values: &'a VecMap<String, Value>,
 }
 
 impl Lookup<Option<Json>> for ObjectLookup<'_> {
@@ -665,7 +667,7 @@ async fn write_described(
     rt: &ResourceType,
     client: &Client,
     state: &State,
-    values: BTreeMap<String, Value>,
+    values: VecMap<String, Value>,
     extras: &mut Extras,
 ) -> Result<ResourceState, String> {
     let err = |e: crate::remote::ApiError| e.to_string();
@@ -729,7 +731,7 @@ pub async fn recover(intents: &[Intent], client: &Client, state: &mut State) -> 
     for intent in intents {
         let Some(address) = Address::parse(&intent.address) else { continue };
         let Some(rt) = crate::schema::Schema::get().resource(&address.type_name) else { continue };
-        let values: BTreeMap<String, Value> =
+        let values: VecMap<String, Value> =
             intent.values.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect();
         let mut body = Map::new();
         write_values(rt, &values, &mut body);
@@ -755,7 +757,7 @@ pub async fn recover(intents: &[Intent], client: &Client, state: &mut State) -> 
         if state.resources.get(&address).is_some_and(|r| r.id == id) {
             continue;
         }
-        let mut attributes: BTreeMap<String, Json> = intent.values.clone();
+        let mut attributes: VecMap<String, Json> = intent.values.clone();
         for (name, value) in read_row(rt, &row) {
             if rt.attribute(&name).is_some_and(|a| !a.sensitive && a.refresh != Refresh::Never) {
                 attributes.insert(name, value.to_json());
@@ -775,7 +777,7 @@ async fn wait(
     rt: &ResourceType,
     poll: &crate::schema::Poll,
     id: &str,
-    values: &BTreeMap<String, Value>,
+    values: &VecMap<String, Value>,
     mut row: Map<String, Json>,
     warnings: &mut Vec<String>,
     address: &Address,
@@ -844,7 +846,7 @@ async fn apply_settings(
         Ok(d) => d,
         Err(e) => return fail_all(e.to_string()),
     };
-    let mut resolved: BTreeMap<usize, BTreeMap<String, Value>> = BTreeMap::new();
+    let mut resolved: BTreeMap<usize, VecMap<String, Value>> = BTreeMap::new();
     for (i, c) in plan.changes.iter().enumerate() {
         if c.kind != Kind::SettingsSection || matches!(c.action, Action::Delete | Action::Forget) {
             continue;
@@ -886,11 +888,11 @@ fn record(
     rt: &ResourceType,
     id: String,
     row: &Map<String, Json>,
-    sent: &BTreeMap<String, Value>,
+    sent: &VecMap<String, Value>,
     state: &State,
 ) -> ResourceState {
     let answered = read_row(rt, row);
-    let mut attributes = BTreeMap::new();
+    let mut attributes = VecMap::new();
     let mut secret_digests = BTreeMap::new();
     for (name, attr) in &rt.attributes {
         if change.sensitive.contains(name) || attr.sensitive {
@@ -925,7 +927,7 @@ fn record(
 /// attributes (the API validates them on every upsert), and the disabling patch.
 fn soft_delete_body(rt: &ResourceType, prior: &ResourceState) -> Map<String, Json> {
     let mut body = Map::new();
-    let recorded: BTreeMap<String, Value> = rt
+    let recorded: VecMap<String, Value> = rt
         .attributes
         .iter()
         .filter(|(_, a)| a.mode == crate::schema::AttrMode::Required && a.encoding != Encoding::JsonMergeTopLevel)

@@ -18,6 +18,9 @@ pub struct Graph {
     pub order: Vec<Node>,
     /// For each resource, the resources it depends on, directly or through locals.
     pub resource_deps: BTreeMap<Address, BTreeSet<Address>>,
+    /// Resource blocks that some expression refers to. Evaluation keeps the values of these
+    /// only: nothing reads the others'.
+    pub referenced: BTreeSet<Address>,
     /// False when a cycle left some nodes without a place in the order.
     pub complete: bool,
 }
@@ -25,7 +28,9 @@ pub struct Graph {
 pub fn build(module: &Module) -> (Graph, Diagnostics) {
     let mut diags = Diagnostics::default();
     let mut graph: DiGraph<Node, ()> = DiGraph::new();
-    let mut index: BTreeMap<Node, NodeIndex> = BTreeMap::new();
+    let mut index: HashMap<Node, NodeIndex> = HashMap::new();
+    // In `Node` order, since each map's keys are sorted and `Node` orders by kind first: a
+    // node's index then orders as the node does.
     let nodes: Vec<Node> = module
         .variables
         .keys()
@@ -34,6 +39,7 @@ pub fn build(module: &Module) -> (Graph, Diagnostics) {
         .chain(module.resources.keys().map(|a| Node::Resource(a.clone())))
         .chain(module.outputs.keys().map(|n| Node::Output(n.clone())))
         .collect();
+    debug_assert!(nodes.windows(2).all(|w| w[0] < w[1]), "nodes are in order");
     for node in &nodes {
         index.insert(node.clone(), graph.add_node(node.clone()));
     }
@@ -71,29 +77,35 @@ pub fn build(module: &Module) -> (Graph, Diagnostics) {
         return (Graph::default(), diags);
     }
 
-    // Kahn's algorithm over a sorted ready set keeps the order deterministic.
-    let mut indegree: BTreeMap<NodeIndex, usize> =
-        graph.node_indices().map(|i| (i, graph.neighbors_directed(i, petgraph::Direction::Incoming).count())).collect();
-    let mut ready: BTreeSet<(Node, NodeIndex)> =
-        indegree.iter().filter(|(_, d)| **d == 0).map(|(i, _)| (graph[*i].clone(), *i)).collect();
+    // Kahn's algorithm over a sorted ready set keeps the order deterministic; indices order
+    // as their nodes do.
+    let mut indegree: Vec<usize> =
+        graph.node_indices().map(|i| graph.neighbors_directed(i, petgraph::Direction::Incoming).count()).collect();
+    let mut ready: BTreeSet<NodeIndex> = graph.node_indices().filter(|i| indegree[i.index()] == 0).collect();
     let mut order = Vec::with_capacity(nodes.len());
-    while let Some((node, i)) = ready.pop_first() {
-        order.push(node);
+    while let Some(i) = ready.pop_first() {
+        order.push(i);
         for next in graph.neighbors_directed(i, petgraph::Direction::Outgoing) {
-            if let Some(d) = indegree.get_mut(&next) {
-                *d -= 1;
-                if *d == 0 {
-                    ready.insert((graph[next].clone(), next));
-                }
+            indegree[next.index()] -= 1;
+            if indegree[next.index()] == 0 {
+                ready.insert(next);
             }
         }
     }
+    let referenced = graph
+        .node_indices()
+        .filter(|&i| graph.neighbors_directed(i, petgraph::Direction::Outgoing).next().is_some())
+        .filter_map(|i| match &graph[i] {
+            Node::Resource(a) => Some(a.clone()),
+            _ => None,
+        })
+        .collect();
 
     // Resource-to-resource dependencies, looking through variables and locals.
     let mut resource_deps: BTreeMap<Address, BTreeSet<Address>> = BTreeMap::new();
     let mut reach: Vec<BTreeSet<Address>> = vec![BTreeSet::new(); graph.node_count()];
-    for node in &order {
-        let i = index[node];
+    for &i in &order {
+        let node = &graph[i];
         let mut deps = BTreeSet::new();
         for pred in graph.neighbors_directed(i, petgraph::Direction::Incoming) {
             match &graph[pred] {
@@ -109,7 +121,8 @@ pub fn build(module: &Module) -> (Graph, Diagnostics) {
             reach[i.index()] = deps;
         }
     }
-    (Graph { order, resource_deps, complete: true }, diags)
+    let order = order.into_iter().map(|i| graph[i].clone()).collect();
+    (Graph { order, resource_deps, referenced, complete: true }, diags)
 }
 
 fn undeclared(module: &Module, target: &Node, span: Span) -> Diagnostic {

@@ -20,3 +20,4 @@ pub mod run;
 pub mod schema;
 pub mod state;
 pub mod synth;
+pub mod vecmap;

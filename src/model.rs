@@ -3,7 +3,7 @@
 //! This module owns plain data only. It never does IO and never knows about serialization
 //! formats; the state file, the wire types and the renderers convert at their own edges.
 
-use std::collections::BTreeMap;
+use crate::vecmap::VecMap;
 use std::fmt;
 
 /// A value produced by evaluating configuration.
@@ -17,7 +17,7 @@ pub enum Value {
     Number(f64),
     String(String),
     List(Vec<Value>),
-    Map(BTreeMap<String, Value>),
+    Map(VecMap<String, Value>),
     Unknown,
 }
 

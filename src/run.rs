@@ -1,6 +1,7 @@
 //! The commands: each one computes a value (diagnostics, a plan, an apply report) with the
 //! pipeline modules and hands it to `render`, then maps the outcome to an exit code.
 
+use crate::vecmap::VecMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -199,7 +200,9 @@ fn evaluate<'m>(
                         Some(desired) => on_resource(&ev, decl, &desired, deps.clone()),
                         None => unknown_values(&address),
                     };
-                    ev.resources.insert(address, values);
+                    if loaded.graph.referenced.contains(block) {
+                        ev.resources.insert(address, values);
+                    }
                 }
                 ev.instance = None;
                 ev.expansions.insert(block.clone(), expansion);
@@ -211,7 +214,7 @@ fn evaluate<'m>(
 
 /// Every attribute unknown: what dependents see of a resource that failed to lower.
 fn unknown_values(address: &Address) -> ResourceValues {
-    let mut values: BTreeMap<String, Value> = BTreeMap::new();
+    let mut values: VecMap<String, Value> = VecMap::new();
     if let Some(rt) = Schema::get().of(address) {
         for name in rt.attributes.keys().map(String::as_str).chain(["id", "tenant_id"]) {
             values.insert(name.to_owned(), Value::Unknown);
@@ -224,11 +227,11 @@ fn unknown_values(address: &Address) -> ResourceValues {
 /// configured values for what is not recorded (secrets), its id and tenant.
 fn recorded_values(
     entry: &crate::state::ResourceState,
-    desired: &BTreeMap<String, Value>,
+    desired: &VecMap<String, Value>,
     sensitive: &BTreeSet<String>,
     tenant: &str,
 ) -> ResourceValues {
-    let mut values: BTreeMap<String, Value> =
+    let mut values: VecMap<String, Value> =
         entry.attributes.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect();
     for (name, v) in desired {
         values.entry(name.clone()).or_insert_with(|| v.clone());
@@ -260,7 +263,7 @@ struct Reevaluate<'a> {
 }
 
 impl apply::Resolver for Reevaluate<'_> {
-    fn resolve(&self, address: &Address, state: &State) -> Result<BTreeMap<String, Value>, String> {
+    fn resolve(&self, address: &Address, state: &State) -> Result<VecMap<String, Value>, String> {
         let mut diags = Diagnostics::default();
         let mut target = None;
         // Only the block and what it depends on, directly or not, are evaluated.
@@ -528,8 +531,9 @@ async fn make_plan(loaded: &Loaded, session: &Session, path: &Path) -> Option<Pl
         }
     };
     let (refresh_calls, refresh_time) = (session.client.calls() - calls_before, started.elapsed());
+    drop(needs);
     let mut diags = Diagnostics::default();
-    let mut changes = Vec::new();
+    let mut changes = Vec::with_capacity(loaded.module.resources.len());
     let mut plan_diags = Diagnostics::default();
     let ev = evaluate(loaded, &mut diags, None, |ev, decl, desired, deps| {
         if desired.address.mode == Mode::Data {
@@ -894,7 +898,7 @@ fn finish_outputs(
     plan: &Plan,
     state: &mut State,
     path: &Path,
-    revealed: &BTreeMap<Address, BTreeMap<String, Value>>,
+    revealed: &BTreeMap<Address, VecMap<String, Value>>,
 ) -> u8 {
     if loaded.module.outputs.is_empty() {
         return OK;

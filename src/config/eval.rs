@@ -5,6 +5,7 @@
 //! evaluating, it notes whether a sensitive value (a sensitive variable or attribute) was read,
 //! so that a value derived from a secret is masked wherever it is shown.
 
+use crate::vecmap::VecMap;
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,7 +21,7 @@ use crate::schema::Schema;
 /// sensitive ones.
 #[derive(Debug, Clone, Default)]
 pub struct ResourceValues {
-    pub values: BTreeMap<String, Value>,
+    pub values: VecMap<String, Value>,
     pub sensitive: BTreeSet<String>,
 }
 
@@ -221,7 +222,7 @@ impl<'m> Evaluator<'m> {
                 Ok(Value::List(out))
             }
             Expression::Object(object) => {
-                let mut out = BTreeMap::new();
+                let mut out = VecMap::new();
                 for (key, value) in object {
                     let key = match key {
                         ObjectKey::Ident(ident) => ident.as_str().to_owned(),
@@ -733,7 +734,7 @@ impl<'m> Evaluator<'m> {
         let key_var = f.intro.key_var.as_ref().map(|k| k.as_str().to_owned());
         let value_var = f.intro.value_var.as_str().to_owned();
         let mut list = Vec::new();
-        let mut map: BTreeMap<String, Value> = BTreeMap::new();
+        let mut map: VecMap<String, Value> = VecMap::new();
         let mut grouped: BTreeMap<String, Vec<Value>> = BTreeMap::new();
         for (k, v) in iterate(&collection, Self::span(ctx, &f.intro.collection_expr))? {
             let pushed = bind(ctx, key_var.as_deref(), &value_var, k, v);

@@ -3,7 +3,7 @@
 //! Each function takes evaluated arguments with their spans and returns a value or a
 //! diagnostic pointing at the offending argument. Unknown arguments give an unknown result.
 
-use std::collections::BTreeMap;
+use crate::vecmap::VecMap;
 use std::path::Path;
 
 use super::eval::type_error;
@@ -110,7 +110,7 @@ pub(super) fn call(name: &str, args: Args<'_>, span: Span, dir: &Path) -> Result
             Ok(Value::List(out))
         }
         "merge" => {
-            let mut out = BTreeMap::new();
+            let mut out = VecMap::new();
             for (v, s) in args {
                 match v {
                     Value::Map(map) => out.extend(map.iter().map(|(k, v)| (k.clone(), v.clone()))),
@@ -482,7 +482,7 @@ fn yaml_value(y: &yaml_rust2::Yaml) -> Result<Value, String> {
         Yaml::String(s) => Value::String(s.clone()),
         Yaml::Array(items) => Value::List(items.iter().map(yaml_value).collect::<Result<_, _>>()?),
         Yaml::Hash(map) => {
-            let mut out = BTreeMap::new();
+            let mut out = VecMap::new();
             for (k, v) in map {
                 let key = match k {
                     Yaml::String(s) => s.clone(),

@@ -1,7 +1,7 @@
 //! Reading the configuration directory into a `Module`, checking what can be checked without
 //! evaluating: block kinds, labels, resource types, attribute names and required attributes.
 
-use std::collections::BTreeMap;
+use crate::vecmap::VecMap;
 use std::path::Path;
 
 use hcl_edit::expr::{Expression, TraversalOperator};
@@ -168,7 +168,7 @@ fn collect_block(module: &mut Module, diags: &mut Diagnostics, file: usize, bloc
                 } else if let Some(prev) = &module.provider {
                     diags.push(duplicate("provider `thoth`", span, prev.span));
                 } else {
-                    let mut decl = ProviderDecl { span, attributes: BTreeMap::new() };
+                    let mut decl = ProviderDecl { span, attributes: VecMap::new() };
                     for structure in &block.body {
                         match structure {
                             Structure::Attribute(attr) => {
@@ -389,7 +389,7 @@ fn collect_resource(module: &mut Module, diags: &mut Diagnostics, file: usize, b
     let mut decl = ResourceDecl {
         address: address.clone(),
         span,
-        attributes: BTreeMap::new(),
+        attributes: VecMap::new(),
         depends_on: Vec::new(),
         repetition: None,
         lifecycle: Lifecycle::default(),
@@ -488,6 +488,7 @@ fn collect_resource(module: &mut Module, diags: &mut Diagnostics, file: usize, b
     if let Some(prev) = module.resources.get(&address) {
         diags.push(duplicate(&format!("resource `{address}`"), span, prev.span));
     } else {
+        decl.attributes.shrink_to_fit();
         module.resources.insert(address, decl);
     }
 }

@@ -1,6 +1,7 @@
 //! Lowering a resource block to the typed values its descriptor asks for: type conversion,
 //! allowed values, JSON text checks, spelling normalisation, defaults and derived values.
 
+use crate::vecmap::VecMap;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Evaluator, ResourceDecl};
@@ -14,7 +15,7 @@ pub struct Desired {
     pub address: Address,
     /// Set attributes (null means unset and is left out), plus client defaults and derived
     /// values for unset ones.
-    pub values: BTreeMap<String, Value>,
+    pub values: VecMap<String, Value>,
     /// Attributes whose value is secret: sensitive in the schema or derived from a secret.
     pub sensitive: BTreeSet<String>,
     /// Where each configured attribute is written.
@@ -32,7 +33,7 @@ pub fn lower_resource(
     let rt = Schema::get().of(&decl.address)?;
     let mut desired = Desired {
         address: decl.address.with_key(key),
-        values: BTreeMap::new(),
+        values: VecMap::new(),
         sensitive: BTreeSet::new(),
         spans: BTreeMap::new(),
     };
@@ -196,7 +197,7 @@ pub(super) fn convert(ty: ValueType, value: Value) -> Result<Value, String> {
             Ok(Value::List(out))
         }
         (ValueType::Map, Value::Map(map)) => {
-            let mut out = BTreeMap::new();
+            let mut out = VecMap::new();
             for (k, v) in map {
                 if !v.is_known() {
                     return Ok(Value::Unknown);

@@ -10,6 +10,7 @@ mod load;
 mod lower;
 mod vars;
 
+use crate::vecmap::VecMap;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -36,7 +37,7 @@ pub struct Module {
     pub dir: PathBuf,
     pub files: Vec<SourceFile>,
     pub variables: BTreeMap<String, VariableDecl>,
-    pub locals: BTreeMap<String, Expr>,
+    pub locals: VecMap<String, Expr>,
     pub resources: BTreeMap<Address, ResourceDecl>,
     pub outputs: BTreeMap<String, OutputDecl>,
     pub provider: Option<ProviderDecl>,
@@ -74,7 +75,7 @@ pub struct ResourceDecl {
     pub address: Address,
     /// The span of the block header (`resource "type" "name"`).
     pub span: Span,
-    pub attributes: BTreeMap<String, Expr>,
+    pub attributes: VecMap<String, Expr>,
     pub depends_on: Vec<(Address, Span)>,
     pub repetition: Option<Repetition>,
     pub lifecycle: Lifecycle,
@@ -127,7 +128,7 @@ pub struct OutputDecl {
 #[derive(Debug, Clone, Default)]
 pub struct ProviderDecl {
     pub span: Span,
-    pub attributes: BTreeMap<String, Expr>,
+    pub attributes: VecMap<String, Expr>,
 }
 
 /// The kinds of things a reference can point at; graph nodes are made of these.

@@ -1,6 +1,7 @@
 //! Input variables: type constraints and the values given on the command line, in variable
 //! files, in the environment and as defaults.
 
+use crate::vecmap::VecMap;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -60,7 +61,7 @@ impl TypeConstraint {
             (TypeConstraint::Map(t), Value::Map(map)) => map
                 .into_iter()
                 .map(|(k, v)| t.convert(v).map(|v| (k, v)))
-                .collect::<Result<BTreeMap<_, _>, _>>()
+                .collect::<Result<VecMap<_, _>, _>>()
                 .map(Value::Map),
             (TypeConstraint::Object, Value::Map(map)) => Ok(Value::Map(map)),
             (_, v) => fail(&v),
@@ -124,7 +125,7 @@ impl VarInputs {
 /// diagnostics point into them.
 pub fn resolve_variables(module: &mut Module, inputs: &VarInputs) -> (BTreeMap<String, (Value, bool)>, Diagnostics) {
     let mut diags = Diagnostics::default();
-    let mut raw: BTreeMap<String, Value> = BTreeMap::new();
+    let mut raw: VecMap<String, Value> = VecMap::new();
 
     {
         let empty = Evaluator::new(module, BTreeMap::new());
@@ -279,7 +280,7 @@ fn parse_cli_value(module: &Module, name: &str, text: &str) -> Result<Value, Str
 fn load_var_file(
     module: &mut Module,
     path: &std::path::Path,
-    raw: &mut BTreeMap<String, Value>,
+    raw: &mut VecMap<String, Value>,
     diags: &mut Diagnostics,
 ) {
     let display = path.display().to_string();

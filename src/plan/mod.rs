@@ -7,6 +7,7 @@
 
 pub mod impact;
 
+use crate::vecmap::VecMap;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value as Json};
@@ -85,9 +86,9 @@ pub struct Change {
     /// The type protects the tenant: deleting it loosens, creating it tightens.
     pub protective: bool,
     /// What apply sends: every desired value, secrets included. Never rendered.
-    pub desired: BTreeMap<String, Value>,
+    pub desired: VecMap<String, Value>,
     pub sensitive: BTreeSet<String>,
-    /// The state entry before the change.
+    /// The state entry before the change; `None` for a no-op, whose entry stays as it is.
     pub prior: Option<ResourceState>,
     /// Resources this one depends on.
     pub deps: BTreeSet<Address>,
@@ -220,7 +221,7 @@ pub fn plan_resource(
         protective: rt.protective,
         desired: desired.values.clone(),
         sensitive: desired.sensitive.clone(),
-        prior: prior.clone(),
+        prior: None,
         deps,
     };
     let shown = |name: &str, v: &Value| {
@@ -238,7 +239,7 @@ pub fn plan_resource(
         (Some(p), Some(row)) if exists => prior_view(rt, p, row),
         (Some(p), None) if exists => prior_view(rt, p, &Map::new()),
         (None, Some(row)) if matches!(rt.kind, Kind::SettingsSection | Kind::Singleton) => prior_view(rt, &empty, row),
-        _ => BTreeMap::new(),
+        _ => VecMap::new(),
     };
 
     if exists {
@@ -381,6 +382,16 @@ pub fn plan_resource(
     change.prevent_destroy = lifecycle.prevent_destroy;
 
     let values = planned_values(rt, &change, &prior_values, desired, tenant);
+    if change.action == Action::NoOp {
+        // Nothing is sent and the state entry stays as it is, so a no-op keeps of its desired
+        // values only those the state does not record (secrets): saved plans digest them and
+        // outputs read them. In a large tenant most changes are no-ops.
+        if let Some(p) = &prior {
+            change.desired.retain(|name, _| !p.attributes.contains_key(name));
+        }
+    } else {
+        change.prior = prior;
+    }
     change.id_after = match values.values.get("id") {
         Some(v) if v.is_known() => Shown::Value(v.clone()),
         _ => Shown::Unknown,
@@ -390,9 +401,9 @@ pub fn plan_resource(
 
 /// The attribute values before the change, as far as they can be known: remote values where
 /// the descriptor says they are read back, recorded values otherwise.
-fn prior_view(rt: &ResourceType, prior: &ResourceState, row: &Map<String, Json>) -> BTreeMap<String, Value> {
+fn prior_view(rt: &ResourceType, prior: &ResourceState, row: &Map<String, Json>) -> VecMap<String, Value> {
     let remote = read_row(rt, row);
-    let mut out = BTreeMap::new();
+    let mut out = VecMap::new();
     for (name, attr) in &rt.attributes {
         let recorded = prior.attributes.get(name).map(Value::from_json);
         let from_remote = remote.get(name).cloned();
@@ -411,7 +422,7 @@ fn prior_view(rt: &ResourceType, prior: &ResourceState, row: &Map<String, Json>)
 }
 
 /// Whether a configurable value on the control plane differs from what the last apply wrote.
-fn drifted(rt: &ResourceType, prior: &ResourceState, now: &BTreeMap<String, Value>) -> bool {
+fn drifted(rt: &ResourceType, prior: &ResourceState, now: &VecMap<String, Value>) -> bool {
     rt.attributes.iter().any(|(name, attr)| {
         attr.is_settable()
             && attr.refresh == Refresh::Always
@@ -451,11 +462,11 @@ fn replace_note(rt: &ResourceType) -> String {
 fn planned_values(
     rt: &ResourceType,
     change: &Change,
-    prior: &BTreeMap<String, Value>,
+    prior: &VecMap<String, Value>,
     desired: &Desired,
     tenant: &str,
 ) -> ResourceValues {
-    let mut values = BTreeMap::new();
+    let mut values = VecMap::with_capacity(rt.attributes.len() + 2);
     let stable = change.action == Action::NoOp;
     for (name, attr) in &rt.attributes {
         let v = if let Some(v) = desired.values.get(name) {
@@ -534,7 +545,7 @@ pub fn deferred_read(address: &Address, deps: BTreeSet<Address>) -> Change {
         create_before_destroy: false,
         prevent_destroy: false,
         protective: false,
-        desired: BTreeMap::new(),
+        desired: VecMap::new(),
         sensitive: BTreeSet::new(),
         prior: None,
         deps,
@@ -606,7 +617,7 @@ pub fn plan_removal(address: &Address, prior: &ResourceState, snapshot: &Snapsho
         create_before_destroy: false,
         prevent_destroy: prior.prevent_destroy,
         protective: rt.protective,
-        desired: BTreeMap::new(),
+        desired: VecMap::new(),
         sensitive: BTreeSet::new(),
         prior: Some(prior.clone()),
         deps: BTreeSet::new(),

@@ -2,6 +2,7 @@
 //! computed attributes taken from the answer, its rows (filtered client-side where the
 //! descriptor says so), their count or the whole answer.
 
+use crate::vecmap::VecMap;
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value as Json};
@@ -13,7 +14,7 @@ use crate::model::Value;
 use crate::schema::{AttrMode, Location, ResourceType};
 
 /// Answers already read, by type and inputs.
-pub(crate) type Reads = BTreeMap<(String, String), BTreeMap<String, Value>>;
+pub(crate) type Reads = BTreeMap<(String, String), VecMap<String, Value>>;
 
 /// Reads the data source with these inputs and returns every attribute's value. The same
 /// type with the same inputs is read once per client: reads with side effects (an
@@ -21,8 +22,8 @@ pub(crate) type Reads = BTreeMap<(String, String), BTreeMap<String, Value>>;
 pub async fn read(
     client: &Client,
     rt: &ResourceType,
-    inputs: &BTreeMap<String, Value>,
-) -> Result<BTreeMap<String, Value>, ApiError> {
+    inputs: &VecMap<String, Value>,
+) -> Result<VecMap<String, Value>, ApiError> {
     let key = (rt.name.clone(), Value::Map(inputs.clone()).to_json().to_string());
     let cached = client.data_reads.lock().ok().and_then(|reads| reads.get(&key).cloned());
     if let Some(values) = cached {
@@ -38,8 +39,8 @@ pub async fn read(
 async fn read_now(
     client: &Client,
     rt: &ResourceType,
-    inputs: &BTreeMap<String, Value>,
-) -> Result<BTreeMap<String, Value>, ApiError> {
+    inputs: &VecMap<String, Value>,
+) -> Result<VecMap<String, Value>, ApiError> {
     let Some(op) = &rt.read else {
         return Err(ApiError::Decode {
             method: "GET".to_owned(),
@@ -82,7 +83,7 @@ async fn read_now(
 
 /// Whether a row passes the client-side filters that are set: strings compare without
 /// regard to case; a `true` boolean filter keeps rows whose field is true.
-fn keep(rt: &ResourceType, inputs: &BTreeMap<String, Value>, row: &Json) -> bool {
+fn keep(rt: &ResourceType, inputs: &VecMap<String, Value>, row: &Json) -> bool {
     rt.attributes.iter().filter(|(_, a)| a.location == Location::Filter).all(|(name, attr)| {
         let field = attr.json.as_deref().and_then(|k| row.get(k));
         match inputs.get(name) {

@@ -1,6 +1,7 @@
 //! Moving attribute values in and out of JSON documents, as the descriptors say: dotted JSON
 //! paths, JSON text attributes, integer numbers and canonical forms for comparison.
 
+use crate::vecmap::VecMap;
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value as Json};
@@ -136,7 +137,7 @@ pub fn deep_merge(doc: &mut Map<String, Json>, patch: &Map<String, Json>) {
 }
 
 /// Every attribute value a JSON row holds, by the descriptor's paths.
-pub fn read_row(rt: &ResourceType, row: &Map<String, Json>) -> BTreeMap<String, Value> {
+pub fn read_row(rt: &ResourceType, row: &Map<String, Json>) -> VecMap<String, Value> {
     rt.attributes
         .iter()
         .filter_map(|(name, attr)| {
@@ -149,7 +150,7 @@ pub fn read_row(rt: &ResourceType, row: &Map<String, Json>) -> BTreeMap<String, 
 
 /// Writes the given attribute values into a JSON body by the descriptor's paths; attributes
 /// without a JSON path (client-only ones) are skipped.
-pub fn write_values(rt: &ResourceType, values: &BTreeMap<String, Value>, body: &mut Map<String, Json>) {
+pub fn write_values(rt: &ResourceType, values: &VecMap<String, Value>, body: &mut Map<String, Json>) {
     for (name, value) in values {
         let Some(attr) = rt.attribute(name) else { continue };
         match (attr.json.as_deref(), attr.encoding) {

@@ -3,7 +3,7 @@
 //!
 //! The object, singleton, action and data source lifecycles are built from these.
 
-use std::collections::BTreeMap;
+use crate::vecmap::VecMap;
 
 use reqwest::Method;
 use serde_json::{Map, Value as Json};
@@ -41,7 +41,7 @@ pub fn plain_text(value: &Value) -> Option<String> {
 /// Fills `{id}`, `{tenant}`, `{now}`, `{unix}` and `{attribute}` placeholders.
 pub fn render_template(
     template: &str,
-    values: &BTreeMap<String, Value>,
+    values: &VecMap<String, Value>,
     at: &Placeholders<'_>,
     escape: bool,
 ) -> Result<String, String> {
@@ -89,10 +89,7 @@ fn percent_escape(text: &str) -> String {
 }
 
 /// The request parts built from attribute values: the JSON body and the query string.
-pub fn request_parts(
-    rt: &ResourceType,
-    values: &BTreeMap<String, Value>,
-) -> (Map<String, Json>, Vec<(String, String)>) {
+pub fn request_parts(rt: &ResourceType, values: &VecMap<String, Value>) -> (Map<String, Json>, Vec<(String, String)>) {
     let mut body = Map::new();
     let mut query = Vec::new();
     // JSON objects first, then plain values, so that a dotted key inside an object attribute
@@ -144,7 +141,7 @@ pub async fn call(
     client: &Client,
     rt: &ResourceType,
     op: &Operation,
-    values: &BTreeMap<String, Value>,
+    values: &VecMap<String, Value>,
     at: &Placeholders<'_>,
 ) -> Result<Option<Json>, ApiError> {
     let (body_map, query) = request_parts(rt, values);
@@ -182,7 +179,7 @@ pub async fn read_object(
     client: &Client,
     rt: &ResourceType,
     op: &Operation,
-    values: &BTreeMap<String, Value>,
+    values: &VecMap<String, Value>,
     at: &Placeholders<'_>,
 ) -> Result<Option<Map<String, Json>>, ApiError> {
     let answer = match call(client, rt, op, values, at).await {
@@ -223,7 +220,7 @@ pub async fn read_object(
 pub fn remote_id(
     rt: &ResourceType,
     row: &Map<String, Json>,
-    values: &BTreeMap<String, Value>,
+    values: &VecMap<String, Value>,
     tenant: &str,
 ) -> Option<String> {
     let field = |name: &str| row.get(name).and_then(Json::as_str).map(str::to_owned);
@@ -240,7 +237,7 @@ pub fn remote_id(
 pub fn object_id(
     rt: &ResourceType,
     row: &Map<String, Json>,
-    values: &BTreeMap<String, Value>,
+    values: &VecMap<String, Value>,
     tenant: &str,
 ) -> Result<String, String> {
     // What the answer says wins over what was sent: a list row names its own object.
@@ -272,7 +269,7 @@ mod tests {
 
     #[test]
     fn templates_fill_and_escape_placeholders() {
-        let values: BTreeMap<String, Value> =
+        let values: VecMap<String, Value> =
             [("vendor_id".to_owned(), Value::String("vendor with spaces".to_owned()))].into_iter().collect();
         let at = Placeholders { id: Some("v/1"), tenant: "acme" };
         assert_eq!(

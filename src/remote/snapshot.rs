@@ -4,6 +4,7 @@
 //! where the list path names one, such as an agent's packs), and a single read only for a
 //! tracked object that no list shows (to tell a deleted object from a list that omits it).
 
+use crate::vecmap::VecMap;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value as Json};
@@ -25,7 +26,7 @@ pub struct Needs {
     /// Singletons to read, by type.
     pub singletons: BTreeSet<String>,
     /// Tracked objects to read: (type, id) with the recorded values their read path needs.
-    pub objects: BTreeMap<(String, String), BTreeMap<String, Value>>,
+    pub objects: BTreeMap<(String, String), VecMap<String, Value>>,
 }
 
 impl Needs {
@@ -79,7 +80,7 @@ enum Read {
 
 /// One list read: its path, and per type whose objects it shows, the recorded values of one
 /// tracked object (for the placeholders of ids).
-type ListReads = BTreeMap<String, BTreeMap<String, BTreeMap<String, Value>>>;
+type ListReads = BTreeMap<String, BTreeMap<String, VecMap<String, Value>>>;
 
 /// The list reads that cover the tracked objects: one per rendered list path, shared by the
 /// types listed there (the three API key types share one list).
@@ -179,7 +180,7 @@ pub async fn refresh(client: &Client, needs: &Needs) -> Result<Snapshot, ApiErro
             let rt = Schema::get().resource(&name).ok_or_else(|| unknown_type(&name))?;
             let op = rt.read.as_ref().ok_or_else(|| unknown_type(&name))?;
             let at = Placeholders { id: None, tenant: c.tenant() };
-            let row = operation::read_object(&c, rt, op, &BTreeMap::new(), &at).await?;
+            let row = operation::read_object(&c, rt, op, &VecMap::new(), &at).await?;
             Ok(Read::Singleton(name, row.unwrap_or_default()))
         });
     }

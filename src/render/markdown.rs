@@ -240,7 +240,7 @@ mod tests {
             create_before_destroy: false,
             prevent_destroy: false,
             protective: action == Action::Delete,
-            desired: BTreeMap::new(),
+            desired: crate::vecmap::VecMap::new(),
             sensitive: BTreeSet::new(),
             prior: None,
             deps: BTreeSet::new(),

@@ -1,6 +1,6 @@
 //! The human plan, apply progress lines, the apply report and outputs.
 
-use std::collections::BTreeMap;
+use crate::vecmap::VecMap;
 use std::fmt::Write as _;
 
 use super::value_text;
@@ -119,7 +119,7 @@ fn attr_text(c: &Change, a: &AttrChange, indent: usize) -> (char, String) {
 }
 
 /// A map compared key by key: only added, removed and changed keys, in key order.
-fn map_diff(before: &BTreeMap<String, Value>, after: &BTreeMap<String, Value>) -> Vec<String> {
+fn map_diff(before: &VecMap<String, Value>, after: &VecMap<String, Value>) -> Vec<String> {
     let keys: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
     keys.into_iter()
         .filter_map(|k| match (before.get(k), after.get(k)) {
@@ -336,7 +336,7 @@ pub fn outputs(values: &[(String, Value, bool)]) -> String {
 mod tests {
     use super::*;
 
-    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, Value> {
+    fn map(pairs: &[(&str, &str)]) -> VecMap<String, Value> {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), Value::String((*v).to_owned()))).collect()
     }
 

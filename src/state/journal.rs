@@ -12,7 +12,7 @@
 //! Entries hold addresses, non-secret values and state entries (secrets only as digests). A
 //! line cut short by a kill is ignored when reading.
 
-use std::collections::BTreeMap;
+use crate::vecmap::VecMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 pub struct Intent {
     pub address: String,
     /// The non-secret values sent, in their attribute form.
-    pub values: BTreeMap<String, serde_json::Value>,
+    pub values: VecMap<String, serde_json::Value>,
     /// The remote id recorded before the create (the version a new bundle version follows).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prior_id: Option<String>,

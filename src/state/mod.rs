@@ -4,6 +4,7 @@
 //! This module owns the versioned file format and its atomic, private, backed-up writes. It
 //! never talks to the network, and no secret value ever reaches it: only digests do.
 
+use crate::vecmap::VecMap;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -37,7 +38,7 @@ pub struct ResourceState {
     /// The remote identity: the id the control plane knows the object by.
     pub id: String,
     /// Last-applied or last-read non-secret attributes, in their attribute form.
-    pub attributes: BTreeMap<String, serde_json::Value>,
+    pub attributes: VecMap<String, serde_json::Value>,
     /// Salted digests of secret attributes.
     #[serde(default)]
     pub secret_digests: BTreeMap<String, String>,
@@ -243,7 +244,7 @@ struct StateFile {
 struct ResourceFile {
     address: String,
     id: String,
-    attributes: BTreeMap<String, serde_json::Value>,
+    attributes: VecMap<String, serde_json::Value>,
     #[serde(default)]
     secret_digests: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
