@@ -137,7 +137,8 @@ pub struct ApplyArgs {
     /// Apply without asking for confirmation.
     #[arg(long)]
     pub auto_approve: bool,
-    /// How many independent changes to apply at the same time.
+    /// How many independent changes to apply at the same time (requests in flight are capped
+    /// at 64).
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallelism: u16,
     /// How long to wait for another run's state lock (`30s`, `2m`); by default fail at once.

@@ -62,7 +62,7 @@ pub fn fingerprints(plan: &Plan, snapshot: &Snapshot) -> BTreeMap<String, String
             };
             let print = snapshot.object(rt, &id).map_or_else(
                 || "absent".to_owned(),
-                |row| sha256(&canonical(&serde_json::Value::Object(row.clone())).to_string()),
+                |row| sha256(&canonical(&serde_json::Value::Object(row.into_owned())).to_string()),
             );
             Some((c.address.to_string(), print))
         })

@@ -2,7 +2,9 @@
 //! evaluating: block kinds, labels, resource types, attribute names and required attributes.
 
 use crate::vecmap::VecMap;
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hcl_edit::expr::{Expression, TraversalOperator};
 use hcl_edit::structure::{Attribute, Block, Body, Structure};
@@ -45,24 +47,95 @@ pub fn load(dir: &Path, display_dir: &str) -> (Module, Diagnostics) {
                 .help("put the tenant's `*.hcl` or `*.tf` files there, or point `--chdir` at them"),
         );
     }
-    for name in names {
-        let path = dir.join(&name);
+    for name in &names {
         let display =
             if display_dir.is_empty() || display_dir == "." { name.clone() } else { format!("{display_dir}/{name}") };
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let file = module.files.len();
-                module.files.push(SourceFile { name: display, text });
-                let text = module.files[file].text.clone();
-                match hcl_edit::parser::parse_body(&text) {
-                    Ok(body) => collect(&mut module, &mut diags, file, &body),
-                    Err(err) => diags.push(syntax_error(file, &text, &err)),
-                }
-            }
+        match std::fs::read_to_string(dir.join(name)) {
+            Ok(text) => module.files.push(SourceFile { name: display, text }),
             Err(e) => diags.push(Diagnostic::error(format!("cannot read `{display}`: {e}"))),
         }
     }
+    for (part, part_diags) in collect_files(&module.files) {
+        diags.extend(part_diags);
+        merge(&mut module, &mut diags, part);
+    }
     (module, diags)
+}
+
+/// Parses and collects each file on its own, on as many threads as there are cores, and
+/// returns what each declares, in file order. A thread drops a file's syntax tree as soon as
+/// it is collected, so that at most one tree per thread is alive at a time.
+fn collect_files(files: &[SourceFile]) -> Vec<(Module, Diagnostics)> {
+    let collect_one = |file: usize| {
+        let mut part = Module::default();
+        let mut diags = Diagnostics::default();
+        let text = &files[file].text;
+        match hcl_edit::parser::parse_body(text) {
+            Ok(body) => collect(&mut part, &mut diags, file, &body),
+            Err(err) => diags.push(syntax_error(file, text, &err)),
+        }
+        (part, diags)
+    };
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get).min(files.len());
+    if threads <= 1 {
+        return (0..files.len()).map(collect_one).collect();
+    }
+    // The largest files go first, so that no thread is left with a large one at the end.
+    let mut queue: Vec<usize> = (0..files.len()).collect();
+    queue.sort_by_key(|&i| std::cmp::Reverse(files[i].text.len()));
+    let next = AtomicUsize::new(0);
+    let mut parts: Vec<(usize, (Module, Diagnostics))> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    while let Some(&file) = queue.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        done.push((file, collect_one(file)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+    });
+    parts.sort_by_key(|(file, _)| *file);
+    parts.into_iter().map(|(_, part)| part).collect()
+}
+
+/// Adds what one file declares to the module, reporting what an earlier file declared already.
+fn merge(module: &mut Module, diags: &mut Diagnostics, part: Module) {
+    fn add<K: Ord + std::fmt::Display, V>(
+        into: &mut BTreeMap<K, V>,
+        from: BTreeMap<K, V>,
+        diags: &mut Diagnostics,
+        what: &str,
+        span: impl Fn(&V) -> Span,
+    ) {
+        for (key, value) in from {
+            match into.get(&key) {
+                Some(prev) => diags.push(duplicate(&format!("{what} `{key}`"), span(&value), span(prev))),
+                None => {
+                    into.insert(key, value);
+                }
+            }
+        }
+    }
+    add(&mut module.variables, part.variables, diags, "variable", |v| v.span);
+    for (name, expr) in part.locals {
+        match module.locals.get(&name) {
+            Some(prev) => diags.push(duplicate(&format!("local value `{name}`"), expr.key_span, prev.key_span)),
+            None => {
+                module.locals.insert(name, expr);
+            }
+        }
+    }
+    add(&mut module.outputs, part.outputs, diags, "output", |o| o.span);
+    add(&mut module.resources, part.resources, diags, "resource", |r| r.span);
+    match (&module.provider, part.provider) {
+        (Some(prev), Some(again)) => diags.push(duplicate("provider `thoth`", again.span, prev.span)),
+        (None, Some(provider)) => module.provider = Some(provider),
+        (_, None) => {}
+    }
 }
 
 fn syntax_error(file: usize, text: &str, err: &hcl_edit::parser::Error) -> Diagnostic {

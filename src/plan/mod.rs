@@ -235,7 +235,7 @@ pub fn plan_resource(
     };
 
     let empty = ResourceState::default();
-    let prior_values = match (&prior, remote) {
+    let prior_values = match (&prior, remote.as_deref()) {
         (Some(p), Some(row)) if exists => prior_view(rt, p, row),
         (Some(p), None) if exists => prior_view(rt, p, &Map::new()),
         (None, Some(row)) if matches!(rt.kind, Kind::SettingsSection | Kind::Singleton) => prior_view(rt, &empty, row),

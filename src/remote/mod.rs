@@ -151,6 +151,10 @@ pub struct Client {
     auth: Auth,
     retry: Retry,
     calls: Arc<AtomicUsize>,
+    /// Shared by every clone: at most `MAX_IN_FLIGHT` requests are sent at once, so that a
+    /// refresh of hundreds of lists neither opens hundreds of connections nor holds hundreds
+    /// of response buffers.
+    in_flight: Arc<tokio::sync::Semaphore>,
     /// Shared by every clone: when the control plane asks to slow down (`Retry-After`), no
     /// worker sends anything before this instant.
     pause_until: Arc<std::sync::Mutex<Option<tokio::time::Instant>>>,
@@ -158,6 +162,9 @@ pub struct Client {
     /// per run, however often the configuration is evaluated.
     pub(crate) data_reads: Arc<std::sync::Mutex<data::Reads>>,
 }
+
+/// The most requests in flight at once, over every task of a run.
+pub const MAX_IN_FLIGHT: usize = 64;
 
 /// The longest `Retry-After` honoured; a larger value is capped.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
@@ -197,6 +204,7 @@ impl Client {
             auth: conn.auth.clone(),
             retry: conn.retry,
             calls: Arc::new(AtomicUsize::new(0)),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
             pause_until: Arc::new(std::sync::Mutex::new(None)),
             data_reads: Arc::default(),
         })
@@ -277,6 +285,8 @@ impl Client {
             if let Some(b) = body {
                 req = req.json(b);
             }
+            // The permit is held until the answer is read, and released before a retry waits.
+            let permit = self.in_flight.acquire().await.ok();
             self.calls.fetch_add(1, Ordering::Relaxed);
             let mut retry_after = None;
             let outcome = match req.send().await {
@@ -314,6 +324,7 @@ impl Client {
                     )
                 }
             };
+            drop(permit);
             match outcome {
                 (_, true) if attempt < attempts => {
                     tokio::time::sleep(

@@ -4,7 +4,7 @@
 //! where the list path names one, such as an agent's packs), and a single read only for a
 //! tracked object that no list shows (to tell a deleted object from a list that omits it).
 
-use crate::vecmap::VecMap;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value as Json};
@@ -15,6 +15,7 @@ use super::{bundle, settings, upsert, ApiError, Client};
 use crate::model::Value;
 use crate::schema::{Kind, ResourceType, Schema};
 use crate::state::ResourceState;
+use crate::vecmap::VecMap;
 
 /// What to read.
 #[derive(Debug, Default)]
@@ -62,20 +63,38 @@ impl Needs {
 #[derive(Debug, Default, Clone)]
 pub struct Snapshot {
     pub settings: Option<Map<String, Json>>,
-    pub rows: BTreeMap<String, Vec<Map<String, Json>>>,
-    pub bundles: BTreeMap<String, Option<Map<String, Json>>>,
+    /// Upsert rows by type and key; of rows with the same key, the first listed.
+    pub rows: BTreeMap<String, BTreeMap<String, Packed>>,
+    pub bundles: BTreeMap<String, Option<Packed>>,
     pub singletons: BTreeMap<String, Map<String, Json>>,
-    pub objects: BTreeMap<(String, String), Option<Map<String, Json>>>,
+    pub objects: BTreeMap<(String, String), Option<Packed>>,
     /// Every live object the lists read show, by type: what unmanaged objects are found in.
     pub listed_ids: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// A remote object kept as its JSON text until it is read. A plan holds every object of the
+/// tenant until it is done, and a parsed object takes several times the memory of its text.
+#[derive(Debug, Clone)]
+pub struct Packed(Box<str>);
+
+impl Packed {
+    pub fn new(object: &Map<String, Json>) -> Packed {
+        // A map of JSON values always serializes.
+        Packed(serde_json::to_string(object).unwrap_or_default().into_boxed_str())
+    }
+
+    pub fn unpack(&self) -> Map<String, Json> {
+        // The text was written by `new`.
+        serde_json::from_str(&self.0).unwrap_or_default()
+    }
 }
 
 enum Read {
     Settings(Map<String, Json>),
     Rows(String, Vec<Map<String, Json>>),
-    Bundle(String, Option<Map<String, Json>>),
+    Bundle(String, Option<Packed>),
     Singleton(String, Map<String, Json>),
-    Object((String, String), Option<Map<String, Json>>),
+    Object((String, String), Option<Packed>),
 }
 
 /// One list read: its path, and per type whose objects it shows, the recorded values of one
@@ -102,7 +121,7 @@ fn list_reads(client: &Client, needs: &Needs) -> ListReads {
 }
 
 /// Objects by (type, id).
-type Listed = BTreeMap<(String, String), Map<String, Json>>;
+type Listed = BTreeMap<(String, String), Packed>;
 
 /// Reads the lists, and returns every object they show.
 async fn read_lists(client: &Client, reads: ListReads) -> Result<Listed, ApiError> {
@@ -137,11 +156,11 @@ async fn read_lists(client: &Client, reads: ListReads) -> Result<Listed, ApiErro
                         keys.push((name.clone(), id));
                     }
                 }
-                if let Some(last) = keys.pop() {
+                if !keys.is_empty() {
+                    let packed = Packed::new(&row);
                     for key in keys {
-                        found.insert(key, row.clone());
+                        found.insert(key, packed.clone());
                     }
-                    found.insert(last, row);
                 }
             }
             Ok(found)
@@ -198,7 +217,7 @@ pub async fn refresh(client: &Client, needs: &Needs) -> Result<Snapshot, ApiErro
         let (c, name, id) = (client.clone(), name.clone(), id.clone());
         tasks.spawn(async move {
             let rt = Schema::get().resource(&name).ok_or_else(|| unknown_type(&name))?;
-            bundle::get(&c, rt, &id).await.map(|row| Read::Bundle(id, row))
+            bundle::get(&c, rt, &id).await.map(|row| Read::Bundle(id, row.as_ref().map(Packed::new)))
         });
     }
     for ((name, id), values) in &needs.objects {
@@ -212,7 +231,7 @@ pub async fn refresh(client: &Client, needs: &Needs) -> Result<Snapshot, ApiErro
             let op = rt.read.as_ref().ok_or_else(|| unknown_type(&name))?;
             let at = Placeholders { id: Some(&id), tenant: c.tenant() };
             let row = operation::read_object(&c, rt, op, &values, &at).await?;
-            Ok(Read::Object((name, id), row))
+            Ok(Read::Object((name, id), row.as_ref().map(Packed::new)))
         });
     }
     let mut first_error = None;
@@ -227,8 +246,13 @@ pub async fn refresh(client: &Client, needs: &Needs) -> Result<Snapshot, ApiErro
                     });
                     let ids = live.filter_map(|row| row.get(upsert::key_field(rt)).and_then(Json::as_str));
                     snapshot.listed_ids.entry(name.clone()).or_default().extend(ids.map(str::to_owned));
+                    let by_key = snapshot.rows.entry(name).or_default();
+                    for row in &rows {
+                        if let Some(key) = row.get(upsert::key_field(rt)).and_then(Json::as_str) {
+                            by_key.entry(key.to_owned()).or_insert_with(|| Packed::new(row));
+                        }
+                    }
                 }
-                snapshot.rows.insert(name, rows);
             }
             Ok(Ok(Read::Bundle(id, row))) => {
                 snapshot.bundles.insert(id, row);
@@ -269,14 +293,15 @@ fn unknown_type(name: &str) -> ApiError {
 impl Snapshot {
     /// The remote object of a resource with the given remote id (the key value for upsert
     /// rows, the version id for bundles); `None` when the control plane does not have it.
-    pub fn object(&self, rt: &ResourceType, id: &str) -> Option<&Map<String, Json>> {
-        match rt.kind {
-            Kind::SettingsSection => self.settings.as_ref(),
-            Kind::Upsert => self.rows.get(&rt.name).and_then(|rows| upsert::find(rt, rows, id)),
+    pub fn object(&self, rt: &ResourceType, id: &str) -> Option<Cow<'_, Map<String, Json>>> {
+        let packed = match rt.kind {
+            Kind::SettingsSection => return self.settings.as_ref().map(Cow::Borrowed),
+            Kind::Singleton => return self.singletons.get(&rt.name).map(Cow::Borrowed),
+            Kind::Upsert => self.rows.get(&rt.name).and_then(|rows| rows.get(id)),
             Kind::VersionedBundle => self.bundles.get(id).and_then(Option::as_ref),
-            Kind::Singleton => self.singletons.get(&rt.name),
             Kind::Object => self.objects.get(&(rt.name.clone(), id.to_owned())).and_then(Option::as_ref),
             Kind::Action | Kind::DataSource => None,
-        }
+        };
+        packed.map(|p| Cow::Owned(p.unpack()))
     }
 }

@@ -34,11 +34,6 @@ pub async fn list(client: &Client, rt: &ResourceType) -> Result<Vec<Map<String, 
         .collect())
 }
 
-pub fn find<'a>(rt: &ResourceType, rows: &'a [Map<String, Json>], key: &str) -> Option<&'a Map<String, Json>> {
-    let field = key_field(rt);
-    rows.iter().find(|r| r.get(field).and_then(Json::as_str) == Some(key))
-}
-
 /// Upserts one row. The call is idempotent only when the body names the row's key: without
 /// it the control plane creates a new row each time, so it must not be repeated blindly.
 pub async fn upsert(
