@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Method;
+use serde_json::value::RawValue;
 use serde_json::Value as Json;
 
 pub use snapshot::Snapshot;
@@ -263,6 +264,21 @@ impl Client {
         body: Option<&Json>,
         idempotent: Idempotent,
     ) -> Result<Option<Json>, ApiError> {
+        let (text, display_path) = self.send(&method, root, path, query, body, idempotent).await?;
+        decode(&method, &display_path, &text)
+    }
+
+    /// Sends one call, with retries where it is safe; the body of a successful answer, and the
+    /// path as shown in errors.
+    async fn send(
+        &self,
+        method: &Method,
+        root: Root,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Json>,
+        idempotent: Idempotent,
+    ) -> Result<(String, String), ApiError> {
         let root_segment = match root {
             Root::Thoth => "thoth",
             Root::Governance => "governance",
@@ -306,10 +322,10 @@ impl Client {
                     }
                     let text = resp.text().await.unwrap_or_default();
                     if status.is_success() {
-                        return decode(&method, &display_path, &text);
+                        return Ok((text, display_path));
                     }
                     let retryable = matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504);
-                    (error_from_body(&method, &display_path, status.as_u16(), &text), retryable)
+                    (error_from_body(method, &display_path, status.as_u16(), &text), retryable)
                 }
                 Err(e) => {
                     let retryable = e.is_timeout() || (e.is_request() && !e.is_connect()) || is_reset(&e);
@@ -339,6 +355,18 @@ impl Client {
 
     pub async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Option<Json>, ApiError> {
         self.call(Method::GET, Root::Thoth, path, query, None, Idempotent::Yes).await
+    }
+
+    /// The rows of a list answer (`{"<key>": [...]}`), each still JSON text. A list of
+    /// thousands of rows is then never one parsed tree in memory: callers parse a row at a
+    /// time.
+    pub async fn get_list(&self, path: &str, key: &str) -> Result<Vec<Box<RawValue>>, ApiError> {
+        let (text, display_path) = self.send(&Method::GET, Root::Thoth, path, &[], None, Idempotent::Yes).await?;
+        list_items(&text, key).map_err(|message| ApiError::Decode {
+            method: "GET".to_owned(),
+            path: display_path,
+            message,
+        })
     }
 }
 
@@ -432,6 +460,21 @@ fn check_base_url(base: &str) -> Result<(), String> {
 }
 
 /// Extracts an array from a list response by its envelope key; a missing key is an empty list.
+/// The items of a list answer's text, unparsed; as `list_rows`, an empty answer or a missing
+/// or null list has none.
+fn list_items(text: &str, key: &str) -> Result<Vec<Box<RawValue>>, String> {
+    if text.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let envelope: Option<std::collections::HashMap<String, &RawValue>> =
+        serde_json::from_str(text).map_err(|_| "expected a JSON object".to_owned())?;
+    match envelope.as_ref().and_then(|e| e.get(key)) {
+        None => Ok(Vec::new()),
+        Some(list) if list.get() == "null" => Ok(Vec::new()),
+        Some(list) => serde_json::from_str(list.get()).map_err(|_| format!("`{key}` is not an array")),
+    }
+}
+
 pub fn list_rows(body: Option<Json>, key: &str) -> Result<Vec<Json>, String> {
     match body {
         None => Ok(Vec::new()),
@@ -447,6 +490,18 @@ pub fn list_rows(body: Option<Json>, key: &str) -> Result<Vec<Json>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn list_items_stay_text() {
+        let items = list_items(r#"{"data": [{"id": "a"}, {"id": "b", "n": [1, 2]}], "total": 2}"#, "data").unwrap();
+        let texts: Vec<&str> = items.iter().map(|i| i.get()).collect();
+        assert_eq!(texts, [r#"{"id": "a"}"#, r#"{"id": "b", "n": [1, 2]}"#]);
+        assert!(list_items("", "data").unwrap().is_empty());
+        assert!(list_items(r#"{"other": []}"#, "data").unwrap().is_empty());
+        assert!(list_items(r#"{"data": null}"#, "data").unwrap().is_empty());
+        assert_eq!(list_items(r#"{"data": 3}"#, "data").unwrap_err(), "`data` is not an array");
+        assert_eq!(list_items("[1]", "data").unwrap_err(), "expected a JSON object");
+    }
 
     #[test]
     fn retry_schedule_matches_the_contract() {

@@ -89,9 +89,17 @@ impl Packed {
     }
 }
 
+/// The rows of an upsert list: by key (of rows with the same key, the first listed), and the
+/// keys of those not disabled by a soft delete.
+#[derive(Default)]
+struct UpsertRows {
+    by_key: BTreeMap<String, Packed>,
+    live: BTreeSet<String>,
+}
+
 enum Read {
     Settings(Map<String, Json>),
-    Rows(String, Vec<Map<String, Json>>),
+    Rows(String, UpsertRows),
     Bundle(String, Option<Packed>),
     Singleton(String, Map<String, Json>),
     Object((String, String), Option<Packed>),
@@ -133,17 +141,10 @@ async fn read_lists(client: &Client, reads: ListReads) -> Result<Listed, ApiErro
             let list_key =
                 |name: &str| schema.resource(name).and_then(|rt| rt.list.as_ref()).and_then(|l| l.list_key.clone());
             let key = types.keys().find_map(|n| list_key(n)).unwrap_or_else(|| "data".to_owned());
-            let answer = c.get(&path, &[]).await?;
-            let rows = super::list_rows(answer, &key).map_err(|message| ApiError::Decode {
-                method: "GET".to_owned(),
-                path: path.clone(),
-                message,
-            })?;
             let mut found = Listed::new();
-            for row in rows.into_iter().filter_map(|r| match r {
-                Json::Object(map) => Some(map),
-                _ => None,
-            }) {
+            for text in c.get_list(&path, &key).await? {
+                // Rows that are not objects are no one's.
+                let Ok(row) = serde_json::from_str::<Map<String, Json>>(text.get()) else { continue };
                 let mut keys = Vec::new();
                 for (name, values) in &types {
                     let rt = schema.resource(name).ok_or_else(|| unknown_type(name))?;
@@ -157,7 +158,7 @@ async fn read_lists(client: &Client, reads: ListReads) -> Result<Listed, ApiErro
                     }
                 }
                 if !keys.is_empty() {
-                    let packed = Packed::new(&row);
+                    let packed = Packed(text.into());
                     for key in keys {
                         found.insert(key, packed.clone());
                     }
@@ -190,7 +191,19 @@ pub async fn refresh(client: &Client, needs: &Needs) -> Result<Snapshot, ApiErro
         let (c, name) = (client.clone(), name.clone());
         tasks.spawn(async move {
             let rt = Schema::get().resource(&name).ok_or_else(|| unknown_type(&name))?;
-            upsert::list(&c, rt).await.map(|rows| Read::Rows(name, rows))
+            let key = rt.list_key.as_deref().unwrap_or("data");
+            let mut rows = UpsertRows::default();
+            for text in c.get_list(upsert::path(rt), key).await? {
+                let Ok(row) = serde_json::from_str::<Map<String, Json>>(text.get()) else { continue };
+                let Some(id) = row.get(upsert::key_field(rt)).and_then(Json::as_str) else { continue };
+                // Rows disabled by a soft delete are gone as far as a reviewer is concerned.
+                let live = rt.soft_delete.as_ref().is_none_or(|patch| patch.iter().any(|(k, v)| row.get(k) != Some(v)));
+                if live {
+                    rows.live.insert(id.to_owned());
+                }
+                rows.by_key.entry(id.to_owned()).or_insert_with(|| Packed(text.into()));
+            }
+            Ok(Read::Rows(name, rows))
         });
     }
     for name in &needs.singletons {
@@ -239,20 +252,8 @@ pub async fn refresh(client: &Client, needs: &Needs) -> Result<Snapshot, ApiErro
         match joined {
             Ok(Ok(Read::Settings(doc))) => snapshot.settings = Some(doc),
             Ok(Ok(Read::Rows(name, rows))) => {
-                if let Some(rt) = Schema::get().resource(&name) {
-                    // Rows disabled by a soft delete are gone as far as a reviewer is concerned.
-                    let live = rows.iter().filter(|row| {
-                        rt.soft_delete.as_ref().is_none_or(|patch| patch.iter().any(|(k, v)| row.get(k) != Some(v)))
-                    });
-                    let ids = live.filter_map(|row| row.get(upsert::key_field(rt)).and_then(Json::as_str));
-                    snapshot.listed_ids.entry(name.clone()).or_default().extend(ids.map(str::to_owned));
-                    let by_key = snapshot.rows.entry(name).or_default();
-                    for row in &rows {
-                        if let Some(key) = row.get(upsert::key_field(rt)).and_then(Json::as_str) {
-                            by_key.entry(key.to_owned()).or_insert_with(|| Packed::new(row));
-                        }
-                    }
-                }
+                snapshot.listed_ids.entry(name.clone()).or_default().extend(rows.live);
+                snapshot.rows.insert(name, rows.by_key);
             }
             Ok(Ok(Read::Bundle(id, row))) => {
                 snapshot.bundles.insert(id, row);

@@ -7,7 +7,7 @@ use serde_json::{Map, Value as Json};
 use super::{list_rows, ApiError, Client, Idempotent, Root};
 use crate::schema::ResourceType;
 
-fn path(rt: &ResourceType) -> &str {
+pub(super) fn path(rt: &ResourceType) -> &str {
     rt.path.as_deref().unwrap_or_default()
 }
 
