@@ -27,8 +27,8 @@ pub struct Graph {
 
 pub fn build(module: &Module) -> (Graph, Diagnostics) {
     let mut diags = Diagnostics::default();
-    let mut graph: DiGraph<Node, ()> = DiGraph::new();
-    let mut index: HashMap<Node, NodeIndex> = HashMap::new();
+    // The graph's node `i` is `nodes[i]`.
+    let mut graph: DiGraph<(), ()> = DiGraph::new();
     // In `Node` order, since each map's keys are sorted and `Node` orders by kind first: a
     // node's index then orders as the node does.
     let nodes: Vec<Node> = module
@@ -40,22 +40,11 @@ pub fn build(module: &Module) -> (Graph, Diagnostics) {
         .chain(module.outputs.keys().map(|n| Node::Output(n.clone())))
         .collect();
     debug_assert!(nodes.windows(2).all(|w| w[0] < w[1]), "nodes are in order");
-    for node in &nodes {
-        index.insert(node.clone(), graph.add_node(node.clone()));
-    }
+    let index: HashMap<&Node, NodeIndex> = nodes.iter().map(|node| (node, graph.add_node(()))).collect();
     // Edges point from a dependency to its dependent.
     // The span of the reference behind each edge, for cycle diagnostics.
     let mut edge_spans: HashMap<(NodeIndex, NodeIndex), Span> = HashMap::new();
-    for node in &nodes {
-        let mut refs = Vec::new();
-        for expr in module.node_exprs(node) {
-            refs.extend(crate::config::references(expr));
-        }
-        if let Node::Resource(a) = node {
-            if let Some(decl) = module.resources.get(a) {
-                refs.extend(decl.depends_on.iter().map(|(d, s)| (Node::Resource(d.clone()), *s)));
-            }
-        }
+    for (node, refs) in nodes.iter().zip(references(module, &nodes)) {
         let to = index[node];
         for (target, span) in refs {
             match index.get(&target) {
@@ -72,7 +61,7 @@ pub fn build(module: &Module) -> (Graph, Diagnostics) {
         }
     }
 
-    let cyclic = report_cycles(&graph, &edge_spans, module, &mut diags);
+    let cyclic = report_cycles(&graph, &nodes, &edge_spans, module, &mut diags);
     if !cyclic.is_empty() {
         return (Graph::default(), diags);
     }
@@ -95,7 +84,7 @@ pub fn build(module: &Module) -> (Graph, Diagnostics) {
     let referenced = graph
         .node_indices()
         .filter(|&i| graph.neighbors_directed(i, petgraph::Direction::Outgoing).next().is_some())
-        .filter_map(|i| match &graph[i] {
+        .filter_map(|i| match &nodes[i.index()] {
             Node::Resource(a) => Some(a.clone()),
             _ => None,
         })
@@ -105,10 +94,10 @@ pub fn build(module: &Module) -> (Graph, Diagnostics) {
     let mut resource_deps: BTreeMap<Address, BTreeSet<Address>> = BTreeMap::new();
     let mut reach: Vec<BTreeSet<Address>> = vec![BTreeSet::new(); graph.node_count()];
     for &i in &order {
-        let node = &graph[i];
+        let node = &nodes[i.index()];
         let mut deps = BTreeSet::new();
         for pred in graph.neighbors_directed(i, petgraph::Direction::Incoming) {
-            match &graph[pred] {
+            match &nodes[pred.index()] {
                 Node::Resource(a) => {
                     deps.insert(a.clone());
                 }
@@ -121,7 +110,9 @@ pub fn build(module: &Module) -> (Graph, Diagnostics) {
             reach[i.index()] = deps;
         }
     }
-    let order = order.into_iter().map(|i| graph[i].clone()).collect();
+    drop(index);
+    let mut nodes: Vec<Option<Node>> = nodes.into_iter().map(Some).collect();
+    let order = order.into_iter().filter_map(|i| nodes[i.index()].take()).collect();
     (Graph { order, resource_deps, referenced, complete: true }, diags)
 }
 
@@ -161,8 +152,40 @@ fn undeclared(module: &Module, target: &Node, span: Span) -> Diagnostic {
 
 /// Reports each strongly connected component with more than one node (or a self-reference)
 /// as one diagnostic naming the whole cycle in order. Returns the nodes in cycles.
+/// The references of each node's expressions and `depends_on`, in the order of `nodes`,
+/// found on two threads: walking every expression of a large configuration is most of the
+/// graph's cost.
+fn references(module: &Module, nodes: &[Node]) -> Vec<Vec<(Node, Span)>> {
+    let of = |node: &Node| node_references(module, node);
+    if nodes.len() < 1_000 {
+        return nodes.iter().map(of).collect();
+    }
+    let (first, second) = nodes.split_at(nodes.len() / 2);
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| second.iter().map(of).collect::<Vec<_>>());
+        let mut refs: Vec<_> = first.iter().map(of).collect();
+        refs.extend(other.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+        refs
+    })
+}
+
+/// What one node's expressions and `depends_on` refer to.
+fn node_references(module: &Module, node: &Node) -> Vec<(Node, Span)> {
+    let mut refs = Vec::new();
+    for expr in module.node_exprs(node) {
+        refs.extend(crate::config::references(expr));
+    }
+    if let Node::Resource(a) = node {
+        if let Some(decl) = module.resources.get(a) {
+            refs.extend(decl.depends_on.iter().map(|(d, s)| (Node::Resource(d.clone()), *s)));
+        }
+    }
+    refs
+}
+
 fn report_cycles(
-    graph: &DiGraph<Node, ()>,
+    graph: &DiGraph<(), ()>,
+    nodes: &[Node],
     edge_spans: &HashMap<(NodeIndex, NodeIndex), Span>,
     module: &Module,
     diags: &mut Diagnostics,
@@ -176,14 +199,14 @@ fn report_cycles(
         let members: BTreeSet<NodeIndex> = scc.iter().copied().collect();
         // Walk the cycle from the smallest node, always taking the smallest next member, until
         // the walk returns to a visited node.
-        let start = *members.iter().min_by_key(|i| graph[**i].clone()).unwrap_or(&scc[0]);
+        let start = *members.iter().min_by_key(|i| nodes[i.index()].clone()).unwrap_or(&scc[0]);
         let mut path = vec![start];
         let mut current = start;
         loop {
             let next = graph
                 .neighbors_directed(current, petgraph::Direction::Outgoing)
                 .filter(|n| members.contains(n))
-                .min_by_key(|n| (!path.contains(n) || *n == start, graph[*n].clone()));
+                .min_by_key(|n| (!path.contains(n) || *n == start, nodes[n.index()].clone()));
             let Some(next) = next else { break };
             if next == start || path.contains(&next) {
                 break;
@@ -195,10 +218,10 @@ fn report_cycles(
         let names: Vec<String> = std::iter::once(&start)
             .chain(path[1..].iter().rev())
             .chain(std::iter::once(&start))
-            .map(|i| format!("`{}`", graph[*i]))
+            .map(|i| format!("`{}`", nodes[i.index()]))
             .collect();
-        let first = &graph[start];
-        let last = &graph[path[path.len() - 1]];
+        let first = &nodes[start.index()];
+        let last = &nodes[path[path.len() - 1].index()];
         let last_index = path[path.len() - 1];
         let span = edge_spans.get(&(last_index, start)).copied().or_else(|| module.node_span(first));
         let mut d = Diagnostic::error(format!("dependency cycle: {}", names.join(" → ")))
@@ -208,11 +231,30 @@ fn report_cycles(
         }
         for pair in path.windows(2) {
             if let Some(s) = edge_spans.get(&(pair[0], pair[1])) {
-                d = d.related(*s, format!("`{}` refers to `{}`", graph[pair[1]], graph[pair[0]]));
+                d = d.related(*s, format!("`{}` refers to `{}`", nodes[pair[1].index()], nodes[pair[0].index()]));
             }
         }
         diags.push(d);
-        cyclic.extend(scc.iter().map(|i| graph[*i].clone()));
+        cyclic.extend(scc.iter().map(|i| nodes[i.index()].clone()));
     }
     cyclic
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_found_on_two_threads_are_each_nodes_own() {
+        let dir = std::env::temp_dir().join(format!("thoth-graph-refs-{}", std::process::id()));
+        crate::synth::write_tenant(&dir, 3_000).expect("write the tenant");
+        let (module, diags) = crate::config::load(&dir, "");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(diags.is_empty(), "{diags:?}");
+        let nodes: Vec<Node> = module.resources.keys().rev().map(|a| Node::Resource(a.clone())).collect();
+        let one_by_one: Vec<_> = nodes.iter().map(|n| node_references(&module, n)).collect();
+        assert!(one_by_one[..nodes.len() / 2].iter().any(|r| !r.is_empty()), "references in the first half");
+        assert!(one_by_one[nodes.len() / 2..].iter().any(|r| !r.is_empty()), "references in the second half");
+        assert_eq!(references(&module, &nodes), one_by_one);
+    }
 }

@@ -173,4 +173,46 @@ mod tests {
         }
         assert_eq!(tenant(500), tenant(500));
     }
+
+    /// Large configurations are parsed a file per thread and their references found on two
+    /// threads; the module and graph must be what a walk of every block finds.
+    #[test]
+    fn a_large_tenant_loads_and_graphs_as_a_walk_of_every_block_does() {
+        use crate::config::Node;
+        use std::collections::BTreeSet;
+
+        let dir = std::env::temp_dir().join(format!("thoth-synth-graph-{}", std::process::id()));
+        write_tenant(&dir, 2_000).expect("write the tenant");
+        let (module, diags) = crate::config::load(&dir, "");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(module.resources.len(), 2_000);
+        assert_eq!(
+            module.files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
+            ["agents.tf", "fleets_endpoints.tf", "main.tf", "policies.tf"]
+        );
+        let (graph, diags) = crate::graph::build(&module);
+        assert!(diags.is_empty(), "{diags:?}");
+        let position = |node: &Node| graph.order.iter().position(|n| n == node).expect("ordered");
+        let mut referenced = BTreeSet::new();
+        for address in module.resources.keys() {
+            let node = Node::Resource(address.clone());
+            let walked: BTreeSet<_> = module
+                .node_exprs(&node)
+                .into_iter()
+                .flat_map(crate::config::references)
+                .filter_map(|(n, _)| match n {
+                    Node::Resource(a) => Some(a),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(graph.resource_deps[address], walked, "{address}");
+            for dep in &walked {
+                assert!(position(&Node::Resource(dep.clone())) < position(&node), "{dep} before {address}");
+            }
+            referenced.extend(walked);
+        }
+        assert_eq!(graph.referenced, referenced);
+        assert!(graph.referenced.len() > 10, "the tenant has references");
+    }
 }

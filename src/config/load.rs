@@ -2,6 +2,7 @@
 //! evaluating: block kinds, labels, resource types, attribute names and required attributes.
 
 use crate::vecmap::VecMap;
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -111,11 +112,17 @@ fn merge(module: &mut Module, diags: &mut Diagnostics, part: Module) {
         what: &str,
         span: impl Fn(&V) -> Span,
     ) {
+        if into.is_empty() {
+            *into = from;
+            return;
+        }
         for (key, value) in from {
-            match into.get(&key) {
-                Some(prev) => diags.push(duplicate(&format!("{what} `{key}`"), span(&value), span(prev))),
-                None => {
-                    into.insert(key, value);
+            match into.entry(key) {
+                Entry::Occupied(prev) => {
+                    diags.push(duplicate(&format!("{what} `{}`", prev.key()), span(&value), span(prev.get())));
+                }
+                Entry::Vacant(place) => {
+                    place.insert(value);
                 }
             }
         }
@@ -467,6 +474,8 @@ fn collect_resource(module: &mut Module, diags: &mut Diagnostics, file: usize, b
         repetition: None,
         lifecycle: Lifecycle::default(),
     };
+    // Sorted once at the end: attributes are rarely written in name order.
+    let mut attributes = Vec::new();
     for structure in &block.body {
         match structure {
             Structure::Attribute(attr) => {
@@ -497,7 +506,7 @@ fn collect_resource(module: &mut Module, diags: &mut Diagnostics, file: usize, b
                     );
                 } else if let Some(a) = rt.attribute(key) {
                     if a.is_settable() {
-                        decl.attributes.insert(key.to_owned(), expr);
+                        attributes.push((key.to_owned(), expr));
                     } else {
                         diags.push(
                             Diagnostic::error(format!(
@@ -549,6 +558,7 @@ fn collect_resource(module: &mut Module, diags: &mut Diagnostics, file: usize, b
             }
         }
     }
+    decl.attributes = attributes.into_iter().collect();
     for (attr_name, attr) in &rt.attributes {
         if attr.mode == crate::schema::AttrMode::Required && !decl.attributes.contains_key(attr_name) {
             diags.push(
@@ -558,11 +568,11 @@ fn collect_resource(module: &mut Module, diags: &mut Diagnostics, file: usize, b
             );
         }
     }
-    if let Some(prev) = module.resources.get(&address) {
-        diags.push(duplicate(&format!("resource `{address}`"), span, prev.span));
-    } else {
-        decl.attributes.shrink_to_fit();
-        module.resources.insert(address, decl);
+    match module.resources.entry(address) {
+        Entry::Occupied(prev) => diags.push(duplicate(&format!("resource `{}`", prev.key()), span, prev.get().span)),
+        Entry::Vacant(place) => {
+            place.insert(decl);
+        }
     }
 }
 
