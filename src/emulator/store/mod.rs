@@ -32,7 +32,21 @@ const MAX_PLAIN_FILE_STEM: usize = 100;
 pub(crate) struct Store {
     /// `<data_dir>/tenants`.
     dir: PathBuf,
-    tenants: Mutex<BTreeMap<String, TenantData>>,
+    tenants: Mutex<BTreeMap<String, Tenant>>,
+}
+
+/// One tenant's data and the encoding it has on disk, which a mutation compares its result
+/// with instead of encoding the data before it again.
+struct Tenant {
+    data: TenantData,
+    encoded: Vec<u8>,
+}
+
+/// A tenant file's bytes, written into a buffer of `capacity` bytes to start with.
+fn encode(tenant: &str, data: &TenantData, capacity: usize) -> serde_json::Result<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(capacity);
+    serde_json::to_writer_pretty(&mut bytes, &TenantFileRef { format_version: FORMAT_VERSION, tenant, data })?;
+    Ok(bytes)
 }
 
 /// The on-disk shape of one tenant file.
@@ -78,7 +92,8 @@ impl Store {
                 continue;
             }
             let (tenant, data) = load_tenant_file(&path, file_name)?;
-            tenants.insert(tenant, data);
+            let encoded = encode(&tenant, &data, 0).map_err(io::Error::other)?;
+            tenants.insert(tenant, Tenant { data, encoded });
         }
         Ok(Store { dir, tenants: Mutex::new(tenants) })
     }
@@ -87,7 +102,7 @@ impl Store {
     pub(crate) async fn read<R>(&self, tenant: &str, f: impl FnOnce(&TenantData) -> R) -> R {
         let guard = self.tenants.lock().await;
         match guard.get(tenant) {
-            Some(data) => f(data),
+            Some(current) => f(&current.data),
             None => f(&TenantData::default()),
         }
     }
@@ -106,26 +121,24 @@ impl Store {
     ) -> Result<R, ApiError> {
         let mut guard = self.tenants.lock().await;
         let current = guard.get(tenant);
-        let mut draft = current.cloned().unwrap_or_default();
+        let mut draft = current.map(|c| c.data.clone()).unwrap_or_default();
         let out = f(&mut draft)?;
-        let encode = |data: &TenantData| {
-            serde_json::to_vec_pretty(&TenantFileRef { format_version: FORMAT_VERSION, tenant, data })
-                .map_err(|e| ApiError::internal(format!("cannot encode the tenant data: {e}")))
-        };
         // Bytes are compared rather than values: JSON objects compare equal regardless of key
         // order, but the order is part of what the emulator must keep.
-        let bytes = encode(&draft)?;
-        let before = match current {
-            Some(current) => encode(current)?,
-            None => encode(&TenantData::default())?,
+        let encoding_failed = |e: serde_json::Error| ApiError::internal(format!("cannot encode the tenant data: {e}"));
+        let room = current.map_or(0, |c| c.encoded.len() + 4096);
+        let bytes = encode(tenant, &draft, room).map_err(encoding_failed)?;
+        let unchanged = match current {
+            Some(current) => bytes == current.encoded,
+            None => bytes == encode(tenant, &TenantData::default(), 0).map_err(encoding_failed)?,
         };
-        if bytes == before {
+        if unchanged {
             return Ok(out);
         }
         write_atomic(&self.dir, &file_name_for(tenant), &bytes).map_err(|e| {
             ApiError::internal(format!("cannot write the emulator data directory {}: {e}", self.dir.display()))
         })?;
-        guard.insert(tenant.to_owned(), draft);
+        guard.insert(tenant.to_owned(), Tenant { data: draft, encoded: bytes });
         Ok(out)
     }
 }
