@@ -5,7 +5,6 @@
 //! Apply consumes only the plan: it never re-reads configuration. Values unknown at plan time
 //! are filled in from the objects applied before them.
 
-use crate::vecmap::VecMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -19,6 +18,7 @@ use crate::remote::{bundle, settings, upsert, ApiError, Client};
 use crate::schema::{Encoding, Kind, Refresh, ResourceType};
 use crate::state::journal::{Done, Intent, Journal};
 use crate::state::{ResourceState, State};
+use crate::vecmap::VecMap;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

@@ -3,8 +3,9 @@
 //! This module owns plain data only. It never does IO and never knows about serialization
 //! formats; the state file, the wire types and the renderers convert at their own edges.
 
-use crate::vecmap::VecMap;
 use std::fmt;
+
+use crate::vecmap::VecMap;
 
 /// A value produced by evaluating configuration.
 ///

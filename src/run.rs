@@ -1,7 +1,6 @@
 //! The commands: each one computes a value (diagnostics, a plan, an apply report) with the
 //! pipeline modules and hands it to `render`, then maps the outcome to an exit code.
 
-use crate::vecmap::VecMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -25,6 +24,7 @@ use crate::render;
 use crate::schema::{AttrMode, Schema};
 use crate::state::journal::Journal;
 use crate::state::State;
+use crate::vecmap::VecMap;
 
 /// Exit codes.
 pub const OK: u8 = 0;

@@ -36,11 +36,6 @@ impl<K, V> VecMap<K, V> {
         VecMap { entries: Vec::with_capacity(capacity) }
     }
 
-    /// Gives back the room reserved beyond the entries.
-    pub fn shrink_to_fit(&mut self) {
-        self.entries.shrink_to_fit();
-    }
-
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -53,24 +48,12 @@ impl<K, V> VecMap<K, V> {
         self.entries.iter().map(|(k, v)| (k, v))
     }
 
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut V)> {
-        self.entries.iter_mut().map(|(k, v)| (&*k, v))
-    }
-
     pub fn keys(&self) -> impl DoubleEndedIterator<Item = &K> + ExactSizeIterator {
         self.entries.iter().map(|(k, _)| k)
     }
 
     pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> + ExactSizeIterator {
         self.entries.iter().map(|(_, v)| v)
-    }
-
-    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
-        self.entries.iter_mut().map(|(_, v)| v)
-    }
-
-    pub fn into_values(self) -> impl Iterator<Item = V> {
-        self.entries.into_iter().map(|(_, v)| v)
     }
 
     pub fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
@@ -196,12 +179,6 @@ impl<K: Ord, V> Extend<(K, V)> for VecMap<K, V> {
     }
 }
 
-impl<K: Ord, V, const N: usize> From<[(K, V); N]> for VecMap<K, V> {
-    fn from(entries: [(K, V); N]) -> Self {
-        entries.into_iter().collect()
-    }
-}
-
 impl<K, V> IntoIterator for VecMap<K, V> {
     type Item = (K, V);
     type IntoIter = std::vec::IntoIter<(K, V)>;
@@ -262,7 +239,8 @@ mod tests {
 
     #[test]
     fn behaves_as_an_ordered_map() {
-        let mut map: VecMap<String, i32> = [("b".to_owned(), 2), ("a".to_owned(), 1), ("b".to_owned(), 3)].into();
+        let mut map: VecMap<String, i32> =
+            [("b".to_owned(), 2), ("a".to_owned(), 1), ("b".to_owned(), 3)].into_iter().collect();
         assert_eq!(map.iter().map(|(k, v)| (k.as_str(), *v)).collect::<Vec<_>>(), [("a", 1), ("b", 3)]);
         assert_eq!(map.insert("c".to_owned(), 4), None);
         assert_eq!(map.insert("a".to_owned(), 5), Some(1));

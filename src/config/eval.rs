@@ -5,7 +5,6 @@
 //! evaluating, it notes whether a sensitive value (a sensitive variable or attribute) was read,
 //! so that a value derived from a secret is masked wherever it is shown.
 
-use crate::vecmap::VecMap;
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -16,6 +15,7 @@ use super::{functions, Expr, Module, Node, Repetition, ResourceDecl};
 use crate::diag::{did_you_mean, Diagnostic};
 use crate::model::{format_number, Address, InstanceKey, Span, Value};
 use crate::schema::Schema;
+use crate::vecmap::VecMap;
 
 /// The values of one resource's attributes as seen by references, with the names of the
 /// sensitive ones.

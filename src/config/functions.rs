@@ -3,12 +3,12 @@
 //! Each function takes evaluated arguments with their spans and returns a value or a
 //! diagnostic pointing at the offending argument. Unknown arguments give an unknown result.
 
-use crate::vecmap::VecMap;
 use std::path::Path;
 
 use super::eval::type_error;
 use crate::diag::{did_you_mean, Diagnostic};
 use crate::model::{format_number, Span, Value};
+use crate::vecmap::VecMap;
 
 type Args<'a> = &'a [(Value, Span)];
 

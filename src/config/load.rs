@@ -1,7 +1,6 @@
 //! Reading the configuration directory into a `Module`, checking what can be checked without
 //! evaluating: block kinds, labels, resource types, attribute names and required attributes.
 
-use crate::vecmap::VecMap;
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -18,6 +17,7 @@ use super::{
 use crate::diag::{did_you_mean, Diagnostic, Diagnostics};
 use crate::model::{Address, Span};
 use crate::schema::Schema;
+use crate::vecmap::VecMap;
 
 const TOP_LEVEL_BLOCKS: &[&str] = &["resource", "data", "variable", "locals", "output", "provider", "terraform"];
 /// Blocks of the Terraform language that belong to features this build does not have yet.

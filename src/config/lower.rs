@@ -1,13 +1,13 @@
 //! Lowering a resource block to the typed values its descriptor asks for: type conversion,
 //! allowed values, JSON text checks, spelling normalisation, defaults and derived values.
 
-use crate::vecmap::VecMap;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Evaluator, ResourceDecl};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::model::{format_number, Address, Span, Value};
 use crate::schema::{Attribute, Encoding, ResourceType, Schema, ValueType};
+use crate::vecmap::VecMap;
 
 /// The configured values of one resource after lowering.
 #[derive(Debug, Clone)]

@@ -10,7 +10,6 @@ mod load;
 mod lower;
 mod vars;
 
-use crate::vecmap::VecMap;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -22,6 +21,7 @@ pub use lower::{lower_resource, Desired};
 pub use vars::{resolve_variables, VarInputs};
 
 use crate::model::{Address, Span};
+use crate::vecmap::VecMap;
 
 /// A loaded source file.
 #[derive(Debug, Clone)]

@@ -1,7 +1,6 @@
 //! Input variables: type constraints and the values given on the command line, in variable
 //! files, in the environment and as defaults.
 
-use crate::vecmap::VecMap;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -13,6 +12,7 @@ use super::load::span_of;
 use super::{Expr, Module, SourceFile};
 use crate::diag::{did_you_mean, Diagnostic, Diagnostics};
 use crate::model::{format_number, Value};
+use crate::vecmap::VecMap;
 
 /// A variable's declared type.
 #[derive(Debug, Clone, PartialEq)]

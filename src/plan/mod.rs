@@ -7,7 +7,6 @@
 
 pub mod impact;
 
-use crate::vecmap::VecMap;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value as Json};
@@ -18,6 +17,7 @@ use crate::remote::mapping::{read_row, same};
 use crate::remote::Snapshot;
 use crate::schema::{AttrMode, Kind, Location, Refresh, ResourceType, Schema};
 use crate::state::{ResourceState, State};
+use crate::vecmap::VecMap;
 pub use impact::Impact;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

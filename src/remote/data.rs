@@ -2,7 +2,6 @@
 //! computed attributes taken from the answer, its rows (filtered client-side where the
 //! descriptor says so), their count or the whole answer.
 
-use crate::vecmap::VecMap;
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value as Json};
@@ -12,6 +11,7 @@ use super::operation::{self, Placeholders};
 use super::{ApiError, Client};
 use crate::model::Value;
 use crate::schema::{AttrMode, Location, ResourceType};
+use crate::vecmap::VecMap;
 
 /// Answers already read, by type and inputs.
 pub(crate) type Reads = BTreeMap<(String, String), VecMap<String, Value>>;

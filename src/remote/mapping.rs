@@ -1,13 +1,13 @@
 //! Moving attribute values in and out of JSON documents, as the descriptors say: dotted JSON
 //! paths, JSON text attributes, integer numbers and canonical forms for comparison.
 
-use crate::vecmap::VecMap;
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value as Json};
 
 use crate::model::{number_to_json, Value};
 use crate::schema::{Attribute, Encoding, ResourceType, ValueType};
+use crate::vecmap::VecMap;
 
 /// The JSON sent for an attribute value.
 pub fn to_wire(attr: &Attribute, value: &Value) -> Json {

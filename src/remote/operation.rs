@@ -3,8 +3,6 @@
 //!
 //! The object, singleton, action and data source lifecycles are built from these.
 
-use crate::vecmap::VecMap;
-
 use reqwest::Method;
 use serde_json::{Map, Value as Json};
 
@@ -12,6 +10,7 @@ use super::mapping::{read_row, set_path, to_wire};
 use super::{ApiError, Client, Idempotent, Root};
 use crate::model::{format_number, Value};
 use crate::schema::{BodyMode, Encoding, Kind, Location, Operation, ResourceType, RootName};
+use crate::vecmap::VecMap;
 
 /// Values a path template may use besides attributes.
 #[derive(Debug, Clone, Default)]

@@ -1,12 +1,12 @@
 //! The human plan, apply progress lines, the apply report and outputs.
 
-use crate::vecmap::VecMap;
 use std::fmt::Write as _;
 
 use super::value_text;
 use crate::apply::{Outcome, Report, Step};
 use crate::model::Value;
 use crate::plan::{Action, AttrChange, Change, Impact, Plan, Shown};
+use crate::vecmap::VecMap;
 
 fn symbol(action: Action) -> &'static str {
     match action {

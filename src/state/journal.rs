@@ -12,12 +12,13 @@
 //! Entries hold addresses, non-secret values and state entries (secrets only as digests). A
 //! line cut short by a kill is ignored when reading.
 
-use crate::vecmap::VecMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
+
+use crate::vecmap::VecMap;
 
 /// One create about to be sent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -4,7 +4,6 @@
 //! This module owns the versioned file format and its atomic, private, backed-up writes. It
 //! never talks to the network, and no secret value ever reaches it: only digests do.
 
-use crate::vecmap::VecMap;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,6 +15,7 @@ pub mod journal;
 pub mod lock;
 
 use crate::model::Address;
+use crate::vecmap::VecMap;
 
 pub const FORMAT_VERSION: u32 = 1;
 
