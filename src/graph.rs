@@ -4,7 +4,7 @@
 //! This module only orders; it never evaluates and never talks to the network.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use petgraph::graph::{DiGraph, NodeIndex};
 
@@ -17,10 +17,10 @@ pub struct Graph {
     /// Every node, dependencies before dependents, ties broken by name.
     pub order: Vec<Node>,
     /// For each resource, the resources it depends on, directly or through locals.
-    pub resource_deps: BTreeMap<Address, BTreeSet<Address>>,
+    pub resource_deps: HashMap<Address, BTreeSet<Address>>,
     /// Resource blocks that some expression refers to. Evaluation keeps the values of these
     /// only: nothing reads the others'.
-    pub referenced: BTreeSet<Address>,
+    pub referenced: HashSet<Address>,
     /// False when a cycle left some nodes without a place in the order.
     pub complete: bool,
 }
@@ -91,7 +91,7 @@ pub fn build(module: &Module) -> (Graph, Diagnostics) {
         .collect();
 
     // Resource-to-resource dependencies, looking through variables and locals.
-    let mut resource_deps: BTreeMap<Address, BTreeSet<Address>> = BTreeMap::new();
+    let mut resource_deps: HashMap<Address, BTreeSet<Address>> = HashMap::with_capacity(module.resources.len());
     let mut reach: Vec<BTreeSet<Address>> = vec![BTreeSet::new(); graph.node_count()];
     for &i in &order {
         let node = &nodes[i.index()];

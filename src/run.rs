@@ -104,7 +104,14 @@ fn load(vars: &VarArgs) -> Option<Loaded> {
     // A cycle leaves no order to evaluate in; anything else still gets evaluated so that its
     // problems are reported in the same run.
     if loaded.graph.complete {
-        let ev = evaluate(&loaded, &mut diags, None, offline_values);
+        // Evaluation keeps the values of referenced resources only; the others need none.
+        let ev = evaluate(&loaded, &mut diags, None, |ev, decl, desired, deps| {
+            if loaded.graph.referenced.contains(&decl.address) {
+                offline_values(ev, decl, desired, deps)
+            } else {
+                ResourceValues::default()
+            }
+        });
         evaluate_outputs(&ev, &mut diags);
     }
     if !diags.is_empty() {

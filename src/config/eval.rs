@@ -6,7 +6,7 @@
 //! so that a value derived from a secret is masked wherever it is shown.
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use hcl_edit::expr::{BinaryOperator, Expression, ObjectKey, TraversalOperator, UnaryOperator};
 use hcl_edit::template::{Directive, Element, Template};
@@ -48,10 +48,11 @@ pub struct Evaluator<'m> {
     pub module: &'m Module,
     pub variables: BTreeMap<String, (Value, bool)>,
     pub locals: BTreeMap<String, (Value, bool)>,
-    /// Values of resource instances, by instance address.
-    pub resources: BTreeMap<Address, ResourceValues>,
+    /// Values of resource instances, by instance address. Hashed, as these two maps are only
+    /// looked up, tens of thousands of times in a large configuration.
+    pub resources: HashMap<Address, ResourceValues>,
     /// The instances of each evaluated resource block, by block address.
-    pub expansions: BTreeMap<Address, Expansion>,
+    pub expansions: HashMap<Address, Expansion>,
     /// Set while a block with `count` or `for_each` is lowered.
     pub instance: Option<InstanceBinding>,
 }
@@ -74,8 +75,8 @@ impl<'m> Evaluator<'m> {
             module,
             variables,
             locals: BTreeMap::new(),
-            resources: BTreeMap::new(),
-            expansions: BTreeMap::new(),
+            resources: HashMap::new(),
+            expansions: HashMap::new(),
             instance: None,
         }
     }
@@ -602,8 +603,7 @@ impl<'m> Evaluator<'m> {
         span: Span,
     ) -> Result<(Value, &'o [hcl_edit::Decorated<TraversalOperator>]), Diagnostic> {
         let (type_name, name) = (block.type_name.as_str(), block.name.as_str());
-        let block = block.clone();
-        let Some(rt) = Schema::get().of(&block) else {
+        let Some(rt) = Schema::get().of(block) else {
             return Err(Diagnostic::error(format!("unknown name `{type_name}`"))
                 .at(span, "not a resource type or known root")
                 .help(match did_you_mean(type_name, Schema::get().resource_names().chain(ROOTS.iter().copied())) {
@@ -611,7 +611,7 @@ impl<'m> Evaluator<'m> {
                     None => "references start with `var.`, `local.`, `path.` or a resource type".to_owned(),
                 }));
         };
-        if !self.module.resources.contains_key(&block) {
+        if !self.module.resources.contains_key(block) {
             let same_type = self.module.resources.keys().filter(|a| a.type_name == type_name).map(|a| a.name.as_str());
             return Err(undeclared("resource", &block.to_string(), span, std::iter::empty()).help(match did_you_mean(
                 name, same_type,
@@ -631,8 +631,8 @@ impl<'m> Evaluator<'m> {
             }
             Err(d)
         };
-        let expansion = self.expansions.get(&block).cloned();
-        if expansion == Some(Expansion::Unknown) {
+        let expansion = self.expansions.get(block);
+        if expansion == Some(&Expansion::Unknown) {
             return Ok((Value::Unknown, &ops[1..]));
         }
         if matches!(expansion, None | Some(Expansion::Single)) {
@@ -643,7 +643,7 @@ impl<'m> Evaluator<'m> {
             };
             let full = Span { end: Self::span(ctx, &ops[1]).end, ..span };
             check_attr(attr.as_str(), full)?;
-            let Some(values) = self.resources.get(&block) else {
+            let Some(values) = self.resources.get(block) else {
                 // Not evaluated yet: a reference checked before its target is planned.
                 return Ok((Value::Unknown, &ops[2..]));
             };
@@ -655,7 +655,7 @@ impl<'m> Evaluator<'m> {
         // A repeated block: the instances as objects. Reading an attribute that is secret in
         // any instance marks the result sensitive.
         let rest = &ops[1..];
-        let instances = self.instances_of(&block);
+        let instances = self.instances_of(block);
         for op in rest {
             if let TraversalOperator::GetAttr(attr) = op.value() {
                 check_attr(attr.as_str(), Self::span(ctx, op))?;

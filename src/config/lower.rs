@@ -1,7 +1,7 @@
 //! Lowering a resource block to the typed values its descriptor asks for: type conversion,
 //! allowed values, JSON text checks, spelling normalisation, defaults and derived values.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use super::{Evaluator, ResourceDecl};
 use crate::diag::{Diagnostic, Diagnostics};
@@ -19,7 +19,7 @@ pub struct Desired {
     /// Attributes whose value is secret: sensitive in the schema or derived from a secret.
     pub sensitive: BTreeSet<String>,
     /// Where each configured attribute is written.
-    pub spans: BTreeMap<String, Span>,
+    pub spans: VecMap<String, Span>,
 }
 
 /// Lowers one instance of a block (`key` is `None` for a block without `count` or
@@ -35,10 +35,10 @@ pub fn lower_resource(
         address: decl.address.with_key(key),
         values: VecMap::new(),
         sensitive: BTreeSet::new(),
-        spans: BTreeMap::new(),
+        spans: VecMap::new(),
     };
     let mut ok = true;
-    let mut configured = BTreeSet::new();
+    let mut configured: Vec<&str> = Vec::new();
     for (name, expr) in &decl.attributes {
         let Some(attr) = rt.attribute(name) else { continue };
         desired.spans.insert(name.clone(), expr.span);
@@ -59,7 +59,7 @@ pub fn lower_resource(
         match lower_value(rt, name, attr, value, expr.span) {
             Ok((v, warnings)) => {
                 warnings.into_iter().for_each(|w| diags.push(w));
-                configured.insert(name.clone());
+                configured.push(name);
                 desired.values.insert(name.clone(), v);
             }
             Err(d) => {
@@ -235,7 +235,7 @@ fn lower_checks(
     rt: &ResourceType,
     block: &Span,
     desired: &mut Desired,
-    configured: &BTreeSet<String>,
+    configured: &[&str],
 ) -> Vec<(Diagnostic, bool)> {
     let mut out = Vec::new();
     for group in &rt.exactly_one_of {
@@ -258,7 +258,9 @@ fn lower_checks(
         let Some(derive) = &attr.derive else { continue };
         let from = desired.values.get(&derive.from).and_then(Value::as_str).map(str::to_owned);
         match (desired.values.get(name).and_then(Value::as_str).map(str::to_owned), from) {
-            (Some(own), Some(other)) if configured.contains(name) && configured.contains(&derive.from) => {
+            (Some(own), Some(other))
+                if configured.contains(&name.as_str()) && configured.contains(&derive.from.as_str()) =>
+            {
                 if let Some(expected) = derive.map.get(&other) {
                     if *expected != own {
                         let span = desired.spans.get(name).copied().unwrap_or(*block);
