@@ -4,23 +4,23 @@
 //! This module only orders; it never evaluates and never talks to the network.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::config::{Module, Node};
 use crate::diag::{did_you_mean, Diagnostic, Diagnostics};
-use crate::model::{Address, Span};
+use crate::model::{Address, NameMap, NameSet, Span};
 
 #[derive(Debug, Default)]
 pub struct Graph {
     /// Every node, dependencies before dependents, ties broken by name.
     pub order: Vec<Node>,
     /// For each resource, the resources it depends on, directly or through locals.
-    pub resource_deps: HashMap<Address, BTreeSet<Address>>,
+    pub resource_deps: NameMap<Address, BTreeSet<Address>>,
     /// Resource blocks that some expression refers to. Evaluation keeps the values of these
     /// only: nothing reads the others'.
-    pub referenced: HashSet<Address>,
+    pub referenced: NameSet<Address>,
     /// False when a cycle left some nodes without a place in the order.
     pub complete: bool,
 }
@@ -40,10 +40,10 @@ pub fn build(module: &Module) -> (Graph, Diagnostics) {
         .chain(module.outputs.keys().map(|n| Node::Output(n.clone())))
         .collect();
     debug_assert!(nodes.windows(2).all(|w| w[0] < w[1]), "nodes are in order");
-    let index: HashMap<&Node, NodeIndex> = nodes.iter().map(|node| (node, graph.add_node(()))).collect();
+    let index: NameMap<&Node, NodeIndex> = nodes.iter().map(|node| (node, graph.add_node(()))).collect();
     // Edges point from a dependency to its dependent.
     // The span of the reference behind each edge, for cycle diagnostics.
-    let mut edge_spans: HashMap<(NodeIndex, NodeIndex), Span> = HashMap::new();
+    let mut edge_spans: NameMap<(NodeIndex, NodeIndex), Span> = NameMap::default();
     for (node, refs) in nodes.iter().zip(references(module, &nodes)) {
         let to = index[node];
         for (target, span) in refs {
@@ -91,7 +91,8 @@ pub fn build(module: &Module) -> (Graph, Diagnostics) {
         .collect();
 
     // Resource-to-resource dependencies, looking through variables and locals.
-    let mut resource_deps: HashMap<Address, BTreeSet<Address>> = HashMap::with_capacity(module.resources.len());
+    let mut resource_deps: NameMap<Address, BTreeSet<Address>> =
+        NameMap::with_capacity_and_hasher(module.resources.len(), Default::default());
     let mut reach: Vec<BTreeSet<Address>> = vec![BTreeSet::new(); graph.node_count()];
     for &i in &order {
         let node = &nodes[i.index()];
@@ -186,7 +187,7 @@ fn node_references(module: &Module, node: &Node) -> Vec<(Node, Span)> {
 fn report_cycles(
     graph: &DiGraph<(), ()>,
     nodes: &[Node],
-    edge_spans: &HashMap<(NodeIndex, NodeIndex), Span>,
+    edge_spans: &NameMap<(NodeIndex, NodeIndex), Span>,
     module: &Module,
     diags: &mut Diagnostics,
 ) -> BTreeSet<Node> {

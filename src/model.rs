@@ -3,7 +3,9 @@
 //! This module owns plain data only. It never does IO and never knows about serialization
 //! formats; the state file, the wire types and the renderers convert at their own edges.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::vecmap::VecMap;
 
@@ -209,5 +211,60 @@ mod tests {
         for bad in ["thoth_fleet", "a.b.c.d", "thoth_fleet.prod[x]", "thoth_fleet.prod[\"open"] {
             assert_eq!(Address::parse(bad), None, "{bad}");
         }
+    }
+}
+
+/// A hash map keyed by configuration names (addresses, graph nodes), hashed with
+/// `NameHasher`.
+pub type NameMap<K, V> = HashMap<K, V, BuildHasherDefault<NameHasher>>;
+/// A hash set of configuration names, hashed with `NameHasher`.
+pub type NameSet<K> = HashSet<K, BuildHasherDefault<NameHasher>>;
+
+/// A fast hash for names that come from the configuration being evaluated, not from an
+/// adversary (the multiply-rotate scheme of rustc's FxHash). The standard SipHash of
+/// addresses was a twentieth of evaluating a configuration of ten thousand resources.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NameHasher(u64);
+
+impl NameHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for NameHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.add(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }

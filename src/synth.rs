@@ -179,7 +179,7 @@ mod tests {
     #[test]
     fn a_large_tenant_loads_and_graphs_as_a_walk_of_every_block_does() {
         use crate::config::Node;
-        use std::collections::{BTreeSet, HashSet};
+        use std::collections::BTreeSet;
 
         let dir = std::env::temp_dir().join(format!("thoth-synth-graph-{}", std::process::id()));
         write_tenant(&dir, 2_000).expect("write the tenant");
@@ -194,7 +194,7 @@ mod tests {
         let (graph, diags) = crate::graph::build(&module);
         assert!(diags.is_empty(), "{diags:?}");
         let position = |node: &Node| graph.order.iter().position(|n| n == node).expect("ordered");
-        let mut referenced = HashSet::new();
+        let mut referenced = crate::model::NameSet::default();
         for address in module.resources.keys() {
             let node = Node::Resource(address.clone());
             let walked: BTreeSet<_> = module

@@ -6,14 +6,14 @@
 //! so that a value derived from a secret is masked wherever it is shown.
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use hcl_edit::expr::{BinaryOperator, Expression, ObjectKey, TraversalOperator, UnaryOperator};
 use hcl_edit::template::{Directive, Element, Template};
 
 use super::{functions, Expr, Module, Node, Repetition, ResourceDecl};
 use crate::diag::{did_you_mean, Diagnostic};
-use crate::model::{format_number, Address, InstanceKey, Span, Value};
+use crate::model::{format_number, Address, InstanceKey, NameMap, Span, Value};
 use crate::schema::Schema;
 use crate::vecmap::VecMap;
 
@@ -50,9 +50,9 @@ pub struct Evaluator<'m> {
     pub locals: BTreeMap<String, (Value, bool)>,
     /// Values of resource instances, by instance address. Hashed, as these two maps are only
     /// looked up, tens of thousands of times in a large configuration.
-    pub resources: HashMap<Address, ResourceValues>,
+    pub resources: NameMap<Address, ResourceValues>,
     /// The instances of each evaluated resource block, by block address.
-    pub expansions: HashMap<Address, Expansion>,
+    pub expansions: NameMap<Address, Expansion>,
     /// Set while a block with `count` or `for_each` is lowered.
     pub instance: Option<InstanceBinding>,
 }
@@ -75,8 +75,8 @@ impl<'m> Evaluator<'m> {
             module,
             variables,
             locals: BTreeMap::new(),
-            resources: HashMap::new(),
-            expansions: HashMap::new(),
+            resources: NameMap::default(),
+            expansions: NameMap::default(),
             instance: None,
         }
     }
