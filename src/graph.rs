@@ -61,8 +61,7 @@ pub fn build(module: &Module) -> (Graph, Diagnostics) {
         }
     }
 
-    let cyclic = report_cycles(&graph, &nodes, &edge_spans, module, &mut diags);
-    if !cyclic.is_empty() {
+    if report_cycles(&graph, &nodes, &edge_spans, module, &mut diags) {
         return (Graph::default(), diags);
     }
 
@@ -151,8 +150,6 @@ fn undeclared(module: &Module, target: &Node, span: Span) -> Diagnostic {
     }
 }
 
-/// Reports each strongly connected component with more than one node (or a self-reference)
-/// as one diagnostic naming the whole cycle in order. Returns the nodes in cycles.
 /// The references of each node's expressions and `depends_on`, in the order of `nodes`,
 /// found on two threads: walking every expression of a large configuration is most of the
 /// graph's cost.
@@ -184,14 +181,16 @@ fn node_references(module: &Module, node: &Node) -> Vec<(Node, Span)> {
     refs
 }
 
+/// Reports each strongly connected component with more than one node (or a self-reference)
+/// as one diagnostic naming the whole cycle in order. Returns whether there was a cycle.
 fn report_cycles(
     graph: &DiGraph<(), ()>,
     nodes: &[Node],
     edge_spans: &NameMap<(NodeIndex, NodeIndex), Span>,
     module: &Module,
     diags: &mut Diagnostics,
-) -> BTreeSet<Node> {
-    let mut cyclic = BTreeSet::new();
+) -> bool {
+    let mut cyclic = false;
     for scc in petgraph::algo::tarjan_scc(graph) {
         let self_loop = scc.len() == 1 && graph.contains_edge(scc[0], scc[0]);
         if scc.len() < 2 && !self_loop {
@@ -199,15 +198,15 @@ fn report_cycles(
         }
         let members: BTreeSet<NodeIndex> = scc.iter().copied().collect();
         // Walk the cycle from the smallest node, always taking the smallest next member, until
-        // the walk returns to a visited node.
-        let start = *members.iter().min_by_key(|i| nodes[i.index()].clone()).unwrap_or(&scc[0]);
+        // the walk returns to a visited node. Indices order as their nodes do.
+        let start = *members.first().unwrap_or(&scc[0]);
         let mut path = vec![start];
         let mut current = start;
         loop {
             let next = graph
                 .neighbors_directed(current, petgraph::Direction::Outgoing)
                 .filter(|n| members.contains(n))
-                .min_by_key(|n| (!path.contains(n) || *n == start, nodes[n.index()].clone()));
+                .min_by_key(|n| (!path.contains(n) || *n == start, *n));
             let Some(next) = next else { break };
             if next == start || path.contains(&next) {
                 break;
@@ -236,7 +235,7 @@ fn report_cycles(
             }
         }
         diags.push(d);
-        cyclic.extend(scc.iter().map(|i| nodes[i.index()].clone()));
+        cyclic = true;
     }
     cyclic
 }

@@ -197,23 +197,6 @@ impl Span {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::Address;
-
-    #[test]
-    fn addresses_round_trip_through_text() {
-        for text in
-            ["thoth_fleet.prod", "thoth_fleet.prod[3]", "thoth_fleet.region[\"eu west\"]", "data.thoth_fleets.all"]
-        {
-            assert_eq!(Address::parse(text).map(|a| a.to_string()).as_deref(), Some(text));
-        }
-        for bad in ["thoth_fleet", "a.b.c.d", "thoth_fleet.prod[x]", "thoth_fleet.prod[\"open"] {
-            assert_eq!(Address::parse(bad), None, "{bad}");
-        }
-    }
-}
-
 /// A hash map keyed by configuration names (addresses, graph nodes), hashed with
 /// `NameHasher`.
 pub type NameMap<K, V> = HashMap<K, V, BuildHasherDefault<NameHasher>>;
@@ -266,5 +249,22 @@ impl Hasher for NameHasher {
 
     fn finish(&self) -> u64 {
         self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Address;
+
+    #[test]
+    fn addresses_round_trip_through_text() {
+        for text in
+            ["thoth_fleet.prod", "thoth_fleet.prod[3]", "thoth_fleet.region[\"eu west\"]", "data.thoth_fleets.all"]
+        {
+            assert_eq!(Address::parse(text).map(|a| a.to_string()).as_deref(), Some(text));
+        }
+        for bad in ["thoth_fleet", "a.b.c.d", "thoth_fleet.prod[x]", "thoth_fleet.prod[\"open"] {
+            assert_eq!(Address::parse(bad), None, "{bad}");
+        }
     }
 }

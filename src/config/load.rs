@@ -128,14 +128,7 @@ fn merge(module: &mut Module, diags: &mut Diagnostics, part: Module) {
         }
     }
     add(&mut module.variables, part.variables, diags, "variable", |v| v.span);
-    for (name, expr) in part.locals {
-        match module.locals.get(&name) {
-            Some(prev) => diags.push(duplicate(&format!("local value `{name}`"), expr.key_span, prev.key_span)),
-            None => {
-                module.locals.insert(name, expr);
-            }
-        }
-    }
+    add(&mut module.locals, part.locals, diags, "local value", |e| e.key_span);
     add(&mut module.outputs, part.outputs, diags, "output", |o| o.span);
     add(&mut module.resources, part.resources, diags, "resource", |r| r.span);
     match (&module.provider, part.provider) {

@@ -37,7 +37,7 @@ pub struct Module {
     pub dir: PathBuf,
     pub files: Vec<SourceFile>,
     pub variables: BTreeMap<String, VariableDecl>,
-    pub locals: VecMap<String, Expr>,
+    pub locals: BTreeMap<String, Expr>,
     pub resources: BTreeMap<Address, ResourceDecl>,
     pub outputs: BTreeMap<String, OutputDecl>,
     pub provider: Option<ProviderDecl>,

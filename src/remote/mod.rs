@@ -459,7 +459,6 @@ fn check_base_url(base: &str) -> Result<(), String> {
     }
 }
 
-/// Extracts an array from a list response by its envelope key; a missing key is an empty list.
 /// The items of a list answer's text, unparsed; as `list_rows`, an empty answer or a missing
 /// or null list has none.
 fn list_items(text: &str, key: &str) -> Result<Vec<Box<RawValue>>, String> {
@@ -475,6 +474,12 @@ fn list_items(text: &str, key: &str) -> Result<Vec<Box<RawValue>>, String> {
     }
 }
 
+/// A list item as an object; an item that is not an object is no one's row.
+pub fn row_of(item: &RawValue) -> Option<serde_json::Map<String, Json>> {
+    serde_json::from_str(item.get()).ok()
+}
+
+/// Extracts an array from a list response by its envelope key; a missing key is an empty list.
 pub fn list_rows(body: Option<Json>, key: &str) -> Result<Vec<Json>, String> {
     match body {
         None => Ok(Vec::new()),

@@ -143,8 +143,7 @@ async fn read_lists(client: &Client, reads: ListReads) -> Result<Listed, ApiErro
             let key = types.keys().find_map(|n| list_key(n)).unwrap_or_else(|| "data".to_owned());
             let mut found = Listed::new();
             for text in c.get_list(&path, &key).await? {
-                // Rows that are not objects are no one's.
-                let Ok(row) = serde_json::from_str::<Map<String, Json>>(text.get()) else { continue };
+                let Some(row) = super::row_of(&text) else { continue };
                 let mut keys = Vec::new();
                 for (name, values) in &types {
                     let rt = schema.resource(name).ok_or_else(|| unknown_type(name))?;
@@ -191,10 +190,9 @@ pub async fn refresh(client: &Client, needs: &Needs) -> Result<Snapshot, ApiErro
         let (c, name) = (client.clone(), name.clone());
         tasks.spawn(async move {
             let rt = Schema::get().resource(&name).ok_or_else(|| unknown_type(&name))?;
-            let key = rt.list_key.as_deref().unwrap_or("data");
             let mut rows = UpsertRows::default();
-            for text in c.get_list(upsert::path(rt), key).await? {
-                let Ok(row) = serde_json::from_str::<Map<String, Json>>(text.get()) else { continue };
+            for text in upsert::list_text(&c, rt).await? {
+                let Some(row) = super::row_of(&text) else { continue };
                 let Some(id) = row.get(upsert::key_field(rt)).and_then(Json::as_str) else { continue };
                 // Rows disabled by a soft delete are gone as far as a reviewer is concerned.
                 let live = rt.soft_delete.as_ref().is_none_or(|patch| patch.iter().any(|(k, v)| row.get(k) != Some(v)));

@@ -2,12 +2,13 @@
 //! "deleted" by upserting the descriptor's disabling patch.
 
 use reqwest::Method;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value as Json};
 
-use super::{list_rows, ApiError, Client, Idempotent, Root};
+use super::{row_of, ApiError, Client, Idempotent, Root};
 use crate::schema::ResourceType;
 
-pub(super) fn path(rt: &ResourceType) -> &str {
+fn path(rt: &ResourceType) -> &str {
     rt.path.as_deref().unwrap_or_default()
 }
 
@@ -16,22 +17,14 @@ pub fn key_field(rt: &ResourceType) -> &str {
     rt.key_attribute().and_then(|a| a.json.as_deref()).unwrap_or("id")
 }
 
+/// Every row of the collection, unfiltered, in one call, each still JSON text.
+pub async fn list_text(client: &Client, rt: &ResourceType) -> Result<Vec<Box<RawValue>>, ApiError> {
+    client.get_list(path(rt), rt.list_key.as_deref().unwrap_or("data")).await
+}
+
 /// Every row of the collection, unfiltered, in one call.
 pub async fn list(client: &Client, rt: &ResourceType) -> Result<Vec<Map<String, Json>>, ApiError> {
-    let body = client.get(path(rt), &[]).await?;
-    let key = rt.list_key.as_deref().unwrap_or("data");
-    let rows = list_rows(body, key).map_err(|message| ApiError::Decode {
-        method: "GET".to_owned(),
-        path: path(rt).to_owned(),
-        message,
-    })?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|r| match r {
-            Json::Object(m) => Some(m),
-            _ => None,
-        })
-        .collect())
+    Ok(list_text(client, rt).await?.iter().filter_map(|item| row_of(item)).collect())
 }
 
 /// Upserts one row. The call is idempotent only when the body names the row's key: without
