@@ -1,7 +1,7 @@
 //! Command-line definitions and connection settings resolved from flags, the
 //! `provider "thoth"` block and the environment, in that order of precedence.
 //!
-//! This module holds no business logic: `run` does the work.
+//! This module holds no business logic: `commands` does the work.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -7,16 +7,17 @@
 
 pub mod apply;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod diag;
 pub mod emulator;
+pub mod evaluate;
 pub mod graph;
 pub mod model;
 pub mod plan;
 pub mod planfile;
 pub mod remote;
 pub mod render;
-pub mod run;
 pub mod schema;
 pub mod state;
 pub mod synth;

@@ -9,5 +9,5 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = thoth::cli::Cli::parse();
-    ExitCode::from(thoth::run::run(cli))
+    ExitCode::from(thoth::commands::run(cli))
 }

@@ -5,6 +5,7 @@
 //! desired values (secrets included) in memory for apply; what renderers see of a secret is
 //! only whether it changes.
 
+mod build;
 pub mod impact;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,6 +19,7 @@ use crate::remote::Snapshot;
 use crate::schema::{AttrMode, Kind, Location, Refresh, ResourceType, Schema};
 use crate::state::{ResourceState, State};
 use crate::vecmap::VecMap;
+pub use build::build;
 pub use impact::Impact;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -1,0 +1,173 @@
+//! `thoth apply [FILE]`: plan, confirm (or check the saved plan), execute, record outputs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, IsTerminal};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use super::progress::Progress;
+use super::session::{self, human, ClientReader, Planned, Session};
+use super::{err, fail, out, ERROR, OK};
+use crate::apply;
+use crate::cli::ApplyArgs;
+use crate::evaluate::{self, Configuration, Reevaluate};
+use crate::model::{Address, Value};
+use crate::plan::Plan;
+use crate::planfile::PlanFile;
+use crate::render;
+use crate::state::journal::Journal;
+use crate::state::State;
+use crate::vecmap::VecMap;
+
+pub(super) async fn run(args: &ApplyArgs) -> u8 {
+    let Some(conf) = session::load(&args.vars) else { return ERROR };
+    let Some(session) = session::connect(&args.connection, &conf).await else { return ERROR };
+    let code = apply_with(args, &conf, &session).await;
+    session.close().await;
+    code
+}
+
+async fn apply_with(args: &ApplyArgs, conf: &Configuration, session: &Session) -> u8 {
+    let path = session::state_path(&args.connection);
+    let saved = match args.plan_file.as_deref().map(PlanFile::read).transpose() {
+        Ok(saved) => saved,
+        Err(e) => return fail(&e, None),
+    };
+    let _lock = match session::take_lock(&path, "apply", args.lock_timeout) {
+        Ok(lock) => lock,
+        Err(code) => return code,
+    };
+    let Some(Planned { plan, mut state, snapshot, journaled }) = session::make_plan(conf, session, &path).await else {
+        return ERROR;
+    };
+    if let Some(saved) = &saved {
+        let fresh = PlanFile::new(&plan, &state, &snapshot, Some(&saved.digest_salt));
+        if let Err(why) = saved.check(&fresh) {
+            return fail(
+                &format!("the saved plan cannot be applied: {why}"),
+                Some("run `thoth plan --out FILE` again and review the new plan"),
+            );
+        }
+    }
+    if let Some(refusal) =
+        plan.mass_delete(state.resources.len(), args.mass_delete_percent).filter(|_| !args.allow_mass_delete)
+    {
+        out(&human(&plan));
+        return fail(&refusal, Some("if this is intended, pass `--allow-mass-delete`"));
+    }
+    // What the journal held is recorded in the state file before anything else happens.
+    let journal = Arc::new(Journal::beside(&path));
+    if journaled {
+        if let Err(e) = state.save(&path) {
+            return fail(&e.to_string(), None);
+        }
+        if let Err(e) = journal.compact(&BTreeSet::new()) {
+            return fail(&format!("cannot clear the journal `{}`: {e}", journal.path().display()), None);
+        }
+    }
+    out(&human(&plan));
+    if !plan.has_changes() {
+        return finish_outputs(conf, session, &plan, &mut state, &path, &BTreeMap::new());
+    }
+    // A saved plan was reviewed when it was made: applying it is the approval.
+    if !args.auto_approve && saved.is_none() && !confirmed(&plan) {
+        return ERROR;
+    }
+    out("\n");
+    let reader = ClientReader(&session.client);
+    let resolver = Reevaluate { conf, tenant: &plan.tenant_id, data: &reader };
+    let options =
+        apply::Options { parallelism: usize::from(args.parallelism), stop: Arc::new(AtomicBool::new(false)), journal };
+    let watcher = tokio::spawn(stop_on_signal(options.stop.clone()));
+    let mut progress = Progress::new();
+    let report =
+        apply::execute(&plan, &session.client, &mut state, &path, &resolver, &options, |event| progress.event(&event))
+            .await;
+    progress.finish();
+    watcher.abort();
+    out("\n");
+    out(&render::apply_report(&report));
+    if report.failed() {
+        return ERROR;
+    }
+    finish_outputs(conf, session, &plan, &mut state, &path, &report.revealed)
+}
+
+/// Asks for `yes` on the terminal; false (with the reason printed) otherwise.
+fn confirmed(plan: &Plan) -> bool {
+    if !std::io::stdin().is_terminal() {
+        fail(
+            "apply needs confirmation, and standard input is not a terminal",
+            Some("review the plan, then pass `--auto-approve`"),
+        );
+        return false;
+    }
+    out(&format!(
+        "\nDo you want to perform these actions on tenant `{}`?\nOnly `yes` will be accepted.\n\n  Enter a value: ",
+        plan.tenant_id
+    ));
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer).is_err() || answer.trim() != "yes" {
+        out("\nApply cancelled.\n");
+        return false;
+    }
+    true
+}
+
+/// Sets `stop` on SIGINT or SIGTERM: apply then lets the calls in flight finish, saves the
+/// state and starts nothing new.
+async fn stop_on_signal(stop: Arc<AtomicBool>) {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+            let _ = interrupt.await;
+            stop.store(true, Ordering::SeqCst);
+            return;
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    err("\ninterrupted: letting the calls in flight finish and saving the state; nothing new starts\n");
+    stop.store(true, Ordering::SeqCst);
+}
+
+/// Evaluates outputs from the state as applied, prints them, and records the non-sensitive
+/// ones in the state.
+fn finish_outputs(
+    conf: &Configuration,
+    session: &Session,
+    plan: &Plan,
+    state: &mut State,
+    path: &Path,
+    revealed: &BTreeMap<Address, VecMap<String, Value>>,
+) -> u8 {
+    if conf.module.outputs.is_empty() {
+        return OK;
+    }
+    // Outputs show the tenant as the apply left it: data sources are read once more.
+    session.client.forget_data_reads();
+    let (outputs, diags) = evaluate::applied_outputs(conf, plan, state, revealed, &ClientReader(&session.client));
+    if !diags.is_empty() {
+        err(&render::diagnostics(&conf.module.files, &diags));
+    }
+    out(&render::outputs(&outputs));
+    let recorded: BTreeMap<String, serde_json::Value> =
+        outputs.iter().filter(|(_, v, s)| !s && v.is_known()).map(|(n, v, _)| (n.clone(), v.to_json())).collect();
+    if recorded != state.outputs {
+        state.outputs = recorded;
+        if let Err(e) = state.save(path) {
+            return fail(&e.to_string(), None);
+        }
+    }
+    if diags.has_errors() {
+        ERROR
+    } else {
+        OK
+    }
+}

@@ -1,0 +1,68 @@
+//! The commands: each one reads its inputs, runs the pipeline stages, hands the value it
+//! computed to `render`, and maps the outcome to an exit code. A command is wiring: what
+//! changes is decided in `plan`, how it looks in `render`.
+
+mod apply;
+mod emulator;
+mod force_unlock;
+mod plan;
+mod progress;
+mod session;
+mod show;
+mod validate;
+
+use std::io::Write;
+
+use crate::cli::{Cli, Command};
+
+/// Exit codes.
+pub const OK: u8 = 0;
+pub const ERROR: u8 = 1;
+/// `--detailed-exitcode` and the plan has changes.
+pub const CHANGES: u8 = 2;
+/// `--deny-loosening` and the plan loosens the tenant's security.
+pub const LOOSENS: u8 = 3;
+
+pub const DEFAULT_STATE: &str = "thoth.state.json";
+
+/// Runs one command line and returns its exit code.
+pub fn run(cli: Cli) -> u8 {
+    if let Some(dir) = &cli.chdir {
+        if let Err(e) = std::env::set_current_dir(dir) {
+            return fail(&format!("cannot switch to `{}`: {e}", dir.display()), None);
+        }
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}"), None),
+    };
+    match cli.command {
+        Command::Validate(args) => validate::run(&args),
+        Command::Plan(args) => runtime.block_on(plan::run(&args)),
+        Command::Apply(args) => runtime.block_on(apply::run(&args)),
+        Command::Show(args) => show::run(&args),
+        Command::Emulator(args) => runtime.block_on(emulator::run(args)),
+        Command::ForceUnlock(args) => force_unlock::run(&args),
+    }
+}
+
+pub(crate) fn out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}
+
+pub(crate) fn err(text: &str) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(text.as_bytes());
+    let _ = stderr.flush();
+}
+
+/// Prints an error with an optional hint and returns the error exit code.
+pub(crate) fn fail(message: &str, hint: Option<&str>) -> u8 {
+    err(&format!("error: {message}\n"));
+    if let Some(h) = hint {
+        err(&format!("hint: {h}\n"));
+    }
+    ERROR
+}

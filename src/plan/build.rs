@@ -1,0 +1,159 @@
+//! Building a whole plan: every configured resource planned in dependency order (with its
+//! `replace_triggered_by` references and protections), every resource the state has and the
+//! configuration no longer declares planned for removal, and the inventory of objects nobody
+//! manages.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{deferred_read, plan_removal, plan_resource, Action, Change, Lifecycle, Plan, RefreshCost, Shown};
+use crate::config::{Evaluator, ResourceDecl};
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::evaluate::{self, Configuration, DataReader};
+use crate::model::{Address, Mode, Span};
+use crate::remote::Snapshot;
+use crate::state::State;
+
+/// Plans the configuration against the state and the refreshed snapshot. Fails with the
+/// errors that only remote values reveal (the offline check has reported everything else).
+pub fn build(
+    conf: &Configuration,
+    state: &State,
+    snapshot: &Snapshot,
+    tenant: &str,
+    data: &dyn DataReader,
+    refresh: RefreshCost,
+) -> Result<Plan, Diagnostics> {
+    let mut diags = Diagnostics::default();
+    let mut changes = Vec::with_capacity(conf.module.resources.len());
+    let mut plan_diags = Diagnostics::default();
+    let ev = evaluate::walk(conf, &mut diags, None, |ev, decl, desired, deps| {
+        if desired.address.mode == Mode::Data {
+            return match data.read(desired) {
+                Some(Ok(values)) => values,
+                Some(Err(e)) => {
+                    plan_diags.push(
+                        Diagnostic::error(format!("cannot read `{}`: {e}", desired.address))
+                            .at(decl.span, "this data source"),
+                    );
+                    evaluate::offline_values(desired)
+                }
+                None => {
+                    changes.push(deferred_read(&desired.address, deps.clone()));
+                    evaluate::offline_values(desired)
+                }
+            };
+        }
+        let lifecycle = Lifecycle {
+            prevent_destroy: decl.lifecycle.prevent_destroy,
+            create_before_destroy: decl.lifecycle.create_before_destroy,
+            ignore_changes: decl.lifecycle.ignore_changes.clone(),
+            triggered_by: triggered(ev, decl, &changes, &mut plan_diags),
+        };
+        let (change, values) = plan_resource(desired, &lifecycle, deps, state, snapshot, tenant);
+        if change.prevent_destroy && change.action == Action::Replace {
+            plan_diags.push(protected(&change, Some(decl.span)));
+        }
+        changes.push(change);
+        values
+    });
+    drop(ev);
+    diags.extend(plan_diags);
+    // Warnings were shown by the offline check; only errors that depend on remote values are new.
+    if diags.has_errors() {
+        return Err(diags.errors_only());
+    }
+    let configured: BTreeSet<Address> = changes.iter().map(|c| c.address.clone()).collect();
+    for (address, entry) in &state.resources {
+        if !configured.contains(address) {
+            let change = plan_removal(address, entry, snapshot);
+            if change.prevent_destroy && change.action == Action::Delete {
+                diags.push(protected(&change, None));
+            }
+            changes.push(change);
+        }
+    }
+    if diags.has_errors() {
+        return Err(diags.errors_only());
+    }
+    let unmanaged = unmanaged(&changes, state, snapshot);
+    Ok(Plan { tenant_id: tenant.to_owned(), changes, refresh, unmanaged })
+}
+
+/// The objects the lists read show that neither the state nor the plan knows, by type.
+fn unmanaged(changes: &[Change], state: &State, snapshot: &Snapshot) -> BTreeMap<String, Vec<String>> {
+    let known: BTreeSet<(&str, &str)> = state
+        .resources
+        .iter()
+        .map(|(a, r)| (a.type_name.as_str(), r.id.as_str()))
+        .chain(changes.iter().filter_map(|c| match &c.id_after {
+            Shown::Value(v) => v.as_str().map(|id| (c.address.type_name.as_str(), id)),
+            _ => None,
+        }))
+        .collect();
+    snapshot
+        .listed_ids
+        .iter()
+        .map(|(t, ids)| {
+            (t.clone(), ids.iter().filter(|id| !known.contains(&(t.as_str(), id.as_str()))).cloned().collect())
+        })
+        .filter(|(_, ids): &(String, Vec<String>)| !ids.is_empty())
+        .collect()
+}
+
+/// The `replace_triggered_by` references of a resource that change in this plan.
+fn triggered(ev: &Evaluator<'_>, decl: &ResourceDecl, planned: &[Change], diags: &mut Diagnostics) -> Vec<String> {
+    let mut out = Vec::new();
+    for expr in &decl.lifecycle.replace_triggered_by {
+        let (targets, attr) = match ev.trigger_targets(expr) {
+            Ok(t) => t,
+            Err(d) => {
+                diags.push(d);
+                continue;
+            }
+        };
+        for target in targets {
+            let Some(change) = planned.iter().find(|c| c.address == target) else { continue };
+            let changes = match &attr {
+                None => change.action != Action::NoOp,
+                Some(a) => {
+                    matches!(change.action, Action::Create | Action::Replace)
+                        || change.attrs.iter().any(|x| &x.name == a)
+                }
+            };
+            if changes {
+                out.push(match &attr {
+                    Some(a) => format!("`{target}.{a}`"),
+                    None => format!("`{target}`"),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The error for a plan that would remove a protected object.
+fn protected(change: &Change, span: Option<Span>) -> Diagnostic {
+    let what = if change.action == Action::Replace { "replaces" } else { "deletes" };
+    let mut d = Diagnostic::error(format!("`{}` has `prevent_destroy` set, and this plan {what} it", change.address));
+    if let Some(s) = span {
+        d = d.at(s, "protected by `lifecycle { prevent_destroy = true }`");
+    }
+    d.help(if change.action == Action::Replace {
+        "change the configuration so that no replacement is needed, or remove `prevent_destroy` first"
+    } else {
+        "the protection was recorded in the state: put the block back, or apply it once with `prevent_destroy = false` before removing it"
+    })
+}
+
+impl Plan {
+    /// Why the plan deletes too much of what the state manages, when it deletes more than
+    /// `percent` of it.
+    pub fn mass_delete(&self, managed: usize, percent: u8) -> Option<String> {
+        let deleted = self.changes.iter().filter(|c| matches!(c.action, Action::Delete)).count();
+        // Below a handful of objects, any delete would be "most of them".
+        if managed < 4 || deleted * 100 <= managed * usize::from(percent) {
+            return None;
+        }
+        Some(format!("the plan deletes {deleted} of the {managed} managed objects, more than {percent}%"))
+    }
+}
