@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use std::ffi::OsString;
+
+use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand};
 
 use crate::config::{Evaluator, ProviderDecl};
 use crate::diag::{did_you_mean, Diagnostic, Diagnostics};
@@ -20,6 +22,9 @@ pub struct Cli {
     /// Switch to this directory before doing anything else; the configuration is read from it.
     #[arg(long, global = true, value_name = "DIR")]
     pub chdir: Option<PathBuf>,
+    /// Never print colour, even on a terminal (as `NO_COLOR` does).
+    #[arg(long, global = true)]
+    pub no_color: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -114,9 +119,25 @@ pub struct PlanArgs {
     /// Save the plan to this file, for `thoth apply FILE` to apply exactly it.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// How long to wait for another run's state lock when saving a plan (`30s`, `2m`).
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+/// How a command that writes the state takes its lock.
+#[derive(Debug, Args, Clone)]
+pub struct LockArgs {
+    /// `--lock=false`: do not take the state lock (only when nothing else can write the state).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub lock: bool,
+    /// How long to wait for another run's state lock (`30s`, `2m`); by default fail at once.
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = crate::state::lock::parse_duration)]
     pub lock_timeout: std::time::Duration,
+}
+
+impl Default for LockArgs {
+    fn default() -> Self {
+        LockArgs { lock: true, lock_timeout: std::time::Duration::ZERO }
+    }
 }
 
 /// The output formats of a plan.
@@ -141,9 +162,11 @@ pub struct ApplyArgs {
     /// at 64).
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallelism: u16,
-    /// How long to wait for another run's state lock (`30s`, `2m`); by default fail at once.
-    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = crate::state::lock::parse_duration)]
-    pub lock_timeout: std::time::Duration,
+    #[command(flatten)]
+    pub lock: LockArgs,
+    /// `--input=false`: never ask anything; an apply that needs confirmation fails instead.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub input: bool,
     /// Apply even when the plan deletes more than `--mass-delete-percent` of the managed objects.
     #[arg(long)]
     pub allow_mass_delete: bool,
@@ -180,6 +203,63 @@ pub struct EmulatorArgs {
     /// Seed of the fault draws, so that a run can be reproduced.
     #[arg(long, value_name = "S", default_value_t = 0)]
     pub seed: u64,
+}
+
+/// Parses a command line. Terraform's single-dash spellings of long flags (`-out=FILE`,
+/// `-var 'a=b'`, `-chdir=DIR`, `-auto-approve=true`) are read as their double-dash forms;
+/// everything after `--` is left alone.
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, clap::Error> {
+    Cli::try_parse_from(terraform_spellings(args))
+}
+
+fn terraform_spellings(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    // Every long flag name of every command, and whether it is a plain switch.
+    fn collect(cmd: &clap::Command, names: &mut BTreeMap<String, bool>) {
+        for arg in cmd.get_arguments() {
+            if let Some(long) = arg.get_long() {
+                let switch = matches!(arg.get_action(), ArgAction::SetTrue);
+                names.entry(long.to_owned()).and_modify(|s| *s &= switch).or_insert(switch);
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            collect(sub, names);
+        }
+    }
+    let mut names = BTreeMap::new();
+    collect(&Cli::command(), &mut names);
+    names.insert("help".to_owned(), true);
+    names.insert("version".to_owned(), true);
+    let mut out = Vec::new();
+    let mut rest = false;
+    for arg in args {
+        let Some(text) = arg.to_str().filter(|_| !rest) else {
+            out.push(arg);
+            continue;
+        };
+        if text == "--" {
+            rest = true;
+            out.push(arg);
+            continue;
+        }
+        let single = text.strip_prefix('-').filter(|t| !t.starts_with('-') && t.len() > 1);
+        let Some(flag) = single.or_else(|| text.strip_prefix("--")) else {
+            out.push(arg);
+            continue;
+        };
+        let (name, value) = match flag.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (flag, None),
+        };
+        match (names.get(name), value) {
+            // A switch given Go's `-flag=true` or `-flag=false`.
+            (Some(true), Some("true")) => out.push(OsString::from(format!("--{name}"))),
+            (Some(true), Some("false")) => {}
+            (Some(_), _) if text.starts_with("--") => out.push(arg),
+            (Some(_), _) => out.push(OsString::from(format!("-{text}"))),
+            (None, _) => out.push(arg),
+        }
+    }
+    out
 }
 
 const PROVIDER_ATTRS: &[&str] = &[
@@ -389,4 +469,40 @@ fn resolve_auth(args: &ConnectionArgs, provider: &ProviderValues, diags: &mut Di
             .help("set THOTH_API_KEY, pass `--api-key-file` or `--admin-token-file`, or set `org_api_key_file` in `provider \"thoth\"`"),
     );
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    fn parsed(line: &str) -> String {
+        match parse(line.split(' ').map(std::ffi::OsString::from)) {
+            Ok(cli) => format!("{cli:?}"),
+            Err(e) => format!("error: {}", e.kind()),
+        }
+    }
+
+    #[test]
+    fn terraform_spellings_read_as_the_double_dash_forms() {
+        let pairs = [
+            (
+                "thoth -chdir=dir plan -out=p -var a=b -var-file=f -detailed-exitcode -lock=false -lock-timeout=2m",
+                "thoth --chdir=dir plan --out=p --var a=b --var-file=f --detailed-exitcode --lock=false --lock-timeout=2m",
+            ),
+            (
+                "thoth apply -auto-approve -parallelism=4 -input=false -no-color p",
+                "thoth apply --auto-approve --parallelism=4 --input=false --no-color p",
+            ),
+            ("thoth apply -auto-approve=true", "thoth apply --auto-approve"),
+            ("thoth apply -auto-approve=false", "thoth apply"),
+            ("thoth plan -v", "thoth plan --verbose"),
+        ];
+        for (single, double) in pairs {
+            assert!(!parsed(single).starts_with("error"), "{single}: {}", parsed(single));
+            assert_eq!(parsed(single), parsed(double), "{single}");
+        }
+        // Values and everything after `--` are left alone.
+        assert!(parsed("thoth plan --var x=-out").contains("x=-out"));
+        assert!(parsed("thoth plan -nonsense").starts_with("error"));
+    }
 }

@@ -34,7 +34,7 @@ async fn apply_with(args: &ApplyArgs, conf: &Configuration, session: &Session) -
         Ok(saved) => saved,
         Err(e) => return fail(&e, None),
     };
-    let _lock = match session::take_lock(&path, "apply", args.lock_timeout) {
+    let _lock = match session::take_lock(&path, "apply", &args.lock) {
         Ok(lock) => lock,
         Err(code) => return code,
     };
@@ -71,7 +71,7 @@ async fn apply_with(args: &ApplyArgs, conf: &Configuration, session: &Session) -
         return finish_outputs(conf, session, &plan, &mut state, &path, &BTreeMap::new());
     }
     // A saved plan was reviewed when it was made: applying it is the approval.
-    if !args.auto_approve && saved.is_none() && !confirmed(&plan) {
+    if !args.auto_approve && saved.is_none() && !confirmed(&plan, args.input) {
         return ERROR;
     }
     out("\n");
@@ -95,7 +95,14 @@ async fn apply_with(args: &ApplyArgs, conf: &Configuration, session: &Session) -
 }
 
 /// Asks for `yes` on the terminal; false (with the reason printed) otherwise.
-fn confirmed(plan: &Plan) -> bool {
+fn confirmed(plan: &Plan, input: bool) -> bool {
+    if !input {
+        fail(
+            "apply needs confirmation, and `--input=false` was given",
+            Some("review the plan, then pass `--auto-approve`"),
+        );
+        return false;
+    }
     if !std::io::stdin().is_terminal() {
         fail(
             "apply needs confirmation, and standard input is not a terminal",

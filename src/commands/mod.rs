@@ -27,6 +27,9 @@ pub const DEFAULT_STATE: &str = "thoth.state.json";
 
 /// Runs one command line and returns its exit code.
 pub fn run(cli: Cli) -> u8 {
+    if cli.no_color {
+        crate::render::disable_colour();
+    }
     if let Some(dir) = &cli.chdir {
         if let Err(e) = std::env::set_current_dir(dir) {
             return fail(&format!("cannot switch to `{}`: {e}", dir.display()), None);

@@ -13,8 +13,8 @@ pub(super) async fn run(args: &PlanArgs) -> u8 {
     let path = session::state_path(&args.connection);
     // Saving a plan takes the lock, so that the plan is made from a state no apply is writing.
     let lock = match &args.out {
-        Some(_) => match session::take_lock(&path, "plan", args.lock_timeout) {
-            Ok(lock) => Some(lock),
+        Some(_) => match session::take_lock(&path, "plan", &args.lock) {
+            Ok(lock) => lock,
             Err(code) => {
                 session.close().await;
                 return code;

@@ -1,7 +1,6 @@
 //! Apply progress: a spinner per call in flight on a terminal, plain lines otherwise.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 
 use super::out;
 use crate::apply;
@@ -14,7 +13,7 @@ pub(super) struct Progress {
 
 impl Progress {
     pub(super) fn new() -> Progress {
-        let terminal = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        let terminal = render::colour_wanted();
         Progress { bars: terminal.then(|| (indicatif::MultiProgress::new(), BTreeMap::new())) }
     }
 

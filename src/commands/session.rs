@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{err, fail};
-use crate::cli::{ConnectionArgs, ProviderValues, VarArgs};
+use crate::cli::{ConnectionArgs, LockArgs, ProviderValues, VarArgs};
 use crate::config::{Desired, Evaluator, ResourceValues, VarInputs};
 use crate::diag::Diagnostics;
 use crate::emulator::{Emulator, EmulatorConfig};
@@ -155,14 +155,17 @@ pub(super) fn human(plan: &Plan) -> String {
     }
 }
 
-/// Takes the state lock for `operation`, or reports who holds it.
-pub(super) fn take_lock(path: &Path, operation: &str, timeout: std::time::Duration) -> Result<StateLock, u8> {
-    match crate::state::lock::acquire(path, operation, timeout) {
+/// Takes the state lock for `operation` (none with `--lock=false`), or reports who holds it.
+pub(super) fn take_lock(path: &Path, operation: &str, args: &LockArgs) -> Result<Option<StateLock>, u8> {
+    if !args.lock {
+        return Ok(None);
+    }
+    match crate::state::lock::acquire(path, operation, args.lock_timeout) {
         Ok(lock) => {
             if let Some(stale) = &lock.replaced {
                 err(&format!("note: took over a stale {stale}\n"));
             }
-            Ok(lock)
+            Ok(Some(lock))
         }
         Err(e) => {
             let hint = match &e {

@@ -11,10 +11,19 @@ const YELLOW: &str = "\x1b[33m";
 const CYAN: &str = "\x1b[36m";
 const BOLD_RED: &str = "\x1b[1;31m";
 
+static NEVER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `--no-color`: no colour for the rest of the process.
+pub fn disable() {
+    NEVER.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Whether standard output should get colour.
 pub fn wanted() -> bool {
     use std::io::IsTerminal;
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    !NEVER.load(std::sync::atomic::Ordering::Relaxed)
+        && std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// The same text with colour codes.

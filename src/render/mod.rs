@@ -9,7 +9,7 @@ mod json;
 mod markdown;
 mod plan;
 
-pub use colour::{colour, wanted as colour_wanted};
+pub use colour::{colour, disable as disable_colour, wanted as colour_wanted};
 pub use diagnostics::diagnostics;
 pub use json::{plan_json, PLAN_FORMAT_VERSION};
 pub use markdown::{plan_markdown, MARKDOWN_LIMIT};
