@@ -6,7 +6,6 @@
 //! are filled in from the objects applied before them.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 use serde_json::{Map, Value as Json};
 
@@ -17,7 +16,7 @@ use crate::remote::operation::{self, Placeholders};
 use crate::remote::{bundle, settings, upsert, ApiError, Client};
 use crate::schema::{Encoding, Kind, Refresh, ResourceType};
 use crate::state::journal::{Done, Intent, Journal};
-use crate::state::{ResourceState, State};
+use crate::state::{ResourceState, State, Store};
 use crate::vecmap::VecMap;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,7 +95,7 @@ pub async fn execute(
     plan: &Plan,
     client: &Client,
     state: &mut State,
-    state_path: &Path,
+    store: &Store,
     resolver: &dyn Resolver,
     options: &Options,
     mut progress: impl FnMut(Event<'_>),
@@ -237,18 +236,20 @@ pub async fn execute(
         // Finished changes are on disk before anything that depends on them starts, so a kill
         // loses at most the calls in flight: in the journal, and from time to time in the
         // whole state file.
-        if let Err(e) = options.journal.finish(&journaled) {
-            report.state_error = Some(format!("cannot write the journal `{}`: {e}", options.journal.path().display()));
+        if let Err(e) = options.journal.finish(&journaled).await {
+            report.state_error = Some(format!("cannot write {}: {e}", options.journal.describe()));
+        } else if let Some(e) = options.journal.failure() {
+            report.state_error = Some(format!("cannot write {}: {e}", options.journal.describe()));
         }
         unsaved = true;
-        if last_full_save.elapsed() >= FULL_SAVE_EVERY || running.is_empty() {
-            save_all(state, state_path, &options.journal, &finished_ok, &mut report);
+        if report.state_error.is_none() && (last_full_save.elapsed() >= FULL_SAVE_EVERY || running.is_empty()) {
+            save_all(state, store, &options.journal, &finished_ok, &mut report).await;
             last_full_save = std::time::Instant::now();
             unsaved = false;
         }
     }
-    if unsaved {
-        save_all(state, state_path, &options.journal, &finished_ok, &mut report);
+    if unsaved && report.state_error.is_none() {
+        save_all(state, store, &options.journal, &finished_ok, &mut report).await;
     }
     for (u, unit) in units.iter().enumerate() {
         if !started.contains(&u) {
@@ -267,13 +268,19 @@ const FULL_SAVE_EVERY: std::time::Duration = std::time::Duration::from_millis(50
 /// Rewrites the whole state file, then drops from the journal what it now holds: finished
 /// changes and the intents of creates that finished. Intents of creates that failed stay for
 /// the next run to look up.
-fn save_all(state: &mut State, path: &Path, journal: &Journal, finished: &BTreeSet<String>, report: &mut Report) {
-    if let Err(e) = state.save(path) {
+async fn save_all(
+    state: &mut State,
+    store: &Store,
+    journal: &Journal,
+    finished: &BTreeSet<String>,
+    report: &mut Report,
+) {
+    if let Err(e) = store.save(state).await {
         report.state_error.get_or_insert(e.to_string());
         return;
     }
-    if let Err(e) = journal.compact(finished) {
-        report.warnings.push(format!("cannot update the journal `{}`: {e}", journal.path().display()));
+    if let Err(e) = journal.compact(finished).await {
+        report.warnings.push(format!("cannot update {}: {e}", journal.describe()));
     }
 }
 
@@ -616,12 +623,12 @@ async fn write(
                 .collect(),
             prior_id: change.prior_id.clone(),
         };
-        journal.intend(&intent).map_err(|e| format!("cannot write the journal `{}`: {e}", journal.path().display()))
+        async move { journal.intend(&intent).await.map_err(|e| format!("cannot write {}: {e}", journal.describe())) }
     };
     if matches!(rt.kind, Kind::Object | Kind::Singleton | Kind::Action) {
         let creating = rt.kind == Kind::Object && !(change.action == Action::Update && rt.update.is_some());
         if creating && rt.create.as_ref().is_some_and(|op| !op.idempotent) {
-            intend()?;
+            intend().await?;
         }
         return write_described(change, rt, client, state, values, extras).await;
     }
@@ -638,7 +645,7 @@ async fn write(
             let row = if body.contains_key(upsert::key_field(rt)) {
                 upsert::upsert(client, rt, body).await
             } else {
-                intend()?;
+                intend().await?;
                 let lookup = UpsertLookup { client, rt, body: &body };
                 guarded(client, async || upsert::upsert(client, rt, body.clone()).await, &lookup).await
             }
@@ -647,7 +654,7 @@ async fn write(
             (row, id.ok_or("the control plane did not return the object's key")?)
         }
         Kind::VersionedBundle => {
-            intend()?;
+            intend().await?;
             write_values(rt, &values, &mut body);
             let lookup = BundleLookup { client, rt, body: &body, prior_id: change.prior_id.as_deref() };
             let row = guarded(client, async || bundle::create(client, rt, body.clone()).await, &lookup)

@@ -43,6 +43,58 @@ pub enum Command {
     Emulator(EmulatorArgs),
     /// Remove a state lock left behind, by its id.
     ForceUnlock(ForceUnlockArgs),
+    /// Prepare the backend (creating its schema or checking its bucket), and move the state
+    /// between backends.
+    Init(InitArgs),
+    /// Read or replace the stored state.
+    #[command(subcommand)]
+    State(StateCommand),
+    /// List, create, select and delete workspaces: one state per workspace, in every backend.
+    #[command(subcommand)]
+    Workspace(WorkspaceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkspaceCommand {
+    /// List the workspaces, marking the selected one.
+    List(StateArgs),
+    /// Print the selected workspace.
+    Show,
+    /// Create a workspace and select it.
+    New(WorkspaceArgs),
+    /// Select a workspace.
+    Select(SelectArgs),
+    /// Delete a workspace whose state manages nothing (or anything, with `--force`).
+    Delete(DeleteWorkspaceArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct WorkspaceArgs {
+    pub name: String,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SelectArgs {
+    pub name: String,
+    /// Create the workspace when it does not exist.
+    #[arg(long)]
+    pub or_create: bool,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DeleteWorkspaceArgs {
+    pub name: String,
+    /// Delete it even when its state still manages objects (they stay on the tenant, unmanaged).
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -58,9 +110,57 @@ pub struct ShowArgs {
 pub struct ForceUnlockArgs {
     /// The lock id, as shown by the command that found the state locked.
     pub id: String,
-    /// The state file (default `thoth.state.json` in the configuration directory).
-    #[arg(long, value_name = "PATH")]
-    pub state: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+/// What a command that reads or writes the state without contacting the control plane needs:
+/// which state, and the variables the provider block's `tenant_id` may use.
+#[derive(Debug, Args, Clone, Default)]
+pub struct StateArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub vars: VarArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// Move the state from the backend used before (recorded by the last `init`, or the local
+    /// state file) into the configured one.
+    #[arg(long)]
+    pub migrate_state: bool,
+    /// With `--migrate-state`: overwrite a state of another lineage in the configured backend.
+    #[arg(long)]
+    pub force_copy: bool,
+    /// Use the configured backend from now on without moving any state into it.
+    #[arg(long)]
+    pub reconfigure: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Print the state as stored, with what its journal holds.
+    Pull(StateArgs),
+    /// Replace the stored state with a state file, checking its lineage and serial.
+    Push(PushArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct PushArgs {
+    /// A state file, such as `errored.thoth.state.json` or one written by `thoth state pull`.
+    pub file: PathBuf,
+    /// Push even when the lineage differs or the serial is older than the stored one.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -73,11 +173,25 @@ pub struct VarArgs {
     pub var_files: Vec<PathBuf>,
 }
 
+/// Which tenant and which state a command is about.
 #[derive(Debug, Args, Clone, Default)]
-pub struct ConnectionArgs {
+pub struct TargetArgs {
     /// The tenant id (overrides the provider block and THOTH_TENANT_ID).
     #[arg(long, value_name = "ID")]
     pub tenant_id: Option<String>,
+    /// Use a local emulated control plane instead of a real tenant (data under `.thoth/embedded/`).
+    #[arg(long)]
+    pub embedded: bool,
+    /// The state file of the local backend (default `thoth.state.json` in the configuration
+    /// directory).
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ConnectionArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// The apex domain of the control plane host (default `atensecurity.com`).
     #[arg(long, value_name = "DOMAIN")]
     pub apex_domain: Option<String>,
@@ -90,12 +204,6 @@ pub struct ConnectionArgs {
     /// A file holding an admin bearer token.
     #[arg(long, value_name = "FILE")]
     pub admin_token_file: Option<PathBuf>,
-    /// Use a local emulated control plane instead of a real tenant (data under `.thoth/embedded/`).
-    #[arg(long)]
-    pub embedded: bool,
-    /// The state file (default `thoth.state.json` in the configuration directory).
-    #[arg(long, value_name = "PATH")]
-    pub state: Option<PathBuf>,
     /// Say how many HTTP calls reading the tenant took, and how long.
     #[arg(long, short = 'v')]
     pub verbose: bool,
@@ -371,6 +479,13 @@ fn read_secret_file(path: &std::path::Path, what: &str) -> Result<String, Diagno
     Ok(text)
 }
 
+/// The tenant id, as flags, the provider block and the environment give it (`embedded` for
+/// the embedded control plane when none does).
+pub fn resolve_tenant(args: &TargetArgs, provider: &ProviderValues) -> Option<String> {
+    let given = args.tenant_id.clone().or_else(|| provider.string("tenant_id")).or_else(|| env("THOTH_TENANT_ID"));
+    given.or_else(|| args.embedded.then(|| "embedded".to_owned()))
+}
+
 /// Resolves where and how to connect. Precedence per setting: flag, provider block,
 /// environment, then the documented default.
 pub fn resolve_connection(
@@ -378,8 +493,7 @@ pub fn resolve_connection(
     provider: &ProviderValues,
     diags: &mut Diagnostics,
 ) -> Option<Connection> {
-    let tenant_id = args.tenant_id.clone().or_else(|| provider.string("tenant_id")).or_else(|| env("THOTH_TENANT_ID"));
-    let Some(tenant_id) = tenant_id else {
+    let Some(tenant_id) = resolve_tenant(&args.target, provider) else {
         diags.push(
             Diagnostic::error("no tenant id")
                 .help("pass `--tenant-id`, set `tenant_id` in `provider \"thoth\"`, or set THOTH_TENANT_ID; use `--embedded` to try thoth locally"),

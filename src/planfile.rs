@@ -32,6 +32,10 @@ pub struct PlanFile {
     /// was no state yet.
     pub state_lineage: String,
     pub state_serial: u64,
+    /// A digest of what the state's journal held (entries of an interrupted run that the
+    /// stored state does not have yet); empty when it held nothing.
+    #[serde(default)]
+    pub state_journal: String,
     /// The random salt of `secret_digests`, chosen for this plan.
     pub digest_salt: String,
     /// Per address, a digest of the remote object as read while planning (`absent` when the
@@ -72,7 +76,7 @@ pub fn fingerprints(plan: &Plan, snapshot: &Snapshot) -> BTreeMap<String, String
 impl PlanFile {
     /// The saved form of a plan computed from `state` and `snapshot`; `salt` is the salt of a
     /// saved plan this one is compared with, or `None` for a new plan.
-    pub fn new(plan: &Plan, state: &State, snapshot: &Snapshot, salt: Option<&str>) -> PlanFile {
+    pub fn new(plan: &Plan, state: &State, journal: &str, snapshot: &Snapshot, salt: Option<&str>) -> PlanFile {
         let salt = salt.map_or_else(|| crate::state::hex(&crate::state::random_bytes::<16>()), str::to_owned);
         let secret_digests = plan
             .changes
@@ -96,6 +100,7 @@ impl PlanFile {
             // A state never saved has a lineage of its own on every load.
             state_lineage: if state.serial == 0 { String::new() } else { state.lineage.clone() },
             state_serial: state.serial,
+            state_journal: journal.to_owned(),
             digest_salt: salt.clone(),
             remote_fingerprints: fingerprints(plan, snapshot),
             secret_digests,
@@ -139,6 +144,9 @@ impl PlanFile {
                 "the state changed since the plan was made (lineage {} serial {}, now lineage {} serial {})",
                 self.state_lineage, self.state_serial, fresh.state_lineage, fresh.state_serial
             ));
+        }
+        if self.state_journal != fresh.state_journal {
+            return Err("the state's journal changed since the plan was made (another run was interrupted)".to_owned());
         }
         let changed: Vec<&String> = self
             .remote_fingerprints

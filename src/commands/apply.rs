@@ -2,7 +2,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, IsTerminal};
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -16,33 +15,42 @@ use crate::model::{Address, Value};
 use crate::plan::Plan;
 use crate::planfile::PlanFile;
 use crate::render;
-use crate::state::journal::Journal;
-use crate::state::State;
+use crate::state::{State, Store};
 use crate::vecmap::VecMap;
 
 pub(super) async fn run(args: &ApplyArgs) -> u8 {
     let Some(conf) = session::load(&args.vars) else { return ERROR };
     let Some(session) = session::connect(&args.connection, &conf).await else { return ERROR };
-    let code = apply_with(args, &conf, &session).await;
+    let tenant = session.client.tenant().to_owned();
+    let code = match session::open_store(&conf.module, &args.connection.target, Some(tenant)).await {
+        Ok(store) => match session::take_lock(&store, "apply", &args.lock).await {
+            Ok(lock) => {
+                let code = apply_with(args, &conf, &session, &store).await;
+                if let Some(lock) = lock {
+                    lock.release().await;
+                }
+                code
+            }
+            Err(code) => code,
+        },
+        Err(code) => code,
+    };
     session.close().await;
     code
 }
 
-async fn apply_with(args: &ApplyArgs, conf: &Configuration, session: &Session) -> u8 {
-    let path = session::state_path(&args.connection);
+async fn apply_with(args: &ApplyArgs, conf: &Configuration, session: &Session, store: &Store) -> u8 {
     let saved = match args.plan_file.as_deref().map(PlanFile::read).transpose() {
         Ok(saved) => saved,
         Err(e) => return fail(&e, None),
     };
-    let _lock = match session::take_lock(&path, "apply", &args.lock) {
-        Ok(lock) => lock,
-        Err(code) => return code,
-    };
-    let Some(Planned { plan, mut state, snapshot, journaled }) = session::make_plan(conf, session, &path).await else {
+    let Some(Planned { plan, mut state, snapshot, journaled, journal_digest }) =
+        session::make_plan(conf, session, store).await
+    else {
         return ERROR;
     };
     if let Some(saved) = &saved {
-        let fresh = PlanFile::new(&plan, &state, &snapshot, Some(&saved.digest_salt));
+        let fresh = PlanFile::new(&plan, &state, &journal_digest, &snapshot, Some(&saved.digest_salt));
         if let Err(why) = saved.check(&fresh) {
             return fail(
                 &format!("the saved plan cannot be applied: {why}"),
@@ -56,19 +64,19 @@ async fn apply_with(args: &ApplyArgs, conf: &Configuration, session: &Session) -
         out(&human(&plan));
         return fail(&refusal, Some("if this is intended, pass `--allow-mass-delete`"));
     }
-    // What the journal held is recorded in the state file before anything else happens.
-    let journal = Arc::new(Journal::beside(&path));
+    // What the journal held is recorded in the state before anything else happens.
+    let journal = Arc::new(store.journal());
     if journaled {
-        if let Err(e) = state.save(&path) {
+        if let Err(e) = store.save(&mut state).await {
             return fail(&e.to_string(), None);
         }
-        if let Err(e) = journal.compact(&BTreeSet::new()) {
-            return fail(&format!("cannot clear the journal `{}`: {e}", journal.path().display()), None);
+        if let Err(e) = journal.compact(&BTreeSet::new()).await {
+            return fail(&format!("cannot clear {}: {e}", journal.describe()), None);
         }
     }
     out(&human(&plan));
     if !plan.has_changes() {
-        return finish_outputs(conf, session, &plan, &mut state, &path, &BTreeMap::new());
+        return finish_outputs(conf, session, &plan, &mut state, store, &BTreeMap::new()).await;
     }
     // A saved plan was reviewed when it was made: applying it is the approval.
     if !args.auto_approve && saved.is_none() && !confirmed(&plan, args.input) {
@@ -82,16 +90,35 @@ async fn apply_with(args: &ApplyArgs, conf: &Configuration, session: &Session) -
     let watcher = tokio::spawn(stop_on_signal(options.stop.clone()));
     let mut progress = Progress::new();
     let report =
-        apply::execute(&plan, &session.client, &mut state, &path, &resolver, &options, |event| progress.event(&event))
+        apply::execute(&plan, &session.client, &mut state, store, &resolver, &options, |event| progress.event(&event))
             .await;
     progress.finish();
     watcher.abort();
     out("\n");
     out(&render::apply_report(&report));
+    if report.state_error.is_some() {
+        keep_errored(&state, store);
+        return ERROR;
+    }
     if report.failed() {
         return ERROR;
     }
-    finish_outputs(conf, session, &plan, &mut state, &path, &report.revealed)
+    finish_outputs(conf, session, &plan, &mut state, store, &report.revealed).await
+}
+
+/// The state of a run whose backend went away, written where the run is so that nothing
+/// applied is lost; `thoth state push` puts it back.
+pub(super) const ERRORED: &str = "errored.thoth.state.json";
+
+fn keep_errored(state: &State, store: &Store) {
+    let Some(serial) = state.serial.checked_add(1) else { return };
+    match crate::state::write_atomic(std::path::Path::new(ERRORED), &state.to_bytes(serial)) {
+        Ok(()) => err(&format!(
+            "error: the state could not be saved in {}; what this run applied is in `{ERRORED}` (it holds no secret)\nhint: once the backend answers again, run `thoth state push {ERRORED}`, then `thoth apply` again\n",
+            store.describe()
+        )),
+        Err(e) => err(&format!("error: the state could not be saved in {}, nor in `{ERRORED}`: {e}\n", store.describe())),
+    }
 }
 
 /// Asks for `yes` on the terminal; false (with the reason printed) otherwise.
@@ -146,12 +173,12 @@ async fn stop_on_signal(stop: Arc<AtomicBool>) {
 
 /// Evaluates outputs from the state as applied, prints them, and records the non-sensitive
 /// ones in the state.
-fn finish_outputs(
+async fn finish_outputs(
     conf: &Configuration,
     session: &Session,
     plan: &Plan,
     state: &mut State,
-    path: &Path,
+    store: &Store,
     revealed: &BTreeMap<Address, VecMap<String, Value>>,
 ) -> u8 {
     if conf.module.outputs.is_empty() {
@@ -168,7 +195,7 @@ fn finish_outputs(
         outputs.iter().filter(|(_, v, s)| !s && v.is_known()).map(|(n, v, _)| (n.clone(), v.to_json())).collect();
     if recorded != state.outputs {
         state.outputs = recorded;
-        if let Err(e) = state.save(path) {
+        if let Err(e) = store.save(state).await {
             return fail(&e.to_string(), None);
         }
     }

@@ -1,17 +1,18 @@
-//! `thoth force-unlock ID`: remove a state lock left by a run that is gone.
+//! `thoth force-unlock ID`: remove a state lock left by a run that is gone, in any backend.
 
-use std::path::PathBuf;
-
-use super::{fail, out, OK};
+use super::{fail, out, session, OK};
 use crate::cli::ForceUnlockArgs;
 
-pub(super) fn run(args: &ForceUnlockArgs) -> u8 {
-    let path = args.state.clone().unwrap_or_else(|| PathBuf::from(super::DEFAULT_STATE));
-    match crate::state::lock::force_unlock(&path, &args.id) {
+pub(super) async fn run(args: &ForceUnlockArgs) -> u8 {
+    let store = match session::open_state(&args.state).await {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
+    match store.force_unlock(&args.id).await {
         Ok(info) => {
             out(&format!("Removed the {info}.\n"));
             OK
         }
-        Err(e) => fail(&e, None),
+        Err(e) => fail(&e.to_string(), None),
     }
 }

@@ -5,11 +5,15 @@
 mod apply;
 mod emulator;
 mod force_unlock;
+mod init;
 mod plan;
 mod progress;
 mod session;
 mod show;
+mod state;
 mod validate;
+mod workdir;
+mod workspace;
 
 use std::io::Write;
 
@@ -23,10 +27,9 @@ pub const CHANGES: u8 = 2;
 /// `--deny-loosening` and the plan loosens the tenant's security.
 pub const LOOSENS: u8 = 3;
 
-pub const DEFAULT_STATE: &str = "thoth.state.json";
-
 /// Runs one command line and returns its exit code.
 pub fn run(cli: Cli) -> u8 {
+    logging();
     if cli.no_color {
         crate::render::disable_colour();
     }
@@ -45,8 +48,31 @@ pub fn run(cli: Cli) -> u8 {
         Command::Apply(args) => runtime.block_on(apply::run(&args)),
         Command::Show(args) => show::run(&args),
         Command::Emulator(args) => runtime.block_on(emulator::run(args)),
-        Command::ForceUnlock(args) => force_unlock::run(&args),
+        Command::ForceUnlock(args) => runtime.block_on(force_unlock::run(&args)),
+        Command::Init(args) => runtime.block_on(init::run(&args)),
+        Command::State(command) => runtime.block_on(state::run(command)),
+        Command::Workspace(command) => runtime.block_on(workspace::run(command)),
     }
+}
+
+/// Diagnosis logs on standard error (or the file `THOTH_LOG_PATH` names), at the level of
+/// `THOTH_LOG` (`error`, `warn`, `info`, `debug`, `trace`; `warn` by default). Nothing logged
+/// ever holds a secret: messages name objects and outcomes, never values.
+fn logging() {
+    let level = match std::env::var("THOTH_LOG").unwrap_or_default().trim().to_ascii_lowercase().as_str() {
+        "error" => tracing::Level::ERROR,
+        "info" => tracing::Level::INFO,
+        "debug" => tracing::Level::DEBUG,
+        "trace" => tracing::Level::TRACE,
+        _ => tracing::Level::WARN,
+    };
+    let builder = tracing_subscriber::fmt().with_max_level(level).without_time().with_target(false).with_ansi(false);
+    let file = std::env::var_os("THOTH_LOG_PATH")
+        .and_then(|p| std::fs::OpenOptions::new().create(true).append(true).open(p).ok());
+    let _ = match file {
+        Some(f) => builder.with_writer(std::sync::Mutex::new(f)).try_init(),
+        None => builder.with_writer(std::io::stderr).try_init(),
+    };
 }
 
 pub(crate) fn out(text: &str) {

@@ -10,23 +10,36 @@ use crate::render;
 pub(super) async fn run(args: &PlanArgs) -> u8 {
     let Some(conf) = session::load(&args.vars) else { return ERROR };
     let Some(session) = session::connect(&args.connection, &conf).await else { return ERROR };
-    let path = session::state_path(&args.connection);
+    let tenant = session.client.tenant().to_owned();
+    let code = match session::open_store(&conf.module, &args.connection.target, Some(tenant)).await {
+        Ok(store) => plan_with(args, &conf, &session, &store).await,
+        Err(code) => code,
+    };
+    session.close().await;
+    code
+}
+
+async fn plan_with(
+    args: &PlanArgs,
+    conf: &crate::evaluate::Configuration,
+    session: &session::Session,
+    store: &crate::state::Store,
+) -> u8 {
     // Saving a plan takes the lock, so that the plan is made from a state no apply is writing.
     let lock = match &args.out {
-        Some(_) => match session::take_lock(&path, "plan", &args.lock) {
+        Some(_) => match session::take_lock(store, "plan", &args.lock).await {
             Ok(lock) => lock,
-            Err(code) => {
-                session.close().await;
-                return code;
-            }
+            Err(code) => return code,
         },
         None => None,
     };
-    let planned = session::make_plan(&conf, &session, &path).await;
-    session.close().await;
+    let planned = session::make_plan(conf, session, store).await;
+    if let Some(lock) = lock {
+        lock.release().await;
+    }
     let Some(planned) = planned else { return ERROR };
     if let Some(file) = &args.out {
-        let saved = PlanFile::new(&planned.plan, &planned.state, &planned.snapshot, None);
+        let saved = PlanFile::new(&planned.plan, &planned.state, &planned.journal_digest, &planned.snapshot, None);
         if let Err(e) = saved.write(file) {
             return fail(&e, None);
         }
@@ -36,7 +49,6 @@ pub(super) async fn run(args: &PlanArgs) -> u8 {
             file.display()
         ));
     }
-    drop(lock);
     out(&match args.format {
         Format::Human => human(&planned.plan),
         Format::Markdown => render::plan_markdown(&planned.plan, render::MARKDOWN_LIMIT),

@@ -4,8 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
+use super::workdir;
 use super::{err, fail};
-use crate::cli::{ConnectionArgs, LockArgs, ProviderValues, VarArgs};
+use crate::cli::{ConnectionArgs, LockArgs, ProviderValues, StateArgs, TargetArgs, VarArgs};
+use crate::config::Module;
 use crate::config::{Desired, Evaluator, ResourceValues, VarInputs};
 use crate::diag::Diagnostics;
 use crate::emulator::{Emulator, EmulatorConfig};
@@ -14,9 +16,9 @@ use crate::plan::{self, Plan};
 use crate::remote::{self, snapshot::Needs, Auth, Client, Connection};
 use crate::render;
 use crate::schema::Schema;
-use crate::state::journal::Journal;
-use crate::state::lock::{LockError, StateLock};
-use crate::state::State;
+use crate::state::backend::{self, Target};
+use crate::state::lock::LockError;
+use crate::state::{Lock, State, Store};
 
 /// Loads and checks the configuration of the working directory, printing every diagnostic.
 /// `None` when there are errors.
@@ -69,7 +71,7 @@ pub(super) async fn connect(args: &ConnectionArgs, conf: &Configuration) -> Opti
     let mut diags = Diagnostics::default();
     let ev = Evaluator::new(&conf.module, conf.variables.clone());
     let provider = ProviderValues::evaluate(conf.module.provider.as_ref(), &ev, &mut diags);
-    let (connection, emulator) = if args.embedded {
+    let (connection, emulator) = if args.target.embedded {
         if diags.has_errors() {
             err(&render::diagnostics(&conf.module.files, &diags));
             return None;
@@ -113,18 +115,13 @@ async fn embedded(args: &ConnectionArgs, provider: &ProviderValues) -> Result<(C
     let mut diags = Diagnostics::default();
     // The tenant id resolves as for a real tenant; an emulated tenant needs none, so it
     // falls back to `embedded`.
-    let tenant = args
-        .tenant_id
-        .clone()
-        .or_else(|| provider.string("tenant_id"))
-        .or_else(|| std::env::var("THOTH_TENANT_ID").ok().filter(|t| !t.trim().is_empty()));
     let mut conn_args = args.clone();
-    conn_args.tenant_id = Some(tenant.unwrap_or_else(|| "embedded".to_owned()));
+    conn_args.target.tenant_id = crate::cli::resolve_tenant(&args.target, provider);
     conn_args.api_base_url = Some(emulator.base_url());
     conn_args.api_key_file = None;
     conn_args.admin_token_file = None;
     let mut connection = crate::cli::resolve_connection(&conn_args, provider, &mut diags).unwrap_or(Connection {
-        tenant_id: conn_args.tenant_id.clone().unwrap_or_default(),
+        tenant_id: conn_args.target.tenant_id.clone().unwrap_or_default(),
         base_url: emulator.base_url(),
         auth: Auth::ApiKey(key.clone()),
         retry: remote::Retry::default(),
@@ -141,10 +138,6 @@ async fn embedded(args: &ConnectionArgs, provider: &ProviderValues) -> Result<(C
     Ok((connection, Some(emulator)))
 }
 
-pub(super) fn state_path(args: &ConnectionArgs) -> PathBuf {
-    args.state.clone().unwrap_or_else(|| PathBuf::from(super::DEFAULT_STATE))
-}
-
 /// The human plan, in colour on a terminal.
 pub(super) fn human(plan: &Plan) -> String {
     let text = render::plan_human(plan);
@@ -155,12 +148,68 @@ pub(super) fn human(plan: &Plan) -> String {
     }
 }
 
+/// Opens the state for commands that do not contact the control plane: the configuration's
+/// backend, and the tenant from flags, the provider block (with the variables that have a
+/// value) or the environment.
+pub(super) async fn open_state(args: &StateArgs) -> Result<Store, u8> {
+    let (module, tenant) = load_for_state(args)?;
+    open_store(&module, &args.target, tenant).await
+}
+
+/// The configuration and the tenant, for commands that only touch the state.
+pub(super) fn load_for_state(args: &StateArgs) -> Result<(Module, Option<String>), u8> {
+    let (mut module, diags) = crate::config::load(Path::new("."), "");
+    if diags.has_errors() {
+        err(&render::diagnostics(&module.files, &diags.errors_only()));
+        return Err(super::ERROR);
+    }
+    let inputs =
+        VarInputs { cli: args.vars.vars.clone(), files: args.vars.var_files.clone(), env: VarInputs::from_env() };
+    // A variable without a value is not needed to find the state.
+    let (variables, _) = crate::config::resolve_variables(&mut module, &inputs);
+    let ev = Evaluator::new(&module, variables);
+    let provider = ProviderValues::evaluate(module.provider.as_ref(), &ev, &mut Diagnostics::default());
+    let tenant = crate::cli::resolve_tenant(&args.target, &provider);
+    drop(ev);
+    Ok((module, tenant))
+}
+
+/// Opens the configured backend for the selected workspace and prepares it (creating the
+/// `pg` schema when allowed), after checking that no state is left behind elsewhere.
+pub(super) async fn open_store(module: &Module, target: &TargetArgs, tenant: Option<String>) -> Result<Store, u8> {
+    let settings = workdir::backend_settings(module);
+    if let Err(e) = workdir::check_backend(&settings, target) {
+        return Err(fail(&e.0, Some(&e.1)));
+    }
+    let workspace = match workdir::workspace() {
+        Ok(w) => w,
+        Err(e) => return Err(fail(&e, None)),
+    };
+    let target = Target { tenant, workspace, local_path: target.state.clone() };
+    let backend = match backend::open(&settings, &target).await {
+        Ok(b) => b,
+        Err(e) => return Err(fail(&e.to_string(), None)),
+    };
+    if let Err(e) = backend::retrying("preparing the backend", async || backend.prepare().await).await {
+        return Err(fail(&format!("{} cannot be used: {e}", backend.describe()), None));
+    }
+    if let crate::config::BackendSettings::S3(s3) = &settings {
+        if !s3.use_lockfile {
+            err(&format!(
+                "warning: `use_lockfile = false`: runs on {} are not locked against each other\n",
+                backend.describe()
+            ));
+        }
+    }
+    Ok(Store::new(backend))
+}
+
 /// Takes the state lock for `operation` (none with `--lock=false`), or reports who holds it.
-pub(super) fn take_lock(path: &Path, operation: &str, args: &LockArgs) -> Result<Option<StateLock>, u8> {
+pub(super) async fn take_lock(store: &Store, operation: &str, args: &LockArgs) -> Result<Option<Lock>, u8> {
     if !args.lock {
         return Ok(None);
     }
-    match crate::state::lock::acquire(path, operation, args.lock_timeout) {
+    match store.lock(operation, args.lock_timeout).await {
         Ok(lock) => {
             if let Some(stale) = &lock.replaced {
                 err(&format!("note: took over a stale {stale}\n"));
@@ -169,11 +218,15 @@ pub(super) fn take_lock(path: &Path, operation: &str, args: &LockArgs) -> Result
         }
         Err(e) => {
             let hint = match &e {
-                LockError::Held(info) => format!(
+                LockError::Held(Some(info)) => format!(
                     "wait with `--lock-timeout 5m`, or if that run is gone for good: `thoth force-unlock {}`",
                     info.id
                 ),
-                LockError::Io(..) => "check the permissions of the state directory".to_owned(),
+                LockError::Held(None) => {
+                    "if no run holds it, remove the lock with `thoth force-unlock ID`, giving the id it shows"
+                        .to_owned()
+                }
+                LockError::Backend(_) => format!("check that {} can be reached and written", store.describe()),
             };
             Err(fail(&e.to_string(), Some(&hint)))
         }
@@ -186,17 +239,19 @@ pub(super) struct Planned {
     pub state: State,
     /// The remote objects as read for this plan.
     pub snapshot: remote::Snapshot,
-    /// The state includes what the journal held, which the state file does not yet.
+    /// The state includes what the journal held, which the stored state does not yet.
     pub journaled: bool,
+    /// A digest of what the journal held (empty when nothing).
+    pub journal_digest: String,
 }
 
 /// Reads the state with what the journal holds (adopting the objects of interrupted creates),
 /// refreshes what the configuration and the state are about, and plans.
-pub(super) async fn make_plan(conf: &Configuration, session: &Session, path: &Path) -> Option<Planned> {
-    let state = match State::load(path) {
+pub(super) async fn make_plan(conf: &Configuration, session: &Session, store: &Store) -> Option<Planned> {
+    let mut state = match store.load().await {
         Ok(s) => s,
         Err(e) => {
-            fail(&e.to_string(), Some("restore it from the `.backup` file beside it, or move it away to start over"));
+            fail(&e.to_string(), Some("restore it from its backup, or move it away to start over"));
             return None;
         }
     };
@@ -204,16 +259,21 @@ pub(super) async fn make_plan(conf: &Configuration, session: &Session, path: &Pa
     if let Some(recorded) = &state.tenant_id {
         if *recorded != tenant {
             fail(
-                &format!("the state file `{}` belongs to tenant `{recorded}`, not `{tenant}`", path.display()),
-                Some("use `--state` to keep one state file per tenant"),
+                &format!("the state in {} belongs to tenant `{recorded}`, not `{tenant}`", store.describe()),
+                Some("keep one state per tenant: a workspace (`thoth workspace new`) or `--state` for each"),
             );
             return None;
         }
     }
-    let mut state = state;
-    // Changes an earlier run finished but had not yet written into the state file, and
-    // creates it sent without recording their result.
-    let journaled = Journal::beside(path).replay(&mut state);
+    // Changes an earlier run finished but had not yet written into the state, and creates it
+    // sent without recording their result.
+    let journaled = match store.journal().replay(&mut state).await {
+        Ok(found) => found,
+        Err(e) => {
+            fail(&format!("cannot read the journal of {}: {e}", store.describe()), None);
+            return None;
+        }
+    };
     match crate::apply::recover(&journaled.intents, &session.client, &mut state).await {
         Ok(notes) => {
             for note in notes {
@@ -254,7 +314,7 @@ pub(super) async fn make_plan(conf: &Configuration, session: &Session, path: &Pa
         err(&format!("Read the tenant with {} HTTP call(s) in {} ms.\n", refresh.calls, refresh.milliseconds));
     }
     match plan::build(conf, &state, &snapshot, &tenant, &ClientReader(&session.client), refresh) {
-        Ok(plan) => Some(Planned { plan, state, snapshot, journaled: journaled.any }),
+        Ok(plan) => Some(Planned { plan, state, snapshot, journaled: journaled.any, journal_digest: journaled.digest }),
         Err(diags) => {
             err(&render::diagnostics(&conf.module.files, &diags));
             None

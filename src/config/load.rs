@@ -136,6 +136,11 @@ fn merge(module: &mut Module, diags: &mut Diagnostics, part: Module) {
         (None, Some(provider)) => module.provider = Some(provider),
         (_, None) => {}
     }
+    match (&module.backend, part.backend) {
+        (Some(prev), Some(again)) => diags.push(duplicate("the backend", again.span, prev.span)),
+        (None, Some(backend)) => module.backend = Some(backend),
+        (_, None) => {}
+    }
 }
 
 fn syntax_error(file: usize, text: &str, err: &hcl_edit::parser::Error) -> Diagnostic {
@@ -254,8 +259,7 @@ fn collect_block(module: &mut Module, diags: &mut Diagnostics, file: usize, bloc
                 }
             }
         }
-        // Accepted for compatibility with Terraform configurations; nothing in it matters here.
-        "terraform" => {}
+        "terraform" => super::backend::collect(module, diags, file, block),
         _ if LATER_BLOCKS.contains(&kind) => diags.push(
             Diagnostic::error(format!("`{kind}` blocks are not supported by this version of thoth"))
                 .at(span, "not supported")
@@ -284,7 +288,7 @@ fn duplicate(what: &str, span: Span, previous: Span) -> Diagnostic {
         .help("names must be unique within the configuration directory")
 }
 
-fn unexpected_block(file: usize, block: &Block, parent: &str) -> Diagnostic {
+pub(super) fn unexpected_block(file: usize, block: &Block, parent: &str) -> Diagnostic {
     Diagnostic::error(format!("unexpected block `{}` inside `{parent}`", block.ident.as_str()))
         .at(span_of(file, &block.ident), "not allowed here")
         .help(format!("`{parent}` takes attributes only"))

@@ -4,6 +4,7 @@
 //! This module never talks to the network and never reads or writes state. Values that only
 //! the control plane knows come in through the `Resolver` given to evaluation.
 
+mod backend;
 mod eval;
 mod functions;
 mod load;
@@ -15,6 +16,9 @@ use std::path::PathBuf;
 
 use hcl_edit::expr::Expression;
 
+pub use backend::{
+    BackendDecl, BackendSettings, LocalSettings, PgSettings, S3Settings, SUPPORTED as SUPPORTED_BACKENDS,
+};
 pub use eval::{references, Evaluator, Expansion, InstanceBinding, ResourceValues};
 pub use load::load;
 pub use lower::{lower_resource, Desired};
@@ -41,6 +45,8 @@ pub struct Module {
     pub resources: BTreeMap<Address, ResourceDecl>,
     pub outputs: BTreeMap<String, OutputDecl>,
     pub provider: Option<ProviderDecl>,
+    /// `terraform { backend "..." { } }`: where the state lives (the local file when absent).
+    pub backend: Option<BackendDecl>,
 }
 
 /// An expression with the span of its source text.

@@ -1,5 +1,5 @@
-//! The write-ahead journal beside the state file, one JSON line per entry, each synced before
-//! the run goes on:
+//! The write-ahead journal kept with the state by its backend, one JSON line per entry, each
+//! durable before the run goes on:
 //!
 //! - an intent is appended before each create that cannot be repeated blindly (a
 //!   server-assigned id, a new bundle version). When a run is killed between that create and
@@ -12,11 +12,12 @@
 //! Entries hold addresses, non-secret values and state entries (secrets only as digests). A
 //! line cut short by a kill is ignored when reading.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::backend::{retrying, Backend, BackendError};
 
 use crate::vecmap::VecMap;
 
@@ -46,13 +47,19 @@ enum Line {
     Done(Done),
 }
 
-/// The journal of one state file.
-#[derive(Debug)]
+/// The journal of one state, kept by its backend.
 pub struct Journal {
-    path: PathBuf,
-    file: Mutex<Option<std::fs::File>>,
+    backend: Arc<dyn Backend>,
     /// The intents this run appended, kept for the next compaction.
     intents: Mutex<Vec<Intent>>,
+    /// Why an append failed, once one has: the run must stop scheduling.
+    failed: Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Journal({})", self.backend.describe())
+    }
 }
 
 /// What a run finds in the journal when it starts.
@@ -62,76 +69,78 @@ pub struct Found {
     pub intents: Vec<Intent>,
     /// Whether the journal held anything at all (it is cleared once the state records it).
     pub any: bool,
+    /// A digest of everything it held, so that a saved plan can tell that it moved on.
+    pub digest: String,
 }
 
 /// JSON lines of the entries.
-fn lines_of<T: Serialize>(entries: &[T]) -> std::io::Result<String> {
+fn lines_of<T: Serialize>(entries: &[T]) -> Result<String, BackendError> {
     let mut text = String::new();
     for entry in entries {
-        text.push_str(&serde_json::to_string(entry).map_err(std::io::Error::other)?);
+        text.push_str(&serde_json::to_string(entry).map_err(|e| BackendError::other(e.to_string()))?);
         text.push('\n');
     }
     Ok(text)
 }
 
 impl Journal {
-    /// The journal of the state at `state_path`: `<state>.journal`.
-    pub fn beside(state_path: &Path) -> Journal {
-        let mut name = state_path.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_default();
-        name.push(".journal");
-        Journal { path: state_path.with_file_name(name), file: Mutex::new(None), intents: Mutex::default() }
+    pub fn new(backend: Arc<dyn Backend>) -> Journal {
+        Journal { backend, intents: Mutex::default(), failed: Mutex::default() }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Where it is, for messages.
+    pub fn describe(&self) -> String {
+        format!("the journal of {}", self.backend.describe())
     }
 
-    /// Appends an intent and syncs it to disk before returning.
-    pub fn intend(&self, intent: &Intent) -> std::io::Result<()> {
-        self.append(&lines_of(std::slice::from_ref(intent))?)?;
+    /// Why an append failed, if one has.
+    pub fn failure(&self) -> Option<String> {
+        self.failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Appends an intent and returns once it is durable.
+    pub async fn intend(&self, intent: &Intent) -> Result<(), BackendError> {
+        let text = lines_of(std::slice::from_ref(intent))?;
+        if let Err(e) = retrying("appending to the journal", async || self.backend.journal_append(&text).await).await {
+            *self.failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e.message.clone());
+            return Err(e);
+        }
         self.intents.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(intent.clone());
         Ok(())
     }
 
-    /// Appends finished changes, synced to disk in one go.
-    pub fn finish(&self, done: &[Done]) -> std::io::Result<()> {
-        self.append(&lines_of(done)?)
-    }
-
-    fn append(&self, lines: &str) -> std::io::Result<()> {
-        let mut guard = self.file.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if guard.is_none() {
-            let mut options = std::fs::OpenOptions::new();
-            options.create(true).append(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
-            let mut file = options.open(&self.path)?;
-            // A line cut short by a kill must not swallow the next entry.
-            let torn = std::fs::read(&self.path).is_ok_and(|bytes| bytes.last().is_some_and(|b| *b != b'\n'));
-            if torn {
-                file.write_all(b"\n")?;
-            }
-            *guard = Some(file);
+    /// Appends finished changes, durable in one go.
+    pub async fn finish(&self, done: &[Done]) -> Result<(), BackendError> {
+        if done.is_empty() {
+            return Ok(());
         }
-        let file = guard.as_mut().ok_or_else(|| std::io::Error::other("journal not open"))?;
-        file.write_all(lines.as_bytes())?;
-        file.sync_data()
+        let text = lines_of(done)?;
+        retrying("appending to the journal", async || self.backend.journal_append(&text).await).await
     }
 
     /// Reads the journal once: finished changes go into `state` (in the order written), and
-    /// the intents are returned for the caller to look up.
-    pub fn replay(&self, state: &mut super::State) -> Found {
-        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
-        let mut found = Found::default();
+    /// the intents are returned for the caller to look up. A line cut short by a kill is
+    /// ignored; a line of a resource type this thoth does not know is an error.
+    pub async fn replay(&self, state: &mut super::State) -> Result<Found, BackendError> {
+        let text = retrying("reading the journal", async || self.backend.journal_read().await).await?;
+        let mut found = Found { digest: crate::state::hex(&Sha256::digest(text.as_bytes())), ..Found::default() };
         for line in text.lines().filter_map(|l| serde_json::from_str::<Line>(l).ok()) {
             found.any = true;
+            let address = match &line {
+                Line::Intent(i) => &i.address,
+                Line::Done(d) => &d.done,
+            };
+            let known = crate::model::Address::parse(address)
+                .filter(|a| crate::schema::Schema::get().resource(&a.type_name).is_some());
+            let Some(address) = known else {
+                return Err(BackendError::other(format!(
+                    "{} holds `{address}`, which is not a resource this version of thoth knows",
+                    self.describe()
+                )));
+            };
             match line {
                 Line::Intent(intent) => found.intents.push(intent),
                 Line::Done(done) => {
-                    let Some(address) = crate::model::Address::parse(&done.done) else { continue };
                     match done.entry {
                         Some(entry) => state.resources.insert(address, entry),
                         None => state.resources.remove(&address),
@@ -139,13 +148,16 @@ impl Journal {
                 }
             }
         }
-        found
+        if !found.any {
+            found.digest.clear();
+        }
+        Ok(found)
     }
 
-    /// Rewrites the journal once the state file holds everything finished: only the intents
-    /// this run appended for creates that did not finish stay (the next run looks them up).
-    /// The journal is removed when nothing is left.
-    pub fn compact(&self, finished: &std::collections::BTreeSet<String>) -> std::io::Result<()> {
+    /// Rewrites the journal once the state holds everything finished: only the intents this
+    /// run appended for creates that did not finish stay (the next run looks them up). The
+    /// journal is removed when nothing is left.
+    pub async fn compact(&self, finished: &std::collections::BTreeSet<String>) -> Result<(), BackendError> {
         let keep: Vec<Intent> = self
             .intents
             .lock()
@@ -154,51 +166,55 @@ impl Journal {
             .filter(|i| !finished.contains(&i.address))
             .cloned()
             .collect();
-        let mut guard = self.file.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        *guard = None;
-        if keep.is_empty() {
-            return match std::fs::remove_file(&self.path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-                _ => Ok(()),
-            };
-        }
-        super::write_atomic(&self.path, lines_of(&keep)?.as_bytes())
+        let text = lines_of(&keep)?;
+        retrying("compacting the journal", async || self.backend.journal_replace(&text).await).await
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::io::Write;
 
-    #[test]
-    fn entries_survive_a_torn_line_replay_into_the_state_and_compact() {
+    use super::*;
+    use crate::state::backend::{Local, Target};
+
+    #[tokio::test]
+    async fn entries_survive_a_torn_line_replay_into_the_state_and_compact() {
         let dir = std::env::temp_dir().join(format!("thoth-journal-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
-        let journal = Journal::beside(&dir.join("thoth.state.json"));
+        let target =
+            Target { tenant: None, workspace: "default".to_owned(), local_path: Some(dir.join("thoth.state.json")) };
+        let backend = || -> Arc<dyn Backend> { Arc::new(Local::new(&Default::default(), &target)) };
+        let journal = Journal::new(backend());
         let intent = Intent {
             address: "thoth_fleet.a".to_owned(),
             values: [("name".to_owned(), serde_json::json!("a"))].into_iter().collect(),
             prior_id: None,
         };
-        journal.intend(&intent).expect("append");
-        let mut f = std::fs::OpenOptions::new().append(true).open(journal.path()).expect("open");
+        journal.intend(&intent).await.expect("append");
+        let mut f = std::fs::OpenOptions::new().append(true).open(dir.join("thoth.state.json.journal")).expect("open");
         f.write_all(b"{\"address\": \"thoth_fle").expect("torn write");
         let entry = super::super::ResourceState { id: "flt_1".to_owned(), ..Default::default() };
         let done = Done { done: "thoth_fleet.a".to_owned(), entry: Some(entry.clone()) };
         // The next run appends after the torn line, not into it.
-        let next = Journal::beside(&dir.join("thoth.state.json"));
-        next.finish(std::slice::from_ref(&done)).expect("finish");
+        let next = Journal::new(backend());
+        next.finish(std::slice::from_ref(&done)).await.expect("finish");
         let mut state = super::super::State::new();
-        let found = next.replay(&mut state);
+        let found = next.replay(&mut state).await.expect("replay");
         assert!(found.any);
         assert_eq!(found.intents, vec![intent.clone()], "a torn line in between does not hide the rest");
         let address = crate::model::Address::parse("thoth_fleet.a").expect("address");
         assert_eq!(state.resources.get(&address), Some(&entry));
         // Compaction keeps the intents of this run's creates that did not finish.
-        journal.compact(&std::collections::BTreeSet::new()).expect("compact");
-        assert_eq!(next.replay(&mut state).intents, vec![intent.clone()]);
-        journal.compact(&["thoth_fleet.a".to_owned()].into_iter().collect()).expect("compact");
-        assert!(!journal.path().exists());
+        journal.compact(&std::collections::BTreeSet::new()).await.expect("compact");
+        assert_eq!(next.replay(&mut state).await.expect("replay").intents, vec![intent.clone()]);
+        journal.compact(&["thoth_fleet.a".to_owned()].into_iter().collect()).await.expect("compact");
+        assert!(!dir.join("thoth.state.json.journal").exists());
+        // An entry of a type this thoth does not know is refused, not skipped.
+        std::fs::write(dir.join("thoth.state.json.journal"), "{\"done\":\"thoth_nonsense.a\",\"entry\":null}\n")
+            .expect("write");
+        let refused = next.replay(&mut state).await.expect_err("unknown type");
+        assert!(refused.message.contains("thoth_nonsense.a"), "{refused}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

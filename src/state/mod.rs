@@ -1,8 +1,10 @@
-//! The local state file: what thoth created or adopted, under which remote identity, with the
+//! The state: what thoth created or adopted, under which remote identity, with the
 //! last-applied non-secret attributes and a salted digest of each secret attribute.
 //!
-//! This module owns the versioned file format and its atomic, private, backed-up writes. It
-//! never talks to the network, and no secret value ever reaches it: only digests do.
+//! This module owns the versioned state format, where it is kept (`backend`: a local file,
+//! PostgreSQL or S3), its compare-and-swap, backed-up writes (`Store`), the journal and the
+//! lock. It never talks to the control plane, and no secret value ever reaches it: only
+//! digests do.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -11,8 +13,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub mod backend;
 pub mod journal;
 pub mod lock;
+mod store;
+
+pub use store::{Lock, Store};
 
 use crate::model::Address;
 use crate::vecmap::VecMap;
@@ -29,8 +35,6 @@ pub struct State {
     pub resources: BTreeMap<Address, ResourceState>,
     /// Non-sensitive outputs of the last apply.
     pub outputs: BTreeMap<String, serde_json::Value>,
-    /// Whether this process already kept the state it started from as the backup.
-    backed_up: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -53,15 +57,16 @@ pub struct ResourceState {
 
 #[derive(Debug)]
 pub enum StateError {
-    Io(PathBuf, std::io::Error),
-    Format(PathBuf, String),
+    Backend(backend::BackendError),
+    /// The stored state is not a state this thoth reads; the first field says where it is.
+    Format(String, String),
 }
 
 impl std::fmt::Display for StateError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StateError::Io(p, e) => write!(f, "cannot access the state file `{}`: {e}", p.display()),
-            StateError::Format(p, m) => write!(f, "the state file `{}` is not readable: {m}", p.display()),
+            StateError::Backend(e) => write!(f, "{e}"),
+            StateError::Format(p, m) => write!(f, "the state in {p} is not readable: {m}"),
         }
     }
 }
@@ -77,7 +82,6 @@ impl State {
             tenant_id: None,
             resources: BTreeMap::new(),
             outputs: BTreeMap::new(),
-            backed_up: false,
         }
     }
 
@@ -90,44 +94,33 @@ impl State {
         format!("sha256:{}", hex(&h.finalize()))
     }
 
-    /// Loads the state at `path`; a missing file is a new, empty state.
-    pub fn load(path: &Path) -> Result<State, StateError> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::new()),
-            Err(e) => return Err(StateError::Io(path.to_path_buf(), e)),
-        };
-        let file: StateFile =
-            serde_json::from_str(&text).map_err(|e| StateError::Format(path.to_path_buf(), e.to_string()))?;
+    /// Reads a state from its file format; `source` names where it came from in errors.
+    pub fn from_bytes(bytes: &[u8], source: &str) -> Result<State, StateError> {
+        let format = |m: String| StateError::Format(source.to_owned(), m);
+        let file: StateFile = serde_json::from_slice(bytes).map_err(|e| format(e.to_string()))?;
         if file.format_version != FORMAT_VERSION {
-            return Err(StateError::Format(
-                path.to_path_buf(),
-                format!(
-                    "format version {} is not supported (this thoth reads version {FORMAT_VERSION})",
-                    file.format_version
-                ),
-            ));
+            return Err(format(format!(
+                "format version {} is not supported (this thoth reads version {FORMAT_VERSION})",
+                file.format_version
+            )));
         }
         let mut resources = BTreeMap::new();
         for r in file.resources {
-            let address = Address::parse(&r.address)
-                .ok_or_else(|| StateError::Format(path.to_path_buf(), format!("invalid address `{}`", r.address)))?;
+            let address =
+                Address::parse(&r.address).ok_or_else(|| format(format!("invalid address `{}`", r.address)))?;
             if crate::schema::Schema::get().resource(&address.type_name).is_none() {
-                return Err(StateError::Format(
-                    path.to_path_buf(),
-                    format!("`{}` has a resource type this version of thoth does not know", r.address),
-                ));
+                return Err(format(format!("`{}` has a resource type this version of thoth does not know", r.address)));
             }
-            resources.insert(
-                address,
-                ResourceState {
-                    id: r.id,
-                    attributes: r.attributes,
-                    secret_digests: r.secret_digests,
-                    prevent_destroy: r.prevent_destroy,
-                    dependencies: r.dependencies,
-                },
-            );
+            let entry = ResourceState {
+                id: r.id,
+                attributes: r.attributes,
+                secret_digests: r.secret_digests,
+                prevent_destroy: r.prevent_destroy,
+                dependencies: r.dependencies,
+            };
+            if resources.insert(address, entry).is_some() {
+                return Err(format(format!("`{}` is recorded twice", r.address)));
+            }
         }
         Ok(State {
             lineage: file.lineage,
@@ -136,19 +129,14 @@ impl State {
             tenant_id: file.tenant_id,
             resources,
             outputs: file.outputs,
-            backed_up: false,
         })
     }
 
-    /// Writes the state with the next serial: to a private temporary file, synced, then
-    /// renamed over the old one. The first save of a run keeps the state the run started from
-    /// as `<path>.backup`.
-    pub fn save(&mut self, path: &Path) -> Result<(), StateError> {
-        let io = |e| StateError::Io(path.to_path_buf(), e);
-        self.serial += 1;
+    /// The state in its file format, with `serial` as its serial.
+    pub fn to_bytes(&self, serial: u64) -> Vec<u8> {
         let file = StateFile {
             format_version: FORMAT_VERSION,
-            serial: self.serial,
+            serial,
             lineage: self.lineage.clone(),
             thoth_version: env!("CARGO_PKG_VERSION").to_owned(),
             tenant_id: self.tenant_id.clone(),
@@ -167,17 +155,10 @@ impl State {
                 .collect(),
             outputs: self.outputs.clone(),
         };
-        let mut text =
-            serde_json::to_string_pretty(&file).map_err(|e| StateError::Format(path.to_path_buf(), e.to_string()))?;
+        // Every part of the file is plain data that serializes.
+        let mut text = serde_json::to_string_pretty(&file).unwrap_or_default();
         text.push('\n');
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(io)?;
-        // The backup is the state as this run found it: written once, before the first save.
-        if !self.backed_up && path.exists() {
-            write_atomic(&backup_path(path), &std::fs::read(path).map_err(io)?).map_err(io)?;
-        }
-        self.backed_up = true;
-        write_atomic(path, text.as_bytes()).map_err(io)
+        text.into_bytes()
     }
 }
 
