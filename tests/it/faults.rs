@@ -39,7 +39,12 @@ fn converge(faults: &[&str]) -> (Tenant, usize) {
 
 /// The control plane holds exactly one of each object of the full example.
 pub(crate) fn assert_exactly_one_of_each(t: &Tenant, label: &str) {
-    let e = &t.emulator;
+    assert_one_of_each_recorded(&t.emulator, &t.state(), label);
+}
+
+/// The control plane holds exactly one of each object of the full example, and `state`
+/// records the one fleet there is.
+pub(crate) fn assert_one_of_each_recorded(e: &crate::support::EmulatorProcess, state: &Value, label: &str) {
     assert_eq!(rows(&e.get("fleets"), "data").len(), 1, "{label}: fleets");
     assert_eq!(rows(&e.get("endpoints"), "data").len(), 2, "{label}: endpoints");
     let keys = rows(&e.get("api-keys"), "api_keys");
@@ -63,7 +68,6 @@ pub(crate) fn assert_exactly_one_of_each(t: &Tenant, label: &str) {
     let pricing = e.request_at(Method::GET, "billing/pricing", None);
     assert_eq!(pricing["pilot_package"]["overage_cap_usd"], 2500.0, "{label}");
     // Every recorded object is the one on the control plane.
-    let state = t.state();
     let fleet = state["resources"].as_array().and_then(|rs| rs.iter().find(|r| r["address"] == "thoth_fleet.claims"));
     assert_eq!(fleet.map(|f| f["id"].clone()), Some(rows(&e.get("fleets"), "data")[0]["fleet_id"].clone()), "{label}");
 }

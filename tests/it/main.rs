@@ -1,6 +1,7 @@
 //! The one integration test binary: every test runs real processes, real files and real HTTP.
 
 mod agreement;
+mod backends;
 mod data_sources;
 mod diagnostics;
 mod emulator;
@@ -11,5 +12,6 @@ mod kill;
 mod language;
 mod lifecycle;
 mod plans;
+mod servers;
 mod support;
 mod transport;

@@ -16,7 +16,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use sha2::{Digest, Sha256};
-use tokio::sync::Mutex;
+use std::sync::Mutex;
 use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::{Client, Config};
 
@@ -33,11 +33,18 @@ pub(super) struct Pg {
     workspace: String,
     /// The advisory lock key of this state.
     lock_key: i64,
-    client: Mutex<Option<Client>>,
+    /// The shared connection. A client is used through `&self` (queries are pipelined), so no
+    /// lock is held while a query runs: apply appends to the journal while other units' calls
+    /// are in flight.
+    client: Mutex<Option<Arc<Client>>>,
     /// The connection that holds the advisory lock, while it is held.
-    lock_client: Mutex<Option<Client>>,
+    lock_client: Mutex<Option<Arc<Client>>>,
     /// The lineage and serial last read or written, for the compare-and-swap.
     version: Mutex<Option<(String, u64)>>,
+}
+
+fn guard<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn unavailable(what: &str, e: &tokio_postgres::Error) -> BackendError {
@@ -212,26 +219,24 @@ impl Pg {
         Ok(client)
     }
 
-    /// Runs `op` on the shared connection, opening it (again, after it died) as needed.
+    /// The shared connection, opened (again, after it died) as needed.
+    async fn client(&self) -> Result<Arc<Client>> {
+        if let Some(c) = guard(&self.client).clone().filter(|c| !c.is_closed()) {
+            return Ok(c);
+        }
+        let fresh = Arc::new(self.open().await?);
+        *guard(&self.client) = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// Runs `op` on the shared connection.
     async fn with_client<T>(
         &self,
         what: &str,
-        op: impl AsyncFnOnce(&mut Client) -> std::result::Result<T, tokio_postgres::Error>,
+        op: impl AsyncFnOnce(&Client) -> std::result::Result<T, tokio_postgres::Error>,
     ) -> Result<T> {
-        let mut guard = self.client.lock().await;
-        if guard.as_ref().is_none_or(Client::is_closed) {
-            *guard = Some(self.open().await?);
-        }
-        let Some(client) = guard.as_mut() else { return Err(BackendError::unavailable("PostgreSQL: no connection")) };
-        match op(client).await {
-            Ok(v) => Ok(v),
-            Err(e) => {
-                if client.is_closed() {
-                    *guard = None;
-                }
-                Err(classify(what, &e))
-            }
-        }
+        let client = self.client().await?;
+        op(&client).await.map_err(|e| classify(what, &e))
     }
 
     fn table(&self, name: &str) -> String {
@@ -269,7 +274,8 @@ impl Backend for Pg {
                 };
             }
             let ddl = format!(
-                "SELECT pg_advisory_xact_lock(7308325963226294637);
+                "BEGIN;
+                 SELECT pg_advisory_xact_lock(7308325963226294637);
                  CREATE SCHEMA IF NOT EXISTS \"{schema}\";
                  CREATE TABLE IF NOT EXISTS {states} (
                      tenant text NOT NULL, workspace text NOT NULL, lineage text NOT NULL, serial bigint NOT NULL,
@@ -280,15 +286,11 @@ impl Backend for Pg {
                      PRIMARY KEY (tenant, workspace, seq));
                  CREATE TABLE IF NOT EXISTS {locks} (
                      tenant text NOT NULL, workspace text NOT NULL, id text NOT NULL, info text NOT NULL,
-                     PRIMARY KEY (tenant, workspace));",
+                     PRIMARY KEY (tenant, workspace));
+                 COMMIT;",
                 schema = self.schema
             );
-            self.with_client("create the schema", async |c| {
-                let tx = c.transaction().await?;
-                tx.batch_execute(&ddl).await?;
-                tx.commit().await
-            })
-            .await
+            self.with_client("create the schema", async |c| c.batch_execute(&ddl).await).await
         }
         .boxed()
     }
@@ -302,7 +304,7 @@ impl Backend for Pg {
             let row = self
                 .with_client("read the state", async |c| c.query_opt(&sql, &[&self.tenant, &self.workspace]).await)
                 .await?;
-            let mut version = self.version.lock().await;
+            let mut version = guard(&self.version);
             match row {
                 None => {
                     *version = None;
@@ -323,7 +325,7 @@ impl Backend for Pg {
         async move {
             let data = std::str::from_utf8(bytes).map_err(|e| BackendError::other(format!("the state is not text: {e}")))?;
             let serial_i = i64::try_from(serial).map_err(|_| BackendError::other("the serial is too large"))?;
-            let expected = self.version.lock().await.clone();
+            let expected = guard(&self.version).clone();
             let table = self.table("states");
             let written = match &expected {
                 None => {
@@ -364,7 +366,7 @@ impl Backend for Pg {
                     )));
                 }
             }
-            *self.version.lock().await = Some((lineage.to_owned(), serial));
+            *guard(&self.version) = Some((lineage.to_owned(), serial));
             Ok(())
         }
         .boxed()
@@ -409,30 +411,25 @@ impl Backend for Pg {
 
     fn journal_replace<'a>(&'a self, lines: &'a str) -> BoxFuture<'a, Result<()>> {
         async move {
+            // One statement, so that the journal is replaced at once or not at all.
             let table = self.table("journal");
-            let delete = format!("DELETE FROM {table} WHERE tenant = $1 AND workspace = $2");
-            let insert = format!("INSERT INTO {table} (tenant, workspace, line) VALUES ($1, $2, $3)");
-            self.with_client("rewrite the journal", async |c| {
-                let tx = c.transaction().await?;
-                tx.execute(&delete, &[&self.tenant, &self.workspace]).await?;
-                if !lines.is_empty() {
-                    tx.execute(&insert, &[&self.tenant, &self.workspace, &lines]).await?;
-                }
-                tx.commit().await
-            })
-            .await
+            let sql = format!(
+                "WITH gone AS (DELETE FROM {table} WHERE tenant = $1 AND workspace = $2)
+                 INSERT INTO {table} (tenant, workspace, line) SELECT $1, $2, $3 WHERE $3 <> ''"
+            );
+            self.with_client("rewrite the journal", async |c| c.execute(&sql, &[&self.tenant, &self.workspace, &lines]).await)
+                .await
+                .map(drop)
         }
         .boxed()
     }
 
     fn try_lock<'a>(&'a self, info: &'a LockInfo) -> BoxFuture<'a, Result<Attempt>> {
         async move {
-            let mut held = self.lock_client.lock().await;
-            if held.as_ref().is_none_or(Client::is_closed) {
-                *held = Some(self.open().await?);
-            }
-            let Some(lock_client) = held.as_ref() else {
-                return Err(BackendError::unavailable("PostgreSQL: no connection"));
+            let existing = guard(&self.lock_client).clone().filter(|c| !c.is_closed());
+            let lock_client = match existing {
+                Some(c) => c,
+                None => Arc::new(self.open().await?),
             };
             let got: bool = lock_client
                 .query_one("SELECT pg_try_advisory_lock($1)", &[&self.lock_key])
@@ -447,9 +444,10 @@ impl Backend for Pg {
                 .map_err(|e| classify("read the lock", &e))?
                 .and_then(|r| serde_json::from_str(&r.get::<_, String>(0)).ok());
             if !got {
-                *held = None;
                 return Ok(Attempt::Held(recorded));
             }
+            *guard(&self.lock_client) = Some(lock_client.clone());
+            *guard(&self.lock_client) = Some(lock_client.clone());
             let text = serde_json::to_string(info).map_err(|e| BackendError::other(e.to_string()))?;
             let upsert = format!(
                 "INSERT INTO {locks} (tenant, workspace, id, info) VALUES ($1, $2, $3, $4)
@@ -473,7 +471,7 @@ impl Backend for Pg {
 
     fn unlock<'a>(&'a self, info: &'a LockInfo) -> BoxFuture<'a, Result<()>> {
         async move {
-            let Some(lock_client) = self.lock_client.lock().await.take() else { return Ok(()) };
+            let Some(lock_client) = guard(&self.lock_client).take() else { return Ok(()) };
             let delete =
                 format!("DELETE FROM {} WHERE tenant = $1 AND workspace = $2 AND id = $3", self.table("locks"));
             let result = lock_client.execute(&delete, &[&self.tenant, &self.workspace, &info.id]).await;
@@ -529,19 +527,17 @@ impl Backend for Pg {
 
     fn delete(&self) -> BoxFuture<'_, Result<()>> {
         async move {
-            let tables = [self.table("states"), self.table("journal"), self.table("locks")];
-            self.with_client("delete the workspace", async |c| {
-                let tx = c.transaction().await?;
-                for t in &tables {
-                    tx.execute(
-                        &format!("DELETE FROM {t} WHERE tenant = $1 AND workspace = $2"),
-                        &[&self.tenant, &self.workspace],
-                    )
-                    .await?;
-                }
-                tx.commit().await
-            })
-            .await
+            let sql = format!(
+                "WITH a AS (DELETE FROM {} WHERE tenant = $1 AND workspace = $2),
+                      b AS (DELETE FROM {} WHERE tenant = $1 AND workspace = $2)
+                 DELETE FROM {} WHERE tenant = $1 AND workspace = $2",
+                self.table("states"),
+                self.table("journal"),
+                self.table("locks")
+            );
+            self.with_client("delete the workspace", async |c| c.execute(&sql, &[&self.tenant, &self.workspace]).await)
+                .await
+                .map(drop)
         }
         .boxed()
     }
