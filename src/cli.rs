@@ -139,6 +139,8 @@ pub struct InitArgs {
     #[arg(long)]
     pub reconfigure: bool,
     #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
     pub lock: LockArgs,
 }
 
@@ -228,7 +230,24 @@ pub struct PlanArgs {
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
     pub lock: LockArgs,
+}
+
+/// Terraform's `-input`: whether a command may ask questions on the terminal.
+#[derive(Debug, Args, Clone)]
+pub struct InputArgs {
+    /// `--input=false`: never ask anything; what would need an answer fails instead (plan and
+    /// init never ask).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub input: bool,
+}
+
+impl Default for InputArgs {
+    fn default() -> Self {
+        InputArgs { input: true }
+    }
 }
 
 /// How a command that writes the state takes its lock.
@@ -272,9 +291,8 @@ pub struct ApplyArgs {
     pub parallelism: u16,
     #[command(flatten)]
     pub lock: LockArgs,
-    /// `--input=false`: never ask anything; an apply that needs confirmation fails instead.
-    #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-    pub input: bool,
+    #[command(flatten)]
+    pub input: InputArgs,
     /// Apply even when the plan deletes more than `--mass-delete-percent` of the managed objects.
     #[arg(long)]
     pub allow_mass_delete: bool,

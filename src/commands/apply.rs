@@ -79,7 +79,7 @@ async fn apply_with(args: &ApplyArgs, conf: &Configuration, session: &Session, s
         return finish_outputs(conf, session, &plan, &mut state, store, &BTreeMap::new()).await;
     }
     // A saved plan was reviewed when it was made: applying it is the approval.
-    if !args.auto_approve && saved.is_none() && !confirmed(&plan, args.input) {
+    if !args.auto_approve && saved.is_none() && !confirmed(&plan, args.input.input) {
         return ERROR;
     }
     out("\n");

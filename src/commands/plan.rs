@@ -1,6 +1,7 @@
 //! `thoth plan`: what apply would change, with its security impact, optionally saved.
 
 use super::session::{self, human};
+use super::workdir;
 use super::{err, fail, out, CHANGES, ERROR, LOOSENS, OK};
 use crate::cli::{Format, PlanArgs};
 use crate::plan::Impact;
@@ -51,7 +52,15 @@ async fn plan_with(
     }
     out(&match args.format {
         Format::Human => human(&planned.plan),
-        Format::Markdown => render::plan_markdown(&planned.plan, render::MARKDOWN_LIMIT),
+        Format::Markdown => {
+            let marker = render::markdown_marker(
+                &workdir::repository_path(),
+                &planned.plan.tenant_id,
+                &workdir::workspace().unwrap_or_default(),
+            );
+            let plan = render::plan_markdown(&planned.plan, render::MARKDOWN_LIMIT - marker.len());
+            format!("{marker}{plan}")
+        }
         Format::Json => render::plan_json(&planned.plan),
     });
     if args.deny_loosening && planned.plan.impact() == Impact::Loosens {

@@ -2,7 +2,7 @@
 //! diagnostics printed, connecting (or starting the embedded control plane), taking the state
 //! lock, reading the state with what the journal holds, refreshing and planning.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::workdir;
 use super::{err, fail};
@@ -104,7 +104,8 @@ pub(super) async fn connect(args: &ConnectionArgs, conf: &Configuration) -> Opti
 
 /// Starts the emulator in-process on a loopback port, with a throwaway key.
 async fn embedded(args: &ConnectionArgs, provider: &ProviderValues) -> Result<(Connection, Option<Emulator>), String> {
-    let data_dir = PathBuf::from(".thoth").join("embedded");
+    let data_dir =
+        workdir::private_dir().map_err(|e| format!("cannot create `{}`: {e}", workdir::DIR))?.join("embedded");
     let key = format!("thoth_embedded_{}", crate::state::hex(&crate::state::random_bytes::<16>()));
     let emulator = Emulator::start(
         EmulatorConfig { data_dir: data_dir.clone(), api_keys: vec![key.clone()], faults: Default::default() },

@@ -57,6 +57,22 @@ pub(super) fn workspace() -> Result<String, String> {
     }
 }
 
+/// The configuration directory relative to the root of its git repository (`.` at the root,
+/// its absolute path outside any repository), with `/` between names.
+pub(super) fn repository_path() -> String {
+    let Ok(here) = std::env::current_dir() else { return ".".to_owned() };
+    let Some(root) = here.ancestors().find(|d| d.join(".git").exists()) else {
+        return here.display().to_string();
+    };
+    let rel = here.strip_prefix(root).map(Path::to_path_buf).unwrap_or_default();
+    let text = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/");
+    if text.is_empty() {
+        ".".to_owned()
+    } else {
+        text
+    }
+}
+
 /// Records the selected workspace.
 pub(super) fn select_workspace(name: &str) -> std::io::Result<()> {
     let dir = private_dir()?;

@@ -203,6 +203,8 @@ enum Literal {
     Text(String),
     Bool(bool),
     List(Vec<String>),
+    /// Not a literal: reported already.
+    Invalid,
 }
 
 /// One backend block's settings by name, with nested blocks flattened as `block.name`.
@@ -211,9 +213,8 @@ fn settings(diags: &mut Diagnostics, file: usize, block: &Block) -> Vec<(String,
     for structure in &block.body {
         match structure {
             Structure::Attribute(a) => {
-                if let Some(v) = literal(diags, file, &a.value, a.key.as_str()) {
-                    out.push((a.key.as_str().to_owned(), span_of(file, &a.key), v));
-                }
+                let v = literal(diags, file, &a.value, a.key.as_str()).unwrap_or(Literal::Invalid);
+                out.push((a.key.as_str().to_owned(), span_of(file, &a.key), v));
             }
             Structure::Block(inner) => {
                 let prefix = inner.ident.as_str();
@@ -221,9 +222,8 @@ fn settings(diags: &mut Diagnostics, file: usize, block: &Block) -> Vec<(String,
                     match s {
                         Structure::Attribute(a) => {
                             let name = format!("{prefix}.{}", a.key.as_str());
-                            if let Some(v) = literal(diags, file, &a.value, &name) {
-                                out.push((name, span_of(file, &a.key), v));
-                            }
+                            let v = literal(diags, file, &a.value, &name).unwrap_or(Literal::Invalid);
+                            out.push((name, span_of(file, &a.key), v));
                         }
                         Structure::Block(b) => diags.push(unexpected_block(file, b, prefix)),
                     }
@@ -255,6 +255,7 @@ fn backend(diags: &mut Diagnostics, file: usize, block: &Block) -> Option<Backen
             let mut out = LocalSettings::default();
             for (n, span, v) in &values {
                 match (n.as_str(), v) {
+                    (_, Literal::Invalid) => {}
                     ("path", Literal::Text(s)) => out.path = Some(s.clone()),
                     ("workspace_dir", Literal::Text(s)) => out.workspace_dir = Some(s.clone()),
                     ("path" | "workspace_dir", _) => wrong_type(diags, n, *span, "string"),
@@ -271,6 +272,7 @@ fn backend(diags: &mut Diagnostics, file: usize, block: &Block) -> Option<Backen
             };
             for (n, span, v) in &values {
                 match (n.as_str(), v) {
+                    (_, Literal::Invalid) => {}
                     ("conn_str", Literal::Text(s)) => out.conn_str = Some(s.clone()),
                     ("schema_name", Literal::Text(s)) => out.schema_name = s.clone(),
                     ("skip_schema_creation", Literal::Bool(b)) => out.skip_schema_creation = *b,
@@ -324,6 +326,7 @@ fn backend(diags: &mut Diagnostics, file: usize, block: &Block) -> Option<Backen
                     continue;
                 }
                 match (n.as_str(), v) {
+                    (_, Literal::Invalid) => {}
                     ("bucket", Literal::Text(s)) => bucket = Some(s.clone()),
                     ("key", Literal::Text(s)) => key = Some(s.clone()),
                     ("region", Literal::Text(s)) => out.region = Some(s.clone()),
@@ -365,7 +368,8 @@ fn backend(diags: &mut Diagnostics, file: usize, block: &Block) -> Option<Backen
                 }
             }
             for (what, value) in [("bucket", &bucket), ("key", &key)] {
-                if value.as_deref().is_none_or(str::is_empty) {
+                let given = values.iter().any(|(n, _, v)| n == what && matches!(v, Literal::Invalid));
+                if !given && value.as_deref().is_none_or(str::is_empty) {
                     diags.push(
                         Diagnostic::error(format!("the `s3` backend needs `{what}`"))
                             .at(label_span, format!("`{what}` is required"))

@@ -14,6 +14,13 @@ use super::plan::{action_text, change_block, impact_counts, shown_changes, summa
 use crate::model::InstanceKey;
 use crate::plan::{Action, Change, Impact, Plan};
 
+/// The hidden first line of a plan comment, which CI finds to update the comment in place: one
+/// comment per configuration directory, tenant and workspace.
+pub fn marker(directory: &str, tenant: &str, workspace: &str) -> String {
+    let quoted = |s: &str| serde_json::Value::String(s.replace("--", "- -")).to_string();
+    format!("<!-- thoth-plan dir={} tenant={} workspace={} -->\n", quoted(directory), quoted(tenant), quoted(workspace))
+}
+
 /// GitHub refuses comments over 65,536 characters; this leaves room for a footer.
 pub const MARKDOWN_LIMIT: usize = 65_000;
 

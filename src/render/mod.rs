@@ -12,7 +12,7 @@ mod plan;
 pub use colour::{colour, disable as disable_colour, wanted as colour_wanted};
 pub use diagnostics::diagnostics;
 pub use json::{plan_json, PLAN_FORMAT_VERSION};
-pub use markdown::{plan_markdown, MARKDOWN_LIMIT};
+pub use markdown::{marker as markdown_marker, plan_markdown, MARKDOWN_LIMIT};
 pub use plan::{apply_report, outputs, plan_human, running_text, step_line};
 
 use crate::model::{format_number, Value};

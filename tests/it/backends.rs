@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::faults::assert_one_of_each_recorded;
 use crate::full::CANARIES;
 use crate::servers::{postgres, s3, Postgres, Proxy};
-use crate::support::{copy_dir, repo_path, thoth_command, Run, Tenant, TempDir};
+use crate::support::{copy_dir, repo_path, thoth_command, Run, TempDir, Tenant};
 
 /// A schema name no other test uses.
 fn schema(name: &str) -> String {
@@ -52,10 +52,9 @@ impl Where {
     pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
         match self {
             Where::Pg { port, .. } => vec![("PG_CONN_STR", Postgres::conn_str(*port))],
-            Where::S3 { .. } => vec![
-                ("AWS_ACCESS_KEY_ID", "test".to_owned()),
-                ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
-            ],
+            Where::S3 { .. } => {
+                vec![("AWS_ACCESS_KEY_ID", "test".to_owned()), ("AWS_SECRET_ACCESS_KEY", "test".to_owned())]
+            }
         }
     }
 }
@@ -338,9 +337,8 @@ fn init_migrate_state_moves_local_to_pg_to_s3_and_back_keeping_lineage_serial_an
     pairs.extend(both.into_iter().map(|(k, v)| (k.to_owned(), v)));
     let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let args = with(&["init", "--migrate-state"]);
-    let out = thoth_command(t.path(), &args.iter().map(String::as_str).collect::<Vec<_>>(), &refs)
-        .output()
-        .expect("init");
+    let out =
+        thoth_command(t.path(), &args.iter().map(String::as_str).collect::<Vec<_>>(), &refs).output().expect("init");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(essence(&pulled(t.path(), &t, &s3w, vars)), essence(&local));
     run(&s3w, PLAN).expect_code(0);
@@ -365,7 +363,8 @@ fn state_push_refuses_another_lineage_or_an_older_serial() {
     let serial = state["serial"].as_u64().expect("serial");
     let push = |name: &str, value: &Value, extra: &[&str]| {
         std::fs::write(copy.path().join(name), serde_json::to_string_pretty(value).expect("json")).expect("write");
-        let args: Vec<&str> = ["state", "push", name].iter().copied().chain(extra.iter().copied()).chain(vars).collect();
+        let args: Vec<&str> =
+            ["state", "push", name].iter().copied().chain(extra.iter().copied()).chain(vars).collect();
         run_in(copy.path(), &t, &at, &args)
     };
     let same = push("same.json", &state, &[]);

@@ -2,6 +2,7 @@
 
 mod agreement;
 mod backends;
+mod ci_kit;
 mod data_sources;
 mod diagnostics;
 mod emulator;

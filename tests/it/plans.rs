@@ -123,7 +123,12 @@ fn a_mixed_plan_in_every_format() {
     snapshot("plans__mixed_human", &redact_ids(&human.stdout));
     let markdown = t.run_with(&["plan", "--format", "markdown"], &secret(SECRET));
     markdown.expect_code(0);
-    snapshot("plans__mixed_markdown", &redact_ids(&markdown.stdout));
+    // The hidden first line names the directory (here outside any repository), the tenant and
+    // the workspace, so that CI finds its comment again.
+    let (marker, body) = markdown.stdout.split_once('\n').expect("a marker line");
+    let dir = serde_json::Value::String(t.path().display().to_string());
+    assert_eq!(marker, format!("<!-- thoth-plan dir={dir} tenant=\"acme\" workspace=\"default\" -->"));
+    snapshot("plans__mixed_markdown", &redact_ids(body));
     let json = t.run_with(&["plan", "--format", "json"], &secret(SECRET));
     json.expect_code(0);
     let doc: Value = serde_json::from_str(&json.stdout).expect("JSON plan");

@@ -86,9 +86,9 @@ fn postgres_bin() -> PathBuf {
         .filter(|p| p.join("postgres").exists())
         .collect();
     found.sort();
-    found.pop().expect(
-        "PostgreSQL is needed by the backend tests: run `.ci/run`, which installs it, or set THOTH_TEST_PG_BIN",
-    )
+    found
+        .pop()
+        .expect("PostgreSQL is needed by the backend tests: run `.ci/run`, which installs it, or set THOTH_TEST_PG_BIN")
 }
 
 /// The shared PostgreSQL server.
@@ -138,7 +138,9 @@ fn moto_server() -> PathBuf {
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .map(|d| d.join("moto_server"))
         .find(|p| p.exists())
-        .expect("moto is needed by the s3 backend tests: run `.ci/run`, which installs it, or set THOTH_TEST_MOTO_SERVER")
+        .expect(
+            "moto is needed by the s3 backend tests: run `.ci/run`, which installs it, or set THOTH_TEST_MOTO_SERVER",
+        )
 }
 
 /// The shared S3 server (moto).

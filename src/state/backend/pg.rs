@@ -417,9 +417,11 @@ impl Backend for Pg {
                 "WITH gone AS (DELETE FROM {table} WHERE tenant = $1 AND workspace = $2)
                  INSERT INTO {table} (tenant, workspace, line) SELECT $1, $2, $3 WHERE $3 <> ''"
             );
-            self.with_client("rewrite the journal", async |c| c.execute(&sql, &[&self.tenant, &self.workspace, &lines]).await)
-                .await
-                .map(drop)
+            self.with_client("rewrite the journal", async |c| {
+                c.execute(&sql, &[&self.tenant, &self.workspace, &lines]).await
+            })
+            .await
+            .map(drop)
         }
         .boxed()
     }
