@@ -37,7 +37,7 @@ fn is_root() -> bool {
 
 /// Runs `script` with `sh` in the background (as an unprivileged user when `unprivileged` and
 /// this process is root), with a watcher that ends it when this test process exits.
-fn spawn_watched(script: &str, dir: &Path, unprivileged: bool) {
+fn spawn_watched(script: &str, dir: &Path, unprivileged: bool) -> std::process::Child {
     let me = std::process::id();
     let watched = format!(
         "{script} & child=$!; while [ -d /proc/{me} ] && kill -0 $child 2>/dev/null; do sleep 1; done; kill -INT $child 2>/dev/null; sleep 2; kill -9 $child 2>/dev/null"
@@ -58,7 +58,7 @@ fn spawn_watched(script: &str, dir: &Path, unprivileged: bool) {
         c
     };
     cmd.current_dir(dir).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-    cmd.spawn().expect("start a watched server");
+    cmd.spawn().expect("start a watched server")
 }
 
 /// A directory that outlives the tests of this binary; removed when the next run starts.
@@ -94,6 +94,8 @@ fn postgres_bin() -> PathBuf {
 /// The shared PostgreSQL server.
 pub(crate) struct Postgres {
     pub port: u16,
+    /// The watcher, which ends the server with this process.
+    _watcher: std::process::Child,
 }
 
 impl Postgres {
@@ -119,9 +121,9 @@ pub(crate) fn postgres() -> &'static Postgres {
             log = log.display(),
             dir = dir.display(),
         );
-        spawn_watched(&format!("( {script} )"), &dir, true);
+        let watcher = spawn_watched(&format!("( {script} )"), &dir, true);
         wait_for_port(port, "PostgreSQL", &log);
-        Postgres { port }
+        Postgres { port, _watcher: watcher }
     })
 }
 
@@ -146,6 +148,8 @@ fn moto_server() -> PathBuf {
 /// The shared S3 server (moto).
 pub(crate) struct S3Server {
     pub port: u16,
+    /// The watcher, which ends the server with this process.
+    _watcher: std::process::Child,
 }
 
 pub(crate) fn s3() -> &'static S3Server {
@@ -156,9 +160,9 @@ pub(crate) fn s3() -> &'static S3Server {
         let port = free_port();
         let log = dir.join("moto.log");
         let script = format!("exec {} -H 127.0.0.1 -p {port} >{} 2>&1", moto.display(), log.display());
-        spawn_watched(&format!("( {script} )"), &dir, false);
+        let watcher = spawn_watched(&format!("( {script} )"), &dir, false);
         wait_for_port(port, "moto", &log);
-        S3Server { port }
+        S3Server { port, _watcher: watcher }
     })
 }
 
