@@ -50,6 +50,9 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// The state could not be saved: the one failure that leaves work unrecorded.
     pub state_error: Option<String>,
+    /// The state could not be saved because another run wrote it since this one read it (as
+    /// opposed to the backend being out of reach).
+    pub state_conflict: bool,
     /// Secret values the control plane returned once (a new API key's plaintext), by
     /// resource and attribute: kept in memory for sensitive outputs, never stored.
     pub revealed: BTreeMap<Address, VecMap<String, Value>>,
@@ -276,6 +279,7 @@ async fn save_all(
     report: &mut Report,
 ) {
     if let Err(e) = store.save(state).await {
+        report.state_conflict = e.is_conflict();
         report.state_error.get_or_insert(e.to_string());
         return;
     }

@@ -96,8 +96,8 @@ async fn apply_with(args: &ApplyArgs, conf: &Configuration, session: &Session, s
     watcher.abort();
     out("\n");
     out(&render::apply_report(&report));
-    if report.state_error.is_some() {
-        keep_errored(&state, store);
+    if let Some(why) = &report.state_error {
+        keep_errored(&state, store, why, report.state_conflict);
         return ERROR;
     }
     if report.failed() {
@@ -110,15 +110,21 @@ async fn apply_with(args: &ApplyArgs, conf: &Configuration, session: &Session, s
 /// applied is lost; `thoth state push` puts it back.
 pub(super) const ERRORED: &str = "errored.thoth.state.json";
 
-fn keep_errored(state: &State, store: &Store) {
+fn keep_errored(state: &State, store: &Store, why: &str, conflict: bool) {
     let Some(serial) = state.serial.checked_add(1) else { return };
-    match crate::state::write_atomic(std::path::Path::new(ERRORED), &state.to_bytes(serial)) {
-        Ok(()) => err(&format!(
-            "error: the state could not be saved in {}; what this run applied is in `{ERRORED}` (it holds no secret)\nhint: once the backend answers again, run `thoth state push {ERRORED}`, then `thoth apply` again\n",
-            store.describe()
-        )),
-        Err(e) => err(&format!("error: the state could not be saved in {}, nor in `{ERRORED}`: {e}\n", store.describe())),
+    if let Err(e) = crate::state::write_atomic(std::path::Path::new(ERRORED), &state.to_bytes(serial)) {
+        err(&format!("error: the state could not be saved in {} ({why}), nor in `{ERRORED}`: {e}\n", store.describe()));
+        return;
     }
+    let hint = if conflict {
+        format!("another run wrote the state meanwhile: compare it (`thoth state pull`) with `{ERRORED}`, push the right one (`thoth state push --force`), then run `thoth apply` again")
+    } else {
+        format!("once the backend answers again, run `thoth state push {ERRORED}`, then `thoth apply` again")
+    };
+    err(&format!(
+        "error: the state could not be saved in {}: {why}\nWhat this run applied is in `{ERRORED}` (it holds no secret).\nhint: {hint}\n",
+        store.describe()
+    ));
 }
 
 /// Asks for `yes` on the terminal; false (with the reason printed) otherwise.

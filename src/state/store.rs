@@ -137,4 +137,9 @@ impl StateError {
     pub fn is_unavailable(&self) -> bool {
         matches!(self, StateError::Backend(e) if e.kind == ErrorKind::Unavailable)
     }
+
+    /// Whether the state could not be written because another run wrote it first.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, StateError::Backend(e) if e.kind == ErrorKind::Conflict)
+    }
 }

@@ -465,3 +465,51 @@ fn workspaces_keep_their_states_apart_in_pg() {
     assert_eq!(run(&["workspace", "list"]).stdout, "* default\n");
     run(&["workspace", "delete", "default"]).expect_code(1);
 }
+
+/// Without the lock, a run whose stored state moves under it is refused at its next write,
+/// and what it applied is kept in the errored state instead of overwriting the other run's.
+fn a_write_over_a_moved_state_is_refused(at: &Where) {
+    let t = Tenant::with_emulator_args("examples/full", &["--latency-ms", "80"]);
+    let slow = working_copy("full", at);
+    let other = working_copy("bootstrap", at);
+    // The other run's state: a state of the same backend, pushed while the slow run works.
+    let mut child = {
+        let env = env_for(&t, at, &CANARIES);
+        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        thoth_command(slow.path(), &["apply", "--auto-approve", "--lock=false", "--parallelism", "2"], &pairs)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("apply")
+    };
+    thread::sleep(Duration::from_millis(1500));
+    let pulled = run_in(other.path(), &t, at, &["state", "pull", "--var-file", "example.tfvars"]);
+    pulled.expect_code(0);
+    let mut moved: Value = serde_json::from_str(&pulled.stdout).expect("a state is stored by now");
+    moved["serial"] = Value::from(moved["serial"].as_u64().expect("serial") + 100);
+    std::fs::write(other.path().join("moved.json"), moved.to_string()).expect("write");
+    run_in(other.path(), &t, at, &["state", "push", "moved.json", "--lock=false", "--var-file", "example.tfvars"])
+        .expect_code(0);
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().expect("stderr"), &mut stderr).expect("read stderr");
+    let status = child.wait().expect("apply ends");
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("was changed by another run since this one read it"), "{stderr}");
+    assert!(slow.path().join("errored.thoth.state.json").exists(), "{stderr}");
+    let kept = pulled_serial(other.path(), &t, at);
+    assert_eq!(kept, moved["serial"].as_u64(), "the other run's state was not overwritten");
+}
+
+fn pulled_serial(dir: &Path, t: &Tenant, at: &Where) -> Option<u64> {
+    pulled(dir, t, at, &["--var-file", "example.tfvars"])["serial"].as_u64()
+}
+
+#[test]
+fn pg_a_write_over_a_moved_state_is_refused() {
+    a_write_over_a_moved_state_is_refused(&Where::pg("moved"));
+}
+
+#[test]
+fn s3_a_write_over_a_moved_state_is_refused() {
+    a_write_over_a_moved_state_is_refused(&Where::s3("moved"));
+}
