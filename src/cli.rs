@@ -413,6 +413,7 @@ impl ProviderValues {
     /// Evaluates the provider block. It may use variables; anything only known later (locals
     /// or resources) is an error, as connection settings are needed before planning.
     pub fn evaluate(decl: Option<&ProviderDecl>, ev: &Evaluator<'_>, diags: &mut Diagnostics) -> ProviderValues {
+        let module = ev.module;
         let mut out = ProviderValues::default();
         let Some(decl) = decl else { return out };
         for (name, expr) in &decl.attributes {
@@ -425,12 +426,12 @@ impl ProviderValues {
                 diags.push(d);
                 continue;
             }
-            let uses_later = crate::config::references(expr)
+            let uses_later = crate::config::references(module, expr)
                 .into_iter()
-                .find(|(n, _)| !matches!(n, crate::config::Node::Variable(_)));
+                .find(|(n, _)| !matches!(n, crate::config::Node::Variable(..)));
             if let Some((node, span)) = uses_later {
                 diags.push(
-                    Diagnostic::error(format!("`{name}` of the provider refers to `{node}`"))
+                    Diagnostic::error(format!("`{name}` of the provider refers to `{}`", module.node_text(&node)))
                         .at(span, "not known before planning")
                         .help("provider settings may only use variables"),
                 );

@@ -10,12 +10,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use crate::config::{
-    self, Desired, Evaluator, Expansion, InstanceBinding, Module, Node, Repetition, ResourceDecl, ResourceValues,
-    VarInputs,
+    self, Desired, Evaluator, Expansion, InstanceBinding, Module, ModuleCall, Node, Repetition, ResourceDecl,
+    ResourceValues, ScopeId, VarInputs, ROOT,
 };
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::graph::{self, Graph};
-use crate::model::{Address, InstanceKey, Mode, Value};
+use crate::model::{module_path_text, Address, InstanceKey, Mode, ModuleStep, Value};
 use crate::schema::{AttrMode, Schema};
 use crate::state::{ResourceState, State};
 use crate::vecmap::VecMap;
@@ -25,7 +25,10 @@ use crate::vecmap::VecMap;
 pub struct Configuration {
     pub module: Module,
     pub graph: Graph,
+    /// The root module's variables, with whether each is sensitive.
     pub variables: BTreeMap<String, (Value, bool)>,
+    /// The selected workspace, for `terraform.workspace`.
+    pub workspace: String,
 }
 
 /// Reads data sources for a walk.
@@ -45,13 +48,13 @@ impl DataReader for Offline {
 
 /// Loads the directory, resolves variables, builds the graph and evaluates everything
 /// offline, collecting every diagnostic on the way.
-pub fn load(dir: &Path, inputs: &VarInputs) -> (Configuration, Diagnostics) {
+pub fn load(dir: &Path, inputs: &VarInputs, workspace: &str) -> (Configuration, Diagnostics) {
     let (mut module, mut diags) = config::load(dir, "");
     let (variables, var_diags) = config::resolve_variables(&mut module, inputs);
     diags.extend(var_diags);
     let (graph, graph_diags) = graph::build(&module);
     diags.extend(graph_diags);
-    let conf = Configuration { module, graph, variables };
+    let conf = Configuration { module, graph, variables, workspace: workspace.to_owned() };
     // A cycle leaves no order to evaluate in; anything else still gets evaluated so that its
     // problems are reported in the same run.
     if conf.graph.complete {
@@ -113,102 +116,317 @@ pub fn recorded_values(
     ResourceValues { values, sensitive: sensitive.clone() }
 }
 
-/// Evaluates every node in dependency order (only the blocks in `only`, when given).
-/// `on_resource` turns a lowered resource instance into the values references see (and
-/// records whatever the caller needs); it gets the instance's resource dependencies.
+/// Evaluates every node in dependency order (only the blocks in `only`, when given), in
+/// every instance of its module. `on_resource` turns a lowered resource instance into the
+/// values references see (and records whatever the caller needs); it gets the instance's
+/// resource dependencies.
 pub fn walk<'m>(
     conf: &'m Configuration,
     diags: &mut Diagnostics,
     only: Option<&BTreeSet<Address>>,
     mut on_resource: impl FnMut(&Evaluator<'_>, &ResourceDecl, &Desired, BTreeSet<Address>) -> ResourceValues,
 ) -> Evaluator<'m> {
-    let mut ev = Evaluator::new(&conf.module, conf.variables.clone());
+    let module = &conf.module;
+    let mut ev = Evaluator::new(module, conf.variables.clone());
+    ev.workspace.clone_from(&conf.workspace);
+    // The instances of each module: the root module has one; a called module gets its
+    // instances when its call is evaluated.
+    let mut instances: Vec<Vec<Vec<ModuleStep>>> = vec![Vec::new(); module.scopes.len()];
+    instances[0] = vec![Vec::new()];
+    // With only some blocks evaluated, a value may name one that was left out: it is
+    // unknown, and only matters if a block evaluated uses it.
+    let report = |diags: &mut Diagnostics, d: Diagnostic| {
+        if only.is_none() {
+            diags.push(d);
+        }
+    };
     for node in &conf.graph.order {
         match node {
-            Node::Variable(_) | Node::Output(_) => {}
-            Node::Local(name) => {
-                let expr = &conf.module.locals[name];
-                match ev.eval(expr) {
-                    Ok(v) => {
-                        ev.locals.insert(name.clone(), v);
-                    }
-                    Err(d) => {
-                        // With only some blocks evaluated, a local may name one that was left
-                        // out: it is unknown, and only matters if a block evaluated uses it.
-                        if only.is_none() {
-                            diags.push(d);
+            Node::Variable(scope, _) | Node::Output(scope, _) if *scope == ROOT => {}
+            Node::Variable(scope, name) => {
+                let decl = &module.scope(*scope).variables[name];
+                for inst in instances[scope.0 as usize].clone() {
+                    ev.scope = inst;
+                    let value = child_variable(&ev, *scope, decl, diags);
+                    ev.variables.entry(ev.scope.clone()).or_default().insert(name.clone(), value);
+                }
+            }
+            Node::Local(scope, name) => {
+                let expr = &module.scope(*scope).locals[name];
+                for inst in instances[scope.0 as usize].clone() {
+                    ev.scope = inst;
+                    let value = ev.eval(expr).unwrap_or_else(|d| {
+                        report(diags, d);
+                        (Value::Unknown, false)
+                    });
+                    ev.locals.entry(ev.scope.clone()).or_default().insert(name.clone(), value);
+                }
+            }
+            Node::Output(scope, name) => {
+                let decl = &module.scope(*scope).outputs[name];
+                for inst in instances[scope.0 as usize].clone() {
+                    ev.scope = inst;
+                    let value = match ev.eval(&decl.value) {
+                        Ok((value, tainted)) => {
+                            if tainted && !decl.sensitive {
+                                report(
+                                    diags,
+                                    sensitive_output(module.scope(*scope).prefix().as_str(), name, decl.span),
+                                );
+                            }
+                            (value, tainted || decl.sensitive)
                         }
-                        ev.locals.insert(name.clone(), (Value::Unknown, false));
-                    }
+                        Err(d) => {
+                            report(diags, d);
+                            (Value::Unknown, decl.sensitive)
+                        }
+                    };
+                    ev.outputs.entry(ev.scope.clone()).or_default().insert(name.clone(), value);
+                }
+            }
+            Node::Module(scope, name) => {
+                let call = &module.scope(*scope).calls[name];
+                let mut made = Vec::new();
+                for inst in instances[scope.0 as usize].clone() {
+                    ev.scope = inst;
+                    made.extend(module_call(&mut ev, call, diags));
+                }
+                if let Some(child) = call.child {
+                    instances[child.0 as usize] = made;
                 }
             }
             Node::Resource(block) if only.is_some_and(|set| !set.contains(block)) => {}
             Node::Resource(block) => {
-                let decl = &conf.module.resources[block];
-                let instances = match ev.expand(decl) {
-                    Ok(instances) => instances,
-                    Err(d) => {
-                        diags.push(d);
-                        ev.expansions.insert(block.clone(), Expansion::Unknown);
-                        continue;
-                    }
-                };
-                let deps: BTreeSet<Address> = conf
-                    .graph
-                    .resource_deps
-                    .get(block)
-                    .into_iter()
-                    .flatten()
-                    .flat_map(|dep| ev.instances_of(dep))
-                    .collect();
-                let bindings: Vec<Option<InstanceBinding>> =
-                    if decl.repetition.is_none() { vec![None] } else { instances.into_iter().map(Some).collect() };
-                let expansion = match &decl.repetition {
-                    None => Expansion::Single,
-                    Some(Repetition::Count(_)) => Expansion::Count(bindings.len()),
-                    Some(Repetition::ForEach(_)) => Expansion::ForEach(
-                        bindings
-                            .iter()
-                            .flatten()
-                            .filter_map(|b| match &b.key {
-                                InstanceKey::Name(k) => Some(k.clone()),
-                                InstanceKey::Index(_) => None,
-                            })
-                            .collect(),
-                    ),
-                };
-                for binding in bindings {
-                    let key = binding.as_ref().map(|b| b.key.clone());
-                    ev.instance = binding;
-                    let address = block.with_key(key.clone());
-                    let values = match config::lower_resource(&ev, decl, key, diags) {
-                        Some(desired) => on_resource(&ev, decl, &desired, deps.clone()),
-                        None => unknown_values(&address),
-                    };
-                    if conf.graph.referenced.contains(block) {
-                        ev.resources.insert(address, values);
-                    }
+                let decl = &module.resources[block];
+                for inst in instances[decl.scope.0 as usize].clone() {
+                    ev.scope = inst;
+                    resource(&mut ev, conf, &instances, decl, diags, &mut on_resource);
                 }
-                ev.instance = None;
-                ev.expansions.insert(block.clone(), expansion);
             }
         }
     }
+    ev.scope = Vec::new();
+    ev.instance = None;
     ev
+}
+
+/// Evaluates one resource block in the module instance `ev.scope`: its instances, each
+/// lowered and handed to `on_resource`.
+fn resource(
+    ev: &mut Evaluator<'_>,
+    conf: &Configuration,
+    instances: &[Vec<Vec<ModuleStep>>],
+    decl: &ResourceDecl,
+    diags: &mut Diagnostics,
+    on_resource: &mut impl FnMut(&Evaluator<'_>, &ResourceDecl, &Desired, BTreeSet<Address>) -> ResourceValues,
+) {
+    let block = decl.address.in_module(&ev.scope);
+    let bindings = match ev.expand(decl) {
+        Ok(instances) => instances,
+        Err(d) => {
+            diags.push(d);
+            ev.expansions.insert(block, Expansion::Unknown);
+            return;
+        }
+    };
+    let deps: BTreeSet<Address> = conf
+        .graph
+        .resource_deps
+        .get(&decl.address)
+        .into_iter()
+        .flatten()
+        .flat_map(|dep| dep_blocks(conf, instances, dep, &ev.scope))
+        .flat_map(|dep| ev.instances_of(&dep))
+        .collect();
+    let bindings: Vec<Option<InstanceBinding>> =
+        if decl.repetition.is_none() { vec![None] } else { bindings.into_iter().map(Some).collect() };
+    let expansion = match &decl.repetition {
+        None => Expansion::Single,
+        Some(Repetition::Count(_)) => Expansion::Count(bindings.len()),
+        Some(Repetition::ForEach(_)) => Expansion::ForEach(
+            bindings
+                .iter()
+                .flatten()
+                .filter_map(|b| match &b.key {
+                    InstanceKey::Name(k) => Some(k.clone()),
+                    InstanceKey::Index(_) => None,
+                })
+                .collect(),
+        ),
+    };
+    let referenced = conf.graph.referenced.contains(&decl.address);
+    for binding in bindings {
+        let key = binding.as_ref().map(|b| b.key.clone());
+        ev.instance = binding;
+        let address = block.with_key(key.clone());
+        let values = match config::lower_resource(ev, decl, key, diags) {
+            Some(desired) => on_resource(ev, decl, &desired, deps.clone()),
+            None => unknown_values(&address),
+        };
+        if referenced {
+            ev.resources.insert(address, values);
+        }
+    }
+    ev.instance = None;
+    ev.expansions.insert(block, expansion);
+}
+
+/// The blocks a dependency names from the module instance `from`: the same module instance
+/// (or the enclosing one) when the dependency is in it, every instance of its module otherwise.
+fn dep_blocks(
+    conf: &Configuration,
+    instances: &[Vec<Vec<ModuleStep>>],
+    dep: &Address,
+    from: &[ModuleStep],
+) -> Vec<Address> {
+    let names = |path: &[ModuleStep]| path.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+    let dep_names = names(&dep.module);
+    if dep_names.len() <= from.len() && names(&from[..dep_names.len()]) == dep_names {
+        return vec![dep.in_module(&from[..dep_names.len()])];
+    }
+    let Some(decl) = conf.module.resources.get(dep) else { return Vec::new() };
+    instances[decl.scope.0 as usize].iter().map(|inst| dep.in_module(inst)).collect()
+}
+
+/// Evaluates a module call in the module instance `ev.scope`: its instances and, for each,
+/// the inputs that set the called module's variables. Returns the instances it made.
+fn module_call(ev: &mut Evaluator<'_>, call: &ModuleCall, diags: &mut Diagnostics) -> Vec<Vec<ModuleStep>> {
+    let module = ev.module;
+    let path = module_path_text(&ev.scope);
+    let what = if path.is_empty() { format!("module.{}", call.name) } else { format!("{path}.module.{}", call.name) };
+    let key = (ev.scope.clone(), call.name.clone());
+    let bindings = match ev.expand_repetition(call.repetition.as_ref(), &what) {
+        Ok(b) => b,
+        Err(d) => {
+            diags.push(d);
+            ev.module_expansions.insert(key, Expansion::Unknown);
+            return Vec::new();
+        }
+    };
+    let bindings: Vec<Option<InstanceBinding>> =
+        if call.repetition.is_none() { vec![None] } else { bindings.into_iter().map(Some).collect() };
+    let expansion = match &call.repetition {
+        None => Expansion::Single,
+        Some(Repetition::Count(_)) => Expansion::Count(bindings.len()),
+        Some(Repetition::ForEach(_)) => Expansion::ForEach(
+            bindings
+                .iter()
+                .flatten()
+                .filter_map(|b| match &b.key {
+                    InstanceKey::Name(k) => Some(k.clone()),
+                    InstanceKey::Index(_) => None,
+                })
+                .collect(),
+        ),
+    };
+    ev.module_expansions.insert(key, expansion);
+    let Some(child) = call.child else { return Vec::new() };
+    let declared = &module.scope(child).variables;
+    for (input, expr) in &call.inputs {
+        if !declared.contains_key(input) {
+            let mut d = Diagnostic::error(format!("module `{}` has no variable `{input}`", call.name))
+                .at(expr.key_span, "not a variable of the module");
+            if let Some(s) = crate::diag::did_you_mean(input, declared.keys().map(String::as_str)) {
+                d = d.help(format!("did you mean `{s}`?"));
+            }
+            diags.push(d);
+        }
+    }
+    for (name, decl) in declared {
+        if decl.default.is_none() && !call.inputs.contains_key(name) {
+            diags.push(
+                Diagnostic::error(format!("module `{}` needs a value for its variable `{name}`", call.name))
+                    .at(call.span, format!("`{name}` is not set"))
+                    .related(decl.span, "declared without a default here")
+                    .help(format!("add `{name} = ...` to the module block")),
+            );
+        }
+    }
+    let mut made = Vec::new();
+    for binding in bindings {
+        let mut inst = ev.scope.clone();
+        inst.push(ModuleStep { name: call.name.clone(), key: binding.as_ref().map(|b| b.key.clone()) });
+        ev.instance = binding;
+        let mut inputs = BTreeMap::new();
+        for (input, expr) in &call.inputs {
+            if !declared.contains_key(input) {
+                continue;
+            }
+            match ev.eval(expr) {
+                Ok(value) => {
+                    inputs.insert(input.clone(), value);
+                }
+                Err(d) => {
+                    diags.push(d);
+                    inputs.insert(input.clone(), (Value::Unknown, false));
+                }
+            }
+        }
+        ev.instance = None;
+        ev.variables.insert(inst.clone(), inputs);
+        made.push(inst);
+    }
+    made
+}
+
+/// The value of a called module's variable in the instance `ev.scope`: the input its call set
+/// (already in `ev.variables`), else its default; converted to its type and validated.
+fn child_variable(
+    ev: &Evaluator<'_>,
+    scope: ScopeId,
+    decl: &crate::config::VariableDecl,
+    diags: &mut Diagnostics,
+) -> (Value, bool) {
+    let given = ev.variables.get(&ev.scope).and_then(|v| v.get(&decl.name)).cloned();
+    let (value, tainted) = match (given, &decl.default) {
+        (Some(v), _) => v,
+        (None, Some(default)) => ev.eval(default).unwrap_or_else(|d| {
+            diags.push(d);
+            (Value::Unknown, false)
+        }),
+        // Reported at the call.
+        (None, None) => (Value::Unknown, false),
+    };
+    let value = match &decl.type_constraint {
+        Some(t) => t.convert(value).unwrap_or_else(|msg| {
+            diags.push(
+                Diagnostic::error(format!(
+                    "invalid value for variable `{}{}`: {msg}",
+                    ev.module.scope(scope).prefix(),
+                    decl.name
+                ))
+                .at(decl.span, "declared here"),
+            );
+            Value::Unknown
+        }),
+        None => value,
+    };
+    let sensitive = tainted || decl.sensitive;
+    if value.is_known() && !decl.validations.is_empty() {
+        let mut check = Evaluator::new(ev.module, BTreeMap::new());
+        check.scope.clone_from(&ev.scope);
+        check
+            .variables
+            .insert(ev.scope.clone(), [(decl.name.clone(), (value.clone(), sensitive))].into_iter().collect());
+        crate::config::check_validation(&check, decl, diags);
+    }
+    (value, sensitive)
+}
+
+fn sensitive_output(prefix: &str, name: &str, span: crate::model::Span) -> Diagnostic {
+    Diagnostic::error(format!("output `{prefix}{name}` shows a sensitive value"))
+        .at(span, "derived from a secret")
+        .help("add `sensitive = true` to the output")
 }
 
 /// Evaluates the outputs; each with its value and whether it is sensitive.
 pub fn outputs(ev: &Evaluator<'_>, diags: &mut Diagnostics) -> Vec<(String, Value, bool)> {
     let mut out = Vec::new();
-    for (name, decl) in &ev.module.outputs {
+    for (name, decl) in &ev.module.root().outputs {
         match ev.eval(&decl.value) {
             Ok((value, tainted)) => {
                 if tainted && !decl.sensitive {
-                    diags.push(
-                        Diagnostic::error(format!("output `{name}` shows a sensitive value"))
-                            .at(decl.span, "derived from a secret")
-                            .help("add `sensitive = true` to the output"),
-                    );
+                    diags.push(sensitive_output("", name, decl.span));
                 }
                 out.push((name.clone(), value, decl.sensitive || tainted));
             }

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use petgraph::graph::{DiGraph, NodeIndex};
 
-use crate::config::{Module, Node};
+use crate::config::{Module, Node, ScopeId};
 use crate::diag::{did_you_mean, Diagnostic, Diagnostics};
 use crate::model::{Address, NameMap, NameSet, Span};
 
@@ -31,14 +31,14 @@ pub fn build(module: &Module) -> (Graph, Diagnostics) {
     let mut graph: DiGraph<(), ()> = DiGraph::new();
     // In `Node` order, since each map's keys are sorted and `Node` orders by kind first: a
     // node's index then orders as the node does.
-    let nodes: Vec<Node> = module
-        .variables
-        .keys()
-        .map(|n| Node::Variable(n.clone()))
-        .chain(module.locals.keys().map(|n| Node::Local(n.clone())))
-        .chain(module.resources.keys().map(|a| Node::Resource(a.clone())))
-        .chain(module.outputs.keys().map(|n| Node::Output(n.clone())))
-        .collect();
+    // In `Node` order: by kind, then module, then name (each map's keys are sorted).
+    let scopes = || module.scopes.iter().enumerate().map(|(i, s)| (ScopeId(u32::try_from(i).unwrap_or(u32::MAX)), s));
+    let mut nodes: Vec<Node> = Vec::with_capacity(module.resources.len() + 16);
+    nodes.extend(scopes().flat_map(|(id, s)| s.variables.keys().map(move |n| Node::Variable(id, n.clone()))));
+    nodes.extend(scopes().flat_map(|(id, s)| s.locals.keys().map(move |n| Node::Local(id, n.clone()))));
+    nodes.extend(scopes().flat_map(|(id, s)| s.calls.keys().map(move |n| Node::Module(id, n.clone()))));
+    nodes.extend(module.resources.keys().map(|a| Node::Resource(a.clone())));
+    nodes.extend(scopes().flat_map(|(id, s)| s.outputs.keys().map(move |n| Node::Output(id, n.clone()))));
     debug_assert!(nodes.windows(2).all(|w| w[0] < w[1]), "nodes are in order");
     let index: NameMap<&Node, NodeIndex> = nodes.iter().map(|node| (node, graph.add_node(()))).collect();
     // Edges point from a dependency to its dependent.
@@ -117,20 +117,47 @@ pub fn build(module: &Module) -> (Graph, Diagnostics) {
 }
 
 fn undeclared(module: &Module, target: &Node, span: Span) -> Diagnostic {
+    if let Node::Output(child, output) = target {
+        // Said as evaluation says it, so that the two are one diagnostic.
+        let call = module.scope(*child).path.last().cloned().unwrap_or_default();
+        let d = Diagnostic::error(format!("module `{call}` has no output `{output}`")).at(span, "no such output");
+        return match did_you_mean(output, module.scope(*child).outputs.keys().map(String::as_str)) {
+            Some(s) => d.help(format!("did you mean `{s}`?")),
+            None => d,
+        };
+    }
     let (kind, candidates): (&str, Vec<String>) = match target {
-        Node::Variable(_) => ("variable", module.variables.keys().map(|n| format!("var.{n}")).collect()),
-        Node::Local(_) => ("local value", module.locals.keys().map(|n| format!("local.{n}")).collect()),
+        Node::Variable(s, _) => (
+            "variable",
+            module.scope(*s).variables.keys().map(|n| format!("{}var.{n}", module.scope(*s).prefix())).collect(),
+        ),
+        Node::Local(s, _) => (
+            "local value",
+            module.scope(*s).locals.keys().map(|n| format!("{}local.{n}", module.scope(*s).prefix())).collect(),
+        ),
+        Node::Module(s, _) => (
+            "module",
+            module.scope(*s).calls.keys().map(|n| format!("{}module.{n}", module.scope(*s).prefix())).collect(),
+        ),
         Node::Resource(a) => (
             "resource",
-            module.resources.keys().filter(|r| r.type_name == a.type_name).map(ToString::to_string).collect(),
+            module
+                .resources
+                .keys()
+                .filter(|r| r.type_name == a.type_name && r.module == a.module)
+                .map(ToString::to_string)
+                .collect(),
         ),
-        Node::Output(_) => ("output", Vec::new()),
+        Node::Output(s, _) => {
+            ("output", module.scope(*s).outputs.keys().map(|n| format!("{}{n}", module.scope(*s).prefix())).collect())
+        }
     };
-    let name = target.to_string();
-    let mut d = Diagnostic::error(format!("reference to undeclared {kind} `{target}`")).at(span, "not declared");
+    let name = module.node_text(target);
+    let target_text = name.clone();
+    let mut d = Diagnostic::error(format!("reference to undeclared {kind} `{target_text}`")).at(span, "not declared");
     if let Node::Resource(a) = target {
         if crate::schema::Schema::get().resource(&a.type_name).is_none() {
-            d = Diagnostic::error(format!("unknown name `{}` in reference `{target}`", a.type_name))
+            d = Diagnostic::error(format!("unknown name `{}` in reference `{target_text}`", a.type_name))
                 .at(span, "not a resource type or known root");
             let roots = ["var", "local", "path"];
             return match did_you_mean(&a.type_name, crate::schema::Schema::get().resource_names().chain(roots)) {
@@ -142,10 +169,11 @@ fn undeclared(module: &Module, target: &Node, span: Span) -> Diagnostic {
     match did_you_mean(&name, candidates.iter().map(String::as_str)) {
         Some(s) => d.help(format!("did you mean `{s}`?")),
         None => d.help(match target {
-            Node::Variable(n) => format!("declare it with `variable \"{n}\" {{}}`"),
-            Node::Local(n) => format!("add `{n} = ...` to a `locals` block"),
+            Node::Variable(_, n) => format!("declare it with `variable \"{n}\" {{}}`"),
+            Node::Local(_, n) => format!("add `{n} = ...` to a `locals` block"),
+            Node::Module(_, n) => format!("declare it with `module \"{n}\" {{ source = \"./modules/{n}\" }}`"),
             Node::Resource(a) => format!("declare it with `resource \"{}\" \"{}\" {{ ... }}`", a.type_name, a.name),
-            Node::Output(_) => String::new(),
+            Node::Output(_, n) => format!("add `output \"{n}\" {{ value = ... }}` to the module"),
         }),
     }
 }
@@ -167,15 +195,54 @@ fn references(module: &Module, nodes: &[Node]) -> Vec<Vec<(Node, Span)>> {
     })
 }
 
-/// What one node's expressions and `depends_on` refer to.
+/// What one node's expressions and `depends_on` refer to, and the module call that every
+/// node of a called module waits for (it expands the module's instances and sets its
+/// variables).
 fn node_references(module: &Module, node: &Node) -> Vec<(Node, Span)> {
     let mut refs = Vec::new();
     for expr in module.node_exprs(node) {
-        refs.extend(crate::config::references(expr));
+        for (target, span) in crate::config::references(module, expr) {
+            refs.push((target.clone(), span));
+            // A whole module (`module.tenant`) is its outputs.
+            if let Node::Module(scope, call) = &target {
+                if let Some(child) = module.child(*scope, call) {
+                    refs.extend(module.scope(child).outputs.keys().map(|o| (Node::Output(child, o.clone()), span)));
+                }
+            }
+        }
     }
-    if let Node::Resource(a) = node {
-        if let Some(decl) = module.resources.get(a) {
-            refs.extend(decl.depends_on.iter().map(|(d, s)| (Node::Resource(d.clone()), *s)));
+    let (scope, depends_on, span) = match node {
+        Node::Resource(a) => match module.resources.get(a) {
+            Some(decl) => (decl.scope, decl.depends_on.as_slice(), decl.span),
+            None => return refs,
+        },
+        Node::Module(s, n) => match module.scope(*s).calls.get(n) {
+            Some(call) => (*s, call.depends_on.as_slice(), call.span),
+            None => return refs,
+        },
+        Node::Variable(s, _) | Node::Local(s, _) | Node::Output(s, _) => (*s, [].as_slice(), Span::default()),
+    };
+    for (target, at) in depends_on {
+        if target.type_name.is_empty() {
+            // `depends_on = [module.NAME]`: every resource of that module and those it calls.
+            let Some(call) = target.module.last() else { continue };
+            refs.push((Node::Module(scope, call.name.clone()), *at));
+            refs.extend(
+                module
+                    .resources
+                    .keys()
+                    .filter(|r| r.module.starts_with(&target.module))
+                    .map(|r| (Node::Resource(r.clone()), *at)),
+            );
+        } else {
+            refs.push((Node::Resource(target.clone()), *at));
+        }
+    }
+    // Everything in a called module waits for its call.
+    if let Some(parent) = module.scope(scope).parent {
+        if let Some(call) = module.scope(scope).path.last() {
+            let at = module.scope(parent).calls.get(call).map_or(span, |c| c.span);
+            refs.push((Node::Module(parent, call.clone()), at));
         }
     }
     refs
@@ -218,7 +285,7 @@ fn report_cycles(
         let names: Vec<String> = std::iter::once(&start)
             .chain(path[1..].iter().rev())
             .chain(std::iter::once(&start))
-            .map(|i| format!("`{}`", nodes[i.index()]))
+            .map(|i| format!("`{}`", module.node_text(&nodes[i.index()])))
             .collect();
         let first = &nodes[start.index()];
         let last = &nodes[path[path.len() - 1].index()];
@@ -227,11 +294,18 @@ fn report_cycles(
         let mut d = Diagnostic::error(format!("dependency cycle: {}", names.join(" → ")))
             .help("break the cycle by removing one of these references or `depends_on` entries");
         if let Some(s) = span {
-            d = d.at(s, format!("`{first}` refers to `{last}` here"));
+            d = d.at(s, format!("`{}` refers to `{}` here", module.node_text(first), module.node_text(last)));
         }
         for pair in path.windows(2) {
             if let Some(s) = edge_spans.get(&(pair[0], pair[1])) {
-                d = d.related(*s, format!("`{}` refers to `{}`", nodes[pair[1].index()], nodes[pair[0].index()]));
+                d = d.related(
+                    *s,
+                    format!(
+                        "`{}` refers to `{}`",
+                        module.node_text(&nodes[pair[1].index()]),
+                        module.node_text(&nodes[pair[0].index()])
+                    ),
+                );
             }
         }
         diags.push(d);

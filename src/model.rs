@@ -103,14 +103,97 @@ pub fn format_number(n: f64) -> String {
     }
 }
 
-/// The address of a resource or data source instance, e.g. `thoth_fleet.prod` or
-/// `thoth_fleet.region["eu"]`. A block without `count` or `for_each` has one instance and no key.
+/// The address of a resource or data source instance, e.g. `thoth_fleet.prod`,
+/// `thoth_fleet.region["eu"]` or `module.tenant["eu"].thoth_fleet.ring`. A block without
+/// `count` or `for_each` has one instance and no key; so has a module call without them.
+///
+/// Inside the configuration (the graph, the declarations) a block is named by its address
+/// without any key: `module.tenant.thoth_fleet.ring` stands for the block in every instance of
+/// `module.tenant`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Address {
+    /// The module instance the block belongs to, outermost first; empty for the root module.
+    pub module: Vec<ModuleStep>,
     pub mode: Mode,
     pub type_name: String,
     pub name: String,
     pub key: Option<InstanceKey>,
+}
+
+/// One step of a module path: a module call and, for a call with `count` or `for_each`, the
+/// instance.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ModuleStep {
+    pub name: String,
+    pub key: Option<InstanceKey>,
+}
+
+/// Writes `module.a["x"].module.b.` for a module path (nothing for the root).
+pub fn write_module_path(f: &mut impl fmt::Write, path: &[ModuleStep]) -> fmt::Result {
+    for step in path {
+        write!(f, "module.{}", step.name)?;
+        write_key(f, step.key.as_ref())?;
+        f.write_char('.')?;
+    }
+    Ok(())
+}
+
+fn write_key(f: &mut impl fmt::Write, key: Option<&InstanceKey>) -> fmt::Result {
+    match key {
+        None => Ok(()),
+        Some(InstanceKey::Index(i)) => write!(f, "[{i}]"),
+        Some(InstanceKey::Name(k)) => write!(f, "[{}]", serde_json::Value::String(k.clone())),
+    }
+}
+
+/// The text of a module path without its trailing dot (`module.a["x"]`), empty for the root.
+pub fn module_path_text(path: &[ModuleStep]) -> String {
+    let mut text = String::new();
+    let _ = write_module_path(&mut text, path);
+    text.pop();
+    text
+}
+
+/// Splits `name[key]` into the name and the parsed key.
+fn split_key(text: &str) -> Option<(&str, Option<InstanceKey>)> {
+    match text.find('[') {
+        Some(i) => {
+            let inner = text[i..].strip_prefix('[')?.strip_suffix(']')?;
+            let key = if inner.starts_with('"') {
+                InstanceKey::Name(serde_json::from_str::<String>(inner).ok()?)
+            } else {
+                InstanceKey::Index(inner.parse().ok()?)
+            };
+            Some((&text[..i], Some(key)))
+        }
+        None => Some((text, None)),
+    }
+}
+
+/// Splits an address into its dot-separated parts, keeping quoted keys (which may hold dots)
+/// whole.
+fn address_parts(text: &str) -> Option<Vec<&str>> {
+    let mut parts = Vec::new();
+    let (mut start, mut in_string, mut escaped, mut depth) = (0, false, false, 0usize);
+    for (i, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_string => escaped = true,
+            '"' => in_string = !in_string,
+            '[' if !in_string => depth += 1,
+            ']' if !in_string => depth = depth.checked_sub(1)?,
+            '.' if !in_string && depth == 0 => {
+                parts.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if in_string || depth != 0 {
+        return None;
+    }
+    parts.push(&text[start..]);
+    Some(parts)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -128,7 +211,13 @@ pub enum InstanceKey {
 
 impl Address {
     pub fn managed(type_name: &str, name: &str) -> Address {
-        Address { mode: Mode::Managed, type_name: type_name.to_owned(), name: name.to_owned(), key: None }
+        Address {
+            module: Vec::new(),
+            mode: Mode::Managed,
+            type_name: type_name.to_owned(),
+            name: name.to_owned(),
+            key: None,
+        }
     }
 
     #[must_use]
@@ -136,50 +225,66 @@ impl Address {
         Address { key, ..self.clone() }
     }
 
-    /// The address of the block this instance belongs to.
+    /// The address of the block this instance belongs to, in the same module instance.
     #[must_use]
     pub fn block(&self) -> Address {
         self.with_key(None)
     }
 
-    /// Parses `type.name`, `data.type.name`, with an optional `[0]` or `["key"]` suffix.
+    /// The block as the configuration declares it: no instance key, in the module path
+    /// without keys.
+    #[must_use]
+    pub fn config_block(&self) -> Address {
+        Address {
+            module: self.module.iter().map(|s| ModuleStep { name: s.name.clone(), key: None }).collect(),
+            mode: self.mode,
+            type_name: self.type_name.clone(),
+            name: self.name.clone(),
+            key: None,
+        }
+    }
+
+    /// The same block in another module instance.
+    #[must_use]
+    pub fn in_module(&self, module: &[ModuleStep]) -> Address {
+        Address { module: module.to_vec(), ..self.clone() }
+    }
+
+    /// Parses `type.name` and `data.type.name`, with an optional `[0]` or `["key"]` suffix,
+    /// after any number of `module.name` or `module.name[key]` steps.
     pub fn parse(text: &str) -> Option<Address> {
-        let (base, key) = match text.find('[') {
-            Some(i) => {
-                let inner = text[i..].strip_prefix('[')?.strip_suffix(']')?;
-                let key = if inner.starts_with('"') {
-                    InstanceKey::Name(serde_json::from_str::<String>(inner).ok()?)
-                } else {
-                    InstanceKey::Index(inner.parse().ok()?)
-                };
-                (&text[..i], Some(key))
+        let parts = address_parts(text)?;
+        let mut module = Vec::new();
+        let mut rest = parts.as_slice();
+        while let ["module", step, tail @ ..] = rest {
+            let (name, key) = split_key(step)?;
+            if name.is_empty() || tail.is_empty() {
+                return None;
             }
-            None => (text, None),
-        };
-        let parts: Vec<&str> = base.split('.').collect();
-        let (mode, t, n) = match parts.as_slice() {
+            module.push(ModuleStep { name: name.to_owned(), key });
+            rest = tail;
+        }
+        let (mode, t, n) = match rest {
             ["data", t, n] => (Mode::Data, *t, *n),
             [t, n] => (Mode::Managed, *t, *n),
             _ => return None,
         };
-        if t.is_empty() || n.is_empty() {
+        let (n, key) = split_key(n)?;
+        if t.is_empty() || n.is_empty() || t.contains('[') {
             return None;
         }
-        Some(Address { mode, type_name: t.to_owned(), name: n.to_owned(), key })
+        Some(Address { module, mode, type_name: t.to_owned(), name: n.to_owned(), key })
     }
 }
 
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_module_path(f, &self.module)?;
         if self.mode == Mode::Data {
             f.write_str("data.")?;
         }
         write!(f, "{}.{}", self.type_name, self.name)?;
-        match &self.key {
-            None => Ok(()),
-            Some(InstanceKey::Index(i)) => write!(f, "[{i}]"),
-            Some(InstanceKey::Name(k)) => write!(f, "[{}]", serde_json::Value::String(k.clone())),
-        }
+        write_key(f, self.key.as_ref())
     }
 }
 
@@ -258,12 +363,30 @@ mod tests {
 
     #[test]
     fn addresses_round_trip_through_text() {
-        for text in
-            ["thoth_fleet.prod", "thoth_fleet.prod[3]", "thoth_fleet.region[\"eu west\"]", "data.thoth_fleets.all"]
-        {
+        for text in [
+            "thoth_fleet.prod",
+            "thoth_fleet.prod[3]",
+            "thoth_fleet.region[\"eu west\"]",
+            "thoth_fleet.region[\"eu.west\"]",
+            "data.thoth_fleets.all",
+            "module.tenant.thoth_fleet.ring",
+            "module.tenant[\"eu\"].module.inner[2].thoth_fleet.ring[\"a\"]",
+            "module.tenant.data.thoth_fleets.all",
+        ] {
             assert_eq!(Address::parse(text).map(|a| a.to_string()).as_deref(), Some(text));
         }
-        for bad in ["thoth_fleet", "a.b.c.d", "thoth_fleet.prod[x]", "thoth_fleet.prod[\"open"] {
+        let nested = Address::parse("module.tenant[\"eu\"].thoth_fleet.ring[1]").expect("address");
+        assert_eq!(nested.config_block().to_string(), "module.tenant.thoth_fleet.ring");
+        assert_eq!(nested.block().to_string(), "module.tenant[\"eu\"].thoth_fleet.ring");
+        for bad in [
+            "thoth_fleet",
+            "a.b.c.d",
+            "thoth_fleet.prod[x]",
+            "thoth_fleet.prod[\"open",
+            "module.x",
+            "module..a.b",
+            "a[0].b",
+        ] {
             assert_eq!(Address::parse(bad), None, "{bad}");
         }
     }

@@ -200,7 +200,7 @@ mod tests {
             let walked: BTreeSet<_> = module
                 .node_exprs(&node)
                 .into_iter()
-                .flat_map(crate::config::references)
+                .flat_map(|e| crate::config::references(&module, e))
                 .filter_map(|(n, _)| match n {
                     Node::Resource(a) => Some(a),
                     _ => None,

@@ -187,7 +187,7 @@ async fn finish_outputs(
     store: &Store,
     revealed: &BTreeMap<Address, VecMap<String, Value>>,
 ) -> u8 {
-    if conf.module.outputs.is_empty() {
+    if conf.module.root().outputs.is_empty() {
         return OK;
     }
     // Outputs show the tenant as the apply left it: data sources are read once more.

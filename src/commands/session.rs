@@ -24,7 +24,14 @@ use crate::state::{Lock, State, Store};
 /// `None` when there are errors.
 pub(super) fn load(vars: &VarArgs) -> Option<Configuration> {
     let inputs = VarInputs { cli: vars.vars.clone(), files: vars.var_files.clone(), env: VarInputs::from_env() };
-    let (conf, diags) = crate::evaluate::load(Path::new("."), &inputs);
+    let workspace = match workdir::workspace() {
+        Ok(w) => w,
+        Err(e) => {
+            fail(&e, None);
+            return None;
+        }
+    };
+    let (conf, diags) = crate::evaluate::load(Path::new("."), &inputs, &workspace);
     if !diags.is_empty() {
         err(&render::diagnostics(&conf.module.files, &diags));
     }

@@ -11,9 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use hcl_edit::expr::{BinaryOperator, Expression, ObjectKey, TraversalOperator, UnaryOperator};
 use hcl_edit::template::{Directive, Element, Template};
 
-use super::{functions, Expr, Module, Node, Repetition, ResourceDecl};
+use super::{functions, Expr, Module, Node, Repetition, ResourceDecl, ScopeId};
 use crate::diag::{did_you_mean, Diagnostic};
-use crate::model::{format_number, Address, InstanceKey, NameMap, Span, Value};
+use crate::model::{format_number, Address, InstanceKey, ModuleStep, NameMap, Span, Value};
 use crate::schema::Schema;
 use crate::vecmap::VecMap;
 
@@ -42,12 +42,24 @@ pub struct InstanceBinding {
     pub each_value: Option<Value>,
 }
 
+/// Values by module instance and name; the root module's under the empty path.
+pub type Scoped<V> = BTreeMap<Vec<ModuleStep>, BTreeMap<String, V>>;
+
 /// Holds everything an expression may refer to.
 #[derive(Debug)]
 pub struct Evaluator<'m> {
     pub module: &'m Module,
-    pub variables: BTreeMap<String, (Value, bool)>,
-    pub locals: BTreeMap<String, (Value, bool)>,
+    /// Variable values with whether they are sensitive, by module instance.
+    pub variables: Scoped<(Value, bool)>,
+    pub locals: Scoped<(Value, bool)>,
+    /// The outputs of module instances other than the root, which their callers read.
+    pub outputs: Scoped<(Value, bool)>,
+    /// The instances of each module call, by the calling module instance and the call's name.
+    pub module_expansions: BTreeMap<(Vec<ModuleStep>, String), Expansion>,
+    /// The module instance being evaluated (empty for the root module).
+    pub scope: Vec<ModuleStep>,
+    /// `terraform.workspace`.
+    pub workspace: String,
     /// Values of resource instances, by instance address. Hashed, as these two maps are only
     /// looked up, tens of thousands of times in a large configuration.
     pub resources: NameMap<Address, ResourceValues>,
@@ -73,8 +85,12 @@ impl<'m> Evaluator<'m> {
     pub fn new(module: &'m Module, variables: BTreeMap<String, (Value, bool)>) -> Evaluator<'m> {
         Evaluator {
             module,
-            variables,
+            variables: [(Vec::new(), variables)].into_iter().collect(),
             locals: BTreeMap::new(),
+            outputs: BTreeMap::new(),
+            module_expansions: BTreeMap::new(),
+            scope: Vec::new(),
+            workspace: crate::state::backend::DEFAULT_WORKSPACE.to_owned(),
             resources: NameMap::default(),
             expansions: NameMap::default(),
             instance: None,
@@ -84,7 +100,17 @@ impl<'m> Evaluator<'m> {
     /// The instances of a block: its keys and, for `for_each`, each value. `count` and
     /// `for_each` must be known before apply, as in Terraform.
     pub fn expand(&self, decl: &ResourceDecl) -> Result<Vec<InstanceBinding>, Diagnostic> {
-        let Some(repetition) = &decl.repetition else { return Ok(Vec::new()) };
+        self.expand_repetition(decl.repetition.as_ref(), &decl.address.to_string())
+    }
+
+    /// The instances `count` or `for_each` of a block (a resource, a module call) make;
+    /// `what` names the block in messages.
+    pub fn expand_repetition(
+        &self,
+        repetition: Option<&Repetition>,
+        what_block: &str,
+    ) -> Result<Vec<InstanceBinding>, Diagnostic> {
+        let Some(repetition) = repetition else { return Ok(Vec::new()) };
         let (expr, what) = match repetition {
             Repetition::Count(e) => (e, "count"),
             Repetition::ForEach(e) => (e, "for_each"),
@@ -97,12 +123,12 @@ impl<'m> Evaluator<'m> {
             other => other.is_known(),
         };
         if !keys_known {
-            return Err(Diagnostic::error(format!("`{what}` of `{}` is not known until apply", decl.address))
+            return Err(Diagnostic::error(format!("`{what}` of `{what_block}` is not known until apply"))
                 .at(expr.span, "depends on values the control plane assigns")
                 .help(format!("`{what}` must come from configuration values, such as variables or locals")));
         }
         if sensitive {
-            return Err(Diagnostic::error(format!("`{what}` of `{}` uses a sensitive value", decl.address))
+            return Err(Diagnostic::error(format!("`{what}` of `{what_block}` uses a sensitive value"))
                 .at(expr.span, "derived from a secret")
                 .help("instance keys appear in plans and state; use non-secret values"));
         }
@@ -157,10 +183,12 @@ impl<'m> Evaluator<'m> {
         else {
             return Err(invalid());
         };
-        let block = Address::managed(root.as_str(), name.as_str());
-        if !self.module.resources.contains_key(&block) {
+        let declared = Address::managed(root.as_str(), name.as_str())
+            .in_module(&self.module.scope(self.module.scope_of(expr)).steps());
+        if !self.module.resources.contains_key(&declared) {
             return Err(invalid());
         }
+        let block = Address::managed(root.as_str(), name.as_str()).in_module(&self.scope);
         let mut rest = &t.operators[1..];
         let mut instances = self.instances_of(&block);
         if let Some(TraversalOperator::Index(index)) = rest.first().map(hcl_edit::Decorated::value) {
@@ -459,7 +487,7 @@ impl<'m> Evaluator<'m> {
                 let span = Span { file: ctx.file, start: Self::span(ctx, v).start, end: Self::span(ctx, &ops[0]).end };
                 match v.as_str() {
                     "var" => (self.var(ctx, attr.as_str(), span)?, &ops[1..]),
-                    "local" => match self.locals.get(attr.as_str()) {
+                    "local" => match self.locals.get(&self.scope).and_then(|l| l.get(attr.as_str())) {
                         Some((value, sensitive)) => {
                             if *sensitive {
                                 ctx.sensitive.set(true);
@@ -467,17 +495,21 @@ impl<'m> Evaluator<'m> {
                             (value.clone(), &ops[1..])
                         }
                         None => {
-                            let names: Vec<String> = self.module.locals.keys().map(|n| format!("local.{n}")).collect();
+                            let scope = self.module.scope(self.file_scope(ctx));
+                            let prefix = scope.prefix();
+                            let names: Vec<String> =
+                                scope.locals.keys().map(|n| format!("{prefix}local.{n}")).collect();
                             return Err(undeclared(
                                 "local value",
-                                &format!("local.{}", attr.as_str()),
+                                &format!("{prefix}local.{}", attr.as_str()),
                                 span,
                                 names.iter().map(String::as_str),
                             ));
                         }
                     },
                     "path" => match attr.as_str() {
-                        "module" | "root" | "cwd" => (Value::String(".".to_owned()), &ops[1..]),
+                        "module" => (Value::String(self.module_path(ctx)), &ops[1..]),
+                        "root" | "cwd" => (Value::String(".".to_owned()), &ops[1..]),
                         other => {
                             return Err(Diagnostic::error(format!("unknown path value `path.{other}`"))
                                 .at(span, "not a known path")
@@ -485,6 +517,15 @@ impl<'m> Evaluator<'m> {
                         }
                     },
                     "count" | "each" => (self.instance_value(v.as_str(), attr.as_str(), span)?, &ops[1..]),
+                    "terraform" => match attr.as_str() {
+                        "workspace" => (Value::String(self.workspace.clone()), &ops[1..]),
+                        other => {
+                            return Err(Diagnostic::error(format!("unknown value `terraform.{other}`"))
+                                .at(span, "not a known value")
+                                .help("use `terraform.workspace`"))
+                        }
+                    },
+                    "module" => self.module_ref(ctx, attr.as_str(), &ops[1..], span)?,
                     "data" => {
                         let Some(TraversalOperator::GetAttr(name)) = ops.get(1).map(hcl_edit::Decorated::value) else {
                             return Err(Diagnostic::error("a data source reference needs a type and a name")
@@ -557,7 +598,7 @@ impl<'m> Evaluator<'m> {
     }
 
     fn var(&self, ctx: &Ctx<'_>, name: &str, span: Span) -> EvalResult {
-        match self.variables.get(name) {
+        match self.variables.get(&self.scope).and_then(|v| v.get(name)) {
             Some((value, sensitive)) => {
                 if *sensitive {
                     ctx.sensitive.set(true);
@@ -565,8 +606,140 @@ impl<'m> Evaluator<'m> {
                 Ok(value.clone())
             }
             None => {
-                let names: Vec<String> = self.module.variables.keys().map(|n| format!("var.{n}")).collect();
-                Err(undeclared("variable", &format!("var.{name}"), span, names.iter().map(String::as_str)))
+                let scope = self.module.scope(self.file_scope(ctx));
+                let prefix = scope.prefix();
+                let names: Vec<String> = scope.variables.keys().map(|n| format!("{prefix}var.{n}")).collect();
+                Err(undeclared("variable", &format!("{prefix}var.{name}"), span, names.iter().map(String::as_str)))
+            }
+        }
+    }
+
+    /// The module an expression of this evaluation is written in.
+    fn file_scope(&self, ctx: &Ctx<'_>) -> ScopeId {
+        self.module.files.get(ctx.file).map_or(crate::config::ROOT, |f| f.scope)
+    }
+
+    /// `path.module`: the directory of the module the expression is in, as written from the
+    /// root (`.` for the root module).
+    fn module_path(&self, ctx: &Ctx<'_>) -> String {
+        let scope = self.module.scope(self.file_scope(ctx));
+        if scope.parent.is_none() {
+            return ".".to_owned();
+        }
+        scope.dir.to_string_lossy().replace('\\', "/")
+    }
+
+    /// `module.NAME` followed by `ops`: one output of the called module's instance
+    /// (`module.NAME.OUTPUT`, `module.NAME[KEY].OUTPUT`), or its outputs as an object (a list
+    /// or map of objects for `count` or `for_each`).
+    fn module_ref<'o>(
+        &self,
+        ctx: &Ctx<'_>,
+        name: &str,
+        ops: &'o [hcl_edit::Decorated<TraversalOperator>],
+        span: Span,
+    ) -> Result<(Value, &'o [hcl_edit::Decorated<TraversalOperator>]), Diagnostic> {
+        let scope = self.file_scope(ctx);
+        let Some(call) = self.module.scope(scope).calls.get(name) else {
+            let calls = self.module.scope(scope).calls.keys().map(String::as_str);
+            return Err(undeclared("module", &format!("module.{name}"), span, calls)
+                .help(format!("declare it with `module \"{name}\" {{ source = \"./modules/{name}\" }}`")));
+        };
+        let Some(child) = call.child else { return Ok((Value::Unknown, ops)) };
+        let outputs = &self.module.scope(child).outputs;
+        let instance_path = |key: Option<InstanceKey>| {
+            let mut path = self.scope.clone();
+            path.push(ModuleStep { name: name.to_owned(), key });
+            path
+        };
+        // One output of one instance.
+        let output = |path: &Vec<ModuleStep>, output: &str, at: Span| -> EvalResult {
+            if !outputs.contains_key(output) {
+                let mut d =
+                    Diagnostic::error(format!("module `{name}` has no output `{output}`")).at(at, "no such output");
+                if let Some(s) = did_you_mean(output, outputs.keys().map(String::as_str)) {
+                    d = d.help(format!("did you mean `{s}`?"));
+                }
+                return Err(d);
+            }
+            match self.outputs.get(path).and_then(|o| o.get(output)) {
+                Some((v, sensitive)) => {
+                    if *sensitive {
+                        ctx.sensitive.set(true);
+                    }
+                    Ok(v.clone())
+                }
+                None => Ok(Value::Unknown),
+            }
+        };
+        // Every output of one instance, as an object.
+        let object = |path: &Vec<ModuleStep>| -> Value {
+            let Some(values) = self.outputs.get(path) else { return Value::Unknown };
+            if values.values().any(|(_, s)| *s) {
+                ctx.sensitive.set(true);
+            }
+            Value::Map(values.iter().map(|(k, (v, _))| (k.clone(), v.clone())).collect())
+        };
+        let expansion = self.module_expansions.get(&(self.scope.clone(), name.to_owned()));
+        match expansion {
+            None | Some(Expansion::Unknown) => Ok((Value::Unknown, ops)),
+            Some(Expansion::Single) => match ops.first().map(hcl_edit::Decorated::value) {
+                Some(TraversalOperator::GetAttr(o)) => {
+                    let at = Span { end: Self::span(ctx, &ops[0]).end, ..span };
+                    Ok((output(&instance_path(None), o.as_str(), at)?, &ops[1..]))
+                }
+                _ => Ok((object(&instance_path(None)), ops)),
+            },
+            Some(repeated) => {
+                let keys: Vec<InstanceKey> = match repeated {
+                    Expansion::Count(n) => (0..*n).map(InstanceKey::Index).collect(),
+                    Expansion::ForEach(keys) => keys.iter().cloned().map(InstanceKey::Name).collect(),
+                    Expansion::Single | Expansion::Unknown => Vec::new(),
+                };
+                if let (Some(TraversalOperator::Index(index)), Some(TraversalOperator::GetAttr(o))) =
+                    (ops.first().map(hcl_edit::Decorated::value), ops.get(1).map(hcl_edit::Decorated::value))
+                {
+                    let sensitive = Cell::new(false);
+                    let mut inner = Ctx { file: ctx.file, bound: ctx.bound.clone(), sensitive: &sensitive };
+                    let key = match self.expr(&mut inner, index)? {
+                        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                        Value::Number(n) if n >= 0.0 && n.fract() == 0.0 => InstanceKey::Index(n as usize),
+                        Value::String(k) => InstanceKey::Name(k),
+                        Value::Unknown => return Ok((Value::Unknown, &ops[2..])),
+                        other => {
+                            return Err(type_error(
+                                Self::span(ctx, index),
+                                "a module instance key",
+                                "number or string",
+                                &other,
+                            ))
+                        }
+                    };
+                    if sensitive.get() {
+                        ctx.sensitive.set(true);
+                    }
+                    if !keys.contains(&key) {
+                        return Err(Diagnostic::error(format!("module `{name}` has no instance {key:?}"))
+                            .at(Self::span(ctx, &ops[0]), "no such instance"));
+                    }
+                    let at = Span { end: Self::span(ctx, &ops[1]).end, ..span };
+                    return Ok((output(&instance_path(Some(key)), o.as_str(), at)?, &ops[2..]));
+                }
+                let value = match repeated {
+                    Expansion::ForEach(_) => Value::Map(
+                        keys.into_iter()
+                            .map(|k| {
+                                let name = match &k {
+                                    InstanceKey::Name(n) => n.clone(),
+                                    InstanceKey::Index(i) => i.to_string(),
+                                };
+                                (name, object(&instance_path(Some(k))))
+                            })
+                            .collect(),
+                    ),
+                    _ => Value::List(keys.into_iter().map(|k| object(&instance_path(Some(k)))).collect()),
+                };
+                Ok((value, ops))
             }
         }
     }
@@ -611,8 +784,15 @@ impl<'m> Evaluator<'m> {
                     None => "references start with `var.`, `local.`, `path.` or a resource type".to_owned(),
                 }));
         };
-        if !self.module.resources.contains_key(block) {
-            let same_type = self.module.resources.keys().filter(|a| a.type_name == type_name).map(|a| a.name.as_str());
+        let declared = block.in_module(&self.module.scope(self.file_scope(ctx)).steps());
+        let block = &block.in_module(&self.scope);
+        if !self.module.resources.contains_key(&declared) {
+            let same_type = self
+                .module
+                .resources
+                .keys()
+                .filter(|a| a.type_name == type_name && a.module == declared.module)
+                .map(|a| a.name.as_str());
             return Err(undeclared("resource", &block.to_string(), span, std::iter::empty()).help(match did_you_mean(
                 name, same_type,
             ) {
@@ -846,16 +1026,28 @@ fn undeclared<'a>(kind: &str, name: &str, span: Span, candidates: impl Iterator<
     d
 }
 
-/// The nodes an expression refers to, each with the span of the reference. Names bound by
-/// `for` expressions are not references.
-pub fn references(expr: &Expr) -> Vec<(Node, Span)> {
+/// The nodes an expression refers to, each with the span of the reference, in the module it
+/// is written in. Names bound by `for` expressions are not references.
+pub fn references(module: &Module, expr: &Expr) -> Vec<(Node, Span)> {
+    let scope = module.scope_of(expr);
+    let steps = module.scope(scope).steps();
+    let at = RefsAt { module, scope, steps: &steps, file: expr.span.file };
     let mut out = Vec::new();
     let mut bound = Vec::new();
-    walk(&expr.expr, expr.span.file, &mut bound, &mut out);
+    walk(&at, &expr.expr, &mut bound, &mut out);
     out
 }
 
-fn walk(expr: &Expression, file: usize, bound: &mut Vec<String>, out: &mut Vec<(Node, Span)>) {
+/// Where references are looked for: the module (for its calls) and the expression's file.
+struct RefsAt<'a> {
+    module: &'a Module,
+    scope: ScopeId,
+    steps: &'a [ModuleStep],
+    file: usize,
+}
+
+fn walk(at: &RefsAt<'_>, expr: &Expression, bound: &mut Vec<String>, out: &mut Vec<(Node, Span)>) {
+    let file = at.file;
     let span = |n: &dyn hcl_edit::Span| n.span().map_or(Span { file, start: 0, end: 0 }, |r| Span::new(file, r));
     match expr {
         Expression::Null(_)
@@ -863,24 +1055,24 @@ fn walk(expr: &Expression, file: usize, bound: &mut Vec<String>, out: &mut Vec<(
         | Expression::Number(_)
         | Expression::String(_)
         | Expression::Variable(_) => {}
-        Expression::Array(items) => items.iter().for_each(|e| walk(e, file, bound, out)),
+        Expression::Array(items) => items.iter().for_each(|e| walk(at, e, bound, out)),
         Expression::Object(object) => {
             for (k, v) in object {
                 if let ObjectKey::Expression(e) = k {
-                    walk(e, file, bound, out);
+                    walk(at, e, bound, out);
                 }
-                walk(v.expr(), file, bound, out);
+                walk(at, v.expr(), bound, out);
             }
         }
-        Expression::StringTemplate(t) => walk_elements(t.iter(), file, bound, out),
-        Expression::HeredocTemplate(h) => walk_elements(h.template.iter(), file, bound, out),
-        Expression::Parenthesis(p) => walk(p.inner(), file, bound, out),
+        Expression::StringTemplate(t) => walk_elements(at, t.iter(), bound, out),
+        Expression::HeredocTemplate(h) => walk_elements(at, h.template.iter(), bound, out),
+        Expression::Parenthesis(p) => walk(at, p.inner(), bound, out),
         Expression::Conditional(c) => {
-            walk(&c.cond_expr, file, bound, out);
-            walk(&c.true_expr, file, bound, out);
-            walk(&c.false_expr, file, bound, out);
+            walk(at, &c.cond_expr, bound, out);
+            walk(at, &c.true_expr, bound, out);
+            walk(at, &c.false_expr, bound, out);
         }
-        Expression::FuncCall(call) => call.args.iter().for_each(|e| walk(e, file, bound, out)),
+        Expression::FuncCall(call) => call.args.iter().for_each(|e| walk(at, e, bound, out)),
         Expression::Traversal(t) => {
             if let (Expression::Variable(root), Some(TraversalOperator::GetAttr(first))) =
                 (&t.expr, t.operators.first().map(hcl_edit::Decorated::value))
@@ -888,58 +1080,74 @@ fn walk(expr: &Expression, file: usize, bound: &mut Vec<String>, out: &mut Vec<(
                 if !bound.iter().any(|b| b == root.as_str()) {
                     let start = span(root).start;
                     let end_of = |i: usize| t.operators.get(i).map_or(start, |o| span(o).end);
+                    let first = first.as_str().to_owned();
                     match root.as_str() {
-                        "var" => {
-                            out.push((Node::Variable(first.as_str().to_owned()), Span { file, start, end: end_of(0) }));
-                        }
-                        "local" => {
-                            out.push((Node::Local(first.as_str().to_owned()), Span { file, start, end: end_of(0) }));
+                        "var" => out.push((Node::Variable(at.scope, first), Span { file, start, end: end_of(0) })),
+                        "local" => out.push((Node::Local(at.scope, first), Span { file, start, end: end_of(0) })),
+                        "module" => {
+                            // `module.NAME.OUTPUT`, `module.NAME[KEY].OUTPUT`, or the whole module.
+                            let rest = &t.operators[1..];
+                            let skip = usize::from(matches!(
+                                rest.first().map(hcl_edit::Decorated::value),
+                                Some(TraversalOperator::Index(_) | TraversalOperator::LegacyIndex(_))
+                            ));
+                            let output = match rest.get(skip).map(hcl_edit::Decorated::value) {
+                                Some(TraversalOperator::GetAttr(o)) => Some(o.as_str().to_owned()),
+                                _ => None,
+                            };
+                            let child = at.module.child(at.scope, &first);
+                            match (child, output) {
+                                (Some(c), Some(o)) => {
+                                    out.push((Node::Output(c, o), Span { file, start, end: end_of(1 + skip) }));
+                                }
+                                _ => out.push((Node::Module(at.scope, first), Span { file, start, end: end_of(0) })),
+                            }
                         }
                         "data" => {
                             if let Some(TraversalOperator::GetAttr(name)) =
                                 t.operators.get(1).map(hcl_edit::Decorated::value)
                             {
-                                let mut address = Address::managed(first.as_str(), name.as_str());
+                                let mut address = Address::managed(&first, name.as_str()).in_module(at.steps);
                                 address.mode = crate::model::Mode::Data;
                                 out.push((Node::Resource(address), Span { file, start, end: end_of(1) }));
                             }
                         }
-                        "path" | "count" | "each" | "self" => {}
+                        "path" | "count" | "each" | "self" | "terraform" => {}
                         type_name => {
                             out.push((
-                                Node::Resource(Address::managed(type_name, first.as_str())),
+                                Node::Resource(Address::managed(type_name, &first).in_module(at.steps)),
                                 Span { file, start, end: end_of(0) },
                             ));
                         }
                     }
                 }
             } else {
-                walk(&t.expr, file, bound, out);
+                walk(at, &t.expr, bound, out);
             }
             for op in &t.operators {
                 if let TraversalOperator::Index(e) = op.value() {
-                    walk(e, file, bound, out);
+                    walk(at, e, bound, out);
                 }
             }
         }
-        Expression::UnaryOp(op) => walk(&op.expr, file, bound, out),
+        Expression::UnaryOp(op) => walk(at, &op.expr, bound, out),
         Expression::BinaryOp(op) => {
-            walk(&op.lhs_expr, file, bound, out);
-            walk(&op.rhs_expr, file, bound, out);
+            walk(at, &op.lhs_expr, bound, out);
+            walk(at, &op.rhs_expr, bound, out);
         }
         Expression::ForExpr(f) => {
-            walk(&f.intro.collection_expr, file, bound, out);
+            walk(at, &f.intro.collection_expr, bound, out);
             let before = bound.len();
             if let Some(k) = &f.intro.key_var {
                 bound.push(k.as_str().to_owned());
             }
             bound.push(f.intro.value_var.as_str().to_owned());
             if let Some(k) = &f.key_expr {
-                walk(k, file, bound, out);
+                walk(at, k, bound, out);
             }
-            walk(&f.value_expr, file, bound, out);
+            walk(at, &f.value_expr, bound, out);
             if let Some(c) = &f.cond {
-                walk(&c.expr, file, bound, out);
+                walk(at, &c.expr, bound, out);
             }
             bound.truncate(before);
         }
@@ -947,31 +1155,31 @@ fn walk(expr: &Expression, file: usize, bound: &mut Vec<String>, out: &mut Vec<(
 }
 
 fn walk_elements<'e>(
+    at: &RefsAt<'_>,
     elements: impl Iterator<Item = &'e Element>,
-    file: usize,
     bound: &mut Vec<String>,
     out: &mut Vec<(Node, Span)>,
 ) {
     for element in elements {
         match element {
             Element::Literal(_) => {}
-            Element::Interpolation(i) => walk(&i.expr, file, bound, out),
+            Element::Interpolation(i) => walk(at, &i.expr, bound, out),
             Element::Directive(d) => match &**d {
                 Directive::If(d) => {
-                    walk(&d.if_expr.cond_expr, file, bound, out);
-                    walk_elements(d.if_expr.template.iter(), file, bound, out);
+                    walk(at, &d.if_expr.cond_expr, bound, out);
+                    walk_elements(at, d.if_expr.template.iter(), bound, out);
                     if let Some(e) = &d.else_expr {
-                        walk_elements(e.template.iter(), file, bound, out);
+                        walk_elements(at, e.template.iter(), bound, out);
                     }
                 }
                 Directive::For(d) => {
-                    walk(&d.for_expr.collection_expr, file, bound, out);
+                    walk(at, &d.for_expr.collection_expr, bound, out);
                     let before = bound.len();
                     if let Some(k) = &d.for_expr.key_var {
                         bound.push(k.as_str().to_owned());
                     }
                     bound.push(d.for_expr.value_var.as_str().to_owned());
-                    walk_elements(d.for_expr.template.iter(), file, bound, out);
+                    walk_elements(at, d.for_expr.template.iter(), bound, out);
                     bound.truncate(before);
                 }
             },
@@ -1002,7 +1210,10 @@ mod tests {
         .into_iter()
         .collect();
         let mut ev = Evaluator::new(&module, vars);
-        ev.locals.insert("profile".to_owned(), (Value::String("soc2".to_owned()), false));
+        ev.locals
+            .entry(Vec::new())
+            .or_default()
+            .insert("profile".to_owned(), (Value::String("soc2".to_owned()), false));
         let expr = hcl_edit::parser::parse_expr(src).expect("test expression parses");
         let expr = Expr { expr, span: Span::default(), key_span: Span::default() };
         match ev.eval(&expr) {

@@ -3,7 +3,7 @@
 
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hcl_edit::expr::{Expression, TraversalOperator};
@@ -11,78 +11,232 @@ use hcl_edit::structure::{Attribute, Block, Body, Structure};
 
 use super::vars::parse_type;
 use super::{
-    Expr, IgnoreChanges, Lifecycle, Module, OutputDecl, ProviderDecl, Repetition, ResourceDecl, SourceFile, Validation,
-    VariableDecl,
+    Expr, IgnoreChanges, Lifecycle, Module, ModuleCall, OutputDecl, ProviderDecl, Repetition, ResourceDecl, Scope,
+    ScopeId, SourceFile, Validation, VariableDecl, ROOT,
 };
 use crate::diag::{did_you_mean, Diagnostic, Diagnostics};
-use crate::model::{Address, Span};
+use crate::model::{Address, ModuleStep, Span};
 use crate::schema::Schema;
 use crate::vecmap::VecMap;
 
-const TOP_LEVEL_BLOCKS: &[&str] = &["resource", "data", "variable", "locals", "output", "provider", "terraform"];
+const TOP_LEVEL_BLOCKS: &[&str] =
+    &["resource", "data", "variable", "locals", "output", "provider", "terraform", "module"];
 /// Blocks of the Terraform language that belong to features this build does not have yet.
-const LATER_BLOCKS: &[&str] = &["moved", "import", "check", "module"];
+const LATER_BLOCKS: &[&str] = &["moved", "import", "check"];
 const LATER_META: &[&str] = &["provider"];
+/// Terraform Stacks files: a stack is planned with `--deployment`, never read as ordinary
+/// configuration.
+pub(super) const STACK_SUFFIXES: &[&str] = &[".tfcomponent.hcl", ".tfdeploy.hcl", ".tfstack.hcl"];
+/// How deep module calls may nest.
+const MAX_MODULE_DEPTH: usize = 16;
 
-/// Loads every `*.hcl` and `*.tf` file of `dir` that is not hidden, in name order.
+/// Where a block is collected: the file, the module it belongs to, and that module's path.
+#[derive(Clone, Copy)]
+struct At<'a> {
+    file: usize,
+    scope: ScopeId,
+    steps: &'a [ModuleStep],
+}
+
+/// Loads every `*.hcl` and `*.tf` file of `dir` that is not hidden (nor a Terraform Stacks
+/// file), in name order, and then the modules it calls, each from its own directory.
 pub fn load(dir: &Path, display_dir: &str) -> (Module, Diagnostics) {
     let mut module = Module { dir: dir.to_path_buf(), ..Module::default() };
+    module.scopes[0].dir = dir.to_path_buf();
     let mut diags = Diagnostics::default();
-    let mut names: Vec<String> = match std::fs::read_dir(dir) {
-        Ok(entries) => entries
-            .filter_map(std::result::Result::ok)
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
-            // Hidden files (`.terraform.lock.hcl`) are tool metadata, not configuration.
-            .filter(|n| !n.starts_with('.') && (n.ends_with(".hcl") || n.ends_with(".tf")))
-            .collect(),
-        Err(e) => {
-            diags.push(Diagnostic::error(format!("cannot read the configuration directory `{}`: {e}", dir.display())));
-            return (module, diags);
-        }
-    };
-    names.sort();
-    if names.is_empty() {
+    if load_scope(&mut module, &mut diags, ROOT, dir, display_dir) == 0 {
         diags.push(
             Diagnostic::error(format!("no configuration files in `{}`", dir.display()))
                 .help("put the tenant's `*.hcl` or `*.tf` files there, or point `--chdir` at them"),
         );
     }
-    for name in &names {
-        let display =
-            if display_dir.is_empty() || display_dir == "." { name.clone() } else { format!("{display_dir}/{name}") };
-        match std::fs::read_to_string(dir.join(name)) {
-            Ok(text) => module.files.push(SourceFile { name: display, text }),
-            Err(e) => diags.push(Diagnostic::error(format!("cannot read `{display}`: {e}"))),
+    let mut pending: std::collections::VecDeque<(ScopeId, String)> =
+        module.root().calls.keys().map(|c| (ROOT, c.clone())).collect();
+    while let Some((parent, name)) = pending.pop_front() {
+        let call = &module.scope(parent).calls[&name];
+        let (span, source) = (call.span, call.source.clone());
+        let mut path = module.scope(parent).path.clone();
+        path.push(name.clone());
+        let resolved = match resolve_source(&module, parent, &path, &source) {
+            Ok(r) => r,
+            Err(d) => {
+                diags.push(d.at(span, "this module call"));
+                continue;
+            }
+        };
+        let (child_dir, child_display) = resolved;
+        let recursive = std::iter::successors(Some(parent), |s| module.scope(*s).parent)
+            .any(|s| same_dir(&module.scope(s).dir, &child_dir));
+        if path.len() > MAX_MODULE_DEPTH || recursive {
+            diags.push(
+                Diagnostic::error(format!("module `{name}` calls itself, directly or through other modules"))
+                    .at(span, "this call")
+                    .help(format!(
+                        "module calls may nest at most {MAX_MODULE_DEPTH} deep and never call a module they are in"
+                    )),
+            );
+            continue;
         }
-    }
-    for (part, part_diags) in collect_files(&module.files) {
-        diags.extend(part_diags);
-        merge(&mut module, &mut diags, part);
+        let id = ScopeId(u32::try_from(module.scopes.len()).unwrap_or(u32::MAX));
+        module.scopes.push(Scope { path, dir: child_dir.clone(), parent: Some(parent), ..Scope::default() });
+        if let Some(call) = module.scopes[parent.0 as usize].calls.get_mut(&name) {
+            call.child = Some(id);
+        }
+        if load_scope(&mut module, &mut diags, id, &child_dir, &child_display) == 0 {
+            diags.push(
+                Diagnostic::error(format!("module `{name}` has no configuration files in `{child_display}`"))
+                    .at(span, "this module call")
+                    .help("a module is a directory of `*.tf` files"),
+            );
+        }
+        pending.extend(module.scope(id).calls.keys().map(|c| (id, c.clone())));
     }
     (module, diags)
 }
 
-/// Parses and collects each file on its own, on as many threads as there are cores, and
-/// returns what each declares, in file order. A thread drops a file's syntax tree as soon as
-/// it is collected, so that at most one tree per thread is alive at a time.
-fn collect_files(files: &[SourceFile]) -> Vec<(Module, Diagnostics)> {
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// Where a module call's source is on this machine: a local path (`./` or `../`) under the
+/// calling module's directory, or a module `terraform init` fetched, as
+/// `.terraform/modules/modules.json` records it. Nothing is ever downloaded.
+fn resolve_source(
+    module: &Module,
+    parent: ScopeId,
+    path: &[String],
+    source: &str,
+) -> Result<(PathBuf, String), Diagnostic> {
+    let display = |p: &Path| {
+        let text = p.to_string_lossy().replace('\\', "/");
+        if text.is_empty() {
+            ".".to_owned()
+        } else {
+            text
+        }
+    };
+    if source.starts_with("./") || source.starts_with("../") {
+        let dir = normalize(&module.scope(parent).dir.join(source));
+        if !dir.is_dir() {
+            return Err(Diagnostic::error(format!("the module source `{source}` is not a directory"))
+                .help(format!("`{}` must be a directory of `*.tf` files", display(&dir))));
+        }
+        return Ok((dir.clone(), display(&dir)));
+    }
+    let key = path.join(".");
+    let manifest = module.dir.join(".terraform").join("modules").join("modules.json");
+    #[derive(serde::Deserialize)]
+    struct Manifest {
+        #[serde(rename = "Modules")]
+        modules: Vec<Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        #[serde(rename = "Key")]
+        key: String,
+        #[serde(rename = "Dir")]
+        dir: String,
+    }
+    let fetched = std::fs::read_to_string(&manifest)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Manifest>(&t).ok())
+        .and_then(|m| m.modules.into_iter().find(|e| e.key == key))
+        .map(|e| normalize(&module.dir.join(e.dir)))
+        .filter(|d| d.is_dir());
+    match fetched {
+        Some(dir) => Ok((dir.clone(), display(&dir))),
+        None => Err(Diagnostic::error(format!("module `{key}` comes from `{source}`, which is not on this machine"))
+            .help("thoth never downloads modules: run `terraform init` once (it fetches them into `.terraform/modules/`), or use a local path such as `./modules/NAME`")),
+    }
+}
+
+/// A path without `.` steps and with `..` steps taken where they can be, as written (no
+/// symbolic link is followed).
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// Whether a file name is one the configuration is read from.
+fn is_config_file(name: &str) -> bool {
+    // Hidden files (`.terraform.lock.hcl`) are tool metadata, not configuration.
+    !name.starts_with('.')
+        && (name.ends_with(".hcl") || name.ends_with(".tf"))
+        && !STACK_SUFFIXES.iter().any(|s| name.ends_with(s))
+}
+
+/// Reads and collects the files of one module's directory into `scope`; returns how many
+/// files it had.
+fn load_scope(module: &mut Module, diags: &mut Diagnostics, scope: ScopeId, dir: &Path, display_dir: &str) -> usize {
+    let mut names: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(std::result::Result::ok)
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+            .filter(|n| is_config_file(n))
+            .collect(),
+        Err(e) => {
+            diags.push(Diagnostic::error(format!("cannot read the configuration directory `{}`: {e}", dir.display())));
+            return 0;
+        }
+    };
+    names.sort();
+    let first = module.files.len();
+    for name in &names {
+        let display =
+            if display_dir.is_empty() || display_dir == "." { name.clone() } else { format!("{display_dir}/{name}") };
+        match std::fs::read_to_string(dir.join(name)) {
+            Ok(text) => module.files.push(SourceFile { name: display, text, scope }),
+            Err(e) => diags.push(Diagnostic::error(format!("cannot read `{display}`: {e}"))),
+        }
+    }
+    let steps = module.scope(scope).steps();
+    for (part, part_diags) in collect_files(&module.files, first, scope, &steps) {
+        diags.extend(part_diags);
+        merge(module, diags, part, scope);
+    }
+    names.len()
+}
+
+/// Parses and collects each file from `first` on its own, on as many threads as there are
+/// cores, and returns what each declares, in file order. A thread drops a file's syntax tree
+/// as soon as it is collected, so that at most one tree per thread is alive at a time.
+fn collect_files(
+    files: &[SourceFile],
+    first: usize,
+    scope: ScopeId,
+    steps: &[ModuleStep],
+) -> Vec<(Module, Diagnostics)> {
+    let count = files.len() - first;
     let collect_one = |file: usize| {
         let mut part = Module::default();
         let mut diags = Diagnostics::default();
         let text = &files[file].text;
         match hcl_edit::parser::parse_body(text) {
-            Ok(body) => collect(&mut part, &mut diags, file, &body),
+            Ok(body) => collect(&mut part, &mut diags, At { file, scope, steps }, &body),
             Err(err) => diags.push(syntax_error(file, text, &err)),
         }
         (part, diags)
     };
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get).min(files.len());
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get).min(count);
     if threads <= 1 {
-        return (0..files.len()).map(collect_one).collect();
+        return (first..files.len()).map(collect_one).collect();
     }
     // The largest files go first, so that no thread is left with a large one at the end.
-    let mut queue: Vec<usize> = (0..files.len()).collect();
+    let mut queue: Vec<usize> = (first..files.len()).collect();
     queue.sort_by_key(|&i| std::cmp::Reverse(files[i].text.len()));
     let next = AtomicUsize::new(0);
     let mut parts: Vec<(usize, (Module, Diagnostics))> = std::thread::scope(|scope| {
@@ -103,8 +257,8 @@ fn collect_files(files: &[SourceFile]) -> Vec<(Module, Diagnostics)> {
     parts.into_iter().map(|(_, part)| part).collect()
 }
 
-/// Adds what one file declares to the module, reporting what an earlier file declared already.
-fn merge(module: &mut Module, diags: &mut Diagnostics, part: Module) {
+/// Adds what one file declares to its module, reporting what an earlier file declared already.
+fn merge(module: &mut Module, diags: &mut Diagnostics, mut part: Module, scope: ScopeId) {
     fn add<K: Ord + std::fmt::Display, V>(
         into: &mut BTreeMap<K, V>,
         from: BTreeMap<K, V>,
@@ -127,9 +281,12 @@ fn merge(module: &mut Module, diags: &mut Diagnostics, part: Module) {
             }
         }
     }
-    add(&mut module.variables, part.variables, diags, "variable", |v| v.span);
-    add(&mut module.locals, part.locals, diags, "local value", |e| e.key_span);
-    add(&mut module.outputs, part.outputs, diags, "output", |o| o.span);
+    let from = std::mem::take(&mut part.scopes[0]);
+    let into = &mut module.scopes[scope.0 as usize];
+    add(&mut into.variables, from.variables, diags, "variable", |v| v.span);
+    add(&mut into.locals, from.locals, diags, "local value", |e| e.key_span);
+    add(&mut into.outputs, from.outputs, diags, "output", |o| o.span);
+    add(&mut into.calls, from.calls, diags, "module", |c| c.span);
     add(&mut module.resources, part.resources, diags, "resource", |r| r.span);
     match (&module.provider, part.provider) {
         (Some(prev), Some(again)) => diags.push(duplicate("provider `thoth`", again.span, prev.span)),
@@ -161,7 +318,8 @@ fn expr_of(file: usize, attr: &Attribute) -> Expr {
     Expr { expr: attr.value.clone(), span: span_of(file, &attr.value), key_span: span_of(file, &attr.key) }
 }
 
-fn collect(module: &mut Module, diags: &mut Diagnostics, file: usize, body: &Body) {
+fn collect(module: &mut Module, diags: &mut Diagnostics, at: At<'_>, body: &Body) {
+    let file = at.file;
     for structure in body {
         match structure {
             Structure::Attribute(attr) => diags.push(
@@ -169,7 +327,7 @@ fn collect(module: &mut Module, diags: &mut Diagnostics, file: usize, body: &Bod
                     .at(span_of(file, &attr.key), "not inside a block")
                     .help("top-level attributes are not allowed; put values in a `locals` block"),
             ),
-            Structure::Block(block) => collect_block(module, diags, file, block),
+            Structure::Block(block) => collect_block(module, diags, at, block),
         }
     }
 }
@@ -199,13 +357,14 @@ fn expect_labels(diags: &mut Diagnostics, file: usize, block: &Block, want: &[&s
     false
 }
 
-fn collect_block(module: &mut Module, diags: &mut Diagnostics, file: usize, block: &Block) {
+fn collect_block(module: &mut Module, diags: &mut Diagnostics, at: At<'_>, block: &Block) {
+    let file = at.file;
     let kind = block.ident.as_str();
     let span = header_span(file, block);
     match kind {
         "resource" | "data" => {
             if expect_labels(diags, file, block, &["TYPE", "NAME"]) {
-                collect_resource(module, diags, file, block);
+                collect_resource(module, diags, at, block);
             }
         }
         "variable" => {
@@ -219,10 +378,11 @@ fn collect_block(module: &mut Module, diags: &mut Diagnostics, file: usize, bloc
                     Structure::Attribute(attr) => {
                         let name = attr.key.as_str().to_owned();
                         let expr = expr_of(file, attr);
-                        if let Some(prev) = module.locals.get(&name) {
+                        let locals = &mut module.scopes[0].locals;
+                        if let Some(prev) = locals.get(&name) {
                             diags.push(duplicate(&format!("local value `{name}`"), expr.key_span, prev.key_span));
                         } else {
-                            module.locals.insert(name, expr);
+                            locals.insert(name, expr);
                         }
                     }
                     Structure::Block(b) => diags.push(unexpected_block(file, b, "locals")),
@@ -234,6 +394,16 @@ fn collect_block(module: &mut Module, diags: &mut Diagnostics, file: usize, bloc
                 collect_output(module, diags, file, block);
             }
         }
+        "module" => {
+            if expect_labels(diags, file, block, &["NAME"]) {
+                collect_module_call(module, diags, at, block);
+            }
+        }
+        "provider" if at.scope != ROOT => diags.push(
+            Diagnostic::error("a module cannot configure the provider")
+                .at(span, "provider configuration inside a module")
+                .help("configure `provider \"thoth\"` in the root module only; modules use it as it is"),
+        ),
         "provider" => {
             if expect_labels(diags, file, block, &["NAME"]) {
                 let name = labels(block)[0];
@@ -259,7 +429,18 @@ fn collect_block(module: &mut Module, diags: &mut Diagnostics, file: usize, bloc
                 }
             }
         }
-        "terraform" => super::backend::collect(module, diags, file, block),
+        "terraform" => {
+            super::backend::collect(module, diags, file, block);
+            if at.scope != ROOT {
+                if let Some(backend) = module.backend.take() {
+                    diags.push(
+                        Diagnostic::warning("a backend in a module is ignored")
+                            .at(backend.span, "only the root module's backend counts")
+                            .help("declare the backend in the root module"),
+                    );
+                }
+            }
+        }
         _ if LATER_BLOCKS.contains(&kind) => diags.push(
             Diagnostic::error(format!("`{kind}` blocks are not supported by this version of thoth"))
                 .at(span, "not supported")
@@ -295,6 +476,7 @@ pub(super) fn unexpected_block(file: usize, block: &Block, parent: &str) -> Diag
 }
 
 fn collect_variable(module: &mut Module, diags: &mut Diagnostics, file: usize, block: &Block) {
+    let variables = &mut module.scopes[0].variables;
     let name = labels(block)[0].to_owned();
     let span = header_span(file, block);
     let mut decl = VariableDecl {
@@ -372,10 +554,10 @@ fn collect_variable(module: &mut Module, diags: &mut Diagnostics, file: usize, b
             Structure::Block(b) => diags.push(unexpected_block(file, b, "variable")),
         }
     }
-    if let Some(prev) = module.variables.get(&name) {
+    if let Some(prev) = variables.get(&name) {
         diags.push(duplicate(&format!("variable `{name}`"), span, prev.span));
     } else {
-        module.variables.insert(name, decl);
+        variables.insert(name, decl);
     }
 }
 
@@ -431,14 +613,16 @@ fn collect_output(module: &mut Module, diags: &mut Diagnostics, file: usize, blo
         );
         return;
     };
-    if let Some(prev) = module.outputs.get(&name) {
+    let outputs = &mut module.scopes[0].outputs;
+    if let Some(prev) = outputs.get(&name) {
         diags.push(duplicate(&format!("output `{name}`"), span, prev.span));
     } else {
-        module.outputs.insert(name.clone(), OutputDecl { name, span, value, sensitive, description });
+        outputs.insert(name.clone(), OutputDecl { name, span, value, sensitive, description });
     }
 }
 
-fn collect_resource(module: &mut Module, diags: &mut Diagnostics, file: usize, block: &Block) {
+fn collect_resource(module: &mut Module, diags: &mut Diagnostics, at: At<'_>, block: &Block) {
+    let file = at.file;
     let kind = block.ident.as_str();
     let ls = labels(block);
     let (type_name, name) = (ls[0], ls[1]);
@@ -459,12 +643,13 @@ fn collect_resource(module: &mut Module, diags: &mut Diagnostics, file: usize, b
         diags.push(d);
         return;
     };
-    let mut address = Address::managed(type_name, name);
+    let mut address = Address::managed(type_name, name).in_module(at.steps);
     if data {
         address.mode = crate::model::Mode::Data;
     }
     let mut decl = ResourceDecl {
         address: address.clone(),
+        scope: at.scope,
         span,
         attributes: VecMap::new(),
         depends_on: Vec::new(),
@@ -479,7 +664,7 @@ fn collect_resource(module: &mut Module, diags: &mut Diagnostics, file: usize, b
                 let key = attr.key.as_str();
                 let expr = expr_of(file, attr);
                 if key == "depends_on" {
-                    decl.depends_on = depends_on(diags, file, &attr.value, expr.span);
+                    decl.depends_on = depends_on(diags, at, &attr.value, expr.span);
                 } else if data && key == "lifecycle" {
                     diags.push(
                         Diagnostic::error("data sources have no `lifecycle`").at(expr.key_span, "not allowed here"),
@@ -658,8 +843,10 @@ fn lifecycle(diags: &mut Diagnostics, file: usize, block: &Block, rt: &crate::sc
     out
 }
 
-/// Reads `depends_on = [thoth_x.y, ...]`.
-fn depends_on(diags: &mut Diagnostics, file: usize, value: &Expression, span: Span) -> Vec<(Address, Span)> {
+/// Reads `depends_on = [thoth_x.y, module.z, ...]`: resources of the same module, or whole
+/// module calls (every resource in them), in the module's own address space.
+fn depends_on(diags: &mut Diagnostics, at: At<'_>, value: &Expression, span: Span) -> Vec<(Address, Span)> {
+    let file = at.file;
     let Expression::Array(items) = value else {
         diags.push(
             Diagnostic::error("`depends_on` must be a list of resource references")
@@ -674,7 +861,15 @@ fn depends_on(diags: &mut Diagnostics, file: usize, value: &Expression, span: Sp
         let address = match item {
             Expression::Traversal(t) => match (&t.expr, t.operators.as_slice()) {
                 (Expression::Variable(root), [op]) => match op.value() {
-                    TraversalOperator::GetAttr(name) => Some(Address::managed(root.as_str(), name.as_str())),
+                    TraversalOperator::GetAttr(name) if root.as_str() == "module" => {
+                        // A whole module: its address is the call's, with an empty type.
+                        let mut steps = at.steps.to_vec();
+                        steps.push(ModuleStep { name: name.as_str().to_owned(), key: None });
+                        Some(Address { module: steps, ..Address::managed("", "") })
+                    }
+                    TraversalOperator::GetAttr(name) => {
+                        Some(Address::managed(root.as_str(), name.as_str()).in_module(at.steps))
+                    }
                     _ => None,
                 },
                 _ => None,
@@ -684,11 +879,90 @@ fn depends_on(diags: &mut Diagnostics, file: usize, value: &Expression, span: Sp
         match address {
             Some(a) => out.push((a, item_span)),
             None => diags.push(
-                Diagnostic::error("`depends_on` entries must name a resource")
+                Diagnostic::error("`depends_on` entries must name a resource or a module")
                     .at(item_span, "not a resource reference")
-                    .help("write the resource address without quotes, such as `thoth_fleet.prod`"),
+                    .help("write the address without quotes, such as `thoth_fleet.prod` or `module.tenant`"),
             ),
         }
     }
     out
+}
+
+/// Reads a `module "NAME" { source = "./path" ... }` block: its source, `count` or
+/// `for_each`, `depends_on`, and every other argument as an input of the module's variables.
+/// `version` and `providers` are accepted (the one provider configuration is used).
+fn collect_module_call(module: &mut Module, diags: &mut Diagnostics, at: At<'_>, block: &Block) {
+    let file = at.file;
+    let name = labels(block)[0].to_owned();
+    let span = header_span(file, block);
+    let mut source = None;
+    let mut call = ModuleCall {
+        name: name.clone(),
+        span,
+        source: String::new(),
+        child: None,
+        inputs: VecMap::new(),
+        repetition: None,
+        depends_on: Vec::new(),
+    };
+    let mut inputs = Vec::new();
+    for structure in &block.body {
+        match structure {
+            Structure::Attribute(attr) => {
+                let key = attr.key.as_str();
+                let expr = expr_of(file, attr);
+                match key {
+                    "source" => match &attr.value {
+                        Expression::String(s) => source = Some(s.value().clone()),
+                        _ => diags.push(literal_expected(expr.span, "`source`", "a string")),
+                    },
+                    "version" => {}
+                    "providers" => {
+                        if !matches!(attr.value, Expression::Object(_)) {
+                            diags.push(
+                                Diagnostic::error("`providers` must be a map of provider configurations")
+                                    .at(expr.span, "not a map")
+                                    .help("write `providers = { thoth = thoth }`"),
+                            );
+                        }
+                    }
+                    "depends_on" => call.depends_on = depends_on(diags, at, &attr.value, expr.span),
+                    "count" | "for_each" => {
+                        if call.repetition.is_some() {
+                            diags.push(
+                                Diagnostic::error(format!("module `{name}` has both `count` and `for_each`"))
+                                    .at(expr.key_span, "the second one")
+                                    .help("use one of them"),
+                            );
+                        } else {
+                            call.repetition =
+                                Some(if key == "count" { Repetition::Count(expr) } else { Repetition::ForEach(expr) });
+                        }
+                    }
+                    _ => inputs.push((key.to_owned(), expr)),
+                }
+            }
+            Structure::Block(b) => diags.push(
+                Diagnostic::error(format!("unexpected block `{}` in `module \"{name}\"`", b.ident.as_str()))
+                    .at(span_of(file, &b.ident), "module arguments are attributes")
+                    .help("set the module's variables as `name = value`"),
+            ),
+        }
+    }
+    call.inputs = inputs.into_iter().collect();
+    let Some(source) = source else {
+        diags.push(
+            Diagnostic::error(format!("module `{name}` has no `source`"))
+                .at(span, "missing `source`")
+                .help("add `source = \"./modules/NAME\"`"),
+        );
+        return;
+    };
+    call.source = source;
+    let calls = &mut module.scopes[0].calls;
+    if let Some(prev) = calls.get(&name) {
+        diags.push(duplicate(&format!("module `{name}`"), span, prev.span));
+    } else {
+        calls.insert(name, call);
+    }
 }

@@ -32,7 +32,7 @@ pub fn lower_resource(
 ) -> Option<Desired> {
     let rt = Schema::get().of(&decl.address)?;
     let mut desired = Desired {
-        address: decl.address.with_key(key),
+        address: decl.address.in_module(&ev.scope).with_key(key),
         values: VecMap::new(),
         sensitive: BTreeSet::new(),
         spans: VecMap::new(),

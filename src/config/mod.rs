@@ -19,10 +19,10 @@ use hcl_edit::expr::Expression;
 pub use backend::{
     BackendDecl, BackendSettings, LocalSettings, PgSettings, S3Settings, SUPPORTED as SUPPORTED_BACKENDS,
 };
-pub use eval::{references, Evaluator, Expansion, InstanceBinding, ResourceValues};
+pub use eval::{references, Evaluator, Expansion, InstanceBinding, ResourceValues, Scoped};
 pub use load::load;
 pub use lower::{lower_resource, Desired};
-pub use vars::{resolve_variables, VarInputs};
+pub use vars::{check_validation, resolve_variables, VarInputs};
 
 use crate::model::{Address, Span};
 use crate::vecmap::VecMap;
@@ -33,20 +33,85 @@ pub struct SourceFile {
     /// The name shown in diagnostics, relative to the working directory where possible.
     pub name: String,
     pub text: String,
+    /// The module the file belongs to.
+    pub scope: ScopeId,
 }
 
-/// Everything declared in a configuration directory.
+/// A module of the configuration: the root module is `ROOT`, every module call adds one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct ScopeId(pub u32);
+
+/// The root module.
+pub const ROOT: ScopeId = ScopeId(0);
+
+/// What one module declares: its variables, locals, outputs and module calls (resources are
+/// kept together in `Module::resources`, under addresses that name their module).
 #[derive(Debug, Default)]
+pub struct Scope {
+    /// The module calls that lead here from the root (`["tenant", "inner"]`), empty for the root.
+    pub path: Vec<String>,
+    /// The module's directory, for `path.module`.
+    pub dir: PathBuf,
+    /// The module that calls this one.
+    pub parent: Option<ScopeId>,
+    pub variables: BTreeMap<String, VariableDecl>,
+    pub locals: BTreeMap<String, Expr>,
+    pub outputs: BTreeMap<String, OutputDecl>,
+    pub calls: BTreeMap<String, ModuleCall>,
+}
+
+impl Scope {
+    /// The module path of its blocks, without instance keys (`module.tenant.`).
+    pub fn steps(&self) -> Vec<crate::model::ModuleStep> {
+        self.path.iter().map(|n| crate::model::ModuleStep { name: n.clone(), key: None }).collect()
+    }
+
+    /// How a name in this module is written from the root: `module.tenant.var.x`.
+    pub fn prefix(&self) -> String {
+        self.path.iter().map(|n| format!("module.{n}.")).collect()
+    }
+}
+
+/// A `module "NAME" { source = ... }` block.
+#[derive(Debug, Clone)]
+pub struct ModuleCall {
+    pub name: String,
+    /// The span of the block header.
+    pub span: Span,
+    pub source: String,
+    /// The module it loads; `None` when its source could not be loaded (reported).
+    pub child: Option<ScopeId>,
+    /// The arguments, which set the child module's variables.
+    pub inputs: VecMap<String, Expr>,
+    pub repetition: Option<Repetition>,
+    pub depends_on: Vec<(Address, Span)>,
+}
+
+/// Everything declared in a configuration directory and the modules it calls.
+#[derive(Debug)]
 pub struct Module {
     pub dir: PathBuf,
     pub files: Vec<SourceFile>,
-    pub variables: BTreeMap<String, VariableDecl>,
-    pub locals: BTreeMap<String, Expr>,
+    /// The root module first, then every module call's module.
+    pub scopes: Vec<Scope>,
+    /// Every resource and data source block, by its address without instance keys.
     pub resources: BTreeMap<Address, ResourceDecl>,
-    pub outputs: BTreeMap<String, OutputDecl>,
     pub provider: Option<ProviderDecl>,
     /// `terraform { backend "..." { } }`: where the state lives (the local file when absent).
     pub backend: Option<BackendDecl>,
+}
+
+impl Default for Module {
+    fn default() -> Self {
+        Module {
+            dir: PathBuf::new(),
+            files: Vec::new(),
+            scopes: vec![Scope::default()],
+            resources: BTreeMap::new(),
+            provider: None,
+            backend: None,
+        }
+    }
 }
 
 /// An expression with the span of its source text.
@@ -78,7 +143,9 @@ pub struct Validation {
 
 #[derive(Debug, Clone)]
 pub struct ResourceDecl {
+    /// The block's address without instance keys; its module path names its module.
     pub address: Address,
+    pub scope: ScopeId,
     /// The span of the block header (`resource "type" "name"`).
     pub span: Span,
     pub attributes: VecMap<String, Expr>,
@@ -137,34 +204,75 @@ pub struct ProviderDecl {
     pub attributes: VecMap<String, Expr>,
 }
 
-/// The kinds of things a reference can point at; graph nodes are made of these.
+/// The kinds of things a reference can point at; graph nodes are made of these. Names are
+/// those of the module (`ScopeId`) they are declared in; a resource's address names its
+/// module itself. `Module` is a module call: the node that expands its instances and sets its
+/// variables, and what a reference to the whole module (`module.tenant`) points at.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Node {
-    Variable(String),
-    Local(String),
+    Variable(ScopeId, String),
+    Local(ScopeId, String),
+    Module(ScopeId, String),
     Resource(Address),
-    Output(String),
-}
-
-impl std::fmt::Display for Node {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Node::Variable(n) => write!(f, "var.{n}"),
-            Node::Local(n) => write!(f, "local.{n}"),
-            Node::Resource(a) => write!(f, "{a}"),
-            Node::Output(n) => write!(f, "output.{n}"),
-        }
-    }
+    Output(ScopeId, String),
 }
 
 impl Module {
+    pub fn scope(&self, id: ScopeId) -> &Scope {
+        &self.scopes[id.0 as usize]
+    }
+
+    pub fn root(&self) -> &Scope {
+        self.scope(ROOT)
+    }
+
+    /// The module an expression is written in.
+    pub fn scope_of(&self, expr: &Expr) -> ScopeId {
+        self.files.get(expr.span.file).map_or(ROOT, |f| f.scope)
+    }
+
+    /// The module a call in `scope` loads.
+    pub fn child(&self, scope: ScopeId, call: &str) -> Option<ScopeId> {
+        self.scope(scope).calls.get(call).and_then(|c| c.child)
+    }
+
+    /// A node as a user writes it from the root: `module.tenant.var.regions`.
+    pub fn node_text(&self, node: &Node) -> String {
+        match node {
+            Node::Variable(s, n) => format!("{}var.{n}", self.scope(*s).prefix()),
+            Node::Local(s, n) => format!("{}local.{n}", self.scope(*s).prefix()),
+            Node::Module(s, n) => format!("{}module.{n}", self.scope(*s).prefix()),
+            Node::Resource(a) => a.to_string(),
+            Node::Output(s, n) => {
+                let scope = self.scope(*s);
+                match scope.path.split_last() {
+                    Some((_, _)) => format!("{}{n}", scope.prefix()),
+                    None => format!("output.{n}"),
+                }
+            }
+        }
+    }
+
     /// The expressions of a node and the nodes its expressions may reference.
     pub fn node_exprs(&self, node: &Node) -> Vec<&Expr> {
         match node {
-            Node::Variable(n) => self.variables.get(n).and_then(|v| v.default.as_ref()).into_iter().collect(),
+            Node::Variable(s, n) => {
+                self.scope(*s).variables.get(n).and_then(|v| v.default.as_ref()).into_iter().collect()
+            }
             // Validation conditions are checked once every variable has its value, so they add
             // no edges.
-            Node::Local(n) => self.locals.get(n).into_iter().collect(),
+            Node::Local(s, n) => self.scope(*s).locals.get(n).into_iter().collect(),
+            Node::Module(s, n) => self
+                .scope(*s)
+                .calls
+                .get(n)
+                .map(|c| {
+                    let repetition = c.repetition.as_ref().map(|rep| match rep {
+                        Repetition::Count(e) | Repetition::ForEach(e) => e,
+                    });
+                    c.inputs.values().chain(repetition).collect()
+                })
+                .unwrap_or_default(),
             Node::Resource(a) => self
                 .resources
                 .get(a)
@@ -175,17 +283,18 @@ impl Module {
                     r.attributes.values().chain(repetition).chain(&r.lifecycle.replace_triggered_by).collect()
                 })
                 .unwrap_or_default(),
-            Node::Output(n) => self.outputs.get(n).map(|o| vec![&o.value]).unwrap_or_default(),
+            Node::Output(s, n) => self.scope(*s).outputs.get(n).map(|o| vec![&o.value]).unwrap_or_default(),
         }
     }
 
     /// Where a node is declared.
     pub fn node_span(&self, node: &Node) -> Option<Span> {
         match node {
-            Node::Variable(n) => self.variables.get(n).map(|v| v.span),
-            Node::Local(n) => self.locals.get(n).map(|e| e.key_span),
+            Node::Variable(s, n) => self.scope(*s).variables.get(n).map(|v| v.span),
+            Node::Local(s, n) => self.scope(*s).locals.get(n).map(|e| e.key_span),
+            Node::Module(s, n) => self.scope(*s).calls.get(n).map(|c| c.span),
             Node::Resource(a) => self.resources.get(a).map(|r| r.span),
-            Node::Output(n) => self.outputs.get(n).map(|o| o.span),
+            Node::Output(s, n) => self.scope(*s).outputs.get(n).map(|o| o.span),
         }
     }
 }

@@ -129,7 +129,7 @@ pub fn resolve_variables(module: &mut Module, inputs: &VarInputs) -> (BTreeMap<S
 
     {
         let empty = Evaluator::new(module, BTreeMap::new());
-        for (name, decl) in &module.variables {
+        for (name, decl) in &module.scopes[0].variables {
             if let Some(default) = &decl.default {
                 match empty.eval(default) {
                     Ok((v, _)) => {
@@ -142,7 +142,7 @@ pub fn resolve_variables(module: &mut Module, inputs: &VarInputs) -> (BTreeMap<S
     }
 
     for (name, text) in &inputs.env {
-        if module.variables.contains_key(name) {
+        if module.scopes[0].variables.contains_key(name) {
             match parse_cli_value(module, name, text) {
                 Ok(v) => {
                     raw.insert(name.clone(), v);
@@ -164,9 +164,9 @@ pub fn resolve_variables(module: &mut Module, inputs: &VarInputs) -> (BTreeMap<S
             diags.push(Diagnostic::error(format!("invalid `--var {item}`")).help("write `--var NAME=VALUE`"));
             continue;
         };
-        if !module.variables.contains_key(name) {
+        if !module.scopes[0].variables.contains_key(name) {
             let mut d = Diagnostic::error(format!("`--var` sets undeclared variable `{name}`"));
-            d = match did_you_mean(name, module.variables.keys().map(String::as_str)) {
+            d = match did_you_mean(name, module.scopes[0].variables.keys().map(String::as_str)) {
                 Some(s) => d.help(format!("did you mean `{s}`?")),
                 None => d.help(format!("declare it with `variable \"{name}\" {{}}`")),
             };
@@ -182,7 +182,7 @@ pub fn resolve_variables(module: &mut Module, inputs: &VarInputs) -> (BTreeMap<S
     }
 
     let mut values = BTreeMap::new();
-    for (name, decl) in &module.variables {
+    for (name, decl) in &module.scopes[0].variables {
         let Some(value) = raw.remove(name) else {
             diags.push(
                 Diagnostic::error(format!("variable `{name}` has no value"))
@@ -233,30 +233,35 @@ fn auto_var_files(dir: &std::path::Path) -> Vec<PathBuf> {
 
 fn check_validations(module: &Module, values: &BTreeMap<String, (Value, bool)>, diags: &mut Diagnostics) {
     let ev = Evaluator::new(module, values.clone());
-    for (name, decl) in &module.variables {
-        if !values.get(name).is_some_and(|(v, _)| v.is_known()) {
-            continue;
+    for (name, decl) in &module.scopes[0].variables {
+        if values.get(name).is_some_and(|(v, _)| v.is_known()) {
+            check_validation(&ev, decl, diags);
         }
-        for validation in &decl.validations {
-            match ev.eval(&validation.condition) {
-                Ok((Value::Bool(true) | Value::Unknown, _)) => {}
-                Ok((Value::Bool(false), _)) => {
-                    let message = match ev.eval(&validation.error_message) {
-                        Ok((Value::String(m), false)) => m,
-                        Ok((_, true)) => "(the error message would show a sensitive value)".to_owned(),
-                        Ok(_) | Err(_) => "the condition is false".to_owned(),
-                    };
-                    diags.push(
-                        Diagnostic::error(format!("invalid value for variable `{name}`: {message}"))
-                            .at(validation.condition.span, "this condition is false"),
-                    );
-                }
-                Ok((other, _)) => diags.push(
-                    Diagnostic::error(format!("the validation condition of variable `{name}` must be a bool"))
-                        .at(validation.condition.span, format!("this is a {}", other.type_name())),
-                ),
-                Err(d) => diags.push(d),
+    }
+}
+
+/// Evaluates every `validation` block of a variable whose value `ev` holds.
+pub fn check_validation(ev: &Evaluator<'_>, decl: &super::VariableDecl, diags: &mut Diagnostics) {
+    let name = &decl.name;
+    for validation in &decl.validations {
+        match ev.eval(&validation.condition) {
+            Ok((Value::Bool(true) | Value::Unknown, _)) => {}
+            Ok((Value::Bool(false), _)) => {
+                let message = match ev.eval(&validation.error_message) {
+                    Ok((Value::String(m), false)) => m,
+                    Ok((_, true)) => "(the error message would show a sensitive value)".to_owned(),
+                    Ok(_) | Err(_) => "the condition is false".to_owned(),
+                };
+                diags.push(
+                    Diagnostic::error(format!("invalid value for variable `{name}`: {message}"))
+                        .at(validation.condition.span, "this condition is false"),
+                );
             }
+            Ok((other, _)) => diags.push(
+                Diagnostic::error(format!("the validation condition of variable `{name}` must be a bool"))
+                    .at(validation.condition.span, format!("this is a {}", other.type_name())),
+            ),
+            Err(d) => diags.push(d),
         }
     }
 }
@@ -265,7 +270,7 @@ fn check_validations(module: &Module, values: &BTreeMap<String, (Value, bool)>, 
 /// otherwise (`["a", "b"]`, `{ a = 1 }`, `true`, `42`).
 fn parse_cli_value(module: &Module, name: &str, text: &str) -> Result<Value, String> {
     let is_string = matches!(
-        module.variables.get(name).and_then(|d| d.type_constraint.as_ref()),
+        module.scopes[0].variables.get(name).and_then(|d| d.type_constraint.as_ref()),
         None | Some(TypeConstraint::String)
     );
     if is_string {
@@ -304,7 +309,7 @@ fn load_var_file(
         return;
     }
     let file = module.files.len();
-    module.files.push(SourceFile { name: display.clone(), text: text.clone() });
+    module.files.push(SourceFile { name: display.clone(), text: text.clone(), scope: super::ROOT });
     let body = match hcl_edit::parser::parse_body(&text) {
         Ok(b) => b,
         Err(e) => {
@@ -326,10 +331,10 @@ fn load_var_file(
                     span: span_of(file, &attr.value),
                     key_span: span_of(file, &attr.key),
                 };
-                if !module.variables.contains_key(name) {
+                if !module.scopes[0].variables.contains_key(name) {
                     let mut d = Diagnostic::warning(format!("variable file sets undeclared variable `{name}`"))
                         .at(expr.key_span, "not declared");
-                    if let Some(s) = did_you_mean(name, module.variables.keys().map(String::as_str)) {
+                    if let Some(s) = did_you_mean(name, module.scopes[0].variables.keys().map(String::as_str)) {
                         d = d.help(format!("did you mean `{s}`?"));
                     }
                     diags.push(d);

@@ -12,6 +12,7 @@ mod full;
 mod kill;
 mod language;
 mod lifecycle;
+mod modules;
 mod plans;
 mod servers;
 mod support;
