@@ -173,6 +173,10 @@ pub struct VarArgs {
     /// Read variables from a file of `name = value` lines, or a JSON object (repeatable).
     #[arg(long = "var-file", value_name = "FILE")]
     pub var_files: Vec<PathBuf>,
+    /// Run a Terraform Stack's deployment: its components with that deployment's inputs, in a
+    /// state of its own (the deployment's name is the workspace).
+    #[arg(long, value_name = "NAME")]
+    pub deployment: Option<String>,
 }
 
 /// Which tenant and which state a command is about.

@@ -48,9 +48,20 @@ impl DataReader for Offline {
 
 /// Loads the directory, resolves variables, builds the graph and evaluates everything
 /// offline, collecting every diagnostic on the way.
-pub fn load(dir: &Path, inputs: &VarInputs, workspace: &str) -> (Configuration, Diagnostics) {
-    let (mut module, mut diags) = config::load(dir, "");
-    let (variables, var_diags) = config::resolve_variables(&mut module, inputs);
+/// A Terraform Stack is loaded for one deployment (`deployment`), whose inputs set the
+/// stack's variables.
+pub fn load(dir: &Path, inputs: &VarInputs, workspace: &str, deployment: Option<&str>) -> (Configuration, Diagnostics) {
+    let (mut module, mut diags, inputs) = match deployment {
+        None => {
+            let (module, diags) = config::load(dir, "");
+            (module, diags, std::borrow::Cow::Borrowed(inputs))
+        }
+        Some(name) => {
+            let (module, diags, values) = config::load_stack(dir, "", name);
+            (module, diags, std::borrow::Cow::Owned(VarInputs { values, ..inputs.clone() }))
+        }
+    };
+    let (variables, var_diags) = config::resolve_variables(&mut module, &inputs);
     diags.extend(var_diags);
     let (graph, graph_diags) = graph::build(&module);
     diags.extend(graph_diags);

@@ -22,7 +22,7 @@ pub(super) async fn run(args: &ApplyArgs) -> u8 {
     let Some(conf) = session::load(&args.vars) else { return ERROR };
     let Some(session) = session::connect(&args.connection, &conf).await else { return ERROR };
     let tenant = session.client.tenant().to_owned();
-    let code = match session::open_store(&conf.module, &args.connection.target, Some(tenant)).await {
+    let code = match session::open_store(&conf.module, &args.connection.target, Some(tenant), &conf.workspace).await {
         Ok(store) => match session::take_lock(&store, "apply", &args.lock).await {
             Ok(lock) => {
                 let code = apply_with(args, &conf, &session, &store).await;

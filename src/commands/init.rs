@@ -16,7 +16,7 @@ pub(super) async fn run(args: &InitArgs) -> u8 {
         Err(code) => return code,
     };
     let configured = workdir::backend_settings(&module);
-    let workspace = match workdir::workspace() {
+    let workspace = match workdir::workspace_for(&args.state.vars) {
         Ok(w) => w,
         Err(e) => return fail(&e, None),
     };

@@ -12,7 +12,7 @@ pub(super) async fn run(args: &PlanArgs) -> u8 {
     let Some(conf) = session::load(&args.vars) else { return ERROR };
     let Some(session) = session::connect(&args.connection, &conf).await else { return ERROR };
     let tenant = session.client.tenant().to_owned();
-    let code = match session::open_store(&conf.module, &args.connection.target, Some(tenant)).await {
+    let code = match session::open_store(&conf.module, &args.connection.target, Some(tenant), &conf.workspace).await {
         Ok(store) => plan_with(args, &conf, &session, &store).await,
         Err(code) => code,
     };
@@ -53,11 +53,7 @@ async fn plan_with(
     out(&match args.format {
         Format::Human => human(&planned.plan),
         Format::Markdown => {
-            let marker = render::markdown_marker(
-                &workdir::repository_path(),
-                &planned.plan.tenant_id,
-                &workdir::workspace().unwrap_or_default(),
-            );
+            let marker = render::markdown_marker(&workdir::repository_path(), &planned.plan.tenant_id, &conf.workspace);
             let plan = render::plan_markdown(&planned.plan, render::MARKDOWN_LIMIT - marker.len());
             format!("{marker}{plan}")
         }

@@ -23,15 +23,20 @@ use crate::state::{Lock, State, Store};
 /// Loads and checks the configuration of the working directory, printing every diagnostic.
 /// `None` when there are errors.
 pub(super) fn load(vars: &VarArgs) -> Option<Configuration> {
-    let inputs = VarInputs { cli: vars.vars.clone(), files: vars.var_files.clone(), env: VarInputs::from_env() };
-    let workspace = match workdir::workspace() {
+    let inputs = VarInputs {
+        cli: vars.vars.clone(),
+        files: vars.var_files.clone(),
+        env: VarInputs::from_env(),
+        values: Vec::new(),
+    };
+    let workspace = match workdir::workspace_for(vars) {
         Ok(w) => w,
         Err(e) => {
             fail(&e, None);
             return None;
         }
     };
-    let (conf, diags) = crate::evaluate::load(Path::new("."), &inputs, &workspace);
+    let (conf, diags) = crate::evaluate::load(Path::new("."), &inputs, &workspace, vars.deployment.as_deref());
     if !diags.is_empty() {
         err(&render::diagnostics(&conf.module.files, &diags));
     }
@@ -161,18 +166,29 @@ pub(super) fn human(plan: &Plan) -> String {
 /// value) or the environment.
 pub(super) async fn open_state(args: &StateArgs) -> Result<Store, u8> {
     let (module, tenant) = load_for_state(args)?;
-    open_store(&module, &args.target, tenant).await
+    let workspace = workdir::workspace_for(&args.vars).map_err(|e| fail(&e, None))?;
+    open_store(&module, &args.target, tenant, &workspace).await
 }
 
 /// The configuration and the tenant, for commands that only touch the state.
 pub(super) fn load_for_state(args: &StateArgs) -> Result<(Module, Option<String>), u8> {
-    let (mut module, diags) = crate::config::load(Path::new("."), "");
+    let (mut module, diags, values) = match &args.vars.deployment {
+        Some(name) => crate::config::load_stack(Path::new("."), "", name),
+        None => {
+            let (module, diags) = crate::config::load(Path::new("."), "");
+            (module, diags, Vec::new())
+        }
+    };
     if diags.has_errors() {
         err(&render::diagnostics(&module.files, &diags.errors_only()));
         return Err(super::ERROR);
     }
-    let inputs =
-        VarInputs { cli: args.vars.vars.clone(), files: args.vars.var_files.clone(), env: VarInputs::from_env() };
+    let inputs = VarInputs {
+        cli: args.vars.vars.clone(),
+        files: args.vars.var_files.clone(),
+        env: VarInputs::from_env(),
+        values,
+    };
     // A variable without a value is not needed to find the state.
     let (variables, _) = crate::config::resolve_variables(&mut module, &inputs);
     let ev = Evaluator::new(&module, variables);
@@ -184,16 +200,17 @@ pub(super) fn load_for_state(args: &StateArgs) -> Result<(Module, Option<String>
 
 /// Opens the configured backend for the selected workspace and prepares it (creating the
 /// `pg` schema when allowed), after checking that no state is left behind elsewhere.
-pub(super) async fn open_store(module: &Module, target: &TargetArgs, tenant: Option<String>) -> Result<Store, u8> {
+pub(super) async fn open_store(
+    module: &Module,
+    target: &TargetArgs,
+    tenant: Option<String>,
+    workspace: &str,
+) -> Result<Store, u8> {
     let settings = workdir::backend_settings(module);
     if let Err(e) = workdir::check_backend(&settings, target) {
         return Err(fail(&e.0, Some(&e.1)));
     }
-    let workspace = match workdir::workspace() {
-        Ok(w) => w,
-        Err(e) => return Err(fail(&e, None)),
-    };
-    let target = Target { tenant, workspace, local_path: target.state.clone() };
+    let target = Target { tenant, workspace: workspace.to_owned(), local_path: target.state.clone() };
     let backend = match backend::open(&settings, &target).await {
         Ok(b) => b,
         Err(e) => return Err(fail(&e.to_string(), None)),

@@ -73,6 +73,15 @@ pub(super) fn repository_path() -> String {
     }
 }
 
+/// The workspace of a command: a Terraform Stacks deployment's own, or the selected one.
+pub(super) fn workspace_for(vars: &crate::cli::VarArgs) -> Result<String, String> {
+    match &vars.deployment {
+        Some(d) if valid_workspace(d) => Ok(d.clone()),
+        Some(d) => Err(format!("`{d}` cannot name a deployment's state: use letters, digits, `-`, `_` and `.`")),
+        None => workspace(),
+    }
+}
+
 /// Records the selected workspace.
 pub(super) fn select_workspace(name: &str) -> std::io::Result<()> {
     let dir = private_dir()?;

@@ -525,7 +525,8 @@ impl<'m> Evaluator<'m> {
                                 .help("use `terraform.workspace`"))
                         }
                     },
-                    "module" => self.module_ref(ctx, attr.as_str(), &ops[1..], span)?,
+                    // A stack's `component.NAME` is its module call.
+                    "module" | "component" => self.module_ref(ctx, attr.as_str(), &ops[1..], span)?,
                     "data" => {
                         let Some(TraversalOperator::GetAttr(name)) = ops.get(1).map(hcl_edit::Decorated::value) else {
                             return Err(Diagnostic::error("a data source reference needs a type and a name")
@@ -1084,8 +1085,9 @@ fn walk(at: &RefsAt<'_>, expr: &Expression, bound: &mut Vec<String>, out: &mut V
                     match root.as_str() {
                         "var" => out.push((Node::Variable(at.scope, first), Span { file, start, end: end_of(0) })),
                         "local" => out.push((Node::Local(at.scope, first), Span { file, start, end: end_of(0) })),
-                        "module" => {
-                            // `module.NAME.OUTPUT`, `module.NAME[KEY].OUTPUT`, or the whole module.
+                        "module" | "component" => {
+                            // `module.NAME.OUTPUT`, `module.NAME[KEY].OUTPUT`, or the whole module
+                            // (`component.NAME...` in a stack).
                             let rest = &t.operators[1..];
                             let skip = usize::from(matches!(
                                 rest.first().map(hcl_edit::Decorated::value),

@@ -15,7 +15,7 @@ use super::{
     ScopeId, SourceFile, Validation, VariableDecl, ROOT,
 };
 use crate::diag::{did_you_mean, Diagnostic, Diagnostics};
-use crate::model::{Address, ModuleStep, Span};
+use crate::model::{Address, ModuleStep, Span, Value};
 use crate::schema::Schema;
 use crate::vecmap::VecMap;
 
@@ -30,12 +30,14 @@ pub(super) const STACK_SUFFIXES: &[&str] = &[".tfcomponent.hcl", ".tfdeploy.hcl"
 /// How deep module calls may nest.
 const MAX_MODULE_DEPTH: usize = 16;
 
-/// Where a block is collected: the file, the module it belongs to, and that module's path.
+/// Where a block is collected: the file, the module it belongs to, that module's path, and
+/// whether the file is a Terraform Stacks file.
 #[derive(Clone, Copy)]
 struct At<'a> {
     file: usize,
     scope: ScopeId,
     steps: &'a [ModuleStep],
+    stack: bool,
 }
 
 /// Loads every `*.hcl` and `*.tf` file of `dir` that is not hidden (nor a Terraform Stacks
@@ -44,12 +46,70 @@ pub fn load(dir: &Path, display_dir: &str) -> (Module, Diagnostics) {
     let mut module = Module { dir: dir.to_path_buf(), ..Module::default() };
     module.scopes[0].dir = dir.to_path_buf();
     let mut diags = Diagnostics::default();
-    if load_scope(&mut module, &mut diags, ROOT, dir, display_dir) == 0 {
-        diags.push(
+    if load_scope(&mut module, &mut diags, ROOT, dir, display_dir, false) == 0 {
+        let stack = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.file_name().to_str().is_some_and(|n| STACK_SUFFIXES.iter().any(|s| n.ends_with(s))));
+        diags.push(if stack {
+            Diagnostic::error(format!("`{}` holds a Terraform Stack", dir.display()))
+                .help("plan one of its deployments with `--deployment NAME`")
+        } else {
             Diagnostic::error(format!("no configuration files in `{}`", dir.display()))
-                .help("put the tenant's `*.hcl` or `*.tf` files there, or point `--chdir` at them"),
-        );
+                .help("put the tenant's `*.hcl` or `*.tf` files there, or point `--chdir` at them")
+        });
     }
+    load_calls(&mut module, &mut diags);
+    (module, diags)
+}
+
+/// Loads a Terraform Stack for one deployment: the components, variables, provider and
+/// outputs of its `*.tfcomponent.hcl` files as a root module whose components are module
+/// calls, and the inputs the deployment of `*.tfdeploy.hcl` gives its variables.
+pub fn load_stack(dir: &Path, display_dir: &str, deployment: &str) -> (Module, Diagnostics, Vec<(String, Value)>) {
+    let mut module = Module { dir: dir.to_path_buf(), ..Module::default() };
+    module.scopes[0].dir = dir.to_path_buf();
+    let mut diags = Diagnostics::default();
+    if load_scope(&mut module, &mut diags, ROOT, dir, display_dir, true) == 0 {
+        diags.push(Diagnostic::error(format!("no Terraform Stacks files in `{}`", dir.display())).help(
+            "a stack is `*.tfcomponent.hcl` and `*.tfdeploy.hcl` files; plan a configuration without `--deployment`",
+        ));
+        return (module, diags, Vec::new());
+    }
+    load_calls(&mut module, &mut diags);
+    let mut inputs = Vec::new();
+    match module.deployments.get(deployment) {
+        None => {
+            let names: Vec<String> = module.deployments.keys().map(|n| format!("`{n}`")).collect();
+            let mut d = Diagnostic::error(format!("the stack has no deployment `{deployment}`"));
+            d = match did_you_mean(deployment, module.deployments.keys().map(String::as_str)) {
+                Some(s) => d.help(format!("did you mean `{s}`?")),
+                None if names.is_empty() => {
+                    d.help("declare one in a `*.tfdeploy.hcl` file: `deployment \"NAME\" { inputs = { ... } }`")
+                }
+                None => d.help(format!("its deployments are {}", names.join(", "))),
+            };
+            diags.push(d);
+        }
+        Some(super::DeploymentDecl { inputs: Some(expr), .. }) => {
+            let ev = super::Evaluator::new(&module, BTreeMap::new());
+            match ev.eval(expr) {
+                Ok((Value::Map(values), _)) => inputs.extend(values),
+                Ok((other, _)) => diags.push(
+                    Diagnostic::error("a deployment's `inputs` must be an object")
+                        .at(expr.span, format!("this is a {}", other.type_name())),
+                ),
+                Err(d) => diags.push(d.help("deployment inputs are literal values")),
+            }
+        }
+        Some(super::DeploymentDecl { inputs: None, .. }) => {}
+    }
+    (module, diags, inputs)
+}
+
+/// Loads the modules the root module calls, and those they call, breadth first.
+fn load_calls(module: &mut Module, diags: &mut Diagnostics) {
     let mut pending: std::collections::VecDeque<(ScopeId, String)> =
         module.root().calls.keys().map(|c| (ROOT, c.clone())).collect();
     while let Some((parent, name)) = pending.pop_front() {
@@ -57,7 +117,7 @@ pub fn load(dir: &Path, display_dir: &str) -> (Module, Diagnostics) {
         let (span, source) = (call.span, call.source.clone());
         let mut path = module.scope(parent).path.clone();
         path.push(name.clone());
-        let resolved = match resolve_source(&module, parent, &path, &source) {
+        let resolved = match resolve_source(module, parent, &path, &source) {
             Ok(r) => r,
             Err(d) => {
                 diags.push(d.at(span, "this module call"));
@@ -82,7 +142,7 @@ pub fn load(dir: &Path, display_dir: &str) -> (Module, Diagnostics) {
         if let Some(call) = module.scopes[parent.0 as usize].calls.get_mut(&name) {
             call.child = Some(id);
         }
-        if load_scope(&mut module, &mut diags, id, &child_dir, &child_display) == 0 {
+        if load_scope(module, diags, id, &child_dir, &child_display, false) == 0 {
             diags.push(
                 Diagnostic::error(format!("module `{name}` has no configuration files in `{child_display}`"))
                     .at(span, "this module call")
@@ -91,7 +151,6 @@ pub fn load(dir: &Path, display_dir: &str) -> (Module, Diagnostics) {
         }
         pending.extend(module.scope(id).calls.keys().map(|c| (id, c.clone())));
     }
-    (module, diags)
 }
 
 fn same_dir(a: &Path, b: &Path) -> bool {
@@ -170,23 +229,31 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
-/// Whether a file name is one the configuration is read from.
-fn is_config_file(name: &str) -> bool {
+/// Whether a file name is one the configuration (or, for a stack, the stack) is read from.
+fn is_config_file(name: &str, stack: bool) -> bool {
     // Hidden files (`.terraform.lock.hcl`) are tool metadata, not configuration.
+    let stack_file = STACK_SUFFIXES.iter().any(|s| name.ends_with(s));
     !name.starts_with('.')
-        && (name.ends_with(".hcl") || name.ends_with(".tf"))
-        && !STACK_SUFFIXES.iter().any(|s| name.ends_with(s))
+        && (name.ends_with(".hcl") || name.ends_with(".tf") || name.ends_with(".tf.json"))
+        && stack_file == stack
 }
 
 /// Reads and collects the files of one module's directory into `scope`; returns how many
 /// files it had.
-fn load_scope(module: &mut Module, diags: &mut Diagnostics, scope: ScopeId, dir: &Path, display_dir: &str) -> usize {
+fn load_scope(
+    module: &mut Module,
+    diags: &mut Diagnostics,
+    scope: ScopeId,
+    dir: &Path,
+    display_dir: &str,
+    stack: bool,
+) -> usize {
     let mut names: Vec<String> = match std::fs::read_dir(dir) {
         Ok(entries) => entries
             .filter_map(std::result::Result::ok)
             .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
             .filter_map(|e| e.file_name().to_str().map(str::to_owned))
-            .filter(|n| is_config_file(n))
+            .filter(|n| is_config_file(n, stack))
             .collect(),
         Err(e) => {
             diags.push(Diagnostic::error(format!("cannot read the configuration directory `{}`: {e}", dir.display())));
@@ -195,18 +262,35 @@ fn load_scope(module: &mut Module, diags: &mut Diagnostics, scope: ScopeId, dir:
     };
     names.sort();
     let first = module.files.len();
+    let mut bad_json = Vec::new();
     for name in &names {
         let display =
             if display_dir.is_empty() || display_dir == "." { name.clone() } else { format!("{display_dir}/{name}") };
         match std::fs::read_to_string(dir.join(name)) {
+            Ok(text) if name.ends_with(".tf.json") => match super::json::to_native(&text) {
+                Ok(native) => module.files.push(SourceFile { name: display, text: native, scope }),
+                Err(e) => bad_json.push((display, text, e)),
+            },
             Ok(text) => module.files.push(SourceFile { name: display, text, scope }),
             Err(e) => diags.push(Diagnostic::error(format!("cannot read `{display}`: {e}"))),
         }
     }
     let steps = module.scope(scope).steps();
-    for (part, part_diags) in collect_files(&module.files, first, scope, &steps) {
+    for (part, part_diags) in collect_files(&module.files, first, At { file: first, scope, steps: &steps, stack }) {
         diags.extend(part_diags);
         merge(module, diags, part, scope);
+    }
+    // A `*.tf.json` file that is not JSON is kept as it is, for its report only.
+    for (name, text, e) in bad_json {
+        let offset = text.split_inclusive('\n').take(e.line().saturating_sub(1)).map(str::len).sum::<usize>()
+            + e.column().saturating_sub(1);
+        let offset = offset.min(text.len());
+        diags.push(
+            Diagnostic::error(format!("`{name}` is not valid JSON: {e}"))
+                .at(Span::new(module.files.len(), offset..offset), "here")
+                .help("a `*.tf.json` file holds one JSON object in Terraform's JSON syntax"),
+        );
+        module.files.push(SourceFile { name, text, scope });
     }
     names.len()
 }
@@ -214,19 +298,14 @@ fn load_scope(module: &mut Module, diags: &mut Diagnostics, scope: ScopeId, dir:
 /// Parses and collects each file from `first` on its own, on as many threads as there are
 /// cores, and returns what each declares, in file order. A thread drops a file's syntax tree
 /// as soon as it is collected, so that at most one tree per thread is alive at a time.
-fn collect_files(
-    files: &[SourceFile],
-    first: usize,
-    scope: ScopeId,
-    steps: &[ModuleStep],
-) -> Vec<(Module, Diagnostics)> {
+fn collect_files(files: &[SourceFile], first: usize, at: At<'_>) -> Vec<(Module, Diagnostics)> {
     let count = files.len() - first;
     let collect_one = |file: usize| {
         let mut part = Module::default();
         let mut diags = Diagnostics::default();
         let text = &files[file].text;
         match hcl_edit::parser::parse_body(text) {
-            Ok(body) => collect(&mut part, &mut diags, At { file, scope, steps }, &body),
+            Ok(body) => collect(&mut part, &mut diags, At { file, ..at }, &body),
             Err(err) => diags.push(syntax_error(file, text, &err)),
         }
         (part, diags)
@@ -288,6 +367,7 @@ fn merge(module: &mut Module, diags: &mut Diagnostics, mut part: Module, scope: 
     add(&mut into.outputs, from.outputs, diags, "output", |o| o.span);
     add(&mut into.calls, from.calls, diags, "module", |c| c.span);
     add(&mut module.resources, part.resources, diags, "resource", |r| r.span);
+    add(&mut module.deployments, part.deployments, diags, "deployment", |d| d.span);
     match (&module.provider, part.provider) {
         (Some(prev), Some(again)) => diags.push(duplicate("provider `thoth`", again.span, prev.span)),
         (None, Some(provider)) => module.provider = Some(provider),
@@ -391,14 +471,46 @@ fn collect_block(module: &mut Module, diags: &mut Diagnostics, at: At<'_>, block
         }
         "output" => {
             if expect_labels(diags, file, block, &["NAME"]) {
-                collect_output(module, diags, file, block);
+                collect_output(module, diags, at, block);
             }
         }
-        "module" => {
+        "module" if !at.stack => {
             if expect_labels(diags, file, block, &["NAME"]) {
                 collect_module_call(module, diags, at, block);
             }
         }
+        "component" if at.stack => {
+            if expect_labels(diags, file, block, &["NAME"]) {
+                collect_module_call(module, diags, at, block);
+            }
+        }
+        "provider" if at.stack => collect_stack_provider(module, diags, file, block),
+        "deployment" if at.stack => {
+            if expect_labels(diags, file, block, &["NAME"]) {
+                let name = labels(block)[0].to_owned();
+                let mut inputs = None;
+                for structure in &block.body {
+                    match structure {
+                        Structure::Attribute(a) if a.key.as_str() == "inputs" => inputs = Some(expr_of(file, a)),
+                        // The HCP Terraform settings of a deployment do not concern a thoth run.
+                        Structure::Attribute(_) => {}
+                        Structure::Block(b) => diags.push(unexpected_block(file, b, "deployment")),
+                    }
+                }
+                module.deployments.insert(name, super::DeploymentDecl { span, inputs });
+            }
+        }
+        // Stacks blocks about HCP Terraform (its tokens, stores and orchestration rules), which
+        // a thoth run does not use.
+        "required_providers"
+        | "identity_token"
+        | "store"
+        | "orchestrate"
+        | "publish_output"
+        | "upstream_input"
+        | "deployment_group"
+        | "deployment_auto_approve"
+            if at.stack => {}
         "provider" if at.scope != ROOT => diags.push(
             Diagnostic::error("a module cannot configure the provider")
                 .at(span, "provider configuration inside a module")
@@ -573,7 +685,8 @@ fn unknown_name(name: &str, span: Span, within: &str, known: &[&str]) -> Diagnos
     d
 }
 
-fn collect_output(module: &mut Module, diags: &mut Diagnostics, file: usize, block: &Block) {
+fn collect_output(module: &mut Module, diags: &mut Diagnostics, at: At<'_>, block: &Block) {
+    let file = at.file;
     let name = labels(block)[0].to_owned();
     let span = header_span(file, block);
     let mut value = None;
@@ -594,6 +707,8 @@ fn collect_output(module: &mut Module, diags: &mut Diagnostics, file: usize, blo
                         _ => diags.push(literal_expected(expr.span, "`description`", "a string")),
                     },
                     "depends_on" => {}
+                    // A stack's outputs declare their type.
+                    "type" | "ephemeral" if at.stack => {}
                     other => diags.push(unknown_name(
                         other,
                         expr.key_span,
@@ -888,9 +1003,53 @@ fn depends_on(diags: &mut Diagnostics, at: At<'_>, value: &Expression, span: Spa
     out
 }
 
-/// Reads a `module "NAME" { source = "./path" ... }` block: its source, `count` or
-/// `for_each`, `depends_on`, and every other argument as an input of the module's variables.
-/// `version` and `providers` are accepted (the one provider configuration is used).
+/// Reads a stack's `provider "thoth" "NAME" { config { ... } }` block: its `config` is the
+/// provider configuration.
+fn collect_stack_provider(module: &mut Module, diags: &mut Diagnostics, file: usize, block: &Block) {
+    let span = header_span(file, block);
+    if !expect_labels(diags, file, block, &["TYPE", "NAME"]) {
+        return;
+    }
+    if labels(block)[0] != "thoth" {
+        diags.push(
+            Diagnostic::error(format!("unknown provider `{}`", labels(block)[0]))
+                .at(span, "only the `thoth` provider is managed here"),
+        );
+        return;
+    }
+    let mut decl = ProviderDecl { span, attributes: VecMap::new() };
+    for structure in &block.body {
+        match structure {
+            Structure::Block(b) if b.ident.as_str() == "config" => {
+                for inner in &b.body {
+                    match inner {
+                        Structure::Attribute(attr) => {
+                            decl.attributes.insert(attr.key.as_str().to_owned(), expr_of(file, attr));
+                        }
+                        Structure::Block(x) => diags.push(unexpected_block(file, x, "config")),
+                    }
+                }
+            }
+            Structure::Attribute(a) if a.key.as_str() == "for_each" => diags.push(
+                Diagnostic::error("a provider with `for_each` is not supported")
+                    .at(span_of(file, &a.key), "one provider configuration per deployment")
+                    .help("give each tenant its own deployment"),
+            ),
+            Structure::Attribute(_) => {}
+            Structure::Block(b) => diags.push(unexpected_block(file, b, "provider")),
+        }
+    }
+    if let Some(prev) = &module.provider {
+        diags.push(duplicate("provider `thoth`", span, prev.span));
+    } else {
+        module.provider = Some(decl);
+    }
+}
+
+/// Reads a `module "NAME" { source = "./path" ... }` block (or a stack's `component`, whose
+/// inputs are its `inputs` object): its source, `count` or `for_each`, `depends_on`, and
+/// every other argument as an input of the module's variables. `version` and `providers` are
+/// accepted (the one provider configuration is used).
 fn collect_module_call(module: &mut Module, diags: &mut Diagnostics, at: At<'_>, block: &Block) {
     let file = at.file;
     let name = labels(block)[0].to_owned();
@@ -927,6 +1086,36 @@ fn collect_module_call(module: &mut Module, diags: &mut Diagnostics, at: At<'_>,
                         }
                     }
                     "depends_on" => call.depends_on = depends_on(diags, at, &attr.value, expr.span),
+                    "inputs" if at.stack => match &attr.value {
+                        Expression::Object(object) => {
+                            for (key, value) in object {
+                                let name = match key {
+                                    hcl_edit::expr::ObjectKey::Ident(i) => i.as_str().to_owned(),
+                                    hcl_edit::expr::ObjectKey::Expression(Expression::String(s)) => s.value().clone(),
+                                    hcl_edit::expr::ObjectKey::Expression(e) => {
+                                        diags.push(
+                                            Diagnostic::error("component input names must be plain names")
+                                                .at(span_of(file, e), "not a name"),
+                                        );
+                                        continue;
+                                    }
+                                };
+                                let key_span = match key {
+                                    hcl_edit::expr::ObjectKey::Ident(i) => span_of(file, i),
+                                    hcl_edit::expr::ObjectKey::Expression(e) => span_of(file, e),
+                                };
+                                inputs.push((
+                                    name,
+                                    Expr { expr: value.expr().clone(), span: span_of(file, value.expr()), key_span },
+                                ));
+                            }
+                        }
+                        _ => diags.push(
+                            Diagnostic::error("a component's `inputs` must be an object")
+                                .at(expr.span, "not an object")
+                                .help("write `inputs = { name = value }`"),
+                        ),
+                    },
                     "count" | "for_each" => {
                         if call.repetition.is_some() {
                             diags.push(
@@ -943,9 +1132,13 @@ fn collect_module_call(module: &mut Module, diags: &mut Diagnostics, at: At<'_>,
                 }
             }
             Structure::Block(b) => diags.push(
-                Diagnostic::error(format!("unexpected block `{}` in `module \"{name}\"`", b.ident.as_str()))
-                    .at(span_of(file, &b.ident), "module arguments are attributes")
-                    .help("set the module's variables as `name = value`"),
+                Diagnostic::error(format!(
+                    "unexpected block `{}` in `{} \"{name}\"`",
+                    b.ident.as_str(),
+                    block.ident.as_str()
+                ))
+                .at(span_of(file, &b.ident), "module arguments are attributes")
+                .help("set the module's variables as `name = value`"),
             ),
         }
     }

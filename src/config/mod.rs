@@ -7,6 +7,7 @@
 mod backend;
 mod eval;
 mod functions;
+mod json;
 mod load;
 mod lower;
 mod vars;
@@ -20,7 +21,7 @@ pub use backend::{
     BackendDecl, BackendSettings, LocalSettings, PgSettings, S3Settings, SUPPORTED as SUPPORTED_BACKENDS,
 };
 pub use eval::{references, Evaluator, Expansion, InstanceBinding, ResourceValues, Scoped};
-pub use load::load;
+pub use load::{load, load_stack};
 pub use lower::{lower_resource, Desired};
 pub use vars::{check_validation, resolve_variables, VarInputs};
 
@@ -99,6 +100,15 @@ pub struct Module {
     pub provider: Option<ProviderDecl>,
     /// `terraform { backend "..." { } }`: where the state lives (the local file when absent).
     pub backend: Option<BackendDecl>,
+    /// A Terraform Stack's deployments (empty for a plain configuration).
+    pub deployments: BTreeMap<String, DeploymentDecl>,
+}
+
+/// A stack's `deployment "NAME" { inputs = { ... } }`.
+#[derive(Debug, Clone)]
+pub struct DeploymentDecl {
+    pub span: Span,
+    pub inputs: Option<Expr>,
 }
 
 impl Default for Module {
@@ -110,6 +120,7 @@ impl Default for Module {
             resources: BTreeMap::new(),
             provider: None,
             backend: None,
+            deployments: BTreeMap::new(),
         }
     }
 }

@@ -102,6 +102,8 @@ pub struct VarInputs {
     pub files: Vec<PathBuf>,
     /// `THOTH_VAR_<name>` from the environment.
     pub env: Vec<(String, String)>,
+    /// Values a Terraform Stacks deployment gives, above the defaults and below everything else.
+    pub values: Vec<(String, Value)>,
 }
 
 impl VarInputs {
@@ -138,6 +140,18 @@ pub fn resolve_variables(module: &mut Module, inputs: &VarInputs) -> (BTreeMap<S
                     Err(d) => diags.push(d.help("variable defaults must be literal values")),
                 }
             }
+        }
+    }
+
+    for (name, value) in &inputs.values {
+        if module.scopes[0].variables.contains_key(name) {
+            raw.insert(name.clone(), value.clone());
+        } else {
+            diags.push(
+                Diagnostic::error(format!("the deployment sets undeclared variable `{name}`")).help(format!(
+                    "declare it in a `*.tfcomponent.hcl` file with `variable \"{name}\" {{ type = ... }}`"
+                )),
+            );
         }
     }
 

@@ -133,3 +133,21 @@ fn prevent_destroy_is_kept_in_state_and_refuses_removal() {
     );
     assert_eq!(rows(&t, "policy-bundles").len(), 1);
 }
+
+#[test]
+fn a_configuration_in_terraform_json_syntax_plans_applies_and_replans_to_no_change() {
+    let t = Tenant::from_dir("tests/fixtures/tenants/json");
+    let plan = t.run_with(PLAN, &[]);
+    plan.expect_code(2);
+    assert!(plan.stdout.contains("# thoth_fleet.ring[1] will be created"), "{}", plan.stdout);
+    let apply = t.run_with(APPLY, &[]);
+    apply.expect_code(0);
+    assert!(apply.stdout.contains("rings = [\"claims-ring-0\", \"claims-ring-1\"]"), "{}", apply.stdout);
+    t.run_with(PLAN, &[]).expect_code(0);
+    // A file that is not JSON is a located diagnostic.
+    t.write("broken.tf.json", "{\n  \"resource\": {\n    \"thoth_fleet\": [\n}\n");
+    let broken = t.run_with(&["validate"], &[]);
+    broken.expect_code(1);
+    assert!(broken.stderr.contains("`broken.tf.json` is not valid JSON"), "{}", broken.stderr);
+    assert!(broken.stderr.contains("[broken.tf.json:4:1]"), "{}", broken.stderr);
+}

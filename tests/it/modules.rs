@@ -89,3 +89,32 @@ fn a_module_terraform_init_fetched_is_read_from_its_manifest_and_a_missing_one_i
     let fetched = thoth(dir.path(), &["validate"], &[]);
     fetched.expect_code(0);
 }
+
+#[test]
+fn a_terraform_stack_plans_and_applies_each_deployment_as_its_own_tenant_and_state() {
+    let t = Tenant::from_dir("tests/fixtures/tenants/stack");
+    // The stack's files are never read as ordinary configuration.
+    let plain = t.run_with(&["plan"], &[]);
+    plain.expect_code(1);
+    assert!(plain.stderr.contains("holds a Terraform Stack"), "{}", plain.stderr);
+    assert!(plain.stderr.contains("--deployment NAME"), "{}", plain.stderr);
+
+    let env = [("THOTH_TENANT_ID", "")];
+    let plan = t.run_with(&["plan", "--deployment", "development", "--detailed-exitcode"], &env);
+    plan.expect_code(2);
+    assert!(plan.stdout.contains("on tenant `acme`"), "the deployment's tenant:\n{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("# module.tenant_governance.thoth_governance_settings.this will be created"),
+        "{}",
+        plan.stdout
+    );
+    let apply = t.run_with(&["apply", "--deployment", "development", "--auto-approve"], &env);
+    apply.expect_code(0);
+    assert!(apply.stdout.contains("tenant_settings_id = \"acme\""), "{}", apply.stdout);
+    assert!(t.path().join("thoth.state.d/development/thoth.state.json").exists(), "one state per deployment");
+    t.run_with(&["plan", "--deployment", "development", "--detailed-exitcode"], &env).expect_code(0);
+
+    let unknown = t.run_with(&["plan", "--deployment", "developmnet"], &env);
+    unknown.expect_code(1);
+    assert!(unknown.stderr.contains("did you mean `development`?"), "{}", unknown.stderr);
+}
