@@ -109,6 +109,12 @@ pub async fn execute(
 
     let mut report = Report::default();
     state.tenant_id = Some(plan.tenant_id.clone());
+    // An imported action is recorded with its inputs, without running.
+    for c in plan.changes.iter().filter(|c| c.import.is_some() && c.action == Action::NoOp) {
+        if let Some(entry) = &c.prior {
+            state.resources.insert(c.address.clone(), entry.clone());
+        }
+    }
     let units = schedule(plan);
     let mut done: BTreeSet<usize> = BTreeSet::new();
     let mut failed: BTreeSet<usize> = BTreeSet::new();
@@ -120,7 +126,8 @@ pub async fn execute(
     let (mut generation, mut snapshot_generation) = (0usize, 0usize);
     let mut finished_in: Vec<usize> = vec![0; units.len()];
     let mut last_full_save = std::time::Instant::now();
-    let mut unsaved = false;
+    // Imports and moves change the state even when no call is made.
+    let mut unsaved = plan.changes.iter().any(|c| c.import.is_some() || c.moved_from.is_some());
     let mut finished_ok: BTreeSet<String> = BTreeSet::new();
     let record_steps =
         |report: &mut Report, unit: &Unit, outcome: &dyn Fn() -> Outcome, progress: &mut dyn FnMut(Event<'_>)| {
@@ -377,7 +384,8 @@ async fn apply_one(
     let rt = resource_type(&change.address);
     match change.action {
         Action::Forget => Ok(None),
-        Action::NoOp => Ok(state.resources.get(&change.address).cloned()),
+        // An imported action brings its entry; any other no-op keeps the one in the state.
+        Action::NoOp => Ok(change.prior.clone().or_else(|| state.resources.get(&change.address).cloned())),
         Action::Read => Ok(change.prior.clone()),
         Action::Delete => {
             remove(change, rt, client).await?;

@@ -49,9 +49,27 @@ pub enum Command {
     /// Read or replace the stored state.
     #[command(subcommand)]
     State(StateCommand),
+    /// Bring an object the tenant has under management: into the state only, the tenant untouched.
+    Import(ImportArgs),
     /// List, create, select and delete workspaces: one state per workspace, in every backend.
     #[command(subcommand)]
     Workspace(WorkspaceCommand),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ImportArgs {
+    /// Where the object goes: the address of its resource block, with the instance key.
+    pub address: String,
+    /// The id the Terraform provider imports it by (`agent_id/pack_id`, `slug`, a server id).
+    pub id: String,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    #[command(flatten)]
+    pub lock: LockArgs,
+    #[command(flatten)]
+    pub input: InputArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -131,6 +131,23 @@ pub struct IdRule {
     pub template: Option<String>,
 }
 
+/// How `import` ids of a type read (the Terraform provider's `ImportState` formats). By
+/// default an id is the object's remote id as it is (a server-assigned id, an upsert key, a
+/// bundle version id); settings sections and singletons take the tenant id, and actions any id.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportRule {
+    /// The id is `tenant/KEY` or `KEY`: its last `/` segment is the key.
+    #[serde(default)]
+    pub last_segment: bool,
+    /// The id is these attributes' values joined by `/` (`agent_id/pack_id`).
+    #[serde(default)]
+    pub parts: Vec<String>,
+    /// The object is read with those attributes, and its remote id taken from what it answers.
+    #[serde(default)]
+    pub read: bool,
+}
+
 /// Waiting for a started job: read `path` until `status_field` is one of `terminal`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -390,6 +407,9 @@ pub struct ResourceType {
     /// Groups of attributes of which exactly one must be set.
     #[serde(default)]
     pub exactly_one_of: Vec<Vec<String>>,
+    /// How `import` ids of this type read.
+    #[serde(default)]
+    pub import: ImportRule,
     /// Body keys every write sends with a fixed value (the scope level of an API key type).
     #[serde(default)]
     pub fixed: serde_json::Map<String, serde_json::Value>,

@@ -5,6 +5,7 @@
 mod apply;
 mod emulator;
 mod force_unlock;
+mod import;
 mod init;
 mod plan;
 mod progress;
@@ -52,6 +53,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Init(args) => runtime.block_on(init::run(&args)),
         Command::State(command) => runtime.block_on(state::run(command)),
         Command::Workspace(command) => runtime.block_on(workspace::run(command)),
+        Command::Import(args) => runtime.block_on(import::run(&args)),
     }
 }
 

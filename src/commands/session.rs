@@ -270,9 +270,62 @@ pub(super) struct Planned {
     pub journal_digest: String,
 }
 
+/// Reads what the configuration, the state and the import targets are about from the tenant,
+/// with what it cost.
+pub(super) async fn read_tenant(
+    conf: &Configuration,
+    session: &Session,
+    state: &State,
+    targets: &[plan::import::Target],
+) -> Option<(remote::Snapshot, plan::RefreshCost)> {
+    let schema = Schema::get();
+    let mut needs = Needs::default();
+    for address in conf.module.resources.keys() {
+        if let Some(rt) = schema.resource(&address.type_name) {
+            needs.add(rt, None);
+        }
+    }
+    for (address, entry) in &state.resources {
+        if let Some(rt) = schema.resource(&address.type_name) {
+            needs.add(rt, Some(entry));
+        }
+    }
+    let diags = plan::import::add_needs(targets, state, session.client.tenant(), &mut needs);
+    if diags.has_errors() {
+        err(&render::diagnostics(&conf.module.files, &diags));
+        return None;
+    }
+    let (calls_before, started) = (session.client.calls(), std::time::Instant::now());
+    let snapshot = match remote::snapshot::refresh(&session.client, &needs).await {
+        Ok(s) => s,
+        Err(e) => {
+            fail(&format!("cannot read the tenant: {e}"), None);
+            return None;
+        }
+    };
+    let refresh = plan::RefreshCost {
+        calls: session.client.calls() - calls_before,
+        milliseconds: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    };
+    if session.verbose {
+        err(&format!("Read the tenant with {} HTTP call(s) in {} ms.\n", refresh.calls, refresh.milliseconds));
+    }
+    Some((snapshot, refresh))
+}
+
 /// Reads the state with what the journal holds (adopting the objects of interrupted creates),
 /// refreshes what the configuration and the state are about, and plans.
 pub(super) async fn make_plan(conf: &Configuration, session: &Session, store: &Store) -> Option<Planned> {
+    make_plan_importing(conf, session, store, None).await
+}
+
+/// `make_plan`, importing `targets` instead of what the `import` blocks say when given.
+pub(super) async fn make_plan_importing(
+    conf: &Configuration,
+    session: &Session,
+    store: &Store,
+    targets: Option<Vec<plan::import::Target>>,
+) -> Option<Planned> {
     let mut state = match store.load().await {
         Ok(s) => s,
         Err(e) => {
@@ -310,35 +363,27 @@ pub(super) async fn make_plan(conf: &Configuration, session: &Session, store: &S
             return None;
         }
     }
-    let schema = Schema::get();
-    let mut needs = Needs::default();
-    for address in conf.module.resources.keys() {
-        if let Some(rt) = schema.resource(&address.type_name) {
-            needs.add(rt, None);
+    // Objects the configuration imports, found in what the refresh reads.
+    let targets = match targets {
+        Some(t) => t,
+        None => {
+            let (targets, import_diags) = plan::import::targets(conf);
+            if import_diags.has_errors() {
+                err(&render::diagnostics(&conf.module.files, &import_diags));
+                return None;
+            }
+            targets
         }
-    }
-    for (address, entry) in &state.resources {
-        if let Some(rt) = schema.resource(&address.type_name) {
-            needs.add(rt, Some(entry));
-        }
-    }
-    let (calls_before, started) = (session.client.calls(), std::time::Instant::now());
-    let snapshot = match remote::snapshot::refresh(&session.client, &needs).await {
-        Ok(s) => s,
-        Err(e) => {
-            fail(&format!("cannot read the tenant: {e}"), None);
+    };
+    let (mut snapshot, refresh) = read_tenant(conf, session, &state, &targets).await?;
+    let imported = match plan::import::adopt(&targets, &mut state, &mut snapshot, &tenant) {
+        Ok(imported) => imported,
+        Err(diags) => {
+            err(&render::diagnostics(&conf.module.files, &diags));
             return None;
         }
     };
-    let refresh = plan::RefreshCost {
-        calls: session.client.calls() - calls_before,
-        milliseconds: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-    };
-    drop(needs);
-    if session.verbose {
-        err(&format!("Read the tenant with {} HTTP call(s) in {} ms.\n", refresh.calls, refresh.milliseconds));
-    }
-    match plan::build(conf, &state, &snapshot, &tenant, &ClientReader(&session.client), refresh) {
+    match plan::build(conf, &state, &snapshot, &tenant, &ClientReader(&session.client), refresh, &imported) {
         Ok(plan) => Some(Planned { plan, state, snapshot, journaled: journaled.any, journal_digest: journaled.digest }),
         Err(diags) => {
             err(&render::diagnostics(&conf.module.files, &diags));

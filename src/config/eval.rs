@@ -214,6 +214,65 @@ impl<'m> Evaluator<'m> {
         Ok((instances, attr))
     }
 
+    /// The resource instance an address expression names (`to` of an `import`, `from` and
+    /// `to` of a `moved`): `[module.NAME[KEY].]...[data.]TYPE.NAME[KEY]`, keys evaluated.
+    pub fn address_of(&self, expr: &Expr) -> Result<Address, Diagnostic> {
+        let invalid = || {
+            Diagnostic::error("this must be the address of a resource")
+                .at(expr.span, "not a resource address")
+                .help("write it without quotes, such as `thoth_fleet.claims`, `thoth_fleet.ring[\"eu\"]` or `module.tenant.thoth_fleet.ring`")
+        };
+        let Expression::Traversal(t) = &expr.expr else { return Err(invalid()) };
+        let Expression::Variable(root) = &t.expr else { return Err(invalid()) };
+        let sensitive = Cell::new(false);
+        let mut ctx = Ctx { file: expr.span.file, bound: Vec::new(), sensitive: &sensitive };
+        // The names of the traversal, each with the key that follows it.
+        let mut steps: Vec<(String, Option<InstanceKey>)> = vec![(root.as_str().to_owned(), None)];
+        for op in &t.operators {
+            match op.value() {
+                TraversalOperator::GetAttr(name) => steps.push((name.as_str().to_owned(), None)),
+                TraversalOperator::Index(index) => {
+                    let key = match self.expr(&mut ctx, index)? {
+                        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                        Value::Number(n) if n >= 0.0 && n.fract() == 0.0 => InstanceKey::Index(n as usize),
+                        Value::String(k) => InstanceKey::Name(k),
+                        other => return Err(type_error(Self::span(&ctx, index), "an instance key", "number or string", &other)),
+                    };
+                    let named = steps.len() > 1;
+                    match steps.last_mut() {
+                        Some((_, slot @ None)) if named => *slot = Some(key),
+                        _ => return Err(invalid()),
+                    }
+                }
+                #[allow(clippy::cast_possible_truncation)]
+                TraversalOperator::LegacyIndex(i) => match steps.last_mut() {
+                    Some((_, slot @ None)) => *slot = Some(InstanceKey::Index(*i.value() as usize)),
+                    _ => return Err(invalid()),
+                },
+                _ => return Err(invalid()),
+            }
+        }
+        let mut rest = steps.as_slice();
+        let mut module = Vec::new();
+        while let [(word, None), (name, key), tail @ ..] = rest {
+            if word != "module" {
+                break;
+            }
+            module.push(ModuleStep { name: name.clone(), key: key.clone() });
+            rest = tail;
+        }
+        let (mode, rest) = match rest {
+            [(word, None), tail @ ..] if word == "data" => (crate::model::Mode::Data, tail),
+            other => (crate::model::Mode::Managed, other),
+        };
+        match rest {
+            [(type_name, None), (name, key)] => {
+                Ok(Address { module, mode, type_name: type_name.clone(), name: name.clone(), key: key.clone() })
+            }
+            _ => Err(invalid()),
+        }
+    }
+
     /// The instance addresses of an evaluated block.
     pub fn instances_of(&self, block: &Address) -> Vec<Address> {
         match self.expansions.get(block) {

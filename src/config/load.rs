@@ -19,10 +19,11 @@ use crate::model::{Address, ModuleStep, Span, Value};
 use crate::schema::Schema;
 use crate::vecmap::VecMap;
 
-const TOP_LEVEL_BLOCKS: &[&str] =
-    &["resource", "data", "variable", "locals", "output", "provider", "terraform", "module"];
+const TOP_LEVEL_BLOCKS: &[&str] = &[
+    "resource", "data", "variable", "locals", "output", "provider", "terraform", "module", "import", "moved", "removed",
+];
 /// Blocks of the Terraform language that belong to features this build does not have yet.
-const LATER_BLOCKS: &[&str] = &["moved", "import", "check"];
+const LATER_BLOCKS: &[&str] = &["check"];
 const LATER_META: &[&str] = &["provider"];
 /// Terraform Stacks files: a stack is planned with `--deployment`, never read as ordinary
 /// configuration.
@@ -368,6 +369,8 @@ fn merge(module: &mut Module, diags: &mut Diagnostics, mut part: Module, scope: 
     add(&mut into.calls, from.calls, diags, "module", |c| c.span);
     add(&mut module.resources, part.resources, diags, "resource", |r| r.span);
     add(&mut module.deployments, part.deployments, diags, "deployment", |d| d.span);
+    module.imports.extend(part.imports);
+    module.moves.extend(part.moves);
     match (&module.provider, part.provider) {
         (Some(prev), Some(again)) => diags.push(duplicate("provider `thoth`", again.span, prev.span)),
         (None, Some(provider)) => module.provider = Some(provider),
@@ -485,6 +488,21 @@ fn collect_block(module: &mut Module, diags: &mut Diagnostics, at: At<'_>, block
             }
         }
         "provider" if at.stack => collect_stack_provider(module, diags, file, block),
+        "import" | "moved" | "removed" if at.scope != ROOT => diags.push(
+            Diagnostic::error(format!("`{kind}` blocks belong in the root module"))
+                .at(span, "inside a module")
+                .help("move it to the root module and name the target with its module path, such as `module.tenant.thoth_fleet.ring`"),
+        ),
+        "import" => {
+            if expect_labels(diags, file, block, &[]) {
+                collect_import(module, diags, file, block);
+            }
+        }
+        "moved" | "removed" => {
+            if expect_labels(diags, file, block, &[]) {
+                collect_move(module, diags, file, block);
+            }
+        }
         "deployment" if at.stack => {
             if expect_labels(diags, file, block, &["NAME"]) {
                 let name = labels(block)[0].to_owned();
@@ -1001,6 +1019,90 @@ fn depends_on(diags: &mut Diagnostics, at: At<'_>, value: &Expression, span: Spa
         }
     }
     out
+}
+
+/// Reads `import { to = ADDR  id = "..."  for_each = ... }`.
+fn collect_import(module: &mut Module, diags: &mut Diagnostics, file: usize, block: &Block) {
+    let span = header_span(file, block);
+    let (mut to, mut id, mut for_each) = (None, None, None);
+    for structure in &block.body {
+        match structure {
+            Structure::Attribute(attr) => {
+                let expr = expr_of(file, attr);
+                match attr.key.as_str() {
+                    "to" => to = Some(expr),
+                    "id" => id = Some(expr),
+                    "for_each" => for_each = Some(expr),
+                    "provider" => {}
+                    other => diags.push(unknown_name(other, expr.key_span, "import", &["to", "id", "for_each"])),
+                }
+            }
+            Structure::Block(b) => diags.push(unexpected_block(file, b, "import")),
+        }
+    }
+    match (to, id) {
+        (Some(to), Some(id)) => module.imports.push(super::ImportDecl { span, to, id, for_each }),
+        _ => diags.push(
+            Diagnostic::error("an `import` block needs `to` and `id`")
+                .at(span, "incomplete import")
+                .help("write `import { to = thoth_fleet.claims  id = \"flt_123\" }`"),
+        ),
+    }
+}
+
+/// Reads `moved { from = A  to = B }` and `removed { from = A  lifecycle { destroy = false } }`.
+fn collect_move(module: &mut Module, diags: &mut Diagnostics, file: usize, block: &Block) {
+    let span = header_span(file, block);
+    let moved = block.ident.as_str() == "moved";
+    let (mut from, mut to, mut destroy) = (None, None, true);
+    for structure in &block.body {
+        match structure {
+            Structure::Attribute(attr) => {
+                let expr = expr_of(file, attr);
+                match attr.key.as_str() {
+                    "from" => from = Some(expr),
+                    "to" if moved => to = Some(expr),
+                    other => diags.push(unknown_name(
+                        other,
+                        expr.key_span,
+                        block.ident.as_str(),
+                        if moved { &["from", "to"] } else { &["from"] },
+                    )),
+                }
+            }
+            Structure::Block(b) if !moved && b.ident.as_str() == "lifecycle" => {
+                for inner in &b.body {
+                    match inner {
+                        Structure::Attribute(a) if a.key.as_str() == "destroy" => match &a.value {
+                            Expression::Bool(v) => destroy = *v.value(),
+                            _ => diags.push(literal_expected(span_of(file, &a.value), "`destroy`", "true or false")),
+                        },
+                        Structure::Attribute(a) => diags.push(unknown_name(
+                            a.key.as_str(),
+                            span_of(file, &a.key),
+                            "lifecycle",
+                            &["destroy"],
+                        )),
+                        Structure::Block(x) => diags.push(unexpected_block(file, x, "lifecycle")),
+                    }
+                }
+            }
+            Structure::Block(b) => diags.push(unexpected_block(file, b, block.ident.as_str())),
+        }
+    }
+    match (from, to, moved) {
+        (Some(from), Some(to), true) => module.moves.push(super::MoveDecl { span, from, to: Some(to), destroy: false }),
+        (Some(from), None, false) => module.moves.push(super::MoveDecl { span, from, to: None, destroy }),
+        _ => diags.push(
+            Diagnostic::error(format!("a `{}` block needs {}", block.ident.as_str(), if moved { "`from` and `to`" } else { "`from`" }))
+                .at(span, "incomplete block")
+                .help(if moved {
+                    "write `moved { from = thoth_fleet.old  to = thoth_fleet.new }`"
+                } else {
+                    "write `removed { from = thoth_fleet.old  lifecycle { destroy = false } }`"
+                }),
+        ),
+    }
 }
 
 /// Reads a stack's `provider "thoth" "NAME" { config { ... } }` block: its `config` is the

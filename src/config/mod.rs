@@ -102,6 +102,30 @@ pub struct Module {
     pub backend: Option<BackendDecl>,
     /// A Terraform Stack's deployments (empty for a plain configuration).
     pub deployments: BTreeMap<String, DeploymentDecl>,
+    /// `import` blocks of the root module.
+    pub imports: Vec<ImportDecl>,
+    /// `moved` and `removed` blocks: how state addresses changed.
+    pub moves: Vec<MoveDecl>,
+}
+
+/// `import { to = ADDR  id = "..." }`, with an optional `for_each`.
+#[derive(Debug, Clone)]
+pub struct ImportDecl {
+    pub span: Span,
+    pub to: Expr,
+    pub id: Expr,
+    pub for_each: Option<Expr>,
+}
+
+/// `moved { from = A  to = B }`, or `removed { from = A  lifecycle { destroy = false } }`
+/// (`to` is `None` for a removal).
+#[derive(Debug, Clone)]
+pub struct MoveDecl {
+    pub span: Span,
+    pub from: Expr,
+    pub to: Option<Expr>,
+    /// For a removal: delete the object (`destroy = true`, the default) or only forget it.
+    pub destroy: bool,
 }
 
 /// A stack's `deployment "NAME" { inputs = { ... } }`.
@@ -121,6 +145,8 @@ impl Default for Module {
             provider: None,
             backend: None,
             deployments: BTreeMap::new(),
+            imports: Vec::new(),
+            moves: Vec::new(),
         }
     }
 }

@@ -22,6 +22,7 @@ pub fn build(
     tenant: &str,
     data: &dyn DataReader,
     refresh: RefreshCost,
+    imported: &BTreeMap<Address, String>,
 ) -> Result<Plan, Diagnostics> {
     let mut diags = Diagnostics::default();
     let mut changes = Vec::with_capacity(conf.module.resources.len());
@@ -49,7 +50,17 @@ pub fn build(
             ignore_changes: decl.lifecycle.ignore_changes.clone(),
             triggered_by: triggered(ev, decl, &changes, &mut plan_diags),
         };
-        let (change, values) = plan_resource(desired, &lifecycle, deps, state, snapshot, tenant);
+        let (mut change, values) = plan_resource(desired, &lifecycle, deps, state, snapshot, tenant);
+        if let Some(id) = imported.get(&change.address) {
+            change.import = Some(id.clone());
+            // Importing an action records it with its inputs; it does not run.
+            if let Some(entry) = super::import::action_entry(&change, state) {
+                change.action = Action::NoOp;
+                change.attrs.clear();
+                change.note = None;
+                change.prior = Some(entry);
+            }
+        }
         if change.prevent_destroy && change.action == Action::Replace {
             plan_diags.push(protected(&change, Some(decl.span)));
         }
@@ -63,6 +74,12 @@ pub fn build(
         return Err(diags.errors_only());
     }
     let configured: BTreeSet<Address> = changes.iter().map(|c| c.address.clone()).collect();
+    for address in imported.keys().filter(|a| !configured.contains(*a)) {
+        diags.push(
+            Diagnostic::error(format!("`{address}` is imported but has no resource block"))
+                .help("write its block, or let `thoth plan --generate-config-out FILE` write it"),
+        );
+    }
     for (address, entry) in &state.resources {
         if !configured.contains(address) {
             let change = plan_removal(address, entry, snapshot);

@@ -7,6 +7,7 @@
 
 mod build;
 pub mod impact;
+pub mod import;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -94,10 +95,17 @@ pub struct Change {
     pub prior: Option<ResourceState>,
     /// Resources this one depends on.
     pub deps: BTreeSet<Address>,
+    /// The import id, when the object is brought under management by this plan.
+    pub import: Option<String>,
+    /// The address the object had in the state before this plan (a `moved` block, or a
+    /// rename the plan recognised).
+    pub moved_from: Option<Address>,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
+    pub import: usize,
+    pub moved: usize,
     pub create: usize,
     pub update: usize,
     pub replace: usize,
@@ -157,6 +165,8 @@ impl Plan {
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
         for c in &self.changes {
+            s.import += usize::from(c.import.is_some());
+            s.moved += usize::from(c.moved_from.is_some());
             match c.action {
                 Action::Create => s.create += 1,
                 Action::Update => s.update += 1,
@@ -170,8 +180,11 @@ impl Plan {
         s
     }
 
+    /// Whether applying the plan changes the tenant or the state.
     pub fn has_changes(&self) -> bool {
-        self.changes.iter().any(|c| !matches!(c.action, Action::NoOp | Action::Read))
+        self.changes
+            .iter()
+            .any(|c| !matches!(c.action, Action::NoOp | Action::Read) || c.import.is_some() || c.moved_from.is_some())
     }
 }
 
@@ -225,6 +238,8 @@ pub fn plan_resource(
         sensitive: desired.sensitive.clone(),
         prior: None,
         deps,
+        import: None,
+        moved_from: None,
     };
     let shown = |name: &str, v: &Value| {
         if desired.sensitive.contains(name) {
@@ -551,6 +566,8 @@ pub fn deferred_read(address: &Address, deps: BTreeSet<Address>) -> Change {
         sensitive: BTreeSet::new(),
         prior: None,
         deps,
+        import: None,
+        moved_from: None,
     }
 }
 
@@ -623,6 +640,8 @@ pub fn plan_removal(address: &Address, prior: &ResourceState, snapshot: &Snapsho
         sensitive: BTreeSet::new(),
         prior: Some(prior.clone()),
         deps: BTreeSet::new(),
+        import: None,
+        moved_from: None,
     }
 }
 

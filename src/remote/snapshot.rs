@@ -292,6 +292,13 @@ fn unknown_type(name: &str) -> ApiError {
 impl Snapshot {
     /// The remote object of a resource with the given remote id (the key value for upsert
     /// rows, the version id for bundles); `None` when the control plane does not have it.
+    /// Files an object read by another id (an import id) under its remote id as well.
+    pub fn file_object(&mut self, rt: &ResourceType, id: &str, row: &Map<String, Json>) {
+        if rt.kind == Kind::Object {
+            self.objects.insert((rt.name.clone(), id.to_owned()), Some(Packed::new(row)));
+        }
+    }
+
     pub fn object(&self, rt: &ResourceType, id: &str) -> Option<Cow<'_, Map<String, Json>>> {
         let packed = match rt.kind {
             Kind::SettingsSection => return self.settings.as_ref().map(Cow::Borrowed),

@@ -69,6 +69,8 @@ fn change(c: &Change) -> Json {
         "identifying": identifying,
         "attributes": c.attrs.iter().map(attribute).collect::<Vec<_>>(),
         "depends_on": c.deps.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "import_id": c.import,
+        "moved_from": c.moved_from.as_ref().map(ToString::to_string),
     })
 }
 
@@ -81,6 +83,8 @@ pub fn plan_json(plan: &Plan) -> String {
         "thoth_version": env!("CARGO_PKG_VERSION"),
         "tenant_id": plan.tenant_id,
         "summary": {
+            "import": s.import,
+            "moved": s.moved,
             "create": s.create,
             "update": s.update,
             "replace": s.replace,

@@ -23,6 +23,20 @@ fn symbol(action: Action) -> &'static str {
 
 /// What the change does, as the end of a sentence whose subject is its address.
 pub(crate) fn action_text(c: &Change) -> &'static str {
+    if c.import.is_some() {
+        return match c.action {
+            Action::Update => "will be imported and updated in place",
+            Action::Replace => "will be imported and replaced",
+            _ => "will be imported",
+        };
+    }
+    if c.moved_from.is_some() {
+        return match c.action {
+            Action::Update => "has moved and will be updated in place",
+            Action::Replace => "has moved and must be replaced",
+            _ => "has moved",
+        };
+    }
     match (c.action, c.soft) {
         (Action::Create, _) => "will be created",
         (Action::Update, _) => "will be updated in place",
@@ -147,6 +161,9 @@ pub fn plan_human(plan: &Plan) -> String {
     let changes = shown_changes(plan);
     if changes.is_empty() {
         let _ = writeln!(out, "No changes. Tenant `{}` matches the configuration.", plan.tenant_id);
+        if let Some(line) = unmanaged_line(plan) {
+            let _ = writeln!(out, "\n{line}");
+        }
         return out;
     }
     let _ = writeln!(out, "thoth will perform the following actions on tenant `{}`:", plan.tenant_id);
@@ -165,7 +182,11 @@ pub fn plan_human(plan: &Plan) -> String {
 
 /// The changes a plan shows, destroys and replacements first, then by address.
 pub(crate) fn shown_changes(plan: &Plan) -> Vec<&Change> {
-    let mut cs: Vec<&Change> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
+    let mut cs: Vec<&Change> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp || c.import.is_some() || c.moved_from.is_some())
+        .collect();
     cs.sort_by(|a, b| a.action.cmp(&b.action).then_with(|| a.address.cmp(&b.address)));
     cs
 }
@@ -182,8 +203,15 @@ pub(crate) fn unmanaged_line(plan: &Plan) -> Option<String> {
 /// The summary line of a plan.
 pub(crate) fn summary_line(plan: &Plan) -> String {
     let s = plan.summary();
+    let mut adopted = String::new();
+    if s.import > 0 {
+        adopted.push_str(&format!("{} to import, ", s.import));
+    }
+    if s.moved > 0 {
+        adopted.push_str(&format!("{} moved, ", s.moved));
+    }
     format!(
-        "Plan: {} to create, {} to update, {} to replace, {} to delete, {} to forget{}.",
+        "Plan: {adopted}{} to create, {} to update, {} to replace, {} to delete, {} to forget{}.",
         s.create,
         s.update,
         s.replace,
@@ -197,6 +225,12 @@ pub(crate) fn summary_line(plan: &Plan) -> String {
 pub(crate) fn change_block(c: &Change) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "  {}", headline(c));
+    if let Some(id) = &c.import {
+        let _ = writeln!(out, "  # (imported from the tenant's `{id}`; nothing is created)");
+    }
+    if let Some(from) = &c.moved_from {
+        let _ = writeln!(out, "  # (moved from `{from}`; the object on the tenant stays as it is)");
+    }
     if let Some(note) = &c.note {
         let _ = writeln!(out, "  # ({note})");
     }

@@ -1,5 +1,6 @@
 //! The one integration test binary: every test runs real processes, real files and real HTTP.
 
+mod adoption;
 mod agreement;
 mod backends;
 mod ci_kit;

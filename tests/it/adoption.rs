@@ -1,0 +1,117 @@
+//! Bringing a tenant that already exists under management: `import` blocks for every
+//! lifecycle kind, `thoth import`, and the refusal of ids the tenant does not have. Nothing is
+//! duplicated or disabled on the way.
+
+use serde_json::Value;
+
+use crate::faults::assert_one_of_each_recorded;
+use crate::full::CANARIES;
+use crate::support::{copy_dir, repo_path, thoth, Tenant, TempDir};
+
+const PLAN: &[&str] = &["plan", "--detailed-exitcode"];
+const APPLY: &[&str] = &["apply", "--auto-approve"];
+
+/// The import id the Terraform provider takes for a recorded object.
+fn import_id(address: &str, entry: &Value) -> String {
+    let id = entry["id"].as_str().unwrap_or_default().to_owned();
+    match address.split('.').next().unwrap_or_default() {
+        // The provider also takes `tenant/slug` for these.
+        "thoth_browser_provider" | "thoth_mdm_provider" => format!("acme/{id}"),
+        "thoth_policy_change_artifact_apply" => id.split('/').next().unwrap_or_default().to_owned(),
+        _ => id,
+    }
+}
+
+/// A copy of the full example with no state, and an `import` block for every object a first
+/// apply of it created on `t`'s tenant.
+fn adopting_copy(t: &Tenant) -> TempDir {
+    let state = t.state();
+    let dir = TempDir::new("adopt");
+    copy_dir(&repo_path("examples/full"), dir.path());
+    let mut blocks = String::new();
+    for r in state["resources"].as_array().expect("resources") {
+        let address = r["address"].as_str().expect("address");
+        if address.starts_with("data.") {
+            continue;
+        }
+        blocks.push_str(&format!(
+            "import {{\n  to = {address}\n  id = {}\n}}\n\n",
+            Value::String(import_id(address, r))
+        ));
+    }
+    std::fs::write(dir.path().join("imports.tf"), blocks).expect("imports.tf");
+    dir
+}
+
+fn run(dir: &std::path::Path, t: &Tenant, args: &[&str]) -> crate::support::Run {
+    let env = t.emulator.env();
+    let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    all.extend_from_slice(&CANARIES);
+    thoth(dir, args, &all)
+}
+
+#[test]
+fn a_tenant_adopted_with_import_blocks_for_every_kind_plans_imports_and_converges_without_duplicates() {
+    let t = Tenant::from_example("full");
+    t.run_with(APPLY, &CANARIES).expect_code(0);
+    let copy = adopting_copy(&t);
+    let plan = run(copy.path(), &t, &["plan", "--format", "json"]);
+    plan.expect_code(0);
+    let doc: Value = serde_json::from_str(&plan.stdout).expect("JSON plan");
+    let changes = doc["changes"].as_array().expect("changes");
+    let managed = t.state()["resources"].as_array().expect("resources").iter().filter(|r| !r["address"].as_str().unwrap_or("").starts_with("data.")).count();
+    assert_eq!(doc["summary"]["import"], managed, "every object is imported:\n{}", plan.stdout);
+    for c in changes {
+        assert!(c["import_id"].is_string(), "only imports, no create, delete or run: {c}");
+        // What an import changes is only what the tenant never reveals: its secrets.
+        for a in c["attributes"].as_array().expect("attributes") {
+            assert_eq!(a["after"]["kind"], "sensitive", "{} changes {}", c["address"], a["name"]);
+        }
+    }
+    let human = run(copy.path(), &t, &["plan"]);
+    assert!(human.stdout.contains("# thoth_fleet.claims will be imported"), "{}", human.stdout);
+    assert!(human.stdout.contains("imported from the tenant's `acme/chrome`"), "{}", human.stdout);
+    run(copy.path(), &t, APPLY).expect_code(0);
+    run(copy.path(), &t, PLAN).expect_code(0);
+    let adopted: Value = serde_json::from_str(&std::fs::read_to_string(copy.path().join("thoth.state.json")).expect("state"))
+        .expect("state JSON");
+    assert_one_of_each_recorded(&t.emulator, &adopted, "after the adoption");
+    // The objects are the same ones, under the same ids.
+    for r in t.state()["resources"].as_array().expect("resources") {
+        let address = r["address"].as_str().expect("address");
+        let mine = adopted["resources"].as_array().and_then(|rs| rs.iter().find(|x| x["address"] == address)).cloned();
+        assert_eq!(mine.map(|m| m["id"].clone()), Some(r["id"].clone()), "{address}");
+    }
+}
+
+#[test]
+fn thoth_import_adopts_one_object_and_an_id_the_tenant_lacks_is_refused() {
+    let t = Tenant::from_example("full");
+    t.run_with(APPLY, &CANARIES).expect_code(0);
+    let fleet = t.recorded("thoth_fleet.claims")["id"].as_str().expect("fleet id").to_owned();
+    let pack = t.recorded("thoth_pack_assignment.claims_bot_soc2")["id"].as_str().expect("pack id").to_owned();
+    let dir = TempDir::new("import");
+    copy_dir(&repo_path("examples/full"), dir.path());
+    let imported = run(dir.path(), &t, &["import", "thoth_fleet.claims", &fleet]);
+    imported.expect_code(0);
+    assert!(imported.stdout.contains(&format!("Imported `thoth_fleet.claims` from `{fleet}`")), "{}", imported.stdout);
+    assert!(imported.stdout.contains("It matches the configuration."), "{}", imported.stdout);
+    let again = run(dir.path(), &t, &["import", "thoth_fleet.claims", &fleet]);
+    again.expect_code(1);
+    assert!(again.stderr.contains("is already managed"), "{}", again.stderr);
+    run(dir.path(), &t, &["import", "thoth_pack_assignment.claims_bot_soc2", &pack]).expect_code(0);
+    let wrong = run(dir.path(), &t, &["import", "thoth_pack_assignment.claims_bot_soc2", "just-one-part"]);
+    wrong.expect_code(1);
+    let missing = run(dir.path(), &t, &["import", "thoth_mcp_vendor.catalogue[\"figma\"]", "no-such-vendor"]);
+    missing.expect_code(1);
+    assert!(missing.stderr.contains("tenant `acme` has no thoth_mcp_vendor `no-such-vendor`"), "{}", missing.stderr);
+    let unknown = run(dir.path(), &t, &["import", "thoth_fleet.nowhere", "x"]);
+    unknown.expect_code(1);
+    assert!(unknown.stderr.contains("has no resource block"), "{}", unknown.stderr);
+    // An import block naming an id the tenant does not have stops the plan, naming it.
+    std::fs::write(dir.path().join("imports.tf"), "import {\n  to = thoth_fleet.spare\n  id = \"flt_missing\"\n}\n\nresource \"thoth_fleet\" \"spare\" {\n  name = \"spare\"\n}\n").expect("imports.tf");
+    let plan = run(dir.path(), &t, &["plan"]);
+    plan.expect_code(1);
+    assert!(plan.stderr.contains("has no thoth_fleet `flt_missing`"), "{}", plan.stderr);
+    assert!(plan.stderr.contains("[imports.tf:1:1]"), "located at the block:\n{}", plan.stderr);
+}
