@@ -51,9 +51,25 @@ pub enum Command {
     State(StateCommand),
     /// Bring an object the tenant has under management: into the state only, the tenant untouched.
     Import(ImportArgs),
+    /// Write the tenant as a configuration directory that imports everything it holds.
+    Export(ExportArgs),
     /// List, create, select and delete workspaces: one state per workspace, in every backend.
     #[command(subcommand)]
     Workspace(WorkspaceCommand),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ExportArgs {
+    /// The directory to write (it must be new or empty).
+    #[arg(long, value_name = "DIR", default_value = "thoth-export")]
+    pub out: PathBuf,
+    /// Export only objects of this type (`thoth_fleet` or `fleet`; repeatable).
+    #[arg(long = "type", value_name = "TYPE")]
+    pub types: Vec<String>,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -5,6 +5,7 @@
 //! GovAPI client (`remote`), while `state` records what was done. `emulator` is a real HTTP
 //! server implementing the GovAPI contract, used by tests, examples and `--embedded`.
 
+pub mod adopt;
 pub mod apply;
 pub mod cli;
 pub mod commands;

@@ -296,6 +296,10 @@ pub struct Attribute {
     pub each: Option<String>,
     #[serde(default)]
     pub description: String,
+    /// The attribute names another object (`thoth_fleet.id`): an export writes it as a
+    /// reference to that object when the export holds it.
+    #[serde(default)]
+    pub refers_to: Option<String>,
 }
 
 /// The security meaning of an attribute's values, for tagging changes as loosening or

@@ -4,6 +4,7 @@
 
 mod apply;
 mod emulator;
+mod export;
 mod force_unlock;
 mod import;
 mod init;
@@ -54,6 +55,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::State(command) => runtime.block_on(state::run(command)),
         Command::Workspace(command) => runtime.block_on(workspace::run(command)),
         Command::Import(args) => runtime.block_on(import::run(&args)),
+        Command::Export(args) => runtime.block_on(export::run(&args)),
     }
 }
 

@@ -43,6 +43,23 @@ pub(super) fn load(vars: &VarArgs) -> Option<Configuration> {
     (!diags.has_errors()).then_some(conf)
 }
 
+/// The configuration of the working directory for its provider block, when it has one;
+/// an empty configuration otherwise (the connection then comes from flags and environment).
+pub(super) fn configuration_for_connection(vars: &VarArgs) -> Configuration {
+    let inputs =
+        VarInputs { cli: vars.vars.clone(), files: vars.var_files.clone(), env: VarInputs::from_env(), values: Vec::new() };
+    let (conf, diags) = crate::evaluate::load(Path::new("."), &inputs, crate::state::backend::DEFAULT_WORKSPACE, None);
+    if diags.has_errors() {
+        return Configuration {
+            module: crate::config::Module::default(),
+            graph: crate::graph::Graph::default(),
+            variables: std::collections::BTreeMap::new(),
+            workspace: crate::state::backend::DEFAULT_WORKSPACE.to_owned(),
+        };
+    }
+    conf
+}
+
 /// A connection to the control plane, and the embedded emulator when there is one.
 pub(super) struct Session {
     pub client: Client,

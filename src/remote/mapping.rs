@@ -71,6 +71,8 @@ pub fn canonical(json: &Json) -> Json {
 /// sets without order, numbers by value.
 pub fn same(attr: &Attribute, a: &Value, b: &Value) -> bool {
     match (attr.encoding, a, b) {
+        // Trimmed attributes are sent trimmed: the control plane's surrounding space is noise.
+        (Encoding::Plain, Value::String(x), Value::String(y)) if attr.trim => x.trim() == y.trim(),
         (Encoding::Plain, _, _) => a == b,
         (_, Value::String(x), Value::String(y)) => {
             match (serde_json::from_str::<Json>(x), serde_json::from_str::<Json>(y)) {

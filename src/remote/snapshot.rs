@@ -28,9 +28,21 @@ pub struct Needs {
     pub singletons: BTreeSet<String>,
     /// Tracked objects to read: (type, id) with the recorded values their read path needs.
     pub objects: BTreeMap<(String, String), VecMap<String, Value>>,
+    /// Types whose every object is wanted (an export): their lists are read and every row kept.
+    pub every: BTreeSet<String>,
 }
 
 impl Needs {
+    /// Asks for every object of a type the tenant holds, as far as a list shows them: a
+    /// settings section, the rows of an upsert, every bundle version, every object of a list
+    /// that needs no parent, a singleton.
+    pub fn add_every(&mut self, rt: &ResourceType) {
+        self.add(rt, None);
+        if matches!(rt.kind, Kind::Object | Kind::VersionedBundle) {
+            self.every.insert(rt.name.clone());
+        }
+    }
+
     /// Adds what refreshing one object of this type needs: its remote id and recorded
     /// attributes when it is tracked.
     pub fn add(&mut self, rt: &ResourceType, tracked: Option<&ResourceState>) {
@@ -122,6 +134,17 @@ fn list_reads(client: &Client, needs: &Needs) -> ListReads {
     }
     for name in needs.bundle_ids.iter().map(|(n, _)| n) {
         if let Some(path) = Schema::get().resource(name).and_then(|rt| rt.path.clone()) {
+            reads.entry(path).or_default().entry(name.clone()).or_default();
+        }
+    }
+    for name in &needs.every {
+        let Some(rt) = Schema::get().resource(name) else { continue };
+        let path = match rt.kind {
+            Kind::VersionedBundle => rt.path.clone(),
+            // A list under a parent (an agent's packs) cannot be read without the parent.
+            _ => rt.list.as_ref().map(|l| l.path.clone()).filter(|p| !p.contains('{')),
+        };
+        if let Some(path) = path {
             reads.entry(path).or_default().entry(name.clone()).or_default();
         }
     }
@@ -219,6 +242,16 @@ pub async fn refresh(client: &Client, needs: &Needs) -> Result<Snapshot, ApiErro
     let mut listed = read_lists(client, list_reads(client, needs)).await?;
     for (name, id) in listed.keys() {
         snapshot.listed_ids.entry(name.clone()).or_default().insert(id.clone());
+    }
+    let every: Vec<(String, String)> = listed.keys().filter(|(name, _)| needs.every.contains(name)).cloned().collect();
+    for key in every {
+        let Some(row) = listed.remove(&key) else { continue };
+        let kind = Schema::get().resource(&key.0).map(|rt| rt.kind);
+        if kind == Some(Kind::VersionedBundle) {
+            snapshot.bundles.insert(key.1, Some(row));
+        } else {
+            snapshot.objects.insert(key, Some(row));
+        }
     }
     for (name, id) in &needs.bundle_ids {
         if let Some(row) = listed.remove(&(name.clone(), id.clone())) {

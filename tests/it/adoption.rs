@@ -115,3 +115,57 @@ fn thoth_import_adopts_one_object_and_an_id_the_tenant_lacks_is_refused() {
     assert!(plan.stderr.contains("has no thoth_fleet `flt_missing`"), "{}", plan.stderr);
     assert!(plan.stderr.contains("[imports.tf:1:1]"), "located at the block:\n{}", plan.stderr);
 }
+
+#[test]
+fn an_exported_tenant_plans_imports_only_applies_and_replans_to_no_change() {
+    let t = Tenant::from_example("full");
+    t.run_with(APPLY, &CANARIES).expect_code(0);
+    let out = TempDir::new("export");
+    let dir = out.path().join("tenant");
+    let exported = t.run_with(&["export", "--out", dir.to_str().expect("path")], &[]);
+    exported.expect_code(0);
+    assert!(exported.stdout.contains("Exported 22 object(s) of tenant `acme`"), "{}", exported.transcript());
+    assert!(exported.stderr.contains("not exported: `thoth_webhook_test`: it is a one-shot action"), "{}", exported.stderr);
+    for (path, bytes) in crate::support::snapshot_dir(&dir) {
+        let text = String::from_utf8_lossy(&bytes);
+        for (_, secret) in CANARIES {
+            assert!(!text.contains(secret), "a secret is in {}", path.display());
+        }
+    }
+    let fleet = std::fs::read_to_string(dir.join("fleet.tf")).expect("fleet.tf");
+    assert!(fleet.contains("provider_name    = thoth_mdm_provider.jamf.provider_name"), "a reference:\n{fleet}");
+    let endpoints = std::fs::read_to_string(dir.join("endpoint.tf")).expect("endpoint.tf");
+    assert!(endpoints.contains("= thoth_fleet.claims_laptops.id"), "a reference:\n{endpoints}");
+    assert!(dir.join("policies/mcp_guardrails.rego").exists());
+    assert!(dir.join("browser/chrome_baseline_v1-policy.json").exists());
+    let variables = std::fs::read_to_string(dir.join("variables.tf")).expect("variables.tf");
+    assert!(variables.contains("sensitive   = true") && !variables.contains("default"), "{variables}");
+    // The secrets the control plane never returns are given as variables.
+    let secret = [("THOTH_VAR_browser_provider_chrome_config_json", "{\"enrollment_token\":\"t\"}")];
+    let without = run(&dir, &t, &["plan"]);
+    without.expect_code(1);
+    assert!(without.stderr.contains("variable `browser_provider_chrome_config_json` has no value"), "{}", without.stderr);
+    let env = t.emulator.env();
+    let mut with_secret: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    with_secret.extend_from_slice(&secret);
+    let plan = thoth(&dir, &["plan", "--format", "json"], &with_secret);
+    plan.expect_code(0);
+    let doc: Value = serde_json::from_str(&plan.stdout).expect("JSON plan");
+    assert_eq!(doc["summary"]["import"], 22, "{}", plan.stdout);
+    for c in doc["changes"].as_array().expect("changes") {
+        assert!(c["import_id"].is_string(), "only imports: {c}");
+        for a in c["attributes"].as_array().expect("attributes") {
+            assert_eq!(a["after"]["kind"], "sensitive", "{} changes {}", c["address"], a["name"]);
+        }
+    }
+    thoth(&dir, APPLY, &with_secret).expect_code(0);
+    thoth(&dir, PLAN, &with_secret).expect_code(0);
+    let adopted: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("thoth.state.json")).expect("state")).expect("JSON");
+    for r in adopted["resources"].as_array().expect("resources") {
+        let address = r["address"].as_str().unwrap_or_default();
+        assert!(r["id"].is_string(), "{address}");
+    }
+    let fleets = crate::full::rows(&t.emulator.get("fleets"), "data");
+    assert_eq!(fleets.len(), 1, "no second fleet");
+    assert_eq!(crate::full::rows(&t.emulator.get("browser/policies"), "data").len(), 1, "no second browser policy");
+}
