@@ -271,6 +271,10 @@ pub struct PlanArgs {
     pub input: InputArgs,
     #[command(flatten)]
     pub lock: LockArgs,
+    /// Write resource blocks for the `import` blocks that have none into this new file (with
+    /// the files they read beside it), then plan with them.
+    #[arg(long, value_name = "FILE")]
+    pub generate_config_out: Option<PathBuf>,
 }
 
 /// Terraform's `-input`: whether a command may ask questions on the terminal.

@@ -32,7 +32,9 @@ pub fn exportable(rt: &ResourceType) -> Result<(), &'static str> {
     match rt.kind {
         Kind::Action => Err("it is a one-shot action, not a lasting object"),
         Kind::DataSource => Err("it is a data source"),
-        _ if rt.name == "thoth_pack_assignment" => Err("pack assignments are listed per agent, and agents cannot be listed"),
+        _ if rt.name == "thoth_pack_assignment" => {
+            Err("pack assignments are listed per agent, and agents cannot be listed")
+        }
         _ if matches!(
             rt.name.as_str(),
             "thoth_policy_exception_review" | "thoth_policy_change_artifact_apply" | "thoth_approval_decision"
@@ -64,7 +66,8 @@ fn objects_of(rt: &'static ResourceType, snapshot: &Snapshot, tenant: &str) -> V
         }
         Kind::Upsert => {
             let live = snapshot.listed_ids.get(&rt.name);
-            let keys: Vec<String> = snapshot.rows.get(&rt.name).map(|rows| rows.keys().cloned().collect()).unwrap_or_default();
+            let keys: Vec<String> =
+                snapshot.rows.get(&rt.name).map(|rows| rows.keys().cloned().collect()).unwrap_or_default();
             keys.into_iter()
                 .filter(|k| live.is_some_and(|l| l.contains(k)))
                 .filter_map(|k| snapshot.object(rt, &k).map(|row| (k, row.into_owned())))
@@ -163,7 +166,12 @@ pub fn export(snapshot: &Snapshot, tenant: &str, types: &[&'static ResourceType]
                 text.push_str(&block.render());
                 text.push('\n');
                 let address = format!("{}.{}", f.rt.name, f.label);
-                text.push_str(&Block::new("import", &[]).attribute("to", address).attribute("id", hcl::string(&f.import_id)).render());
+                text.push_str(
+                    &Block::new("import", &[])
+                        .attribute("to", address)
+                        .attribute("id", hcl::string(&f.import_id))
+                        .render(),
+                );
                 text.push('\n');
                 out.objects += 1;
             }
@@ -176,18 +184,61 @@ pub fn export(snapshot: &Snapshot, tenant: &str, types: &[&'static ResourceType]
     }
     let provider = Block::new("provider", &["thoth"]).attribute("tenant_id", hcl::string(tenant));
     let mut terraform = Block::new("terraform", &[]);
-    terraform.blocks.push(Block::new("required_providers", &[]).attribute(
-        "thoth",
-        "{\n  source = \"atensecurity/thoth\"\n}".to_owned(),
-    ));
+    terraform.blocks.push(
+        Block::new("required_providers", &[]).attribute("thoth", "{\n  source = \"atensecurity/thoth\"\n}".to_owned()),
+    );
     out.files.insert(
         "main.tf".to_owned(),
-        format!("# Exported from tenant `{tenant}` by `thoth export`.\n\n{}\n{}", terraform.render(), provider.render()),
+        format!(
+            "# Exported from tenant `{tenant}` by `thoth export`.\n\n{}\n{}",
+            terraform.render(),
+            provider.render()
+        ),
     );
     if !variables.is_empty() {
         out.files.insert("variables.tf".to_owned(), variables.trim_end().to_owned() + "\n");
     }
     out
+}
+
+/// The blocks of objects about to be imported that the configuration does not declare
+/// (`plan --generate-config-out`), each under the name its `import` block gives it; returns
+/// the text, the policy and JSON files it reads, and the secret variables it needs.
+pub fn generate(
+    snapshot: &Snapshot,
+    tenant: &str,
+    targets: &[(crate::model::Address, String)],
+) -> Result<(String, BTreeMap<String, String>, Vec<String>), Vec<String>> {
+    let mut text = String::from("# Written by `thoth plan --generate-config-out` for the import blocks without a resource\n# block. Review it, then keep it as part of the configuration.\n\n");
+    let mut files = BTreeMap::new();
+    let mut variables = String::new();
+    let mut secrets = Vec::new();
+    let mut problems = Vec::new();
+    for (address, id) in targets {
+        let Some(rt) = Schema::get().resource(&address.type_name) else { continue };
+        let Ok(parsed) = crate::plan::import::parse(rt, id, tenant) else { continue };
+        let row = match rt.kind {
+            Kind::SettingsSection | Kind::Singleton => snapshot.object(rt, ""),
+            _ => snapshot.object(rt, &parsed.remote_id),
+        };
+        let Some(row) = row.map(std::borrow::Cow::into_owned) else {
+            problems.push(format!("`{address}`: tenant `{tenant}` has no {} `{id}`", rt.name));
+            continue;
+        };
+        let found = Found { rt, label: address.name.clone(), import_id: id.clone(), remote_id: parsed.remote_id, row };
+        match block_of(&found, &BTreeMap::new(), &mut files, &mut variables, &mut secrets) {
+            Ok(block) => {
+                text.push_str(&block.render());
+                text.push('\n');
+            }
+            Err(why) => problems.push(format!("`{address}`: {why}")),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    text.push_str(&variables);
+    Ok((text.trim_end().to_owned() + "\n", files, secrets))
 }
 
 /// The resource block of one object.
@@ -214,7 +265,13 @@ fn block_of(
                 let var = hcl::label(&format!("{}_{}_{name}", rt.name.trim_start_matches("thoth_"), f.label));
                 variables.push_str(
                     &Block::new("variable", &[var.as_str()])
-                        .attribute("description", hcl::string(&format!("`{name}` of `{}.{}`; the control plane never returns it", rt.name, f.label)))
+                        .attribute(
+                            "description",
+                            hcl::string(&format!(
+                                "`{name}` of `{}.{}`; the control plane never returns it",
+                                rt.name, f.label
+                            )),
+                        )
                         .attribute("type", "string".to_owned())
                         .attribute("sensitive", "true".to_owned())
                         .render(),
@@ -254,7 +311,13 @@ fn block_of(
             format!("file(\"${{path.module}}/{file}\")")
         } else if let Some(text) = value.as_str().filter(|s| s.contains('\n')) {
             let framework = values.get("framework").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
-            let extension = if framework.contains("cedar") { "cedar" } else if framework.contains("opa") || framework.contains("rego") { "rego" } else { "txt" };
+            let extension = if framework.contains("cedar") {
+                "cedar"
+            } else if framework.contains("opa") || framework.contains("rego") {
+                "rego"
+            } else {
+                "txt"
+            };
             let file = format!("{folder}/{}.{extension}", f.label);
             files.insert(file.clone(), text.to_owned());
             format!("file(\"${{path.module}}/{file}\")")

@@ -70,7 +70,12 @@ fn indent(value: &str, depth: usize) -> String {
         return value.to_owned();
     }
     let pad = "  ".repeat(depth);
-    value.lines().enumerate().map(|(i, l)| if i == 0 { l.to_owned() } else { format!("{pad}{l}") }).collect::<Vec<_>>().join("\n")
+    value
+        .lines()
+        .enumerate()
+        .map(|(i, l)| if i == 0 { l.to_owned() } else { format!("{pad}{l}") })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A string literal: quoted, with `${` and `%{` escaped so that nothing is interpolated.

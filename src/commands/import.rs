@@ -90,7 +90,8 @@ async fn import_one(
     if change.action == crate::plan::Action::NoOp {
         out("It matches the configuration.\n");
     } else {
-        let only = crate::plan::Plan { changes: vec![change.clone()], unmanaged: Default::default(), ..planned.plan.clone() };
+        let only =
+            crate::plan::Plan { changes: vec![change.clone()], unmanaged: Default::default(), ..planned.plan.clone() };
         out(&format!("The next apply will change it:\n\n{}", human(&only)));
     }
     OK

@@ -9,15 +9,81 @@ use crate::planfile::PlanFile;
 use crate::render;
 
 pub(super) async fn run(args: &PlanArgs) -> u8 {
-    let Some(conf) = session::load(&args.vars) else { return ERROR };
+    let Some(mut conf) = session::load(&args.vars) else { return ERROR };
     let Some(session) = session::connect(&args.connection, &conf).await else { return ERROR };
     let tenant = session.client.tenant().to_owned();
     let code = match session::open_store(&conf.module, &args.connection.target, Some(tenant), &conf.workspace).await {
-        Ok(store) => plan_with(args, &conf, &session, &store).await,
+        Ok(store) => match generate_config(args, &conf, &session, &store).await {
+            Ok(false) => plan_with(args, &conf, &session, &store).await,
+            // The configuration now holds the generated blocks: plan it.
+            Ok(true) => match session::load(&args.vars) {
+                Some(reloaded) => {
+                    conf = reloaded;
+                    plan_with(args, &conf, &session, &store).await
+                }
+                None => ERROR,
+            },
+            Err(code) => code,
+        },
         Err(code) => code,
     };
     session.close().await;
     code
+}
+
+/// `--generate-config-out FILE`: writes resource blocks for the import targets that have
+/// none, from the objects on the tenant. Returns whether it wrote any.
+async fn generate_config(
+    args: &PlanArgs,
+    conf: &crate::evaluate::Configuration,
+    session: &session::Session,
+    store: &crate::state::Store,
+) -> Result<bool, u8> {
+    let Some(file) = &args.generate_config_out else { return Ok(false) };
+    let (targets, diags) = crate::plan::import::targets(conf);
+    if diags.has_errors() {
+        err(&render::diagnostics(&conf.module.files, &diags));
+        return Err(ERROR);
+    }
+    let missing: Vec<_> =
+        targets.into_iter().filter(|t| !conf.module.resources.contains_key(&t.address.config_block())).collect();
+    if missing.is_empty() {
+        return Ok(false);
+    }
+    if file.exists() {
+        return Err(fail(
+            &format!("`{}` exists already", file.display()),
+            Some("name a new file: generated configuration never replaces a file"),
+        ));
+    }
+    if let Some(t) = missing.iter().find(|t| t.address.key.is_some() || !t.address.module.is_empty()) {
+        return Err(fail(
+            &format!("a block for `{}` cannot be generated", t.address),
+            Some("configuration is generated for root-module blocks without `count` or `for_each`; write that one yourself"),
+        ));
+    }
+    let state = store.load().await.map_err(|e| fail(&e.to_string(), None))?;
+    let (snapshot, _) = session::read_tenant(conf, session, &state, &missing).await.ok_or(ERROR)?;
+    let pairs: Vec<_> = missing.iter().map(|t| (t.address.clone(), t.id.clone())).collect();
+    let (text, files, secrets) = crate::adopt::export::generate(&snapshot, session.client.tenant(), &pairs)
+        .map_err(|problems| fail(&problems.join("; "), None))?;
+    let dir = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let written = std::fs::write(file, text).and_then(|()| {
+        for (rel, content) in &files {
+            let path = dir.join(rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(path, content)?;
+        }
+        Ok(())
+    });
+    written.map_err(|e| fail(&format!("cannot write `{}`: {e}", file.display()), None))?;
+    err(&format!("Wrote {} block(s) for import targets into `{}`; review them.\n", missing.len(), file.display()));
+    if !secrets.is_empty() {
+        err(&format!("The generated blocks need these secrets as variables: {}\n", secrets.join(", ")));
+    }
+    Ok(true)
 }
 
 async fn plan_with(

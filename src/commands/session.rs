@@ -46,8 +46,12 @@ pub(super) fn load(vars: &VarArgs) -> Option<Configuration> {
 /// The configuration of the working directory for its provider block, when it has one;
 /// an empty configuration otherwise (the connection then comes from flags and environment).
 pub(super) fn configuration_for_connection(vars: &VarArgs) -> Configuration {
-    let inputs =
-        VarInputs { cli: vars.vars.clone(), files: vars.var_files.clone(), env: VarInputs::from_env(), values: Vec::new() };
+    let inputs = VarInputs {
+        cli: vars.vars.clone(),
+        files: vars.var_files.clone(),
+        env: VarInputs::from_env(),
+        values: Vec::new(),
+    };
     let (conf, diags) = crate::evaluate::load(Path::new("."), &inputs, crate::state::backend::DEFAULT_WORKSPACE, None);
     if diags.has_errors() {
         return Configuration {

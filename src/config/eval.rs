@@ -236,7 +236,14 @@ impl<'m> Evaluator<'m> {
                         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
                         Value::Number(n) if n >= 0.0 && n.fract() == 0.0 => InstanceKey::Index(n as usize),
                         Value::String(k) => InstanceKey::Name(k),
-                        other => return Err(type_error(Self::span(&ctx, index), "an instance key", "number or string", &other)),
+                        other => {
+                            return Err(type_error(
+                                Self::span(&ctx, index),
+                                "an instance key",
+                                "number or string",
+                                &other,
+                            ))
+                        }
                     };
                     let named = steps.len() > 1;
                     match steps.last_mut() {

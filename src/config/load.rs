@@ -20,7 +20,17 @@ use crate::schema::Schema;
 use crate::vecmap::VecMap;
 
 const TOP_LEVEL_BLOCKS: &[&str] = &[
-    "resource", "data", "variable", "locals", "output", "provider", "terraform", "module", "import", "moved", "removed",
+    "resource",
+    "data",
+    "variable",
+    "locals",
+    "output",
+    "provider",
+    "terraform",
+    "module",
+    "import",
+    "moved",
+    "removed",
 ];
 /// Blocks of the Terraform language that belong to features this build does not have yet.
 const LATER_BLOCKS: &[&str] = &["check"];
@@ -1077,12 +1087,9 @@ fn collect_move(module: &mut Module, diags: &mut Diagnostics, file: usize, block
                             Expression::Bool(v) => destroy = *v.value(),
                             _ => diags.push(literal_expected(span_of(file, &a.value), "`destroy`", "true or false")),
                         },
-                        Structure::Attribute(a) => diags.push(unknown_name(
-                            a.key.as_str(),
-                            span_of(file, &a.key),
-                            "lifecycle",
-                            &["destroy"],
-                        )),
+                        Structure::Attribute(a) => {
+                            diags.push(unknown_name(a.key.as_str(), span_of(file, &a.key), "lifecycle", &["destroy"]))
+                        }
                         Structure::Block(x) => diags.push(unexpected_block(file, x, "lifecycle")),
                     }
                 }
@@ -1094,13 +1101,17 @@ fn collect_move(module: &mut Module, diags: &mut Diagnostics, file: usize, block
         (Some(from), Some(to), true) => module.moves.push(super::MoveDecl { span, from, to: Some(to), destroy: false }),
         (Some(from), None, false) => module.moves.push(super::MoveDecl { span, from, to: None, destroy }),
         _ => diags.push(
-            Diagnostic::error(format!("a `{}` block needs {}", block.ident.as_str(), if moved { "`from` and `to`" } else { "`from`" }))
-                .at(span, "incomplete block")
-                .help(if moved {
-                    "write `moved { from = thoth_fleet.old  to = thoth_fleet.new }`"
-                } else {
-                    "write `removed { from = thoth_fleet.old  lifecycle { destroy = false } }`"
-                }),
+            Diagnostic::error(format!(
+                "a `{}` block needs {}",
+                block.ident.as_str(),
+                if moved { "`from` and `to`" } else { "`from`" }
+            ))
+            .at(span, "incomplete block")
+            .help(if moved {
+                "write `moved { from = thoth_fleet.old  to = thoth_fleet.new }`"
+            } else {
+                "write `removed { from = thoth_fleet.old  lifecycle { destroy = false } }`"
+            }),
         ),
     }
 }

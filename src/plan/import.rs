@@ -53,10 +53,18 @@ pub fn parse(rt: &ResourceType, id: &str, tenant: &str) -> Result<Parsed, String
         _ if !rule.parts.is_empty() => {
             let parts: Vec<&str> = id.split('/').map(str::trim).collect();
             if parts.len() != rule.parts.len() || parts.iter().any(|p| p.is_empty()) {
-                return Err(format!("`{id}` is not an import id of `{}`: write it as `{}`", rt.name, rule.parts.join("/")));
+                return Err(format!(
+                    "`{id}` is not an import id of `{}`: write it as `{}`",
+                    rt.name,
+                    rule.parts.join("/")
+                ));
             }
-            let attributes =
-                rule.parts.iter().zip(&parts).map(|(name, part)| (name.clone(), Json::String((*part).to_owned()))).collect();
+            let attributes = rule
+                .parts
+                .iter()
+                .zip(&parts)
+                .map(|(name, part)| (name.clone(), Json::String((*part).to_owned())))
+                .collect();
             Ok(Parsed { remote_id: parts.join("/"), attributes })
         }
         _ if rule.last_segment => {
@@ -103,7 +111,9 @@ pub fn targets(conf: &Configuration) -> (Vec<Target>, Diagnostics) {
             let address = match ev.address_of(&decl.to) {
                 Ok(a) if a.mode == crate::model::Mode::Managed => a,
                 Ok(_) => {
-                    diags.push(Diagnostic::error("data sources are read, not imported").at(decl.to.span, "a data source"));
+                    diags.push(
+                        Diagnostic::error("data sources are read, not imported").at(decl.to.span, "a data source"),
+                    );
                     continue;
                 }
                 Err(d) => {
@@ -191,7 +201,8 @@ pub fn add_needs(targets: &[Target], state: &State, tenant: &str, needs: &mut Ne
         };
         match parse(rt, &target.id, tenant) {
             Ok(parsed) => {
-                let entry = ResourceState { id: parsed.remote_id, attributes: parsed.attributes, ..ResourceState::default() };
+                let entry =
+                    ResourceState { id: parsed.remote_id, attributes: parsed.attributes, ..ResourceState::default() };
                 needs.add(rt, Some(&entry));
                 // An upsert or a bundle is found in the lists the refresh reads anyway.
             }
@@ -205,7 +216,13 @@ pub fn add_needs(targets: &[Target], state: &State, tenant: &str, needs: &mut Ne
 /// control plane reports, the attributes the import id sets, and for those it never reports
 /// the configured values (no secret: a secret is never read back, so the first apply writes
 /// the configured one).
-fn entry_from(rt: &ResourceType, id: String, row: &Map<String, Json>, target: &Target, parsed: &Parsed) -> ResourceState {
+fn entry_from(
+    rt: &ResourceType,
+    id: String,
+    row: &Map<String, Json>,
+    target: &Target,
+    parsed: &Parsed,
+) -> ResourceState {
     let mut attributes = parsed.attributes.clone();
     for (name, value) in read_row(rt, row) {
         if rt.attribute(&name).is_some_and(|a| !a.sensitive && a.refresh != Refresh::Never) && !value.is_null() {
@@ -246,16 +263,15 @@ pub fn adopt(
             if existing.id != parsed.remote_id && rt.kind != Kind::Action && !rt.import.read {
                 diags.push(located(
                     target,
-                    format!(
-                        "`{}` already manages `{}`, not `{}`",
-                        target.address, existing.id, parsed.remote_id
-                    ),
+                    format!("`{}` already manages `{}`, not `{}`", target.address, existing.id, parsed.remote_id),
                 ));
             }
             continue;
         }
-        if let Some((other, _)) =
-            state.resources.iter().find(|(a, r)| a.type_name == rt.name && r.id == parsed.remote_id && rt.kind != Kind::Action)
+        if let Some((other, _)) = state
+            .resources
+            .iter()
+            .find(|(a, r)| a.type_name == rt.name && r.id == parsed.remote_id && rt.kind != Kind::Action)
         {
             diags.push(
                 located(target, format!("`{}` is already managed as `{other}`", parsed.remote_id))
@@ -292,8 +308,13 @@ pub fn adopt(
                 state.resources.insert(target.address.clone(), entry);
             }
             None => diags.push(
-                located(target, format!("tenant `{tenant}` has no {} `{}` to import as `{}`", rt.name, target.id, target.address))
-                    .help("check the id (the provider's import id format, such as `agent_id/pack_id` for pack assignments)"),
+                located(
+                    target,
+                    format!("tenant `{tenant}` has no {} `{}` to import as `{}`", rt.name, target.id, target.address),
+                )
+                .help(
+                    "check the id (the provider's import id format, such as `agent_id/pack_id` for pack assignments)",
+                ),
             ),
         }
     }

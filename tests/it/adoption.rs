@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::faults::assert_one_of_each_recorded;
 use crate::full::CANARIES;
-use crate::support::{copy_dir, repo_path, thoth, Tenant, TempDir};
+use crate::support::{copy_dir, repo_path, thoth, TempDir, Tenant};
 
 const PLAN: &[&str] = &["plan", "--detailed-exitcode"];
 const APPLY: &[&str] = &["apply", "--auto-approve"];
@@ -34,10 +34,8 @@ fn adopting_copy(t: &Tenant) -> TempDir {
         if address.starts_with("data.") {
             continue;
         }
-        blocks.push_str(&format!(
-            "import {{\n  to = {address}\n  id = {}\n}}\n\n",
-            Value::String(import_id(address, r))
-        ));
+        blocks
+            .push_str(&format!("import {{\n  to = {address}\n  id = {}\n}}\n\n", Value::String(import_id(address, r))));
     }
     std::fs::write(dir.path().join("imports.tf"), blocks).expect("imports.tf");
     dir
@@ -59,7 +57,12 @@ fn a_tenant_adopted_with_import_blocks_for_every_kind_plans_imports_and_converge
     plan.expect_code(0);
     let doc: Value = serde_json::from_str(&plan.stdout).expect("JSON plan");
     let changes = doc["changes"].as_array().expect("changes");
-    let managed = t.state()["resources"].as_array().expect("resources").iter().filter(|r| !r["address"].as_str().unwrap_or("").starts_with("data.")).count();
+    let managed = t.state()["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .filter(|r| !r["address"].as_str().unwrap_or("").starts_with("data."))
+        .count();
     assert_eq!(doc["summary"]["import"], managed, "every object is imported:\n{}", plan.stdout);
     for c in changes {
         assert!(c["import_id"].is_string(), "only imports, no create, delete or run: {c}");
@@ -73,8 +76,9 @@ fn a_tenant_adopted_with_import_blocks_for_every_kind_plans_imports_and_converge
     assert!(human.stdout.contains("imported from the tenant's `acme/chrome`"), "{}", human.stdout);
     run(copy.path(), &t, APPLY).expect_code(0);
     run(copy.path(), &t, PLAN).expect_code(0);
-    let adopted: Value = serde_json::from_str(&std::fs::read_to_string(copy.path().join("thoth.state.json")).expect("state"))
-        .expect("state JSON");
+    let adopted: Value =
+        serde_json::from_str(&std::fs::read_to_string(copy.path().join("thoth.state.json")).expect("state"))
+            .expect("state JSON");
     assert_one_of_each_recorded(&t.emulator, &adopted, "after the adoption");
     // The objects are the same ones, under the same ids.
     for r in t.state()["resources"].as_array().expect("resources") {
@@ -125,7 +129,11 @@ fn an_exported_tenant_plans_imports_only_applies_and_replans_to_no_change() {
     let exported = t.run_with(&["export", "--out", dir.to_str().expect("path")], &[]);
     exported.expect_code(0);
     assert!(exported.stdout.contains("Exported 22 object(s) of tenant `acme`"), "{}", exported.transcript());
-    assert!(exported.stderr.contains("not exported: `thoth_webhook_test`: it is a one-shot action"), "{}", exported.stderr);
+    assert!(
+        exported.stderr.contains("not exported: `thoth_webhook_test`: it is a one-shot action"),
+        "{}",
+        exported.stderr
+    );
     for (path, bytes) in crate::support::snapshot_dir(&dir) {
         let text = String::from_utf8_lossy(&bytes);
         for (_, secret) in CANARIES {
@@ -144,7 +152,11 @@ fn an_exported_tenant_plans_imports_only_applies_and_replans_to_no_change() {
     let secret = [("THOTH_VAR_browser_provider_chrome_config_json", "{\"enrollment_token\":\"t\"}")];
     let without = run(&dir, &t, &["plan"]);
     without.expect_code(1);
-    assert!(without.stderr.contains("variable `browser_provider_chrome_config_json` has no value"), "{}", without.stderr);
+    assert!(
+        without.stderr.contains("variable `browser_provider_chrome_config_json` has no value"),
+        "{}",
+        without.stderr
+    );
     let env = t.emulator.env();
     let mut with_secret: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     with_secret.extend_from_slice(&secret);
@@ -160,7 +172,8 @@ fn an_exported_tenant_plans_imports_only_applies_and_replans_to_no_change() {
     }
     thoth(&dir, APPLY, &with_secret).expect_code(0);
     thoth(&dir, PLAN, &with_secret).expect_code(0);
-    let adopted: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("thoth.state.json")).expect("state")).expect("JSON");
+    let adopted: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("thoth.state.json")).expect("state")).expect("JSON");
     for r in adopted["resources"].as_array().expect("resources") {
         let address = r["address"].as_str().unwrap_or_default();
         assert!(r["id"].is_string(), "{address}");
@@ -168,4 +181,41 @@ fn an_exported_tenant_plans_imports_only_applies_and_replans_to_no_change() {
     let fleets = crate::full::rows(&t.emulator.get("fleets"), "data");
     assert_eq!(fleets.len(), 1, "no second fleet");
     assert_eq!(crate::full::rows(&t.emulator.get("browser/policies"), "data").len(), 1, "no second browser policy");
+}
+
+#[test]
+fn generate_config_out_writes_the_blocks_import_targets_lack_and_plans_with_them() {
+    let t = Tenant::from_example("full");
+    t.run_with(APPLY, &CANARIES).expect_code(0);
+    let fleet = t.recorded("thoth_fleet.claims")["id"].as_str().expect("fleet id").to_owned();
+    let policy = t.recorded("thoth_browser_policy.chrome_baseline")["id"].as_str().expect("policy id").to_owned();
+    let dir = TempDir::new("generate");
+    std::fs::write(
+        dir.path().join("imports.tf"),
+        format!("import {{\n  to = thoth_fleet.claims\n  id = \"{fleet}\"\n}}\n\nimport {{\n  to = thoth_browser_policy.baseline\n  id = \"{policy}\"\n}}\n"),
+    )
+    .expect("imports.tf");
+    let without = run(dir.path(), &t, &["plan"]);
+    without.expect_code(1);
+    assert!(
+        without.stderr.contains("`thoth_fleet.claims` is imported but has no resource block"),
+        "{}",
+        without.stderr
+    );
+    let generated = run(dir.path(), &t, &["plan", "--generate-config-out", "generated.tf", "--detailed-exitcode"]);
+    generated.expect_code(2);
+    assert!(
+        generated.stderr.contains("Wrote 2 block(s) for import targets into `generated.tf`"),
+        "{}",
+        generated.stderr
+    );
+    let text = std::fs::read_to_string(dir.path().join("generated.tf")).expect("generated.tf");
+    assert!(text.contains("resource \"thoth_fleet\" \"claims\" {"), "{text}");
+    assert!(text.contains("policy_json      = file(\"${path.module}/browser/baseline-policy.json\")"), "{text}");
+    assert!(generated.stdout.contains("Plan: 2 to import, 0 to create"), "{}", generated.stdout);
+    let again = run(dir.path(), &t, &["plan", "--generate-config-out", "generated.tf"]);
+    again.expect_code(0);
+    run(dir.path(), &t, APPLY).expect_code(0);
+    run(dir.path(), &t, PLAN).expect_code(0);
+    assert_eq!(crate::full::rows(&t.emulator.get("fleets"), "data").len(), 1);
 }
