@@ -53,9 +53,32 @@ pub enum Command {
     Import(ImportArgs),
     /// Write the tenant as a configuration directory that imports everything it holds.
     Export(ExportArgs),
+    /// Turn another tool's state into thoth's.
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
     /// List, create, select and delete workspaces: one state per workspace, in every backend.
     #[command(subcommand)]
     Workspace(WorkspaceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Read a Terraform state (format version 4) written with the `atensecurity/thoth`
+    /// provider into the configuration's state.
+    Terraform(MigrateArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct MigrateArgs {
+    /// The Terraform state file (`terraform.tfstate`, or `terraform state pull > FILE`).
+    pub path: PathBuf,
+    /// Replace a state that already holds objects.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -4,3 +4,4 @@
 
 pub mod export;
 pub mod hcl;
+pub mod terraform;

@@ -8,6 +8,7 @@ mod export;
 mod force_unlock;
 mod import;
 mod init;
+mod migrate;
 mod plan;
 mod progress;
 mod session;
@@ -56,6 +57,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Workspace(command) => runtime.block_on(workspace::run(command)),
         Command::Import(args) => runtime.block_on(import::run(&args)),
         Command::Export(args) => runtime.block_on(export::run(&args)),
+        Command::Migrate(command) => runtime.block_on(migrate::run(command)),
     }
 }
 

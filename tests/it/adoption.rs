@@ -219,3 +219,149 @@ fn generate_config_out_writes_the_blocks_import_targets_lack_and_plans_with_them
     run(dir.path(), &t, PLAN).expect_code(0);
     assert_eq!(crate::full::rows(&t.emulator.get("fleets"), "data").len(), 1);
 }
+
+/// The plaintext a Terraform state holds for each secret of the full example.
+fn plaintext(address: &str, attribute: &str) -> Option<String> {
+    let canary = |name: &str| CANARIES.iter().find(|(k, _)| k.ends_with(name)).map(|(_, v)| (*v).to_owned());
+    let file = |rel: &str| std::fs::read_to_string(repo_path(&format!("examples/full/{rel}"))).ok();
+    match (address.split('.').next().unwrap_or_default(), attribute) {
+        ("thoth_webhook_settings", "webhook_secret") => canary("webhook_secret"),
+        ("thoth_siem_settings", "siem_webhook_secret") => canary("siem_secret"),
+        ("thoth_pam_settings", "pam_request_secret") => canary("pam_request_secret"),
+        ("thoth_browser_provider", "config_json") => file("browser/chrome-provider.json"),
+        ("thoth_mdm_provider", "config_json") => file("mdm-provider.json"),
+        (_, "api_key") => Some("thoth_key_plaintext_from_terraform".to_owned()),
+        _ => None,
+    }
+}
+
+/// The Terraform state the provider would have written for what thoth applied: resources by
+/// module, type and name with their instances, plaintext secrets, a data source and an object
+/// of another provider.
+fn terraform_state(thoth_state: &Value) -> Value {
+    let mut resources: std::collections::BTreeMap<(String, String, String), Vec<Value>> = Default::default();
+    for r in thoth_state["resources"].as_array().expect("resources") {
+        let address = r["address"].as_str().expect("address");
+        // `module.ring.thoth_fleet.ring[0]` → module `module.ring`, type, name, key.
+        let (module, rest) = match address.rfind("module.") {
+            Some(_) if address.starts_with("module.") => {
+                let parts: Vec<&str> = address.splitn(3, '.').collect();
+                (format!("{}.{}", parts[0], parts[1]), parts[2].to_owned())
+            }
+            _ => (String::new(), address.to_owned()),
+        };
+        let (base, key) = match rest.find('[') {
+            Some(i) => {
+                (rest[..i].to_owned(), serde_json::from_str::<Value>(&rest[i + 1..rest.len() - 1]).expect("key"))
+            }
+            None => (rest.clone(), Value::Null),
+        };
+        let (type_name, name) = base.split_once('.').expect("type.name");
+        let mut attributes = r["attributes"].as_object().cloned().unwrap_or_default();
+        attributes.insert("id".to_owned(), r["id"].clone());
+        attributes.insert("tenant_id".to_owned(), Value::String("acme".to_owned()));
+        for secret in r["secret_digests"].as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default()
+        {
+            if let Some(text) = plaintext(address, &secret) {
+                attributes.insert(secret, Value::String(text));
+            }
+        }
+        let mut instance = serde_json::json!({
+            "schema_version": 0,
+            "attributes": attributes,
+            "sensitive_attributes": [],
+            "dependencies": r.get("dependencies").cloned().unwrap_or(Value::Array(Vec::new())),
+        });
+        if !key.is_null() {
+            instance["index_key"] = key;
+        }
+        resources.entry((module, type_name.to_owned(), name.to_owned())).or_default().push(instance);
+    }
+    let mut list: Vec<Value> = resources
+        .into_iter()
+        .map(|((module, t, n), instances)| {
+            let mut r = serde_json::json!({
+                "mode": "managed", "type": t, "name": n,
+                "provider": "provider[\"registry.terraform.io/atensecurity/thoth\"]", "instances": instances,
+            });
+            if !module.is_empty() {
+                r["module"] = Value::String(module);
+            }
+            r
+        })
+        .collect();
+    list.push(serde_json::json!({
+        "mode": "data", "type": "thoth_governance_settings", "name": "current",
+        "provider": "provider[\"registry.terraform.io/atensecurity/thoth\"]",
+        "instances": [{"schema_version": 0, "attributes": {"id": "acme"}}]
+    }));
+    list.push(serde_json::json!({
+        "mode": "managed", "type": "aws_s3_bucket", "name": "logs",
+        "provider": "provider[\"registry.terraform.io/hashicorp/aws\"]",
+        "instances": [{"schema_version": 0, "attributes": {"id": "acme-logs"}}]
+    }));
+    serde_json::json!({
+        "version": 4, "terraform_version": "1.9.8", "serial": 42,
+        "lineage": "5c1f0e0a-8a5e-4d42-9d5f-3f2f6f0d8a11",
+        "outputs": {"fleet": {"value": "claims-laptops", "type": "string"}, "key": {"value": "x", "type": "string", "sensitive": true}},
+        "resources": list,
+        "check_results": null
+    })
+}
+
+#[test]
+fn a_terraform_state_of_every_type_with_a_module_migrates_to_a_state_whose_plan_is_empty() {
+    let t = Tenant::from_example("full");
+    copy_dir(&repo_path("tests/fixtures/tenants/modules/modules/ring"), &t.path().join("modules/ring"));
+    t.write(
+        "ring.tf",
+        "module \"ring\" {\n  source = \"./modules/ring\"\n\n  name   = \"pilot-ring\"\n  region = \"eu-west-1\"\n}\n",
+    );
+    t.run_with(APPLY, &CANARIES).expect_code(0);
+    t.run_with(PLAN, &CANARIES).expect_code(0);
+    let applied = t.state();
+    let tf = terraform_state(&applied);
+    for name in ["thoth.state.json", "thoth.state.json.backup"] {
+        let _ = std::fs::remove_file(t.path().join(name));
+    }
+    t.write("terraform.tfstate", &serde_json::to_string_pretty(&tf).expect("json"));
+    let migrated = t.run_with(&["migrate", "terraform", "terraform.tfstate"], &[]);
+    migrated.expect_code(0);
+    let moved = applied["resources"].as_array().expect("resources").len();
+    assert!(
+        migrated.stdout.contains(&format!("Moved {moved} object(s) from `terraform.tfstate`")),
+        "{}",
+        migrated.transcript()
+    );
+    assert!(migrated.stdout.contains("  module.ring.thoth_fleet.ring\n"), "{}", migrated.stdout);
+    assert!(migrated.stdout.contains("  thoth_mcp_vendor.catalogue[\"figma\"]\n"), "{}", migrated.stdout);
+    assert!(migrated.stderr.contains("not moved: `aws_s3_bucket.logs`"), "{}", migrated.stderr);
+    assert!(migrated.stderr.contains("still holds") && migrated.stderr.contains("plaintext"), "{}", migrated.stderr);
+    // The same objects under the same addresses: the plan is empty.
+    t.run_with(PLAN, &CANARIES).expect_code(0);
+    let state = t.state();
+    assert_eq!(state["outputs"]["fleet"], "claims-laptops");
+    assert!(state["outputs"].get("key").is_none(), "sensitive outputs are not kept");
+    // No secret the Terraform state held in plaintext is in anything thoth wrote.
+    for (path, bytes) in crate::support::snapshot_dir(t.path()) {
+        if path.to_string_lossy().contains("terraform.tfstate") || path.starts_with("examples") {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        if !path.to_string_lossy().starts_with("thoth.state") && !path.starts_with(".thoth") {
+            continue;
+        }
+        for (_, secret) in CANARIES {
+            assert!(!text.contains(secret), "a secret is in {}", path.display());
+        }
+        assert!(!text.contains("thoth_key_plaintext_from_terraform"), "a key is in {}", path.display());
+    }
+    // A second migration does not replace the state without `--force`.
+    let again = t.run_with(&["migrate", "terraform", "terraform.tfstate"], &[]);
+    again.expect_code(1);
+    assert!(again.stderr.contains("already holds a state"), "{}", again.stderr);
+    t.write("old.tfstate", "{\"version\": 3, \"modules\": []}");
+    let old = t.run_with(&["migrate", "terraform", "old.tfstate", "--force"], &[]);
+    old.expect_code(1);
+    assert!(old.stderr.contains("format version 3"), "{}", old.stderr);
+}
