@@ -115,6 +115,20 @@ pub async fn execute(
             state.resources.insert(c.address.clone(), entry.clone());
         }
     }
+    // Imports and moves are in the journal before anything else, so that a kill cannot leave
+    // an object under both its old and its new address.
+    let mut adopted = Vec::new();
+    for c in plan.changes.iter().filter(|c| c.import.is_some() || c.moved_from.is_some()) {
+        if let Some(from) = &c.moved_from {
+            adopted.push(Done { done: from.to_string(), entry: None });
+        }
+        if let Some(entry) = state.resources.get(&c.address) {
+            adopted.push(Done { done: c.address.to_string(), entry: Some(entry.clone()) });
+        }
+    }
+    if let Err(e) = options.journal.finish(&adopted).await {
+        report.state_error = Some(format!("cannot write {}: {e}", options.journal.describe()));
+    }
     let units = schedule(plan);
     let mut done: BTreeSet<usize> = BTreeSet::new();
     let mut failed: BTreeSet<usize> = BTreeSet::new();
@@ -680,6 +694,18 @@ async fn write(
     Ok(record(change, rt, id, &row, &values, state))
 }
 
+/// The message of a failed write; a create the control plane refuses because the object
+/// exists (409) says how to bring that object under management instead.
+fn create_error(change: &Change, e: &ApiError) -> String {
+    match e {
+        ApiError::Status { status: 409, .. } if matches!(change.action, Action::Create | Action::Replace) => format!(
+            "{e}: `{}` exists on the tenant already, and thoth never takes over an object it did not create; import it (an `import` block, or `thoth import {} ID`)",
+            change.address, change.address
+        ),
+        _ => e.to_string(),
+    }
+}
+
 /// Writes an object, singleton or action through its descriptor's operations.
 async fn write_described(
     change: &Change,
@@ -689,7 +715,7 @@ async fn write_described(
     values: VecMap<String, Value>,
     extras: &mut Extras,
 ) -> Result<ResourceState, String> {
-    let err = |e: crate::remote::ApiError| e.to_string();
+    let err = |e: crate::remote::ApiError| create_error(change, &e);
     let updating = change.action == Action::Update;
     let op = match (rt.kind, updating, &rt.update) {
         (Kind::Object, true, Some(update)) => update,

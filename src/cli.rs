@@ -53,6 +53,8 @@ pub enum Command {
     Import(ImportArgs),
     /// Write the tenant as a configuration directory that imports everything it holds.
     Export(ExportArgs),
+    /// Print the outputs recorded by the last apply (sensitive ones are never recorded).
+    Output(OutputArgs),
     /// Turn another tool's state into thoth's.
     #[command(subcommand)]
     Migrate(MigrateCommand),
@@ -207,6 +209,66 @@ pub enum StateCommand {
     Pull(StateArgs),
     /// Replace the stored state with a state file, checking its lineage and serial.
     Push(PushArgs),
+    /// List the addresses the state tracks (those under the given addresses).
+    List(StateListArgs),
+    /// Show what the state records of one object (secrets only as `(sensitive value)`).
+    Show(StateShowArgs),
+    /// Rename an address in the state; the tenant is not touched.
+    Mv(StateMvArgs),
+    /// Stop tracking objects: they stay on the tenant as they are.
+    Rm(StateRmArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct StateListArgs {
+    /// Addresses (instances, blocks or modules) to list under; everything when none.
+    pub addresses: Vec<String>,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct StateShowArgs {
+    pub address: String,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct StateMvArgs {
+    /// The address in the state now (an instance, or a whole block).
+    pub source: String,
+    /// The address it gets.
+    pub destination: String,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct StateRmArgs {
+    /// The addresses (instances or whole blocks) to forget.
+    #[arg(required = true)]
+    pub addresses: Vec<String>,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct OutputArgs {
+    /// One output; all of them when none.
+    pub name: Option<String>,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Print one string output's value as is, without quotes.
+    #[arg(long)]
+    pub raw: bool,
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -287,6 +349,10 @@ pub struct PlanArgs {
     /// Exit with 3 when any change loosens the tenant's security.
     #[arg(long)]
     pub deny_loosening: bool,
+    /// Show only what changed on the tenant outside thoth, which `apply --refresh-only`
+    /// records in the state; nothing is planned for the tenant.
+    #[arg(long)]
+    pub refresh_only: bool,
     /// Save the plan to this file, for `thoth apply FILE` to apply exactly it.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -350,6 +416,10 @@ pub struct ApplyArgs {
     /// Apply without asking for confirmation.
     #[arg(long)]
     pub auto_approve: bool,
+    /// Record in the state what changed on the tenant outside thoth; nothing is written to
+    /// the tenant.
+    #[arg(long)]
+    pub refresh_only: bool,
     /// How many independent changes to apply at the same time (requests in flight are capped
     /// at 64).
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -358,6 +428,10 @@ pub struct ApplyArgs {
     pub lock: LockArgs,
     #[command(flatten)]
     pub input: InputArgs,
+    /// Write the secrets the control plane returns once (a new API key's plaintext) to this
+    /// file, created with mode 0600; they are never kept anywhere else.
+    #[arg(long, value_name = "FILE")]
+    pub secrets_out: Option<PathBuf>,
     /// Apply even when the plan deletes more than `--mass-delete-percent` of the managed objects.
     #[arg(long)]
     pub allow_mass_delete: bool,

@@ -201,6 +201,10 @@ pub fn export(snapshot: &Snapshot, tenant: &str, types: &[&'static ResourceType]
     out
 }
 
+/// Generated configuration: the text, the files it reads by path, and the secret variables
+/// it needs.
+pub type Generated = (String, BTreeMap<String, String>, Vec<String>);
+
 /// The blocks of objects about to be imported that the configuration does not declare
 /// (`plan --generate-config-out`), each under the name its `import` block gives it; returns
 /// the text, the policy and JSON files it reads, and the secret variables it needs.
@@ -208,7 +212,7 @@ pub fn generate(
     snapshot: &Snapshot,
     tenant: &str,
     targets: &[(crate::model::Address, String)],
-) -> Result<(String, BTreeMap<String, String>, Vec<String>), Vec<String>> {
+) -> Result<Generated, Vec<String>> {
     let mut text = String::from("# Written by `thoth plan --generate-config-out` for the import blocks without a resource\n# block. Review it, then keep it as part of the configuration.\n\n");
     let mut files = BTreeMap::new();
     let mut variables = String::new();

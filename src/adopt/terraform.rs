@@ -90,7 +90,7 @@ pub fn migrate(text: &str, tenant: Option<&str>) -> Result<Migrated, String> {
             None => format!("{}.{}", r.type_name, r.name),
         };
         if r.mode != "managed" {
-            skipped.push(format!("`{}`: a data source, read again on every plan", label));
+            skipped.push(format!("`{label}`: a data source, read again on every plan"));
             continue;
         }
         if !r.provider.is_empty() && !r.provider.contains("atensecurity/thoth") {

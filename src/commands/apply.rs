@@ -39,7 +39,32 @@ pub(super) async fn run(args: &ApplyArgs) -> u8 {
     code
 }
 
+/// `apply --refresh-only`: what changed on the tenant outside thoth goes into the state.
+async fn refresh_only(args: &ApplyArgs, conf: &Configuration, session: &Session, store: &Store) -> u8 {
+    if args.plan_file.is_some() {
+        return fail("`--refresh-only` applies no saved plan", None);
+    }
+    let Some((plan, _, mut refreshed)) = session::make_refresh_plan(conf, session, store).await else { return ERROR };
+    out(&human(&plan));
+    if !plan.has_changes() {
+        return OK;
+    }
+    if !args.auto_approve && !confirmed(&plan, args.input.input) {
+        return ERROR;
+    }
+    match store.save(&mut refreshed).await {
+        Ok(()) => {
+            out("\nThe state records the tenant as it is; nothing was changed on the tenant.\n");
+            OK
+        }
+        Err(e) => fail(&e.to_string(), None),
+    }
+}
+
 async fn apply_with(args: &ApplyArgs, conf: &Configuration, session: &Session, store: &Store) -> u8 {
+    if args.refresh_only {
+        return refresh_only(args, conf, session, store).await;
+    }
     let saved = match args.plan_file.as_deref().map(PlanFile::read).transpose() {
         Ok(saved) => saved,
         Err(e) => return fail(&e, None),
@@ -96,6 +121,7 @@ async fn apply_with(args: &ApplyArgs, conf: &Configuration, session: &Session, s
     watcher.abort();
     out("\n");
     out(&render::apply_report(&report));
+    deliver_secrets(args, &report.revealed);
     if let Some(why) = &report.state_error {
         keep_errored(&state, store, why, report.state_conflict);
         return ERROR;
@@ -104,6 +130,40 @@ async fn apply_with(args: &ApplyArgs, conf: &Configuration, session: &Session, s
         return ERROR;
     }
     finish_outputs(conf, session, &plan, &mut state, store, &report.revealed).await
+}
+
+/// The secrets the control plane returned once (a new API key's plaintext): written to
+/// `--secrets-out` (mode 0600) and nowhere else, or said to be gone.
+fn deliver_secrets(args: &ApplyArgs, revealed: &BTreeMap<Address, VecMap<String, Value>>) {
+    if revealed.is_empty() {
+        return;
+    }
+    let names: Vec<String> = revealed.iter().flat_map(|(a, v)| v.keys().map(move |k| format!("`{a}.{k}`"))).collect();
+    let Some(path) = &args.secrets_out else {
+        err(&format!(
+            "note: the control plane returned {} once and thoth keeps it nowhere; pass `--secrets-out FILE` to receive it\n",
+            names.join(", ")
+        ));
+        return;
+    };
+    let doc: serde_json::Map<String, serde_json::Value> = revealed
+        .iter()
+        .map(|(a, values)| {
+            let inner: serde_json::Map<String, serde_json::Value> =
+                values.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+            (a.to_string(), serde_json::Value::Object(inner))
+        })
+        .collect();
+    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    text.push('\n');
+    match crate::state::write_atomic(path, text.as_bytes()) {
+        Ok(()) => err(&format!(
+            "The plaintext of {} is in `{}` (mode 0600); thoth keeps it nowhere else.\n",
+            names.join(", "),
+            path.display()
+        )),
+        Err(e) => err(&format!("error: cannot write `{}`: {e}; the secrets are lost\n", path.display())),
+    }
 }
 
 /// The state of a run whose backend went away, written where the run is so that nothing

@@ -58,6 +58,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Import(args) => runtime.block_on(import::run(&args)),
         Command::Export(args) => runtime.block_on(export::run(&args)),
         Command::Migrate(command) => runtime.block_on(migrate::run(command)),
+        Command::Output(args) => runtime.block_on(state::output(&args)),
     }
 }
 

@@ -92,6 +92,21 @@ async fn plan_with(
     session: &session::Session,
     store: &crate::state::Store,
 ) -> u8 {
+    if args.refresh_only {
+        if args.out.is_some() {
+            return fail(
+                "`--refresh-only` plans are not saved",
+                Some("review it, then run `thoth apply --refresh-only`"),
+            );
+        }
+        let Some((plan, _, _)) = session::make_refresh_plan(conf, session, store).await else { return ERROR };
+        out(&match args.format {
+            Format::Human => human(&plan),
+            Format::Markdown => render::plan_markdown(&plan, render::MARKDOWN_LIMIT),
+            Format::Json => render::plan_json(&plan),
+        });
+        return if args.detailed_exitcode && plan.has_changes() { CHANGES } else { OK };
+    }
     // Saving a plan takes the lock, so that the plan is made from a state no apply is writing.
     let lock = match &args.out {
         Some(_) => match session::take_lock(store, "plan", &args.lock).await {

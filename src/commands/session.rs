@@ -291,6 +291,29 @@ pub(super) struct Planned {
     pub journal_digest: String,
 }
 
+/// A refresh-only plan: the state with what its journal holds, against the tenant; with the
+/// state before and after.
+pub(super) async fn make_refresh_plan(
+    conf: &Configuration,
+    session: &Session,
+    store: &Store,
+) -> Option<(Plan, State, State)> {
+    let mut state = match store.load().await {
+        Ok(s) => s,
+        Err(e) => {
+            fail(&e.to_string(), None);
+            return None;
+        }
+    };
+    if let Err(e) = store.journal().replay(&mut state).await {
+        fail(&format!("cannot read the journal of {}: {e}", store.describe()), None);
+        return None;
+    }
+    let (snapshot, refresh) = read_tenant(conf, session, &state, &[]).await?;
+    let (plan, refreshed) = plan::refresh::build(&state, &snapshot, session.client.tenant(), refresh);
+    Some((plan, state, refreshed))
+}
+
 /// Reads what the configuration, the state and the import targets are about from the tenant,
 /// with what it cost.
 pub(super) async fn read_tenant(
@@ -384,7 +407,21 @@ pub(super) async fn make_plan_importing(
             return None;
         }
     }
+    // `moved` blocks rename state entries before anything is read.
+    let (declared, move_diags) = plan::moves::declared(conf);
+    if move_diags.has_errors() {
+        err(&render::diagnostics(&conf.module.files, &move_diags));
+        return None;
+    }
+    let moved = match plan::moves::apply(&declared, &mut state) {
+        Ok(moved) => moved,
+        Err(diags) => {
+            err(&render::diagnostics(&conf.module.files, &diags));
+            return None;
+        }
+    };
     // Objects the configuration imports, found in what the refresh reads.
+    let importing_one = targets.is_some();
     let targets = match targets {
         Some(t) => t,
         None => {
@@ -404,11 +441,26 @@ pub(super) async fn make_plan_importing(
             return None;
         }
     };
-    match plan::build(conf, &state, &snapshot, &tenant, &ClientReader(&session.client), refresh, &imported) {
-        Ok(plan) => Some(Planned { plan, state, snapshot, journaled: journaled.any, journal_digest: journaled.digest }),
-        Err(diags) => {
+    let mut adopted =
+        plan::Adopted { imported, moved, declared, implicit: Default::default(), allow_collisions: importing_one };
+    let reader = ClientReader(&session.client);
+    let build = |state: &State, adopted: &plan::Adopted| {
+        plan::build(conf, state, &snapshot, &tenant, &reader, refresh, adopted).map_err(|diags| {
             err(&render::diagnostics(&conf.module.files, &diags));
-            None
+        })
+    };
+    let mut plan = build(&state, &adopted).ok()?;
+    // A block renamed without a `moved` block: planned again as the move it is.
+    let implicit = plan::moves::implicit(&plan.changes);
+    if !implicit.is_empty() {
+        for (new, old) in implicit {
+            if let Some(entry) = state.resources.remove(&old) {
+                state.resources.insert(new.clone(), entry);
+                adopted.moved.insert(new.clone(), old);
+                adopted.implicit.insert(new);
+            }
         }
+        plan = build(&state, &adopted).ok()?;
     }
+    Some(Planned { plan, state, snapshot, journaled: journaled.any, journal_digest: journaled.digest })
 }

@@ -1088,7 +1088,7 @@ fn collect_move(module: &mut Module, diags: &mut Diagnostics, file: usize, block
                             _ => diags.push(literal_expected(span_of(file, &a.value), "`destroy`", "true or false")),
                         },
                         Structure::Attribute(a) => {
-                            diags.push(unknown_name(a.key.as_str(), span_of(file, &a.key), "lifecycle", &["destroy"]))
+                            diags.push(unknown_name(a.key.as_str(), span_of(file, &a.key), "lifecycle", &["destroy"]));
                         }
                         Structure::Block(x) => diags.push(unexpected_block(file, x, "lifecycle")),
                     }

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{deferred_read, plan_removal, plan_resource, Action, Change, Lifecycle, Plan, RefreshCost, Shown};
+use super::{deferred_read, plan_removal, plan_resource, Action, Adopted, Change, Lifecycle, Plan, RefreshCost, Shown};
 use crate::config::{Evaluator, ResourceDecl};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::evaluate::{self, Configuration, DataReader};
@@ -22,8 +22,9 @@ pub fn build(
     tenant: &str,
     data: &dyn DataReader,
     refresh: RefreshCost,
-    imported: &BTreeMap<Address, String>,
+    adopted: &Adopted,
 ) -> Result<Plan, Diagnostics> {
+    let imported = &adopted.imported;
     let mut diags = Diagnostics::default();
     let mut changes = Vec::with_capacity(conf.module.resources.len());
     let mut plan_diags = Diagnostics::default();
@@ -61,8 +62,19 @@ pub fn build(
                 change.prior = Some(entry);
             }
         }
+        if let Some(from) = adopted.moved.get(&change.address) {
+            change.moved_from = Some(from.clone());
+            if adopted.implicit.contains(&change.address) {
+                change.note = Some(format!(
+                    "the same object as `{from}` in the state (same type and id): the block was renamed, so it is moved, not created again and removed"
+                ));
+            }
+        }
         if change.prevent_destroy && change.action == Action::Replace {
             plan_diags.push(protected(&change, Some(decl.span)));
+        }
+        if let Some(d) = collision(&change, snapshot, decl.span).filter(|_| !adopted.allow_collisions) {
+            plan_diags.push(d);
         }
         changes.push(change);
         values
@@ -82,7 +94,14 @@ pub fn build(
     }
     for (address, entry) in &state.resources {
         if !configured.contains(address) {
-            let change = plan_removal(address, entry, snapshot);
+            let mut change = plan_removal(address, entry, snapshot);
+            if adopted.declared.forgets(address) && change.action == Action::Delete {
+                change.action = Action::Forget;
+                change.soft = false;
+                change.note = Some(
+                    "a `removed` block with `destroy = false`: the object stays on the tenant, unmanaged".to_owned(),
+                );
+            }
             if change.prevent_destroy && change.action == Action::Delete {
                 diags.push(protected(&change, None));
             }
@@ -93,7 +112,7 @@ pub fn build(
         return Err(diags.errors_only());
     }
     let unmanaged = unmanaged(&changes, state, snapshot);
-    Ok(Plan { tenant_id: tenant.to_owned(), changes, refresh, unmanaged })
+    Ok(Plan { tenant_id: tenant.to_owned(), changes, refresh, unmanaged, refresh_only: false })
 }
 
 /// The objects the lists read show that neither the state nor the plan knows, by type.
@@ -146,6 +165,26 @@ fn triggered(ev: &Evaluator<'_>, decl: &ResourceDecl, planned: &[Change], diags:
         }
     }
     out
+}
+
+/// A create of an object whose id the configuration chooses, when the tenant has an object
+/// with that id already: refused, since creating it would fail or take over an object thoth
+/// does not manage.
+fn collision(change: &Change, snapshot: &Snapshot, span: Span) -> Option<Diagnostic> {
+    if change.action != Action::Create || change.kind != crate::schema::Kind::Object {
+        return None;
+    }
+    let Shown::Value(id) = &change.id_after else { return None };
+    let id = id.as_str()?;
+    let listed = snapshot.listed_ids.get(&change.address.type_name)?;
+    listed.contains(id).then(|| {
+        Diagnostic::error(format!("`{}` would create `{id}`, which the tenant has already", change.address))
+            .at(span, "the object exists, unmanaged")
+            .help(format!(
+                "bring it under management instead: `import {{ to = {}  id = \"{id}\" }}`, or `thoth import {} {id}`",
+                change.address, change.address
+            ))
+    })
 }
 
 /// The error for a plan that would remove a protected object.

@@ -8,6 +8,8 @@
 mod build;
 pub mod impact;
 pub mod import;
+pub mod moves;
+pub mod refresh;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -100,6 +102,8 @@ pub struct Change {
     /// The address the object had in the state before this plan (a `moved` block, or a
     /// rename the plan recognised).
     pub moved_from: Option<Address>,
+    /// A change the tenant already made outside thoth, which a refresh-only plan records.
+    pub outside: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -126,6 +130,9 @@ pub struct Plan {
     /// Objects of the types in use that the tenant holds and neither the configuration nor
     /// the state knows, by type.
     pub unmanaged: BTreeMap<String, Vec<String>>,
+    /// A refresh-only plan: its changes happened on the tenant already, and applying it only
+    /// records them in the state.
+    pub refresh_only: bool,
 }
 
 /// The HTTP calls made to read the tenant for a plan, and the time they took together.
@@ -188,6 +195,22 @@ impl Plan {
     }
 }
 
+/// What the plan brings under management or renames without touching the tenant.
+#[derive(Debug, Default)]
+pub struct Adopted {
+    /// Addresses imported by this plan, with their import ids.
+    pub imported: BTreeMap<Address, String>,
+    /// State entries renamed before planning: new address → old.
+    pub moved: BTreeMap<Address, Address>,
+    /// The moves the plan recognised itself (a renamed block), for the note it shows.
+    pub implicit: BTreeSet<Address>,
+    /// The `moved` and `removed` blocks.
+    pub declared: moves::Declared,
+    /// Let creates of objects the tenant has already through (`thoth import` plans to see one
+    /// object; the rest of the plan waits for a reviewed apply).
+    pub allow_collisions: bool,
+}
+
 /// The `lifecycle` settings of one resource, with the `replace_triggered_by` references that
 /// change in this plan already worked out by the caller.
 #[derive(Debug, Clone, Default)]
@@ -220,6 +243,14 @@ pub fn plan_resource(
         Kind::SettingsSection | Kind::Singleton | Kind::Action => prior.is_some(),
         Kind::Upsert | Kind::VersionedBundle | Kind::Object | Kind::DataSource => remote.is_some(),
     };
+    // A row the tenant has under the key a new upsert writes: the create overwrites it, and
+    // its values are the "before" of the change.
+    let overwritten = match (rt.kind, &prior, &rt.key) {
+        (Kind::Upsert, None, Some(key)) if !rt.key_server_generated => {
+            desired.values.get(key).and_then(Value::as_str).and_then(|k| snapshot.object(rt, k))
+        }
+        _ => None,
+    };
     let mut change = Change {
         address: desired.address.clone(),
         kind: rt.kind,
@@ -240,6 +271,7 @@ pub fn plan_resource(
         deps,
         import: None,
         moved_from: None,
+        outside: false,
     };
     let shown = |name: &str, v: &Value| {
         if desired.sensitive.contains(name) {
@@ -256,6 +288,7 @@ pub fn plan_resource(
         (Some(p), Some(row)) if exists => prior_view(rt, p, row),
         (Some(p), None) if exists => prior_view(rt, p, &Map::new()),
         (None, Some(row)) if matches!(rt.kind, Kind::SettingsSection | Kind::Singleton) => prior_view(rt, &empty, row),
+        (None, None) => overwritten.as_deref().map(|row| prior_view(rt, &empty, row)).unwrap_or_default(),
         _ => VecMap::new(),
     };
 
@@ -358,6 +391,11 @@ pub fn plan_resource(
         if prior.is_some() {
             change.drifted = true;
             change.note = Some("deleted outside thoth since the last apply; it will be created again".to_owned());
+        } else if overwritten.is_some() {
+            change.note = Some(
+                "exists on the tenant, unmanaged: it will be overwritten with these values (import it to manage it as it is)"
+                    .to_owned(),
+            );
         }
     }
 
@@ -568,6 +606,7 @@ pub fn deferred_read(address: &Address, deps: BTreeSet<Address>) -> Change {
         deps,
         import: None,
         moved_from: None,
+        outside: false,
     }
 }
 
@@ -642,6 +681,7 @@ pub fn plan_removal(address: &Address, prior: &ResourceState, snapshot: &Snapsho
         deps: BTreeSet::new(),
         import: None,
         moved_from: None,
+        outside: false,
     }
 }
 

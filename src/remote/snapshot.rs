@@ -30,6 +30,8 @@ pub struct Needs {
     pub objects: BTreeMap<(String, String), VecMap<String, Value>>,
     /// Types whose every object is wanted (an export): their lists are read and every row kept.
     pub every: BTreeSet<String>,
+    /// Types whose list is read for the ids it shows (what a create would collide with).
+    pub listed: BTreeSet<String>,
 }
 
 impl Needs {
@@ -59,12 +61,18 @@ impl Needs {
             Kind::Singleton => {
                 self.singletons.insert(rt.name.clone());
             }
-            Kind::Object => {
-                if let Some(t) = tracked {
+            Kind::Object => match tracked {
+                Some(t) => {
                     let values = t.attributes.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect();
                     self.objects.insert((rt.name.clone(), t.id.clone()), values);
                 }
-            }
+                // An object the configuration names by an id it chooses may be on the tenant
+                // already: its list tells.
+                None if rt.id.as_ref().is_some_and(|rule| rule.attribute.is_some()) => {
+                    self.listed.insert(rt.name.clone());
+                }
+                None => {}
+            },
             // Actions are not read back, and data sources are read while planning.
             Kind::Action | Kind::DataSource => {}
         }
@@ -137,7 +145,7 @@ fn list_reads(client: &Client, needs: &Needs) -> ListReads {
             reads.entry(path).or_default().entry(name.clone()).or_default();
         }
     }
-    for name in &needs.every {
+    for name in needs.every.iter().chain(&needs.listed) {
         let Some(rt) = Schema::get().resource(name) else { continue };
         let path = match rt.kind {
             Kind::VersionedBundle => rt.path.clone(),

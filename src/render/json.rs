@@ -71,6 +71,7 @@ fn change(c: &Change) -> Json {
         "depends_on": c.deps.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "import_id": c.import,
         "moved_from": c.moved_from.as_ref().map(ToString::to_string),
+        "outside": c.outside,
     })
 }
 
@@ -82,6 +83,7 @@ pub fn plan_json(plan: &Plan) -> String {
         "format_version": PLAN_FORMAT_VERSION,
         "thoth_version": env!("CARGO_PKG_VERSION"),
         "tenant_id": plan.tenant_id,
+        "refresh_only": plan.refresh_only,
         "summary": {
             "import": s.import,
             "moved": s.moved,

@@ -121,6 +121,9 @@ pub fn plan_markdown(plan: &Plan, limit: usize) -> String {
     let mut out = format!("### thoth plan for tenant `{}`\n\n", plan.tenant_id);
     if changes.is_empty() {
         out.push_str("No changes. The tenant matches the configuration.\n");
+        if let Some(line) = super::plan::unmanaged_line(plan) {
+            let _ = writeln!(out, "\n{line}");
+        }
         return out;
     }
     let s = plan.summary();
@@ -251,6 +254,9 @@ mod tests {
             sensitive: BTreeSet::new(),
             prior: None,
             deps: BTreeSet::new(),
+            import: None,
+            moved_from: None,
+            outside: false,
         }
     }
 
@@ -264,8 +270,13 @@ mod tests {
                 _ => change(i, Action::Update, Impact::Unknown),
             })
             .collect();
-        let plan =
-            Plan { tenant_id: "acme".to_owned(), changes, refresh: RefreshCost::default(), unmanaged: BTreeMap::new() };
+        let plan = Plan {
+            tenant_id: "acme".to_owned(),
+            changes,
+            refresh: RefreshCost::default(),
+            unmanaged: BTreeMap::new(),
+            refresh_only: false,
+        };
         let text = plan_markdown(&plan, MARKDOWN_LIMIT);
         assert!(text.len() <= MARKDOWN_LIMIT, "{} characters", text.len());
         for c in &plan.changes {
@@ -282,8 +293,13 @@ mod tests {
     #[test]
     fn thousands_of_destroys_are_grouped_and_all_named() {
         let changes: Vec<Change> = (0..5000).map(|i| change(i, Action::Delete, Impact::Loosens)).collect();
-        let plan =
-            Plan { tenant_id: "acme".to_owned(), changes, refresh: RefreshCost::default(), unmanaged: BTreeMap::new() };
+        let plan = Plan {
+            tenant_id: "acme".to_owned(),
+            changes,
+            refresh: RefreshCost::default(),
+            unmanaged: BTreeMap::new(),
+            refresh_only: false,
+        };
         let text = plan_markdown(&plan, MARKDOWN_LIMIT);
         assert!(text.len() <= MARKDOWN_LIMIT, "{} characters", text.len());
         assert!(
@@ -295,6 +311,7 @@ mod tests {
     #[test]
     fn a_small_plan_is_shown_whole() {
         let plan = Plan {
+            refresh_only: false,
             tenant_id: "acme".to_owned(),
             changes: vec![change(7, Action::Update, Impact::Unknown)],
             refresh: RefreshCost::default(),

@@ -13,7 +13,7 @@ pub use colour::{colour, disable as disable_colour, wanted as colour_wanted};
 pub use diagnostics::diagnostics;
 pub use json::{plan_json, PLAN_FORMAT_VERSION};
 pub use markdown::{marker as markdown_marker, plan_markdown, MARKDOWN_LIMIT};
-pub use plan::{apply_report, outputs, plan_human, running_text, step_line};
+pub use plan::{apply_report, output_lines, outputs, plan_human, running_text, state_entry, step_line};
 
 use crate::model::{format_number, Value};
 

@@ -23,6 +23,9 @@ fn symbol(action: Action) -> &'static str {
 
 /// What the change does, as the end of a sentence whose subject is its address.
 pub(crate) fn action_text(c: &Change) -> &'static str {
+    if c.outside {
+        return if c.action == Action::Forget { "was deleted outside thoth" } else { "was changed outside thoth" };
+    }
     if c.import.is_some() {
         return match c.action {
             Action::Update => "will be imported and updated in place",
@@ -159,6 +162,10 @@ fn shown_text(s: &Shown, indent: usize) -> String {
 pub fn plan_human(plan: &Plan) -> String {
     let mut out = String::new();
     let changes = shown_changes(plan);
+    if changes.is_empty() && plan.refresh_only {
+        let _ = writeln!(out, "No changes outside thoth. The state matches tenant `{}`.", plan.tenant_id);
+        return out;
+    }
     if changes.is_empty() {
         let _ = writeln!(out, "No changes. Tenant `{}` matches the configuration.", plan.tenant_id);
         if let Some(line) = unmanaged_line(plan) {
@@ -166,7 +173,15 @@ pub fn plan_human(plan: &Plan) -> String {
         }
         return out;
     }
-    let _ = writeln!(out, "thoth will perform the following actions on tenant `{}`:", plan.tenant_id);
+    if plan.refresh_only {
+        let _ = writeln!(
+            out,
+            "These objects of tenant `{}` changed outside thoth; applying this refresh-only plan records them in the state and changes nothing on the tenant:",
+            plan.tenant_id
+        );
+    } else {
+        let _ = writeln!(out, "thoth will perform the following actions on tenant `{}`:", plan.tenant_id);
+    }
     for c in changes {
         out.push('\n');
         out.push_str(&change_block(c));
@@ -203,6 +218,12 @@ pub(crate) fn unmanaged_line(plan: &Plan) -> Option<String> {
 /// The summary line of a plan.
 pub(crate) fn summary_line(plan: &Plan) -> String {
     let s = plan.summary();
+    if plan.refresh_only {
+        return format!(
+            "Refresh-only plan: {} changed and {} deleted outside thoth; nothing to change on the tenant.",
+            s.update, s.forget
+        );
+    }
     let mut adopted = String::new();
     if s.import > 0 {
         adopted.push_str(&format!("{} to import, ", s.import));
@@ -357,11 +378,40 @@ pub fn outputs(values: &[(String, Value, bool)]) -> String {
     if values.is_empty() {
         return String::new();
     }
-    let mut out = String::from("\nOutputs:\n\n");
+    format!("\nOutputs:\n\n{}", output_lines(values))
+}
+
+/// Outputs as `name = value` lines, `=` aligned; sensitive ones masked.
+pub fn output_lines(values: &[(String, Value, bool)]) -> String {
+    let mut out = String::new();
     let width = values.iter().map(|(n, _, _)| n.len()).max().unwrap_or(0);
     for (name, value, sensitive) in values {
         let text = if *sensitive { "(sensitive value)".to_owned() } else { value_text(value, 0) };
         let _ = writeln!(out, "{name:<width$} = {text}");
+    }
+    out
+}
+
+/// What the state records of one object: its id, attributes, secrets (masked) and
+/// dependencies.
+pub fn state_entry(address: &crate::model::Address, entry: &crate::state::ResourceState) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# {address}:");
+    let _ = writeln!(out, "resource \"{}\" \"{}\" {{", address.type_name, address.name);
+    let mut lines: Vec<(String, String)> = vec![("id".to_owned(), value_text(&Value::String(entry.id.clone()), 2))];
+    lines.extend(entry.attributes.iter().map(|(k, v)| (k.clone(), value_text(&Value::from_json(v), 2))));
+    lines.extend(entry.secret_digests.keys().map(|k| (k.clone(), "(sensitive value)".to_owned())));
+    lines.sort();
+    let width = lines.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    for (name, text) in lines {
+        let _ = writeln!(out, "    {name:<width$} = {text}");
+    }
+    let _ = writeln!(out, "}}");
+    if entry.prevent_destroy {
+        let _ = writeln!(out, "# protected by `lifecycle {{ prevent_destroy = true }}`");
+    }
+    if !entry.dependencies.is_empty() {
+        let _ = writeln!(out, "# depends on: {}", entry.dependencies.join(", "));
     }
     out
 }

@@ -365,3 +365,201 @@ fn a_terraform_state_of_every_type_with_a_module_migrates_to_a_state_whose_plan_
     old.expect_code(1);
     assert!(old.stderr.contains("format version 3"), "{}", old.stderr);
 }
+
+/// Every browser provider, enrollment, fleet and vendor on the emulator, with whether each
+/// is enabled.
+fn inventory(t: &Tenant) -> Vec<Vec<Value>> {
+    let e = &t.emulator;
+    vec![
+        crate::full::rows(&e.get("browser/providers"), "data"),
+        crate::full::rows(&e.get("browser/enrollments"), "data"),
+        crate::full::rows(&e.get("fleets"), "data"),
+        crate::full::rows(&e.get("mcp/vendors"), "data"),
+    ]
+}
+
+fn applied_full() -> Tenant {
+    let t = Tenant::from_example("full");
+    t.run_with(APPLY, &CANARIES).expect_code(0);
+    t
+}
+
+#[test]
+fn renames_with_and_without_moved_blocks_keep_every_object_as_it_is() {
+    let t = applied_full();
+    let before = inventory(&t);
+    // A server-id object renamed with a `moved` block, a client-key upsert renamed without.
+    t.edit("main.tf", "resource \"thoth_fleet\" \"claims\" {", "resource \"thoth_fleet\" \"claims_laptops\" {");
+    for file in ["main.tf", "verification.tf"] {
+        let text = t.read(file).replace("thoth_fleet.claims.", "thoth_fleet.claims_laptops.");
+        t.write(file, &text);
+    }
+    t.write("moves.tf", "moved {\n  from = thoth_fleet.claims\n  to   = thoth_fleet.claims_laptops\n}\n");
+    t.edit(
+        "main.tf",
+        "resource \"thoth_browser_provider\" \"chrome\" {",
+        "resource \"thoth_browser_provider\" \"chrome_enterprise\" {",
+    );
+    let text = t.read("main.tf").replace("thoth_browser_provider.chrome.", "thoth_browser_provider.chrome_enterprise.");
+    t.write("main.tf", &text);
+    let plan = t.run_with(&["plan"], &CANARIES);
+    plan.expect_code(0);
+    assert!(plan.stdout.contains("# thoth_fleet.claims_laptops has moved"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("(moved from `thoth_fleet.claims`"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("# thoth_browser_provider.chrome_enterprise has moved"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("the block was renamed, so it is moved"), "{}", plan.stdout);
+    assert!(!plan.stdout.contains("will be created") && !plan.stdout.contains("soft delete"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("2 moved, 0 to create"), "{}", plan.stdout);
+    t.run_with(APPLY, &CANARIES).expect_code(0);
+    t.run_with(PLAN, &CANARIES).expect_code(0);
+    assert_eq!(inventory(&t), before, "the tenant is as it was");
+    assert!(!t.recorded("thoth_fleet.claims_laptops").is_null());
+    assert!(t.recorded("thoth_fleet.claims").is_null());
+}
+
+#[test]
+fn removed_blocks_state_mv_and_state_rm_leave_the_tenant_untouched() {
+    let t = applied_full();
+    let before = inventory(&t);
+    // `removed` with `destroy = false`: the enrollment stays, enabled and unmanaged.
+    let text = t.read("main.tf");
+    let start = text.find("resource \"thoth_browser_enrollment\" \"ana\"").expect("enrollment block");
+    let end = start + text[start..].find("\n}\n").expect("block end") + 3;
+    t.write("main.tf", &format!("{}{}", &text[..start], &text[end..]));
+    t.write(
+        "removed.tf",
+        "removed {\n  from = thoth_browser_enrollment.ana\n\n  lifecycle {\n    destroy = false\n  }\n}\n",
+    );
+    let plan = t.run_with(&["plan"], &CANARIES);
+    assert!(plan.stdout.contains("# thoth_browser_enrollment.ana will be forgotten"), "{}", plan.transcript());
+    assert!(plan.stdout.contains("a `removed` block with `destroy = false`"), "{}", plan.stdout);
+    assert!(!plan.stdout.contains("will be deleted") && !plan.stdout.contains("soft delete"), "{}", plan.stdout);
+    t.run_with(APPLY, &CANARIES).expect_code(0);
+    t.run_with(PLAN, &CANARIES).expect_code(0);
+    assert_eq!(inventory(&t), before, "the enrollment is still there, enabled");
+
+    // `state mv` of a whole block, with its configuration renamed to match.
+    let mv = t.run_with(&["state", "mv", "thoth_endpoint.claims", "thoth_endpoint.laptops"], &[]);
+    mv.expect_code(0);
+    assert!(
+        mv.stdout.contains(
+            "Moved `thoth_endpoint.claims[\"ep-claims-001\"]` to `thoth_endpoint.laptops[\"ep-claims-001\"]`"
+        ),
+        "{}",
+        mv.stdout
+    );
+    for file in ["main.tf", "verification.tf"] {
+        let text = t
+            .read(file)
+            .replace("resource \"thoth_endpoint\" \"claims\"", "resource \"thoth_endpoint\" \"laptops\"")
+            .replace("thoth_endpoint.claims", "thoth_endpoint.laptops");
+        t.write(file, &text);
+    }
+    t.run_with(PLAN, &CANARIES).expect_code(0);
+    assert!(t.path().join("thoth.state.json.backup").exists(), "a backup is kept");
+    let listed = t.run_with(&["state", "list", "thoth_endpoint.laptops"], &[]);
+    assert_eq!(listed.stdout.lines().count(), 2, "{}", listed.stdout);
+    let shown = t.run_with(&["state", "show", "thoth_webhook_settings.events"], &CANARIES);
+    shown.expect_code(0);
+    assert!(shown.stdout.contains("    webhook_secret  = (sensitive value)\n"), "{}", shown.stdout);
+    for (_, secret) in CANARIES {
+        assert!(!shown.stdout.contains(secret));
+    }
+
+    // `state rm`: the fleet stays on the tenant; the next plan would create it again, so it is
+    // imported back instead.
+    let fleet = t.recorded("thoth_fleet.claims")["id"].as_str().expect("fleet").to_owned();
+    t.run_with(&["state", "rm", "thoth_fleet.claims"], &[]).expect_code(0);
+    assert!(t.recorded("thoth_fleet.claims").is_null());
+    assert_eq!(inventory(&t), before, "nothing left the tenant");
+    t.run_with(&["import", "thoth_fleet.claims", &fleet], &CANARIES).expect_code(0);
+    t.run_with(PLAN, &CANARIES).expect_code(0);
+    let outputs = t.run_with(&["output", "--json"], &[]);
+    outputs.expect_code(0);
+    assert!(serde_json::from_str::<Value>(&outputs.stdout).is_ok(), "{}", outputs.stdout);
+}
+
+#[test]
+fn creates_of_objects_the_tenant_has_are_overwrites_or_refusals_with_the_import_hint() {
+    let t = Tenant::from_example("full");
+    // Made by hand before thoth manages anything: a browser provider with the key of the
+    // configuration's, and an endpoint with its id.
+    t.emulator.post("browser/providers", serde_json::json!({"provider": "chrome", "name": "Chrome (set up by hand)"}));
+    t.emulator.post(
+        "endpoints",
+        serde_json::json!({"endpoint_id": "ep-claims-001", "hostname": "by-hand", "owner_email": "x@example.com"}),
+    );
+    let plan = t.run_with(&["plan"], &CANARIES);
+    plan.expect_code(1);
+    assert!(
+        plan.stderr
+            .contains("`thoth_endpoint.claims[\"ep-claims-001\"]` would create `ep-claims-001`, which the tenant has"),
+        "{}",
+        plan.stderr
+    );
+    assert!(plan.stderr.contains("`thoth import thoth_endpoint.claims[\"ep-claims-001\"]"), "{}", plan.stderr);
+    // With the endpoint imported, the provider shows as the overwrite it is.
+    t.write("imports.tf", "import {\n  to = thoth_endpoint.claims[\"ep-claims-001\"]\n  id = \"ep-claims-001\"\n}\n");
+    let plan = t.run_with(&["plan"], &CANARIES);
+    plan.expect_code(0);
+    assert!(plan.stdout.contains("exists on the tenant, unmanaged: it will be overwritten"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("~ name          = \"Chrome (set up by hand)\" -> \"Chrome Enterprise\"")
+            || plan.stdout.contains("\"Chrome (set up by hand)\""),
+        "{}",
+        plan.stdout
+    );
+}
+
+#[test]
+fn a_create_the_control_plane_refuses_as_existing_is_an_error_with_the_import_hint() {
+    let t = Tenant::from_example("full");
+    // An exception recorded by hand under the id the configuration chooses, with other inputs.
+    t.emulator.post(
+        "policy-exceptions",
+        serde_json::json!({"request_id": "exc-figma-export", "violation_id": "vio-other", "requested_by": "bob@example.com",
+               "business_justification": "By hand.", "frequency_estimate": "once", "data_sensitivity": "low"}),
+    );
+    let apply = t.run_with(APPLY, &CANARIES);
+    apply.expect_code(1);
+    assert!(apply.stdout.contains("409"), "{}", apply.stdout);
+    assert!(
+        apply.stdout.contains("`thoth_policy_exception.figma_export` exists on the tenant already, and thoth never takes over an object it did not create"),
+        "{}",
+        apply.stdout
+    );
+    assert!(apply.stdout.contains("thoth import thoth_policy_exception.figma_export ID"), "{}", apply.stdout);
+    assert!(t.recorded("thoth_policy_exception.figma_export").is_null(), "the object is not adopted");
+    let rows = crate::full::rows(&t.emulator.get("policy-exceptions"), "data");
+    let mine: Vec<&Value> = rows.iter().filter(|r| r["request_id"] == "exc-figma-export").collect();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["violation_id"], "vio-other", "the object made by hand is untouched");
+}
+
+#[test]
+fn refresh_only_records_what_changed_outside_thoth_and_changes_nothing_on_the_tenant() {
+    let t = applied_full();
+    let fleet = t.recorded("thoth_fleet.claims")["id"].as_str().expect("fleet").to_owned();
+    t.emulator.put(&format!("fleets/{fleet}"), serde_json::json!({"name": "claims-laptops", "rollout_pct": 50}));
+    t.emulator.request_at(reqwest::Method::DELETE, "thoth/mcp/vendors/pastebin", None);
+    let plan = t.run_with(&["plan", "--refresh-only", "--detailed-exitcode"], &CANARIES);
+    plan.expect_code(2);
+    assert!(plan.stdout.contains("# thoth_fleet.claims was changed outside thoth"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("rollout_pct"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("# thoth_mcp_vendor.catalogue[\"pastebin\"] was deleted outside thoth"),
+        "{}",
+        plan.stdout
+    );
+    assert!(plan.stdout.contains("Refresh-only plan: 1 changed and 1 deleted outside thoth"), "{}", plan.stdout);
+    let before = inventory(&t);
+    t.run_with(&["apply", "--refresh-only", "--auto-approve"], &CANARIES).expect_code(0);
+    assert_eq!(inventory(&t), before, "the tenant is not written");
+    assert_eq!(t.recorded("thoth_fleet.claims")["attributes"]["rollout_pct"], 50);
+    assert!(t.recorded("thoth_mcp_vendor.catalogue[\"pastebin\"]").is_null());
+    t.run_with(&["plan", "--refresh-only", "--detailed-exitcode"], &CANARIES).expect_code(0);
+    // The configuration still says otherwise: a normal plan puts it back, without drift.
+    let normal = t.run_with(&["plan"], &CANARIES);
+    assert!(normal.stdout.contains("# thoth_fleet.claims will be updated in place"), "{}", normal.stdout);
+    assert!(normal.stdout.contains("# thoth_mcp_vendor.catalogue[\"pastebin\"] will be created"), "{}", normal.stdout);
+}

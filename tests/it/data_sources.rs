@@ -9,8 +9,6 @@ use thoth::schema::Schema;
 
 use crate::support::{thoth, EmulatorProcess, Run, TempDir, TENANT};
 
-const APPLY: &[&str] = &["apply", "--auto-approve"];
-
 /// The objects the data sources read, created by the same apply.
 const RESOURCES: &str = r#"
 resource "thoth_fleet" "eu" {
@@ -546,9 +544,33 @@ fn data_sources_read_what_the_tenant_holds() {
     s.seed("_emulator/policy-change-artifacts", json!({"request_id": "req-prod", "target_environment": "prod"}));
 
     let started = std::time::Instant::now();
-    let apply = s.run(&format!("{RESOURCES}{DATA_SOURCES}{OUTPUTS}"), APPLY);
+    let apply = s.run(
+        &format!("{RESOURCES}{DATA_SOURCES}{OUTPUTS}"),
+        &["apply", "--auto-approve", "--secrets-out", "keys.json"],
+    );
     apply.expect_code(0);
-    assert_eq!(apply.stderr, "", "no warnings");
+    // The new key's plaintext reaches the user once, in a private file, and nowhere else.
+    let delivered = std::fs::read_to_string(s.dir.path().join("keys.json")).expect("the secrets file");
+    let keys: serde_json::Value = serde_json::from_str(&delivered).expect("JSON");
+    let plaintext = keys["thoth_fleet_api_key.ci"]["api_key"].as_str().expect("the key").to_owned();
+    assert!(!plaintext.is_empty());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(s.dir.path().join("keys.json")).expect("metadata").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    for (path, bytes) in crate::support::snapshot_dir(s.dir.path()) {
+        if path.to_string_lossy() != "keys.json" {
+            assert!(!String::from_utf8_lossy(&bytes).contains(&plaintext), "the key is in {}", path.display());
+        }
+    }
+    assert!(!apply.stdout.contains(&plaintext), "the key is not printed");
+    assert_eq!(
+        apply.stderr,
+        "The plaintext of `thoth_fleet_api_key.ci.api_key` is in `keys.json` (mode 0600); thoth keeps it nowhere else.\n",
+        "no warnings"
+    );
     let shown = |name: &str, text: &str| {
         apply.stdout.lines().any(|line| line.starts_with(&format!("{name} ")) && line.ends_with(&format!("= {text}")))
     };
