@@ -37,6 +37,9 @@ pub enum Command {
     Plan(PlanArgs),
     /// Make the tenant match the configuration, or apply a saved plan.
     Apply(ApplyArgs),
+    /// Remove every object the state manages from the tenant (or those `--target` names and
+    /// what depends on them), with every safety rail of apply.
+    Destroy(ApplyArgs),
     /// Print a saved plan.
     Show(ShowArgs),
     /// Serve the GovAPI contract locally, for tests and trials.
@@ -353,6 +356,11 @@ pub struct PlanArgs {
     /// records in the state; nothing is planned for the tenant.
     #[arg(long)]
     pub refresh_only: bool,
+    /// Plan the removal of every object the state manages (what `thoth destroy` applies).
+    #[arg(long)]
+    pub destroy: bool,
+    #[command(flatten)]
+    pub targeting: TargetingArgs,
     /// Save the plan to this file, for `thoth apply FILE` to apply exactly it.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -364,6 +372,18 @@ pub struct PlanArgs {
     /// the files they read beside it), then plan with them.
     #[arg(long, value_name = "FILE")]
     pub generate_config_out: Option<PathBuf>,
+}
+
+/// `--target` and `--replace`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TargetingArgs {
+    /// Plan only this object (an instance, a block or `module.NAME`) and what it depends on;
+    /// for a destroy, it and what depends on it (repeatable).
+    #[arg(long, value_name = "ADDRESS")]
+    pub target: Vec<String>,
+    /// Replace this object even if nothing about it changed (repeatable).
+    #[arg(long, value_name = "ADDRESS")]
+    pub replace: Vec<String>,
 }
 
 /// Terraform's `-input`: whether a command may ask questions on the terminal.
@@ -420,6 +440,8 @@ pub struct ApplyArgs {
     /// the tenant.
     #[arg(long)]
     pub refresh_only: bool,
+    #[command(flatten)]
+    pub targeting: TargetingArgs,
     /// How many independent changes to apply at the same time (requests in flight are capped
     /// at 64).
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -598,10 +620,33 @@ impl ProviderValues {
             .filter(|s| !s.is_empty())
     }
 
+    /// The retry, timeout and TLS settings (with their defaults), checked: retry attempts,
+    /// base delay, maximum delay, request timeout, and whether TLS verification is skipped.
+    pub fn tuning(&self, diags: &mut Diagnostics) -> (i64, i64, i64, i64, bool) {
+        let attempts = self.int("retry_max_attempts", 1..=10, diags).unwrap_or(4);
+        let base_ms = self.int("retry_base_delay_ms", 50..=10_000, diags).unwrap_or(300);
+        let max_ms = self.int("retry_max_delay_ms", 100..=60_000, diags).unwrap_or(5000);
+        let timeout = self.int("request_timeout_seconds", 5..=600, diags).unwrap_or(30);
+        let insecure = match self.values.get("insecure_skip_tls_verify") {
+            None | Some((Value::Bool(false), _)) => false,
+            Some((Value::Bool(true), _)) => true,
+            Some((Value::Unknown, _)) => false,
+            Some((_, span)) => {
+                diags.push(
+                    Diagnostic::error("`insecure_skip_tls_verify` must be true or false").at(*span, "not a bool"),
+                );
+                false
+            }
+        };
+        (attempts, base_ms, max_ms, timeout, insecure)
+    }
+
     fn int(&self, name: &str, range: std::ops::RangeInclusive<i64>, diags: &mut Diagnostics) -> Option<i64> {
         let (v, span) = self.values.get(name)?;
         #[allow(clippy::cast_possible_truncation)]
         let n = match v {
+            // A variable `validate` has no value for.
+            Value::Unknown => return None,
             Value::Number(n) if n.fract() == 0.0 => *n as i64,
             Value::String(s) => s.trim().parse().ok()?,
             _ => {
@@ -672,11 +717,8 @@ pub fn resolve_connection(
         .unwrap_or_else(|| format!("https://grid.{tenant_id}.{apex}"));
 
     let auth = resolve_auth(args, provider, diags)?;
-    let attempts = provider.int("retry_max_attempts", 1..=10, diags).unwrap_or(4);
-    let base_ms = provider.int("retry_base_delay_ms", 50..=10_000, diags).unwrap_or(300);
-    let max_ms = provider.int("retry_max_delay_ms", 100..=60_000, diags).unwrap_or(5000);
-    let timeout = provider.int("request_timeout_seconds", 5..=600, diags).unwrap_or(30);
-    let insecure = matches!(provider.values.get("insecure_skip_tls_verify"), Some((Value::Bool(true), _)));
+    let tuning = provider.tuning(diags);
+    let (attempts, base_ms, max_ms, timeout, insecure) = tuning;
     #[allow(clippy::cast_sign_loss, clippy::cast_possible_truncation)]
     Some(Connection {
         tenant_id,

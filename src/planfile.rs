@@ -43,6 +43,14 @@ pub struct PlanFile {
     pub remote_fingerprints: BTreeMap<String, String>,
     /// Per address and secret attribute, a salted digest of the value the plan would send.
     pub secret_digests: BTreeMap<String, BTreeMap<String, String>>,
+    /// What the plan was made for: `--target`, `--replace` and destroy. Apply plans again with
+    /// the same selection.
+    #[serde(default)]
+    pub targets: Vec<String>,
+    #[serde(default)]
+    pub replace: Vec<String>,
+    #[serde(default)]
+    pub destroy: bool,
     /// The plan in the versioned JSON format of `schemas/plan.schema.json`.
     pub plan: serde_json::Value,
     pub human: String,
@@ -76,7 +84,14 @@ pub fn fingerprints(plan: &Plan, snapshot: &Snapshot) -> BTreeMap<String, String
 impl PlanFile {
     /// The saved form of a plan computed from `state` and `snapshot`; `salt` is the salt of a
     /// saved plan this one is compared with, or `None` for a new plan.
-    pub fn new(plan: &Plan, state: &State, journal: &str, snapshot: &Snapshot, salt: Option<&str>) -> PlanFile {
+    pub fn new(
+        plan: &Plan,
+        state: &State,
+        journal: &str,
+        snapshot: &Snapshot,
+        selection: &crate::plan::Selection,
+        salt: Option<&str>,
+    ) -> PlanFile {
         let salt = salt.map_or_else(|| crate::state::hex(&crate::state::random_bytes::<16>()), str::to_owned);
         let secret_digests = plan
             .changes
@@ -104,6 +119,9 @@ impl PlanFile {
             digest_salt: salt.clone(),
             remote_fingerprints: fingerprints(plan, snapshot),
             secret_digests,
+            targets: selection.targets.iter().map(ToString::to_string).collect(),
+            replace: selection.replace.iter().map(ToString::to_string).collect(),
+            destroy: selection.destroy,
             plan: serde_json::from_str(&crate::render::plan_json(plan)).unwrap_or_default(),
             human: crate::render::plan_human(plan),
             markdown: crate::render::plan_markdown(plan, crate::render::MARKDOWN_LIMIT),
@@ -132,6 +150,21 @@ impl PlanFile {
             ));
         }
         Ok(file)
+    }
+
+    /// The selection the plan was made for.
+    pub fn selection(&self) -> crate::plan::Selection {
+        let parse = |text: &String| {
+            crate::model::Address::parse(text).or_else(|| {
+                crate::model::Address::parse(&format!("{text}.t.n"))
+                    .map(|a| crate::model::Address { module: a.module, ..crate::model::Address::managed("", "") })
+            })
+        };
+        crate::plan::Selection {
+            targets: self.targets.iter().filter_map(parse).collect(),
+            replace: self.replace.iter().filter_map(parse).collect(),
+            destroy: self.destroy,
+        }
     }
 
     /// Why the freshly computed plan is not the saved one, or `Ok` when it is exactly it.

@@ -18,14 +18,14 @@ use crate::render;
 use crate::state::{State, Store};
 use crate::vecmap::VecMap;
 
-pub(super) async fn run(args: &ApplyArgs) -> u8 {
+pub(super) async fn run(args: &ApplyArgs, destroy: bool) -> u8 {
     let Some(conf) = session::load(&args.vars) else { return ERROR };
     let Some(session) = session::connect(&args.connection, &conf).await else { return ERROR };
     let tenant = session.client.tenant().to_owned();
     let code = match session::open_store(&conf.module, &args.connection.target, Some(tenant), &conf.workspace).await {
         Ok(store) => match session::take_lock(&store, "apply", &args.lock).await {
             Ok(lock) => {
-                let code = apply_with(args, &conf, &session, &store).await;
+                let code = apply_with(args, &conf, &session, &store, destroy).await;
                 if let Some(lock) = lock {
                     lock.release().await;
                 }
@@ -61,7 +61,7 @@ async fn refresh_only(args: &ApplyArgs, conf: &Configuration, session: &Session,
     }
 }
 
-async fn apply_with(args: &ApplyArgs, conf: &Configuration, session: &Session, store: &Store) -> u8 {
+async fn apply_with(args: &ApplyArgs, conf: &Configuration, session: &Session, store: &Store, destroy: bool) -> u8 {
     if args.refresh_only {
         return refresh_only(args, conf, session, store).await;
     }
@@ -69,13 +69,27 @@ async fn apply_with(args: &ApplyArgs, conf: &Configuration, session: &Session, s
         Ok(saved) => saved,
         Err(e) => return fail(&e, None),
     };
+    // A saved plan carries what it was made for.
+    let selection = match &saved {
+        Some(saved) if !args.targeting.target.is_empty() || !args.targeting.replace.is_empty() || destroy => {
+            return fail(
+                "a saved plan is applied as it was made",
+                Some("give `--target`, `--replace` and `--destroy` to `thoth plan --out`, not to apply"),
+            );
+        }
+        Some(saved) => saved.selection(),
+        None => match session::selection(&args.targeting, destroy) {
+            Ok(s) => s,
+            Err(code) => return code,
+        },
+    };
     let Some(Planned { plan, mut state, snapshot, journaled, journal_digest }) =
-        session::make_plan(conf, session, store).await
+        session::make_plan(conf, session, store, &selection).await
     else {
         return ERROR;
     };
     if let Some(saved) = &saved {
-        let fresh = PlanFile::new(&plan, &state, &journal_digest, &snapshot, Some(&saved.digest_salt));
+        let fresh = PlanFile::new(&plan, &state, &journal_digest, &snapshot, &selection, Some(&saved.digest_salt));
         if let Err(why) = saved.check(&fresh) {
             return fail(
                 &format!("the saved plan cannot be applied: {why}"),

@@ -115,13 +115,21 @@ async fn plan_with(
         },
         None => None,
     };
-    let planned = session::make_plan(conf, session, store).await;
+    let selection = match session::selection(&args.targeting, args.destroy) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    if !selection.targets.is_empty() {
+        err("warning: `--target` is in effect: the plan covers only the targets and what they depend on, and may leave the tenant unlike the configuration\n");
+    }
+    let planned = session::make_plan(conf, session, store, &selection).await;
     if let Some(lock) = lock {
         lock.release().await;
     }
     let Some(planned) = planned else { return ERROR };
     if let Some(file) = &args.out {
-        let saved = PlanFile::new(&planned.plan, &planned.state, &planned.journal_digest, &planned.snapshot, None);
+        let saved =
+            PlanFile::new(&planned.plan, &planned.state, &planned.journal_digest, &planned.snapshot, &selection, None);
         if let Err(e) = saved.write(file) {
             return fail(&e, None);
         }

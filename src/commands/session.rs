@@ -8,6 +8,7 @@ use super::workdir;
 use super::{err, fail};
 use crate::cli::{ConnectionArgs, LockArgs, ProviderValues, StateArgs, TargetArgs, VarArgs};
 use crate::config::Module;
+use crate::model::Address;
 use crate::config::{Desired, Evaluator, ResourceValues, VarInputs};
 use crate::diag::Diagnostics;
 use crate::emulator::{Emulator, EmulatorConfig};
@@ -23,12 +24,24 @@ use crate::state::{Lock, State, Store};
 /// Loads and checks the configuration of the working directory, printing every diagnostic.
 /// `None` when there are errors.
 pub(super) fn load(vars: &VarArgs) -> Option<Configuration> {
-    let inputs = VarInputs {
+    load_with(vars, false)
+}
+
+/// Where variable values come from for a command.
+fn inputs(vars: &VarArgs, unknown_when_missing: bool) -> VarInputs {
+    VarInputs {
         cli: vars.vars.clone(),
         files: vars.var_files.clone(),
         env: VarInputs::from_env(),
         values: Vec::new(),
-    };
+        unknown_when_missing,
+    }
+}
+
+/// `load`; with `unknown_when_missing`, a variable without a value is unknown instead of an
+/// error (`validate`).
+pub(super) fn load_with(vars: &VarArgs, unknown_when_missing: bool) -> Option<Configuration> {
+    let inputs = inputs(vars, unknown_when_missing);
     let workspace = match workdir::workspace_for(vars) {
         Ok(w) => w,
         Err(e) => {
@@ -46,12 +59,7 @@ pub(super) fn load(vars: &VarArgs) -> Option<Configuration> {
 /// The configuration of the working directory for its provider block, when it has one;
 /// an empty configuration otherwise (the connection then comes from flags and environment).
 pub(super) fn configuration_for_connection(vars: &VarArgs) -> Configuration {
-    let inputs = VarInputs {
-        cli: vars.vars.clone(),
-        files: vars.var_files.clone(),
-        env: VarInputs::from_env(),
-        values: Vec::new(),
-    };
+    let inputs = inputs(vars, false);
     let (conf, diags) = crate::evaluate::load(Path::new("."), &inputs, crate::state::backend::DEFAULT_WORKSPACE, None);
     if diags.has_errors() {
         return Configuration {
@@ -172,6 +180,33 @@ async fn embedded(args: &ConnectionArgs, provider: &ProviderValues) -> Result<(C
     Ok((connection, Some(emulator)))
 }
 
+/// `--target`, `--replace` and destroy as the planning selection; a bad address is an error.
+pub(super) fn selection(args: &crate::cli::TargetingArgs, destroy: bool) -> Result<plan::Selection, u8> {
+    let parse = |text: &String| -> Result<Address, u8> {
+        // `module.NAME` alone targets everything in the module.
+        if let Some(module) = module_only(text) {
+            return Ok(module);
+        }
+        Address::parse(text).ok_or_else(|| {
+            fail(
+                &format!("`{text}` is not a resource address"),
+                Some("write it as `thoth_fleet.claims`, `thoth_fleet.ring[\"eu\"]` or `module.tenant`"),
+            )
+        })
+    };
+    Ok(plan::Selection {
+        targets: args.target.iter().map(parse).collect::<Result<_, _>>()?,
+        replace: args.replace.iter().map(parse).collect::<Result<_, _>>()?,
+        destroy,
+    })
+}
+
+/// `module.a["x"].module.b` as an address with no type: what every address in it starts with.
+fn module_only(text: &str) -> Option<Address> {
+    let probe = Address::parse(&format!("{text}.t.n"))?;
+    (!probe.module.is_empty()).then(|| Address { module: probe.module, ..Address::managed("", "") })
+}
+
 /// The human plan, in colour on a terminal.
 pub(super) fn human(plan: &Plan) -> String {
     let text = render::plan_human(plan);
@@ -204,12 +239,7 @@ pub(super) fn load_for_state(args: &StateArgs) -> Result<(Module, Option<String>
         err(&render::diagnostics(&module.files, &diags.errors_only()));
         return Err(super::ERROR);
     }
-    let inputs = VarInputs {
-        cli: args.vars.vars.clone(),
-        files: args.vars.var_files.clone(),
-        env: VarInputs::from_env(),
-        values,
-    };
+    let inputs = VarInputs { values, ..inputs(&args.vars, true) };
     // A variable without a value is not needed to find the state.
     let (variables, _) = crate::config::resolve_variables(&mut module, &inputs);
     let ev = Evaluator::new(&module, variables);
@@ -359,8 +389,13 @@ pub(super) async fn read_tenant(
 
 /// Reads the state with what the journal holds (adopting the objects of interrupted creates),
 /// refreshes what the configuration and the state are about, and plans.
-pub(super) async fn make_plan(conf: &Configuration, session: &Session, store: &Store) -> Option<Planned> {
-    make_plan_importing(conf, session, store, None).await
+pub(super) async fn make_plan(
+    conf: &Configuration,
+    session: &Session,
+    store: &Store,
+    selection: &plan::Selection,
+) -> Option<Planned> {
+    make_plan_importing(conf, session, store, None, selection).await
 }
 
 /// `make_plan`, importing `targets` instead of what the `import` blocks say when given.
@@ -369,6 +404,7 @@ pub(super) async fn make_plan_importing(
     session: &Session,
     store: &Store,
     targets: Option<Vec<plan::import::Target>>,
+    selection: &plan::Selection,
 ) -> Option<Planned> {
     let mut state = match store.load().await {
         Ok(s) => s,
@@ -445,7 +481,7 @@ pub(super) async fn make_plan_importing(
         plan::Adopted { imported, moved, declared, implicit: Default::default(), allow_collisions: importing_one };
     let reader = ClientReader(&session.client);
     let build = |state: &State, adopted: &plan::Adopted| {
-        plan::build(conf, state, &snapshot, &tenant, &reader, refresh, adopted).map_err(|diags| {
+        plan::build(conf, state, &snapshot, &tenant, &reader, refresh, adopted, selection).map_err(|diags| {
             err(&render::diagnostics(&conf.module.files, &diags));
         })
     };

@@ -104,6 +104,8 @@ pub struct VarInputs {
     pub env: Vec<(String, String)>,
     /// Values a Terraform Stacks deployment gives, above the defaults and below everything else.
     pub values: Vec<(String, Value)>,
+    /// A variable without a value is unknown rather than an error (`validate`, as Terraform's).
+    pub unknown_when_missing: bool,
 }
 
 impl VarInputs {
@@ -198,6 +200,10 @@ pub fn resolve_variables(module: &mut Module, inputs: &VarInputs) -> (BTreeMap<S
     let mut values = BTreeMap::new();
     for (name, decl) in &module.scopes[0].variables {
         let Some(value) = raw.remove(name) else {
+            if inputs.unknown_when_missing {
+                values.insert(name.clone(), (Value::Unknown, decl.sensitive));
+                continue;
+            }
             diags.push(
                 Diagnostic::error(format!("variable `{name}` has no value"))
                     .at(decl.span, "declared without a default")

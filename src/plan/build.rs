@@ -5,7 +5,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{deferred_read, plan_removal, plan_resource, Action, Adopted, Change, Lifecycle, Plan, RefreshCost, Shown};
+use super::{
+    deferred_read, plan_removal, plan_resource, Action, Adopted, Change, Lifecycle, Plan, RefreshCost, Selection, Shown,
+};
 use crate::config::{Evaluator, ResourceDecl};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::evaluate::{self, Configuration, DataReader};
@@ -23,12 +25,19 @@ pub fn build(
     data: &dyn DataReader,
     refresh: RefreshCost,
     adopted: &Adopted,
+    selection: &Selection,
 ) -> Result<Plan, Diagnostics> {
     let imported = &adopted.imported;
     let mut diags = Diagnostics::default();
     let mut changes = Vec::with_capacity(conf.module.resources.len());
     let mut plan_diags = Diagnostics::default();
+    let mut configured: BTreeSet<Address> = BTreeSet::new();
+    // A destroy plans every object of the state for removal: the configuration only orders it.
+    let walked = !selection.destroy;
     let ev = evaluate::walk(conf, &mut diags, None, |ev, decl, desired, deps| {
+        if !walked {
+            return evaluate::offline_values(desired);
+        }
         if desired.address.mode == Mode::Data {
             return match data.read(desired) {
                 Some(Ok(values)) => values,
@@ -50,6 +59,7 @@ pub fn build(
             create_before_destroy: decl.lifecycle.create_before_destroy,
             ignore_changes: decl.lifecycle.ignore_changes.clone(),
             triggered_by: triggered(ev, decl, &changes, &mut plan_diags),
+            forced: selection.replace.contains(&desired.address) && state.resources.contains_key(&desired.address),
         };
         let (mut change, values) = plan_resource(desired, &lifecycle, deps, state, snapshot, tenant);
         if let Some(id) = imported.get(&change.address) {
@@ -85,7 +95,15 @@ pub fn build(
     if diags.has_errors() {
         return Err(diags.errors_only());
     }
-    let configured: BTreeSet<Address> = changes.iter().map(|c| c.address.clone()).collect();
+    configured.extend(changes.iter().map(|c| c.address.clone()));
+    for address in &selection.replace {
+        if !configured.contains(address) || !state.resources.contains_key(address) {
+            diags.push(
+                Diagnostic::error(format!("`--replace {address}` names no object this configuration manages"))
+                    .help("name an instance the state tracks, such as `thoth_fleet.claims` or `thoth_fleet.ring[\"eu\"]`"),
+            );
+        }
+    }
     for address in imported.keys().filter(|a| !configured.contains(*a)) {
         diags.push(
             Diagnostic::error(format!("`{address}` is imported but has no resource block"))
@@ -111,8 +129,39 @@ pub fn build(
     if diags.has_errors() {
         return Err(diags.errors_only());
     }
+    if !selection.targets.is_empty() {
+        changes = targeted(changes, selection);
+    }
     let unmanaged = unmanaged(&changes, state, snapshot);
     Ok(Plan { tenant_id: tenant.to_owned(), changes, refresh, unmanaged, refresh_only: false })
+}
+
+/// The changes `--target` keeps: the targets and what they depend on, or, for removals
+/// (a destroy), the targets and what depends on them.
+fn targeted(changes: Vec<Change>, selection: &Selection) -> Vec<Change> {
+    let mut keep: BTreeSet<Address> = changes.iter().filter(|c| selection.targets(&c.address)).map(|c| c.address.clone()).collect();
+    let removal = |c: &Change| matches!(c.action, Action::Delete | Action::Forget);
+    loop {
+        let before = keep.len();
+        for c in &changes {
+            if !keep.contains(&c.address) {
+                // What a removal is kept for depended on it.
+                let dependent = removal(c)
+                    && c.prior.as_ref().is_some_and(|p| p.dependencies.iter().any(|d| keep.iter().any(|k| k.to_string() == *d)));
+                if dependent {
+                    keep.insert(c.address.clone());
+                }
+                continue;
+            }
+            if !removal(c) {
+                keep.extend(c.deps.iter().cloned());
+            }
+        }
+        if keep.len() == before {
+            break;
+        }
+    }
+    changes.into_iter().filter(|c| keep.contains(&c.address)).collect()
 }
 
 /// The objects the lists read show that neither the state nor the plan knows, by type.

@@ -211,6 +211,27 @@ pub struct Adopted {
     pub allow_collisions: bool,
 }
 
+/// What part of the configuration a plan is about: `--target` (these objects and what they
+/// depend on; for a destroy, what depends on them), `--replace`, and `destroy` (every object
+/// of the state removed).
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub targets: Vec<Address>,
+    pub replace: BTreeSet<Address>,
+    pub destroy: bool,
+}
+
+impl Selection {
+    /// Whether `address` is one of the targets: an instance, a block, or anything in a module.
+    pub fn targets(&self, address: &Address) -> bool {
+        self.targets.iter().any(|t| {
+            *t == *address
+                || (t.key.is_none() && *t == address.block())
+                || (t.type_name.is_empty() && address.module.starts_with(&t.module))
+        })
+    }
+}
+
 /// The `lifecycle` settings of one resource, with the `replace_triggered_by` references that
 /// change in this plan already worked out by the caller.
 #[derive(Debug, Clone, Default)]
@@ -220,6 +241,8 @@ pub struct Lifecycle {
     pub ignore_changes: IgnoreChanges,
     /// The references of `replace_triggered_by` that change in this plan.
     pub triggered_by: Vec<String>,
+    /// `--replace` names this object.
+    pub forced: bool,
 }
 
 /// Plans one configured resource; returns the change and the values references see.
@@ -350,12 +373,13 @@ pub fn plan_resource(
         }
         change.drifted = p.is_some_and(|p| drifted(rt, p, &prior_values));
         change.action = if rt.kind == Kind::Action {
-            if change.attrs.is_empty() && lifecycle.triggered_by.is_empty() {
+            if change.attrs.is_empty() && lifecycle.triggered_by.is_empty() && !lifecycle.forced {
                 Action::NoOp
             } else {
                 Action::Run
             }
-        } else if change.attrs.iter().any(|a| a.forces_replacement) || !lifecycle.triggered_by.is_empty() {
+        } else if change.attrs.iter().any(|a| a.forces_replacement) || !lifecycle.triggered_by.is_empty() || lifecycle.forced
+        {
             Action::Replace
         } else if change.attrs.is_empty() {
             Action::NoOp
@@ -421,7 +445,9 @@ pub fn plan_resource(
     }
     if change.action == Action::Replace {
         let mut note = replace_note(rt);
-        if !lifecycle.triggered_by.is_empty() {
+        if lifecycle.forced {
+            note = format!("replacement requested with `--replace`; {note}");
+        } else if !lifecycle.triggered_by.is_empty() {
             note = format!("replace_triggered_by: {} changes; {note}", lifecycle.triggered_by.join(", "));
         }
         if lifecycle.create_before_destroy {

@@ -4,6 +4,7 @@ mod adoption;
 mod agreement;
 mod backends;
 mod ci_kit;
+mod cli;
 mod data_sources;
 mod diagnostics;
 mod emulator;

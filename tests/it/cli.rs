@@ -1,0 +1,86 @@
+//! Terraform's command line: every single-dash spelling of a flag thoth shares with Terraform
+//! does what the double-dash form does, usage errors exit 1, and `--target`, `--replace` and
+//! `destroy` plan what Terraform's do.
+
+use crate::full::CANARIES;
+use crate::support::{thoth, Tenant};
+
+/// Runs the two spellings of one command on copies of the same tenant state and compares
+/// their exit codes and output.
+#[test]
+fn every_terraform_spelling_matches_the_double_dash_form() {
+    let t = Tenant::from_example("full");
+    t.run_with(&["apply", "--auto-approve"], &CANARIES).expect_code(0);
+    t.edit("main.tf", "rollout_pct      = 10", "rollout_pct      = 20");
+    let pairs: &[(&[&str], &[&str])] = &[
+        (&["plan", "-detailed-exitcode"], &["plan", "--detailed-exitcode"]),
+        (&["plan", "-no-color", "-input=false", "-lock=false"], &["plan", "--no-color", "--input=false", "--lock=false"]),
+        (&["plan", "-var", "approval_id=", "-var-file=example.tfvars"], &["plan", "--var", "approval_id=", "--var-file", "example.tfvars"]),
+        (&["plan", "-target=thoth_fleet.claims"], &["plan", "--target", "thoth_fleet.claims"]),
+        (&["plan", "-replace=thoth_mdm_provider.jamf"], &["plan", "--replace", "thoth_mdm_provider.jamf"]),
+        (&["plan", "-refresh-only"], &["plan", "--refresh-only"]),
+        (&["plan", "-destroy", "-lock-timeout=1s"], &["plan", "--destroy", "--lock-timeout", "1s"]),
+        (&["-chdir=.", "validate"], &["--chdir", ".", "validate"]),
+        (&["plan", "-out=single.plan"], &["plan", "--out", "double.plan"]),
+    ];
+    for (single, double) in pairs {
+        let a = t.run_with(single, &CANARIES);
+        let b = t.run_with(double, &CANARIES);
+        assert_eq!(a.code, b.code, "{single:?}\n{}\n{}", a.transcript(), b.transcript());
+        let normalise = |s: &str| s.replace("single.plan", "FILE").replace("double.plan", "FILE");
+        assert_eq!(normalise(&a.stdout), normalise(&b.stdout), "{single:?}");
+        assert_eq!(normalise(&a.stderr), normalise(&b.stderr), "{single:?}");
+    }
+    // An apply spelled Terraform's way, with its confirmation flags.
+    let apply = t.run_with(&["apply", "-auto-approve", "-parallelism=2", "-lock-timeout=5s", "-input=false"], &CANARIES);
+    apply.expect_code(0);
+    t.run_with(&["plan", "-detailed-exitcode"], &CANARIES).expect_code(0);
+}
+
+#[test]
+fn usage_errors_exit_1_never_2() {
+    let t = Tenant::from_example("bootstrap");
+    for args in [&["plan", "-nonsense"][..], &["plan", "--detailed-exitcode", "--parallelism", "x"], &["frobnicate"], &[]] {
+        let run = t.run_with(args, &[]);
+        assert_eq!(run.code, 1, "{args:?}: {}", run.transcript());
+    }
+    assert_eq!(thoth(t.path(), &["-help"], &[]).code, 0);
+    assert_eq!(thoth(t.path(), &["--version"], &[]).code, 0);
+}
+
+#[test]
+fn target_replace_and_destroy_plan_what_terraform_plans() {
+    let t = Tenant::from_example("full");
+    let targeted = t.run_with(&["plan", "--target", "thoth_browser_policy.chrome_baseline"], &CANARIES);
+    targeted.expect_code(0);
+    assert!(targeted.stdout.contains("# thoth_browser_policy.chrome_baseline will be created"), "{}", targeted.stdout);
+    assert!(targeted.stdout.contains("# thoth_browser_provider.chrome will be created"), "what it depends on:\n{}", targeted.stdout);
+    assert!(!targeted.stdout.contains("thoth_fleet.claims"), "nothing else:\n{}", targeted.stdout);
+    assert!(targeted.stderr.contains("`--target` is in effect"), "{}", targeted.stderr);
+    t.run_with(&["apply", "--auto-approve", "--target", "thoth_browser_policy.chrome_baseline"], &CANARIES).expect_code(0);
+    assert!(!t.recorded("thoth_browser_provider.chrome").is_null());
+    assert!(t.recorded("thoth_fleet.claims").is_null());
+    t.run_with(&["apply", "--auto-approve"], &CANARIES).expect_code(0);
+
+    let replace = t.run_with(&["plan", "--replace", "thoth_fleet.claims"], &CANARIES);
+    replace.expect_code(0);
+    assert!(replace.stdout.contains("# thoth_fleet.claims must be replaced"), "{}", replace.stdout);
+    assert!(replace.stdout.contains("replacement requested with `--replace`"), "{}", replace.stdout);
+    let unknown = t.run_with(&["plan", "--replace", "thoth_fleet.nowhere"], &CANARIES);
+    unknown.expect_code(1);
+
+    // `destroy`: the rails of apply, its confirmation first.
+    let refused = t.run_with(&["destroy", "--input=false"], &CANARIES);
+    refused.expect_code(1);
+    assert!(refused.stderr.contains("apply needs confirmation"), "{}", refused.stderr);
+    assert!(!t.recorded("thoth_fleet.claims").is_null(), "nothing was destroyed");
+    let one = t.run_with(&["destroy", "--auto-approve", "--target", "thoth_browser_provider.chrome"], &CANARIES);
+    one.expect_code(0);
+    assert!(one.stdout.contains("thoth_browser_policy.chrome_baseline"), "what depends on the target goes too:\n{}", one.stdout);
+    assert!(t.recorded("thoth_browser_provider.chrome").is_null());
+    assert!(!t.recorded("thoth_fleet.claims").is_null(), "the rest stays");
+    let all = t.run_with(&["destroy", "--auto-approve"], &CANARIES);
+    all.expect_code(0);
+    let left = t.state()["resources"].as_array().map_or(0, Vec::len);
+    assert_eq!(left, 0, "{}", all.stdout);
+}
