@@ -64,6 +64,30 @@ pub enum Command {
     /// List, create, select and delete workspaces: one state per workspace, in every backend.
     #[command(subcommand)]
     Workspace(WorkspaceCommand),
+    /// Rewrite configuration files in Terraform's canonical layout.
+    Fmt(FmtArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct FmtArgs {
+    /// Files or directories to format (the working directory when none); `-` formats
+    /// standard input to standard output.
+    pub paths: Vec<PathBuf>,
+    /// Change nothing; exit 3 when a file is not in canonical layout.
+    #[arg(long)]
+    pub check: bool,
+    /// Print the changes as a unified diff.
+    #[arg(long)]
+    pub diff: bool,
+    /// Descend into subdirectories (hidden ones excepted).
+    #[arg(long)]
+    pub recursive: bool,
+    /// Write the formatted files (`--write=false` leaves them as they are).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub write: bool,
+    /// List the files whose layout changes (`--list=false` to keep quiet).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub list: bool,
 }
 
 #[derive(Debug, Subcommand)]

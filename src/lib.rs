@@ -13,6 +13,7 @@ pub mod config;
 pub mod diag;
 pub mod emulator;
 pub mod evaluate;
+pub mod fmt;
 pub mod graph;
 pub mod model;
 pub mod plan;

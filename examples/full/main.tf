@@ -18,8 +18,8 @@ provider "thoth" {
 }
 
 locals {
-  team      = "claims"
-  vendor_ok = { for id, v in var.mcp_vendors : id => v if v.approved }
+  team         = "claims"
+  vendor_ok    = { for id, v in var.mcp_vendors : id => v if v.approved }
   broker_hosts = sort(distinct(flatten([for v in values(local.vendor_ok) : v.hosts])))
 }
 

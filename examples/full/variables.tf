@@ -49,8 +49,8 @@ variable "mcp_vendors" {
   }))
   description = "The MCP tool vendors of the catalogue, by vendor id."
   default = {
-    figma  = { name = "Figma", hosts = ["api.figma.com", "*.figma.com"], approved = true }
-    notion = { name = "Notion", hosts = ["api.notion.com"], approved = true }
+    figma    = { name = "Figma", hosts = ["api.figma.com", "*.figma.com"], approved = true }
+    notion   = { name = "Notion", hosts = ["api.notion.com"], approved = true }
     pastebin = { name = "Pastebin", hosts = ["pastebin.com"], approved = false }
   }
 }

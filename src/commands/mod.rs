@@ -5,6 +5,7 @@
 mod apply;
 mod emulator;
 mod export;
+mod fmt;
 mod force_unlock;
 mod import;
 mod init;
@@ -60,6 +61,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Export(args) => runtime.block_on(export::run(&args)),
         Command::Migrate(command) => runtime.block_on(migrate::run(command)),
         Command::Output(args) => runtime.block_on(state::output(&args)),
+        Command::Fmt(args) => fmt::run(&args),
     }
 }
 

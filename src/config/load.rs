@@ -393,6 +393,11 @@ fn merge(module: &mut Module, diags: &mut Diagnostics, mut part: Module, scope: 
     }
 }
 
+/// The syntax error of one file of native syntax, placed in file `file`, if it has one.
+pub fn syntax_check(file: usize, text: &str) -> Option<Diagnostic> {
+    hcl_edit::parser::parse_body(text).err().map(|err| syntax_error(file, text, &err))
+}
+
 fn syntax_error(file: usize, text: &str, err: &hcl_edit::parser::Error) -> Diagnostic {
     let loc = err.location();
     let offset = loc.offset().min(text.len());

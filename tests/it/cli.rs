@@ -84,3 +84,39 @@ fn target_replace_and_destroy_plan_what_terraform_plans() {
     let left = t.state()["resources"].as_array().map_or(0, Vec::len);
     assert_eq!(left, 0, "{}", all.stdout);
 }
+
+/// `fmt` leaves the examples as they are, rewrites a mis-formatted file to Terraform's layout,
+/// and with `-check` changes nothing and exits 3.
+#[test]
+fn fmt_rewrites_to_the_canonical_layout() {
+    let copy = crate::support::TempDir::new("fmt-examples");
+    crate::support::copy_dir(&crate::support::repo_path("examples"), copy.path());
+    let before = crate::support::snapshot_dir(copy.path());
+    thoth(copy.path(), &["fmt", "-recursive", "-check"], &[]).expect_code(0);
+    thoth(copy.path(), &["fmt", "-recursive"], &[]).expect_code(0);
+    assert_eq!(before, crate::support::snapshot_dir(copy.path()), "fmt changed an example");
+
+    let dir = crate::support::TempDir::new("fmt");
+    let messy = std::fs::read_to_string(crate::support::repo_path("tests/fixtures/fmt/messy.tf")).unwrap();
+    std::fs::write(dir.path().join("main.tf"), &messy).unwrap();
+    let check = thoth(dir.path(), &["fmt", "-check", "-diff"], &[]);
+    check.expect_code(3);
+    assert!(check.stdout.contains("+  rollout_pct = 10"), "{}", check.transcript());
+    assert_eq!(std::fs::read_to_string(dir.path().join("main.tf")).unwrap(), messy, "-check wrote the file");
+    thoth(dir.path(), &["fmt", "-write=false"], &[]).expect_code(0);
+    assert_eq!(std::fs::read_to_string(dir.path().join("main.tf")).unwrap(), messy, "-write=false wrote the file");
+
+    let run = thoth(dir.path(), &["fmt"], &[]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, "main.tf\n");
+    let formatted = std::fs::read_to_string(dir.path().join("main.tf")).unwrap();
+    crate::support::snapshot("fmt_messy", &formatted);
+    thoth(dir.path(), &["fmt", "-check"], &[]).expect_code(0);
+
+    // A file that does not parse is reported where it breaks and left as it is.
+    std::fs::write(dir.path().join("broken.tf"), "resource \"thoth_fleet\" \"x\" {\n  name = \"open\n}\n").unwrap();
+    let broken = thoth(dir.path(), &["fmt"], &[]);
+    broken.expect_code(1);
+    assert!(broken.stderr.contains("broken.tf:2:"), "{}", broken.transcript());
+    assert!(broken.stderr.contains("only rewrites files that parse"), "{}", broken.transcript());
+}
