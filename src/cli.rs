@@ -66,6 +66,27 @@ pub enum Command {
     Workspace(WorkspaceCommand),
     /// Rewrite configuration files in Terraform's canonical layout.
     Fmt(FmtArgs),
+    /// Print the dependency graph of the configuration, or of a saved plan with its actions.
+    Graph(GraphArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct GraphArgs {
+    /// `dot` for Graphviz, or `mermaid` to paste into a pull request.
+    #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+    pub format: GraphFormat,
+    /// Draw the changes of this saved plan (from `thoth plan --out`) instead of the
+    /// configuration's resource blocks.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    #[command(flatten)]
+    pub vars: VarArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GraphFormat {
+    Dot,
+    Mermaid,
 }
 
 #[derive(Debug, Args, Clone)]

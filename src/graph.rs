@@ -332,3 +332,116 @@ mod tests {
         assert_eq!(references(&module, &nodes), one_by_one);
     }
 }
+
+/// The graph as people look at it: resources, what each waits for, and for a plan the
+/// action planned for each. `thoth graph` renders it as DOT or Mermaid.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct View {
+    /// By address; the module path of each is the address's `module.` prefix.
+    pub nodes: Vec<ViewNode>,
+    /// `(dependency, dependent)` as indices into `nodes`, sorted.
+    pub edges: Vec<(usize, usize)>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct ViewNode {
+    pub address: String,
+    /// The `module.NAME[KEY].` prefix of the address, empty in the root module.
+    pub module: String,
+    /// The planned action, for the graph of a plan.
+    pub action: Option<String>,
+}
+
+impl View {
+    /// The resource blocks of a configuration and the blocks each refers to, directly or
+    /// through variables, locals and module calls.
+    pub fn of_config(graph: &Graph) -> View {
+        let mut deps: Vec<(String, Vec<String>)> = graph
+            .resource_deps
+            .iter()
+            .map(|(a, d)| (a.to_string(), d.iter().map(ToString::to_string).collect()))
+            .collect();
+        deps.sort();
+        View::from_pairs(deps.into_iter().map(|(a, d)| (a, None, d)))
+    }
+
+    /// The changes of a plan in the versioned JSON format and the objects each waits for;
+    /// a dependency without a change of its own is a node without an action.
+    pub fn of_plan(plan: &serde_json::Value) -> View {
+        let changes = plan.get("changes").and_then(serde_json::Value::as_array).map_or(&[][..], Vec::as_slice);
+        let mut entries: Vec<(String, Option<String>, Vec<String>)> = changes
+            .iter()
+            .filter_map(|c| {
+                let address = c.get("address")?.as_str()?.to_owned();
+                let action = c.get("action").and_then(serde_json::Value::as_str).map(str::to_owned);
+                let deps = c
+                    .get("depends_on")
+                    .and_then(serde_json::Value::as_array)
+                    .map(|d| d.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                    .unwrap_or_default();
+                Some((address, action, deps))
+            })
+            .collect();
+        entries.sort();
+        View::from_pairs(entries)
+    }
+
+    fn from_pairs(entries: impl IntoIterator<Item = (String, Option<String>, Vec<String>)>) -> View {
+        let entries: Vec<_> = entries.into_iter().collect();
+        let mut addresses: BTreeSet<&str> = entries.iter().map(|(a, _, _)| a.as_str()).collect();
+        addresses.extend(entries.iter().flat_map(|(_, _, d)| d.iter().map(String::as_str)));
+        let index: std::collections::BTreeMap<&str, usize> =
+            addresses.iter().enumerate().map(|(i, a)| (*a, i)).collect();
+        let actions: std::collections::BTreeMap<&str, &Option<String>> =
+            entries.iter().map(|(a, action, _)| (a.as_str(), action)).collect();
+        let nodes = addresses
+            .iter()
+            .map(|a| ViewNode {
+                address: (*a).to_owned(),
+                module: module_prefix(a).to_owned(),
+                action: actions.get(a).and_then(|x| (*x).clone()),
+            })
+            .collect();
+        let mut edges: Vec<(usize, usize)> = entries
+            .iter()
+            .flat_map(|(a, _, deps)| deps.iter().map(|d| (index[d.as_str()], index[a.as_str()])))
+            .collect();
+        edges.sort_unstable();
+        edges.dedup();
+        View { nodes, edges }
+    }
+}
+
+/// The `module.NAME[KEY].` steps an address starts with.
+fn module_prefix(address: &str) -> &str {
+    let mut end = 0;
+    let mut rest = address;
+    while let Some(after) = rest.strip_prefix("module.") {
+        // The step's name, then an optional `[key]` that may hold dots in a string.
+        let name_len = after.find(['.', '[']).unwrap_or(after.len());
+        let mut step = "module.".len() + name_len;
+        if after[name_len..].starts_with('[') {
+            match after[name_len..].find("].") {
+                Some(close) => step += close + 1,
+                None => break,
+            }
+        }
+        if !rest[step..].starts_with('.') {
+            break;
+        }
+        step += 1;
+        end += step;
+        rest = &rest[step..];
+    }
+    &address[..end]
+}
+
+#[cfg(test)]
+mod view_tests {
+    #[test]
+    fn module_prefixes() {
+        assert_eq!(super::module_prefix("thoth_fleet.a"), "");
+        assert_eq!(super::module_prefix("module.m.thoth_fleet.a"), "module.m.");
+        assert_eq!(super::module_prefix("module.t[\"e.u\"].module.x.thoth_fleet.a[0]"), "module.t[\"e.u\"].module.x.");
+    }
+}

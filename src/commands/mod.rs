@@ -7,6 +7,7 @@ mod emulator;
 mod export;
 mod fmt;
 mod force_unlock;
+mod graph;
 mod import;
 mod init;
 mod migrate;
@@ -62,6 +63,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Migrate(command) => runtime.block_on(migrate::run(command)),
         Command::Output(args) => runtime.block_on(state::output(&args)),
         Command::Fmt(args) => fmt::run(&args),
+        Command::Graph(args) => graph::run(&args),
     }
 }
 

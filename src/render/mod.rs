@@ -5,12 +5,14 @@
 
 mod colour;
 mod diagnostics;
+mod graph;
 mod json;
 mod markdown;
 mod plan;
 
 pub use colour::{colour, disable as disable_colour, wanted as colour_wanted};
 pub use diagnostics::diagnostics;
+pub use graph::{graph_dot, graph_mermaid};
 pub use json::{plan_json, PLAN_FORMAT_VERSION};
 pub use markdown::{marker as markdown_marker, plan_markdown, MARKDOWN_LIMIT};
 pub use plan::{apply_report, output_lines, outputs, plan_human, running_text, state_entry, step_line};

@@ -118,3 +118,22 @@ fn a_terraform_stack_plans_and_applies_each_deployment_as_its_own_tenant_and_sta
     unknown.expect_code(1);
     assert!(unknown.stderr.contains("did you mean `development`?"), "{}", unknown.stderr);
 }
+
+/// `graph` draws the resource blocks with the module boxes they sit in, in both formats, and a
+/// saved plan's instances with their actions.
+#[test]
+fn graph_in_dot_and_mermaid_for_the_configuration_and_a_plan() {
+    let t = Tenant::from_dir("tests/fixtures/tenants/modules");
+    let dot = t.run_with(&["graph"], &[]);
+    dot.expect_code(0);
+    crate::support::snapshot("graph_modules_dot", &dot.stdout);
+    let mermaid = t.run_with(&["graph", "-format=mermaid"], &[]);
+    mermaid.expect_code(0);
+    crate::support::snapshot("graph_modules_mermaid", &mermaid.stdout);
+    t.run_with(&["plan", "--out", "tenant.plan"], &[]).expect_code(0);
+    let planned = t.run_with(&["graph", "--format", "mermaid", "--plan", "tenant.plan"], &[]);
+    planned.expect_code(0);
+    crate::support::snapshot("graph_modules_plan_mermaid", &planned.stdout);
+    assert!(planned.stdout.contains("[\"thoth_fleet.ring<br/>create\"]:::create"));
+    assert!(planned.stdout.contains("[\"module.browser[#quot;firefox#quot;].module.ring\"]"));
+}
