@@ -68,6 +68,34 @@ pub enum Command {
     Fmt(FmtArgs),
     /// Print the dependency graph of the configuration, or of a saved plan with its actions.
     Graph(GraphArgs),
+    /// Print the version of thoth and of the formats it reads and writes.
+    Version(VersionArgs),
+    /// Print a shell completion script (`source <(thoth completions bash)`).
+    Completions(CompletionsArgs),
+    /// Print the manual page, or write one page per command into a directory.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct VersionArgs {
+    /// Print the versions as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CompletionsArgs {
+    /// `bash`, `zsh`, `fish`, `powershell` or `elvish`.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ManArgs {
+    /// Write `thoth.1` and a `thoth-COMMAND.1` page for every command into this directory
+    /// instead of printing `thoth.1`.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -9,6 +9,7 @@ mod fmt;
 mod force_unlock;
 mod graph;
 mod import;
+mod info;
 mod init;
 mod migrate;
 mod plan;
@@ -64,6 +65,9 @@ pub fn run(cli: Cli) -> u8 {
         Command::Output(args) => runtime.block_on(state::output(&args)),
         Command::Fmt(args) => fmt::run(&args),
         Command::Graph(args) => graph::run(&args),
+        Command::Version(args) => info::version(&args),
+        Command::Completions(args) => info::completions(&args),
+        Command::Man(args) => info::man(&args),
     }
 }
 

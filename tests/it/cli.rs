@@ -120,3 +120,40 @@ fn fmt_rewrites_to_the_canonical_layout() {
     assert!(broken.stderr.contains("broken.tf:2:"), "{}", broken.transcript());
     assert!(broken.stderr.contains("only rewrites files that parse"), "{}", broken.transcript());
 }
+
+/// `version -json` is data, completions are scripts their shells accept, and the manual
+/// pages cover every command; all come from the command-line definitions.
+#[test]
+fn version_completions_and_manual_pages() {
+    let dir = crate::support::TempDir::new("info");
+    let version = thoth(dir.path(), &["version", "-json"], &[]);
+    version.expect_code(0);
+    let value: serde_json::Value = serde_json::from_str(&version.stdout).expect("version -json is JSON");
+    assert_eq!(value["thoth_version"], env!("CARGO_PKG_VERSION"));
+    assert!(value["platform"].as_str().is_some_and(|p| p.contains('_')), "{value}");
+    assert!(thoth(dir.path(), &["version"], &[]).stdout.starts_with(&format!("thoth v{}\n", env!("CARGO_PKG_VERSION"))));
+
+    let bash = thoth(dir.path(), &["completions", "bash"], &[]);
+    bash.expect_code(0);
+    std::fs::write(dir.path().join("thoth.bash"), &bash.stdout).unwrap();
+    let syntax = std::process::Command::new("bash").arg("-n").arg(dir.path().join("thoth.bash")).output().expect("bash");
+    assert!(syntax.status.success(), "{}", String::from_utf8_lossy(&syntax.stderr));
+    for word in ["force-unlock", "graph", "--detailed-exitcode", "--generate-config-out"] {
+        assert!(bash.stdout.contains(word), "bash completion lacks {word}");
+    }
+    for shell in ["zsh", "fish", "powershell"] {
+        let script = thoth(dir.path(), &["completions", shell], &[]);
+        script.expect_code(0);
+        assert!(script.stdout.contains("workspace"), "{shell}");
+    }
+    assert_eq!(thoth(dir.path(), &["completions", "tcsh"], &[]).code, 1);
+
+    let man = thoth(dir.path(), &["man"], &[]);
+    man.expect_code(0);
+    assert!(man.stdout.contains(".TH thoth 1"), "{}", &man.stdout[..200.min(man.stdout.len())]);
+    thoth(dir.path(), &["man", "--out", "man"], &[]).expect_code(0);
+    for page in ["thoth.1", "thoth-plan.1", "thoth-apply.1", "thoth-state.1", "thoth-workspace.1", "thoth-fmt.1"] {
+        let text = std::fs::read_to_string(dir.path().join("man").join(page)).unwrap_or_default();
+        assert!(text.contains(".SH NAME"), "{page} is not a manual page");
+    }
+}
