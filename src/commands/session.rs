@@ -480,8 +480,9 @@ pub(super) async fn make_plan_importing(
     let mut adopted =
         plan::Adopted { imported, moved, declared, implicit: Default::default(), allow_collisions: importing_one };
     let reader = ClientReader(&session.client);
+    let remote = plan::Remote { snapshot: &snapshot, tenant: &tenant, data: &reader, refresh };
     let build = |state: &State, adopted: &plan::Adopted| {
-        plan::build(conf, state, &snapshot, &tenant, &reader, refresh, adopted, selection).map_err(|diags| {
+        plan::build(conf, state, &remote, adopted, selection).map_err(|diags| {
             err(&render::diagnostics(&conf.module.files, &diags));
         })
     };

@@ -368,6 +368,9 @@ impl<'m> Evaluator<'m> {
                 if name == "templatefile" {
                     return self.templatefile(ctx, call, span);
                 }
+                if matches!(name, "sensitive" | "nonsensitive" | "issensitive") {
+                    return self.sensitivity(ctx, name, call, span);
+                }
                 let mut args = Vec::new();
                 for arg in &call.args {
                     args.push((self.expr(ctx, arg)?, Self::span(ctx, arg)));
@@ -393,6 +396,34 @@ impl<'m> Evaluator<'m> {
             }
             Expression::BinaryOp(op) => self.binary(ctx, op),
             Expression::ForExpr(f) => self.for_expr(ctx, f),
+        }
+    }
+
+    /// `sensitive(x)` marks what reads it as sensitive; `nonsensitive(x)` is the author's
+    /// declaration that a value derived from a secret may be shown (a digest, a length), as
+    /// in Terraform; `issensitive(x)` says whether `x` reads a sensitive value. Attributes
+    /// the schema holds secret stay redacted whatever these say.
+    fn sensitivity(&self, ctx: &mut Ctx<'_>, name: &str, call: &hcl_edit::expr::FuncCall, span: Span) -> EvalResult {
+        let args: Vec<&Expression> = call.args.iter().collect();
+        let [arg] = args.as_slice() else {
+            return Err(Diagnostic::error(format!("`{name}` takes 1 argument, found {}", args.len()))
+                .at(span, "wrong number of arguments"));
+        };
+        let read = Cell::new(false);
+        let mut inner = Ctx { file: ctx.file, bound: ctx.bound.clone(), sensitive: &read };
+        let value = self.expr(&mut inner, arg)?;
+        match name {
+            "sensitive" => {
+                ctx.sensitive.set(true);
+                Ok(value)
+            }
+            "nonsensitive" => Ok(value),
+            _ => {
+                if !value.is_known() {
+                    return Ok(Value::Unknown);
+                }
+                Ok(Value::Bool(read.get()))
+            }
         }
     }
 
@@ -1326,6 +1357,54 @@ mod tests {
             (r#"keys({ b = 1, a = 2 })"#, r#"["a","b"]"#),
             (r#"contains(var.hosts, "a.com")"#, "true"),
             (r#"replace("a-b-c", "-", "_")"#, r#""a_b_c""#),
+            (r#"replace("v1.2.3", "/v(\\d+)\\..*/", "major $1")"#, r#""major 1""#),
+            (r#"zipmap(["a", "b"], [1, 2])"#, r#"{"a":1,"b":2}"#),
+            (r#"zipmap(["a"], [1, 2])"#, "error: `zipmap` needs as many values as keys: 1 key(s), 2 value(s)"),
+            ("range(3)", "[0,1,2]"),
+            ("range(1, 10, 4)", "[1,5,9]"),
+            ("range(3, 0)", "[3,2,1]"),
+            ("length(range(1025))", "error: `range` would make more than 1024 elements"),
+            ("one([])", "null"),
+            (r#"one(["x"])"#, r#""x""#),
+            ("one([1, 2])", "error: `one` needs a list of at most one element, not 2"),
+            (r#"setunion(["b", "a"], ["c", "a"])"#, r#"["a","b","c"]"#),
+            (r#"setintersection(["a", "b", "c"], ["b", "c", "d"], ["c", "b"])"#, r#"["b","c"]"#),
+            (r#"setsubtract(["a", "b", "c"], ["b"])"#, r#"["a","c"]"#),
+            (r#"setproduct(["a", "b"], [1])"#, r#"[["a",1],["b",1]]"#),
+            (r#"regex("^(\\w+)@(\\w+)", "ana@acme.com")"#, r#"["ana","acme"]"#),
+            (r#"regex("(?P<user>\\w+)@", "ana@acme.com").user"#, r#""ana""#),
+            (r#"regex("[0-9]+", "v42")"#, r#""42""#),
+            (r#"regexall("[a-z]\\.com", join(" ", var.hosts))"#, r#"["a.com","b.com"]"#),
+            (r#"regex("x", "abc")"#, "error: `regex`: the pattern does not match the text"),
+            (r#"can(regex("(", "abc"))"#, "false"),
+            (r#"substr("hello world", 1, 4)"#, r#""ello""#),
+            (r#"substr("hello", -3, -1)"#, r#""llo""#),
+            (r#"title("claims team-eu")"#, r#""Claims Team-Eu""#),
+            ("alltrue([true, \"true\"])", "true"),
+            ("anytrue([])", "false"),
+            (r#"formatlist("https://%s/%s", var.hosts, "v1")"#, r#"["https://a.com/v1","https://b.com/v1"]"#),
+            ("chunklist([1, 2, 3, 4, 5], 2)", "[[1,2],[3,4],[5]]"),
+            ("slice([1, 2, 3, 4], 1, 3)", "[2,3]"),
+            ("slice([1], 1, 3)", "error: `slice` indices 1..3 do not fit a list of 1 element(s)"),
+            ("reverse(var.hosts)", r#"["b.com","a.com"]"#),
+            (r#"index(var.hosts, "b.com")"#, "1"),
+            ("[abs(-2), ceil(1.2), floor(1.8), signum(-3), pow(2, 10)]", "[2,2,1,-1,1024]"),
+            (r#"parseint("ff", 16)"#, "255"),
+            (r#"parseint("zz", 10)"#, "error: `zz` is not a whole number in base 10"),
+            (r#"jsonencode({ a = [1, "x", { b = null }] })"#, r#""{\"a\":[1,\"x\",{\"b\":null}]}""#),
+            ("sensitive(\"x\")", r#""x" (sensitive)"#),
+            ("nonsensitive(length(var.secret))", "6"),
+            ("[issensitive(var.secret), issensitive(var.hosts)]", "[true,false]"),
+            (r#"startswith("thoth", "th")"#, "true"),
+            (r#"[strcontains("abc", "b"), trimprefix("v1", "v"), trimsuffix("a.tf", ".tf"), strrev("ab"), chomp("x\n")]"#, r#"[true,"1","a","ba","x"]"#),
+            (r#"csvdecode("id,name\n1,\"a, b\"\n")"#, r#"[{"id":"1","name":"a, b"}]"#),
+            (r#"urlencode("a b/c")"#, r#""a+b%2Fc""#),
+            ("sum([1, 2.5])", "3.5"),
+            (r#"transpose({ a = ["x", "y"], b = ["x"] })"#, r#"{"x":["a","b"],"y":["a"]}"#),
+            (r#"coalescelist([], ["a"])"#, r#"["a"]"#),
+            (r#"matchkeys(["i1", "i2"], ["eu", "us"], ["us"])"#, r#"["i2"]"#),
+            (r#"[basename("a/b.tf"), dirname("a/b.tf")]"#, r#"["b.tf","a"]"#),
+            ("timestamp()", "error: unknown function `timestamp`"),
         ];
         for (src, expected) in cases {
             assert_eq!(check(src), expected, "{src}");

@@ -15,18 +15,27 @@ use crate::model::{Address, Mode, Span};
 use crate::remote::Snapshot;
 use crate::state::State;
 
+/// What the control plane holds, as planning reads it.
+pub struct Remote<'a> {
+    /// The tenant's objects, refreshed.
+    pub snapshot: &'a Snapshot,
+    pub tenant: &'a str,
+    /// Reads data sources.
+    pub data: &'a dyn DataReader,
+    /// What refreshing cost, recorded in the plan.
+    pub refresh: RefreshCost,
+}
+
 /// Plans the configuration against the state and the refreshed snapshot. Fails with the
 /// errors that only remote values reveal (the offline check has reported everything else).
 pub fn build(
     conf: &Configuration,
     state: &State,
-    snapshot: &Snapshot,
-    tenant: &str,
-    data: &dyn DataReader,
-    refresh: RefreshCost,
+    remote: &Remote<'_>,
     adopted: &Adopted,
     selection: &Selection,
 ) -> Result<Plan, Diagnostics> {
+    let Remote { snapshot, tenant, data, refresh } = *remote;
     let imported = &adopted.imported;
     let mut diags = Diagnostics::default();
     let mut changes = Vec::with_capacity(conf.module.resources.len());

@@ -22,7 +22,7 @@ use crate::remote::Snapshot;
 use crate::schema::{AttrMode, Kind, Location, Refresh, ResourceType, Schema};
 use crate::state::{ResourceState, State};
 use crate::vecmap::VecMap;
-pub use build::build;
+pub use build::{build, Remote};
 pub use impact::Impact;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

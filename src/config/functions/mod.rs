@@ -3,6 +3,10 @@
 //! Each function takes evaluated arguments with their spans and returns a value or a
 //! diagnostic pointing at the offending argument. Unknown arguments give an unknown result.
 
+mod collections;
+mod files;
+mod strings;
+
 use std::path::Path;
 
 use super::eval::type_error;
@@ -13,7 +17,6 @@ use crate::vecmap::VecMap;
 type Args<'a> = &'a [(Value, Span)];
 
 const NAMES: &[&str] = &[
-    "templatefile",
     "yamldecode",
     "sha256",
     "base64encode",
@@ -25,7 +28,6 @@ const NAMES: &[&str] = &[
     "keys",
     "values",
     "contains",
-    "replace",
     "file",
     "jsonencode",
     "jsondecode",
@@ -43,8 +45,6 @@ const NAMES: &[&str] = &[
     "tonumber",
     "tobool",
     "trimspace",
-    "try",
-    "can",
     "flatten",
     "compact",
     "element",
@@ -55,17 +55,40 @@ const NAMES: &[&str] = &[
     "trim",
 ];
 
+/// The functions the evaluator calls itself, as their arguments are expressions rather than
+/// values.
+pub(super) const SPECIAL: &[&str] = &["try", "can", "templatefile", "sensitive", "nonsensitive", "issensitive"];
+
+/// Every function's name.
+fn names() -> impl Iterator<Item = &'static str> {
+    NAMES.iter().chain(collections::NAMES).chain(strings::NAMES).chain(files::NAMES).chain(SPECIAL).copied()
+}
+
 pub(super) fn call(name: &str, args: Args<'_>, span: Span, dir: &Path) -> Result<Value, Diagnostic> {
-    if !NAMES.contains(&name) {
+    if !names().any(|n| n == name) {
         let mut d = Diagnostic::error(format!("unknown function `{name}`")).at(span, "no such function");
-        d = match did_you_mean(name, NAMES.iter().copied()) {
+        if ["timestamp", "plantimestamp", "uuid", "bcrypt"].contains(&name) {
+            return Err(d.help("thoth plans are reproducible: functions whose result changes on every run are not available"));
+        }
+        let mut all: Vec<&str> = names().collect();
+        all.sort_unstable();
+        d = match did_you_mean(name, all.iter().copied()) {
             Some(s) => d.help(format!("did you mean `{s}`?")),
-            None => d.help(format!("available functions: {}", NAMES.join(", "))),
+            None => d.help(format!("available functions: {}", all.join(", "))),
         };
         return Err(d);
     }
     if args.iter().any(|(v, _)| !v.is_known()) && name != "coalesce" {
         return Ok(Value::Unknown);
+    }
+    if collections::NAMES.contains(&name) {
+        return collections::call(name, args, span);
+    }
+    if strings::NAMES.contains(&name) {
+        return strings::call(name, args, span);
+    }
+    if files::NAMES.contains(&name) {
+        return files::call(name, args, span, dir);
     }
     match name {
         "file" => {
@@ -265,12 +288,6 @@ pub(super) fn call(name: &str, args: Args<'_>, span: Span, dir: &Path) -> Result
             arity(name, args, 2, span)?;
             Ok(Value::Bool(list_arg(name, &args[0])?.contains(&args[1].0)))
         }
-        "replace" => {
-            arity(name, args, 3, span)?;
-            let (text, from, to) =
-                (string_arg(name, &args[0])?, string_arg(name, &args[1])?, string_arg(name, &args[2])?);
-            Ok(Value::String(text.replace(from, to)))
-        }
         "flatten" => {
             arity(name, args, 1, span)?;
             fn flat(items: &[Value], out: &mut Vec<Value>) {
@@ -352,6 +369,13 @@ fn string_arg<'a>(name: &str, arg: &'a (Value, Span)) -> Result<&'a str, Diagnos
     arg.0.as_str().ok_or_else(|| type_error(arg.1, &format!("this argument of `{name}`"), "string", &arg.0))
 }
 
+fn number_arg(name: &str, arg: &(Value, Span)) -> Result<f64, Diagnostic> {
+    match &arg.0 {
+        Value::Number(n) => Ok(*n),
+        other => Err(type_error(arg.1, &format!("this argument of `{name}`"), "number", other)),
+    }
+}
+
 fn list_arg<'a>(name: &str, arg: &'a (Value, Span)) -> Result<&'a [Value], Diagnostic> {
     match &arg.0 {
         Value::List(items) => Ok(items),
@@ -370,7 +394,7 @@ fn scalar_string(value: &Value) -> Option<String> {
 
 /// `format` with the verbs `%s`, `%d`, `%v`, `%q`, `%f` and `%%`, and the flags `-` (left
 /// align), `0` (zero padding), a width and a precision (`%05.2f`, `%-10s`).
-fn format(args: Args<'_>, span: Span) -> Result<Value, Diagnostic> {
+pub(super) fn format(args: Args<'_>, span: Span) -> Result<Value, Diagnostic> {
     let Some((fmt_arg, rest)) = args.split_first() else {
         return Err(arity_error("format", "at least 1", 0, span));
     };
