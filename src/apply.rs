@@ -248,6 +248,10 @@ pub async fn execute(
                     }
                 };
                 let step = Step { address: c.address.clone(), action: c.action, soft: c.soft, outcome, elapsed };
+                match &step.outcome {
+                    Outcome::Failed(e) => tracing::warn!("{}: {:?} failed: {e}", step.address, step.action),
+                    _ => tracing::info!("{}: {:?} done in {} ms", step.address, step.action, elapsed.as_millis()),
+                }
                 progress(Event::Finished(&step));
                 report.steps.push(step);
             }

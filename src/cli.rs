@@ -445,9 +445,16 @@ pub struct PlanArgs {
     /// the files they read beside it), then plan with them.
     #[arg(long, value_name = "FILE")]
     pub generate_config_out: Option<PathBuf>,
+    /// Print a machine-readable stream instead of text: one JSON object per line, as
+    /// `schemas/events.schema.json` describes.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+    /// Fail (exit 1) when a `check` block fails, instead of warning.
+    #[arg(long)]
+    pub fail_on_check: bool,
 }
 
-/// `--target` and `--replace`.
+/// `--target`, `--replace` and `--refresh`.
 #[derive(Debug, Args, Clone, Default)]
 pub struct TargetingArgs {
     /// Plan only this object (an instance, a block or `module.NAME`) and what it depends on;
@@ -457,6 +464,10 @@ pub struct TargetingArgs {
     /// Replace this object even if nothing about it changed (repeatable).
     #[arg(long, value_name = "ADDRESS")]
     pub replace: Vec<String>,
+    /// Read the tenant before planning (`--refresh=false` plans against the state as
+    /// recorded: faster, blind to changes made outside thoth).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub refresh: bool,
 }
 
 /// Terraform's `-input`: whether a command may ask questions on the terminal.
@@ -533,6 +544,14 @@ pub struct ApplyArgs {
     /// The share of the managed objects, in percent, above which deleting is a mass delete.
     #[arg(long, value_name = "PERCENT", default_value_t = 50, value_parser = clap::value_parser!(u8).range(1..=100))]
     pub mass_delete_percent: u8,
+    /// Print a machine-readable stream instead of text: one JSON object per line, as
+    /// `schemas/events.schema.json` describes.
+    #[arg(long)]
+    pub json: bool,
+    /// Refuse to apply when a `check` block fails with the planned values, and exit 1 when
+    /// one fails after apply, instead of warning.
+    #[arg(long)]
+    pub fail_on_check: bool,
     /// A plan file written by `thoth plan --out`: apply exactly that plan, or refuse.
     pub plan_file: Option<PathBuf>,
 }

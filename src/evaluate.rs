@@ -10,12 +10,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use crate::config::{
-    self, Desired, Evaluator, Expansion, InstanceBinding, Module, ModuleCall, Node, Repetition, ResourceDecl,
-    ResourceValues, ScopeId, VarInputs, ROOT,
+    self, CheckKind, CheckResult, CheckStatus, Condition, Desired, Evaluator, Expansion, InstanceBinding, Module,
+    ModuleCall, Node, Repetition, ResourceDecl, ResourceValues, ScopeId, VarInputs, ROOT,
 };
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::graph::{self, Graph};
-use crate::model::{module_path_text, Address, InstanceKey, Mode, ModuleStep, Value};
+use crate::model::{module_path_text, Address, InstanceKey, Mode, ModuleStep, Span, Value};
 use crate::schema::{AttrMode, Schema};
 use crate::state::{ResourceState, State};
 use crate::vecmap::VecMap;
@@ -151,9 +151,36 @@ pub fn walk<'m>(
             diags.push(d);
         }
     };
+    // A partial walk (the values of some blocks during apply) concludes nothing about checks.
+    let record = only.is_none();
     for node in &conf.graph.order {
         match node {
-            Node::Variable(scope, _) | Node::Output(scope, _) if *scope == ROOT => {}
+            Node::Output(scope, name) if *scope == ROOT => {
+                let decl = &module.root().outputs[name];
+                if record && !decl.preconditions.is_empty() {
+                    ev.scope = Vec::new();
+                    let result = conditions(
+                        &ev,
+                        &decl.preconditions,
+                        CheckKind::Precondition,
+                        format!("output.{name}"),
+                        decl.span,
+                    );
+                    ev.checks.push(result);
+                }
+            }
+            Node::Variable(scope, _) if *scope == ROOT => {}
+            Node::Check(scope, name) => {
+                if record {
+                    let decl = &module.scope(*scope).checks[name];
+                    for inst in instances[scope.0 as usize].clone() {
+                        let address = format!("{}check.{name}", prefix(&inst));
+                        ev.scope = inst;
+                        let result = conditions(&ev, &decl.asserts, CheckKind::Check, address, decl.span);
+                        ev.checks.push(result);
+                    }
+                }
+            }
             Node::Variable(scope, name) => {
                 let decl = &module.scope(*scope).variables[name];
                 for inst in instances[scope.0 as usize].clone() {
@@ -176,6 +203,12 @@ pub fn walk<'m>(
             Node::Output(scope, name) => {
                 let decl = &module.scope(*scope).outputs[name];
                 for inst in instances[scope.0 as usize].clone() {
+                    if record && !decl.preconditions.is_empty() {
+                        let address = format!("{}output.{name}", prefix(&inst));
+                        ev.scope = inst.clone();
+                        let result = conditions(&ev, &decl.preconditions, CheckKind::Precondition, address, decl.span);
+                        ev.checks.push(result);
+                    }
                     ev.scope = inst;
                     let value = match ev.eval(&decl.value) {
                         Ok((value, tainted)) => {
@@ -211,7 +244,7 @@ pub fn walk<'m>(
                 let decl = &module.resources[block];
                 for inst in instances[decl.scope.0 as usize].clone() {
                     ev.scope = inst;
-                    resource(&mut ev, conf, &instances, decl, diags, &mut on_resource);
+                    resource(&mut ev, conf, &instances, decl, diags, record, &mut on_resource);
                 }
             }
         }
@@ -229,6 +262,7 @@ fn resource(
     instances: &[Vec<Vec<ModuleStep>>],
     decl: &ResourceDecl,
     diags: &mut Diagnostics,
+    record: bool,
     on_resource: &mut impl FnMut(&Evaluator<'_>, &ResourceDecl, &Desired, BTreeSet<Address>) -> ResourceValues,
 ) {
     let block = decl.address.in_module(&ev.scope);
@@ -274,6 +308,19 @@ fn resource(
             Some(desired) => on_resource(ev, decl, &desired, deps.clone()),
             None => unknown_values(&address),
         };
+        let lifecycle = &decl.lifecycle;
+        if record && !lifecycle.preconditions.is_empty() {
+            let result =
+                conditions(ev, &lifecycle.preconditions, CheckKind::Precondition, address.to_string(), decl.span);
+            ev.checks.push(result);
+        }
+        if record && !lifecycle.postconditions.is_empty() {
+            ev.this = Some((address.clone(), values.clone()));
+            let result =
+                conditions(ev, &lifecycle.postconditions, CheckKind::Postcondition, address.to_string(), decl.span);
+            ev.this = None;
+            ev.checks.push(result);
+        }
         if referenced {
             ev.resources.insert(address, values);
         }
@@ -424,6 +471,60 @@ fn child_variable(
     (value, sensitive)
 }
 
+/// `module.NAME[KEY].` for a module instance, empty for the root module.
+fn prefix(inst: &[ModuleStep]) -> String {
+    if inst.is_empty() {
+        String::new()
+    } else {
+        format!("{}.", module_path_text(inst))
+    }
+}
+
+/// Evaluates conditions in the evaluator's module instance (with `self`, when set) into one
+/// result: failed when one fails, unknown when one depends on values known after apply.
+fn conditions(ev: &Evaluator<'_>, conds: &[Condition], kind: CheckKind, address: String, span: Span) -> CheckResult {
+    let mut status = CheckStatus::Pass;
+    let mut messages = Vec::new();
+    // The result points at the first condition that failed, or at the block.
+    let mut span = span;
+    for c in conds {
+        if status != CheckStatus::Fail {
+            span = c.span;
+        }
+        let failed = match ev.eval(&c.condition) {
+            Ok((Value::Bool(true), _)) => false,
+            Ok((Value::Bool(false), _)) => true,
+            Ok((Value::Unknown, _)) => {
+                if status == CheckStatus::Pass {
+                    status = CheckStatus::Unknown;
+                }
+                false
+            }
+            Ok((other, _)) => {
+                messages.push(format!("the condition is a {}, not a bool", other.type_name()));
+                status = CheckStatus::Fail;
+                continue;
+            }
+            Err(d) => {
+                messages.push(format!("the condition cannot be evaluated: {}", d.message));
+                status = CheckStatus::Fail;
+                continue;
+            }
+        };
+        if failed {
+            status = CheckStatus::Fail;
+            messages.push(match ev.eval(&c.error_message) {
+                Ok((_, true)) => "(the error message uses a sensitive value)".to_owned(),
+                Ok((Value::String(m), false)) => m,
+                Ok((Value::Unknown, false)) => "(the error message is known after apply)".to_owned(),
+                Ok((other, false)) => other.to_json().to_string(),
+                Err(d) => format!("(the error message cannot be evaluated: {})", d.message),
+            });
+        }
+    }
+    CheckResult { address, kind, status, messages, span }
+}
+
 fn sensitive_output(prefix: &str, name: &str, span: crate::model::Span) -> Diagnostic {
     Diagnostic::error(format!("output `{prefix}{name}` shows a sensitive value"))
         .at(span, "derived from a secret")
@@ -489,7 +590,7 @@ impl crate::apply::Resolver for Reevaluate<'_> {
     }
 }
 
-/// The outputs as an apply left the tenant: resources from their state entries (with the
+/// The outputs and the results of checks and conditions as an apply left the tenant: resources from their state entries (with the
 /// secrets the control plane revealed during the apply) and data sources read again.
 pub fn applied_outputs(
     conf: &Configuration,
@@ -497,7 +598,7 @@ pub fn applied_outputs(
     state: &State,
     revealed: &BTreeMap<Address, VecMap<String, Value>>,
     data: &dyn DataReader,
-) -> (Vec<(String, Value, bool)>, Diagnostics) {
+) -> (Vec<(String, Value, bool)>, Vec<CheckResult>, Diagnostics) {
     let mut diags = Diagnostics::default();
     let applied: BTreeMap<Address, ResourceValues> = plan
         .changes
@@ -524,5 +625,5 @@ pub fn applied_outputs(
         ev.resources.insert(address.clone(), values.clone());
     }
     let outputs = outputs(&ev, &mut diags);
-    (outputs, diags)
+    (outputs, std::mem::take(&mut ev.checks), diags)
 }

@@ -220,9 +220,14 @@ pub fn format(text: &str) -> String {
         }
         lines.push(Line::Code(indent, c));
     }
-    align(&mut lines, |c| c.assign.is_some(), |indent, c| 2 * indent + c.lead.chars().count(), |c, pad| {
-        c.lead.push_str(&" ".repeat(pad));
-    });
+    align(
+        &mut lines,
+        |c| c.assign.is_some(),
+        |indent, c| 2 * indent + c.lead.chars().count(),
+        |c, pad| {
+            c.lead.push_str(&" ".repeat(pad));
+        },
+    );
     align(
         &mut lines,
         |c| c.comment.is_some() && !(c.lead.is_empty() && c.assign.is_none()),

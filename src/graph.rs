@@ -39,6 +39,7 @@ pub fn build(module: &Module) -> (Graph, Diagnostics) {
     nodes.extend(scopes().flat_map(|(id, s)| s.calls.keys().map(move |n| Node::Module(id, n.clone()))));
     nodes.extend(module.resources.keys().map(|a| Node::Resource(a.clone())));
     nodes.extend(scopes().flat_map(|(id, s)| s.outputs.keys().map(move |n| Node::Output(id, n.clone()))));
+    nodes.extend(scopes().flat_map(|(id, s)| s.checks.keys().map(move |n| Node::Check(id, n.clone()))));
     debug_assert!(nodes.windows(2).all(|w| w[0] < w[1]), "nodes are in order");
     let index: NameMap<&Node, NodeIndex> = nodes.iter().map(|node| (node, graph.add_node(()))).collect();
     // Edges point from a dependency to its dependent.
@@ -151,6 +152,8 @@ fn undeclared(module: &Module, target: &Node, span: Span) -> Diagnostic {
         Node::Output(s, _) => {
             ("output", module.scope(*s).outputs.keys().map(|n| format!("{}{n}", module.scope(*s).prefix())).collect())
         }
+        // Nothing refers to a check block.
+        Node::Check(..) => ("check", Vec::new()),
     };
     let name = module.node_text(target);
     let target_text = name.clone();
@@ -174,6 +177,7 @@ fn undeclared(module: &Module, target: &Node, span: Span) -> Diagnostic {
             Node::Module(_, n) => format!("declare it with `module \"{n}\" {{ source = \"./modules/{n}\" }}`"),
             Node::Resource(a) => format!("declare it with `resource \"{}\" \"{}\" {{ ... }}`", a.type_name, a.name),
             Node::Output(_, n) => format!("add `output \"{n}\" {{ value = ... }}` to the module"),
+            Node::Check(_, n) => format!("declare it with `check \"{n}\" {{ assert {{ ... }} }}`"),
         }),
     }
 }
@@ -220,7 +224,9 @@ fn node_references(module: &Module, node: &Node) -> Vec<(Node, Span)> {
             Some(call) => (*s, call.depends_on.as_slice(), call.span),
             None => return refs,
         },
-        Node::Variable(s, _) | Node::Local(s, _) | Node::Output(s, _) => (*s, [].as_slice(), Span::default()),
+        Node::Variable(s, _) | Node::Local(s, _) | Node::Output(s, _) | Node::Check(s, _) => {
+            (*s, [].as_slice(), Span::default())
+        }
     };
     for (target, at) in depends_on {
         if target.type_name.is_empty() {

@@ -18,6 +18,7 @@ pub mod graph;
 pub mod model;
 pub mod plan;
 pub mod planfile;
+pub mod redact;
 pub mod remote;
 pub mod render;
 pub mod schema;

@@ -51,6 +51,9 @@ pub struct PlanFile {
     pub replace: Vec<String>,
     #[serde(default)]
     pub destroy: bool,
+    /// Made with `--refresh=false`: applied against the state as recorded.
+    #[serde(default)]
+    pub no_refresh: bool,
     /// The plan in the versioned JSON format of `schemas/plan.schema.json`.
     pub plan: serde_json::Value,
     pub human: String,
@@ -122,6 +125,7 @@ impl PlanFile {
             targets: selection.targets.iter().map(ToString::to_string).collect(),
             replace: selection.replace.iter().map(ToString::to_string).collect(),
             destroy: selection.destroy,
+            no_refresh: selection.no_refresh,
             plan: serde_json::from_str(&crate::render::plan_json(plan)).unwrap_or_default(),
             human: crate::render::plan_human(plan),
             markdown: crate::render::plan_markdown(plan, crate::render::MARKDOWN_LIMIT),
@@ -164,6 +168,7 @@ impl PlanFile {
             targets: self.targets.iter().filter_map(parse).collect(),
             replace: self.replace.iter().filter_map(parse).collect(),
             destroy: self.destroy,
+            no_refresh: self.no_refresh,
         }
     }
 

@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use super::progress::Progress;
 use super::session::{self, human, ClientReader, Planned, Session};
-use super::{err, fail, out, ERROR, OK};
+use super::{err, fail, out, stream, ERROR, OK};
 use crate::apply;
 use crate::cli::ApplyArgs;
+use crate::config::{CheckKind, CheckStatus};
 use crate::evaluate::{self, Configuration, Reevaluate};
 use crate::model::{Address, Value};
 use crate::plan::Plan;
@@ -19,6 +20,15 @@ use crate::state::{State, Store};
 use crate::vecmap::VecMap;
 
 pub(super) async fn run(args: &ApplyArgs, destroy: bool) -> u8 {
+    if args.json {
+        stream::start();
+        if !args.auto_approve && args.plan_file.is_none() {
+            return fail(
+                "`--json` needs `--auto-approve` or a saved plan: there is no prompt to answer",
+                Some("review the plan with `thoth plan --out FILE`, then `thoth apply --json FILE`"),
+            );
+        }
+    }
     let Some(conf) = session::load(&args.vars) else { return ERROR };
     let Some(session) = session::connect(&args.connection, &conf).await else { return ERROR };
     let tenant = session.client.tenant().to_owned();
@@ -114,8 +124,14 @@ async fn apply_with(args: &ApplyArgs, conf: &Configuration, session: &Session, s
         }
     }
     out(&human(&plan));
+    if stream::on() {
+        stream::emit_all(render::stream::plan_events(&plan));
+    }
+    if super::plan::checks_failed(&plan, args.fail_on_check) {
+        return ERROR;
+    }
     if !plan.has_changes() {
-        return finish_outputs(conf, session, &plan, &mut state, store, &BTreeMap::new()).await;
+        return finish(conf, session, &plan, &mut state, store, &BTreeMap::new(), args.fail_on_check).await;
     }
     // A saved plan was reviewed when it was made: applying it is the approval.
     if !args.auto_approve && saved.is_none() && !confirmed(&plan, args.input.input) {
@@ -127,7 +143,7 @@ async fn apply_with(args: &ApplyArgs, conf: &Configuration, session: &Session, s
     let options =
         apply::Options { parallelism: usize::from(args.parallelism), stop: Arc::new(AtomicBool::new(false)), journal };
     let watcher = tokio::spawn(stop_on_signal(options.stop.clone()));
-    let mut progress = Progress::new();
+    let mut progress = Progress::new(plan.changes.iter().filter(|c| c.action.writes()).count());
     let report =
         apply::execute(&plan, &session.client, &mut state, store, &resolver, &options, |event| progress.event(&event))
             .await;
@@ -135,6 +151,9 @@ async fn apply_with(args: &ApplyArgs, conf: &Configuration, session: &Session, s
     watcher.abort();
     out("\n");
     out(&render::apply_report(&report));
+    if stream::on() {
+        stream::emit(&render::stream::summary(&plan, "apply", Some(&report.steps)));
+    }
     deliver_secrets(args, &report.revealed);
     if let Some(why) = &report.state_error {
         keep_errored(&state, store, why, report.state_conflict);
@@ -143,7 +162,7 @@ async fn apply_with(args: &ApplyArgs, conf: &Configuration, session: &Session, s
     if report.failed() {
         return ERROR;
     }
-    finish_outputs(conf, session, &plan, &mut state, store, &report.revealed).await
+    finish(conf, session, &plan, &mut state, store, &report.revealed, args.fail_on_check).await
 }
 
 /// The secrets the control plane returned once (a new API key's plaintext): written to
@@ -251,26 +270,46 @@ async fn stop_on_signal(stop: Arc<AtomicBool>) {
     stop.store(true, Ordering::SeqCst);
 }
 
-/// Evaluates outputs from the state as applied, prints them, and records the non-sensitive
-/// ones in the state.
-async fn finish_outputs(
+/// Evaluates outputs, checks and conditions from the state as applied, prints them, and
+/// records the non-sensitive outputs in the state. A failed postcondition fails the run; a
+/// failed check block only with `--fail-on-check`.
+async fn finish(
     conf: &Configuration,
     session: &Session,
     plan: &Plan,
     state: &mut State,
     store: &Store,
     revealed: &BTreeMap<Address, VecMap<String, Value>>,
+    fail_on_check: bool,
 ) -> u8 {
-    if conf.module.root().outputs.is_empty() {
+    if conf.module.root().outputs.is_empty() && !conf.module.has_conditions() {
         return OK;
     }
     // Outputs show the tenant as the apply left it: data sources are read once more.
     session.client.forget_data_reads();
-    let (outputs, diags) = evaluate::applied_outputs(conf, plan, state, revealed, &ClientReader(&session.client));
+    let (outputs, checks, mut diags) =
+        evaluate::applied_outputs(conf, plan, state, revealed, &ClientReader(&session.client));
+    for c in checks.iter().filter(|c| c.status == CheckStatus::Fail && c.kind != CheckKind::Check) {
+        diags.push(crate::plan::condition_failed(c));
+    }
     if !diags.is_empty() {
-        err(&render::diagnostics(&conf.module.files, &diags));
+        super::diagnose(&conf.module.files, &diags);
+    }
+    if !checks.is_empty() {
+        out(&format!("\n{}", render::checks(&checks)));
     }
     out(&render::outputs(&outputs));
+    if stream::on() {
+        stream::emit_all(checks.iter().map(render::stream::check_event));
+        stream::emit(&render::stream::outputs(&outputs));
+    }
+    let failed_checks: Vec<_> =
+        checks.iter().filter(|c| c.status == CheckStatus::Fail && c.kind == CheckKind::Check).collect();
+    if !failed_checks.is_empty() && !stream::on() {
+        for c in &failed_checks {
+            err(&format!("warning: {} failed after apply: {}\n", c.address, c.messages.join("; ")));
+        }
+    }
     let recorded: BTreeMap<String, serde_json::Value> =
         outputs.iter().filter(|(_, v, s)| !s && v.is_known()).map(|(n, v, _)| (n.clone(), v.to_json())).collect();
     if recorded != state.outputs {
@@ -280,8 +319,13 @@ async fn finish_outputs(
         }
     }
     if diags.has_errors() {
-        ERROR
-    } else {
-        OK
+        return ERROR;
     }
+    if fail_on_check && !failed_checks.is_empty() {
+        return fail(
+            &format!("{} check(s) failed after apply, and `--fail-on-check` was given", failed_checks.len()),
+            None,
+        );
+    }
+    OK
 }

@@ -61,7 +61,9 @@ async fn import_one(
             Some("`thoth state rm` it first to import another object in its place"),
         );
     }
-    let Some(planned) = session::make_plan_importing(conf, session, store, Some(vec![target]), &Default::default()).await else {
+    let Some(planned) =
+        session::make_plan_importing(conf, session, store, Some(vec![target]), &Default::default()).await
+    else {
         return ERROR;
     };
     let Some(change) = planned.plan.changes.iter().find(|c| c.address == address && c.import.is_some()) else {

@@ -11,12 +11,14 @@ mod graph;
 mod import;
 mod info;
 mod init;
+mod logging;
 mod migrate;
 mod plan;
 mod progress;
 mod session;
 mod show;
 mod state;
+mod stream;
 mod validate;
 mod workdir;
 mod workspace;
@@ -35,7 +37,7 @@ pub const LOOSENS: u8 = 3;
 
 /// Runs one command line and returns its exit code.
 pub fn run(cli: Cli) -> u8 {
-    logging();
+    logging::init();
     if cli.no_color {
         crate::render::disable_colour();
     }
@@ -71,27 +73,10 @@ pub fn run(cli: Cli) -> u8 {
     }
 }
 
-/// Diagnosis logs on standard error (or the file `THOTH_LOG_PATH` names), at the level of
-/// `THOTH_LOG` (`error`, `warn`, `info`, `debug`, `trace`; `warn` by default). Nothing logged
-/// ever holds a secret: messages name objects and outcomes, never values.
-fn logging() {
-    let level = match std::env::var("THOTH_LOG").unwrap_or_default().trim().to_ascii_lowercase().as_str() {
-        "error" => tracing::Level::ERROR,
-        "info" => tracing::Level::INFO,
-        "debug" => tracing::Level::DEBUG,
-        "trace" => tracing::Level::TRACE,
-        _ => tracing::Level::WARN,
-    };
-    let builder = tracing_subscriber::fmt().with_max_level(level).without_time().with_target(false).with_ansi(false);
-    let file = std::env::var_os("THOTH_LOG_PATH")
-        .and_then(|p| std::fs::OpenOptions::new().create(true).append(true).open(p).ok());
-    let _ = match file {
-        Some(f) => builder.with_writer(std::sync::Mutex::new(f)).try_init(),
-        None => builder.with_writer(std::io::stderr).try_init(),
-    };
-}
-
 pub(crate) fn out(text: &str) {
+    if stream::on() {
+        return;
+    }
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes());
     let _ = stdout.flush();
@@ -103,8 +88,21 @@ pub(crate) fn err(text: &str) {
     let _ = stderr.flush();
 }
 
+/// Prints diagnostics on standard error, or as events while the stream is on.
+pub(crate) fn diagnose(files: &[crate::config::SourceFile], diags: &crate::diag::Diagnostics) {
+    if stream::on() {
+        stream::diagnostics(files, diags);
+    } else {
+        err(&crate::render::diagnostics(files, diags));
+    }
+}
+
 /// Prints an error with an optional hint and returns the error exit code.
 pub(crate) fn fail(message: &str, hint: Option<&str>) -> u8 {
+    if stream::on() {
+        stream::emit(&crate::render::stream::failure(message, hint));
+        return ERROR;
+    }
     err(&format!("error: {message}\n"));
     if let Some(h) = hint {
         err(&format!("hint: {h}\n"));

@@ -2,13 +2,16 @@
 
 use super::session::{self, human};
 use super::workdir;
-use super::{err, fail, out, CHANGES, ERROR, LOOSENS, OK};
+use super::{err, fail, out, stream, CHANGES, ERROR, LOOSENS, OK};
 use crate::cli::{Format, PlanArgs};
 use crate::plan::Impact;
 use crate::planfile::PlanFile;
 use crate::render;
 
 pub(super) async fn run(args: &PlanArgs) -> u8 {
+    if args.json {
+        stream::start();
+    }
     let Some(mut conf) = session::load(&args.vars) else { return ERROR };
     let Some(session) = session::connect(&args.connection, &conf).await else { return ERROR };
     let tenant = session.client.tenant().to_owned();
@@ -42,7 +45,7 @@ async fn generate_config(
     let Some(file) = &args.generate_config_out else { return Ok(false) };
     let (targets, diags) = crate::plan::import::targets(conf);
     if diags.has_errors() {
-        err(&render::diagnostics(&conf.module.files, &diags));
+        super::diagnose(&conf.module.files, &diags);
         return Err(ERROR);
     }
     let missing: Vec<_> =
@@ -100,6 +103,9 @@ async fn plan_with(
             );
         }
         let Some((plan, _, _)) = session::make_refresh_plan(conf, session, store).await else { return ERROR };
+        if stream::on() {
+            stream::emit_all(render::stream::plan_events(&plan));
+        }
         out(&match args.format {
             Format::Human => human(&plan),
             Format::Markdown => render::plan_markdown(&plan, render::MARKDOWN_LIMIT),
@@ -148,6 +154,12 @@ async fn plan_with(
         }
         Format::Json => render::plan_json(&planned.plan),
     });
+    if stream::on() {
+        stream::emit_all(render::stream::plan_events(&planned.plan));
+    }
+    if checks_failed(&planned.plan, args.fail_on_check) {
+        return ERROR;
+    }
     if args.deny_loosening && planned.plan.impact() == Impact::Loosens {
         err("error: the plan loosens the tenant's security, and `--deny-loosening` was given\n");
         LOOSENS
@@ -156,4 +168,25 @@ async fn plan_with(
     } else {
         OK
     }
+}
+
+/// Warns of each failed check block (the plan lists them too), and with `--fail-on-check`
+/// says that the run fails because of them.
+pub(super) fn checks_failed(plan: &crate::plan::Plan, fail_on_check: bool) -> bool {
+    let failed: Vec<_> = plan.failed_checks().collect();
+    if failed.is_empty() {
+        return false;
+    }
+    if !stream::on() {
+        for c in &failed {
+            err(&format!("warning: {} failed: {}\n", render::check_name(c), c.messages.join("; ")));
+        }
+    }
+    if fail_on_check {
+        fail(
+            &format!("{} check(s) failed, and `--fail-on-check` was given", failed.len()),
+            Some("fix what the checks report, or run without `--fail-on-check` to treat them as warnings"),
+        );
+    }
+    fail_on_check
 }

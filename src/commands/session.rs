@@ -8,11 +8,11 @@ use super::workdir;
 use super::{err, fail};
 use crate::cli::{ConnectionArgs, LockArgs, ProviderValues, StateArgs, TargetArgs, VarArgs};
 use crate::config::Module;
-use crate::model::Address;
 use crate::config::{Desired, Evaluator, ResourceValues, VarInputs};
 use crate::diag::Diagnostics;
 use crate::emulator::{Emulator, EmulatorConfig};
 use crate::evaluate::{Configuration, DataReader};
+use crate::model::Address;
 use crate::plan::{self, Plan};
 use crate::remote::{self, snapshot::Needs, Auth, Client, Connection};
 use crate::render;
@@ -50,10 +50,23 @@ pub(super) fn load_with(vars: &VarArgs, unknown_when_missing: bool) -> Option<Co
         }
     };
     let (conf, diags) = crate::evaluate::load(Path::new("."), &inputs, &workspace, vars.deployment.as_deref());
+    for (value, _) in conf.variables.values().filter(|(_, sensitive)| *sensitive) {
+        redact_value(value);
+    }
     if !diags.is_empty() {
-        err(&render::diagnostics(&conf.module.files, &diags));
+        super::diagnose(&conf.module.files, &diags);
     }
     (!diags.has_errors()).then_some(conf)
+}
+
+/// Keeps the strings of a sensitive value out of the logs.
+fn redact_value(value: &crate::model::Value) {
+    match value {
+        crate::model::Value::String(s) => crate::redact::add(s),
+        crate::model::Value::List(items) => items.iter().for_each(redact_value),
+        crate::model::Value::Map(map) => map.values().for_each(redact_value),
+        _ => {}
+    }
 }
 
 /// The configuration of the working directory for its provider block, when it has one;
@@ -114,7 +127,7 @@ pub(super) async fn connect(args: &ConnectionArgs, conf: &Configuration) -> Opti
     let provider = ProviderValues::evaluate(conf.module.provider.as_ref(), &ev, &mut diags);
     let (connection, emulator) = if args.target.embedded {
         if diags.has_errors() {
-            err(&render::diagnostics(&conf.module.files, &diags));
+            super::diagnose(&conf.module.files, &diags);
             return None;
         }
         match embedded(args, &provider).await {
@@ -127,12 +140,15 @@ pub(super) async fn connect(args: &ConnectionArgs, conf: &Configuration) -> Opti
     } else {
         let c = crate::cli::resolve_connection(args, &provider, &mut diags);
         if !diags.is_empty() {
-            err(&render::diagnostics(&conf.module.files, &diags));
+            super::diagnose(&conf.module.files, &diags);
         }
         (c?, None)
     };
     if diags.has_errors() {
         return None;
+    }
+    match &connection.auth {
+        Auth::ApiKey(secret) | Auth::Bearer(secret) => crate::redact::add(secret),
     }
     match Client::new(&connection) {
         Ok(client) => Some(Session { client, emulator, verbose: args.verbose }),
@@ -198,6 +214,7 @@ pub(super) fn selection(args: &crate::cli::TargetingArgs, destroy: bool) -> Resu
         targets: args.target.iter().map(parse).collect::<Result<_, _>>()?,
         replace: args.replace.iter().map(parse).collect::<Result<_, _>>()?,
         destroy,
+        no_refresh: !args.refresh,
     })
 }
 
@@ -236,7 +253,7 @@ pub(super) fn load_for_state(args: &StateArgs) -> Result<(Module, Option<String>
         }
     };
     if diags.has_errors() {
-        err(&render::diagnostics(&module.files, &diags.errors_only()));
+        super::diagnose(&module.files, &diags.errors_only());
         return Err(super::ERROR);
     }
     let inputs = VarInputs { values, ..inputs(&args.vars, true) };
@@ -366,7 +383,7 @@ pub(super) async fn read_tenant(
     }
     let diags = plan::import::add_needs(targets, state, session.client.tenant(), &mut needs);
     if diags.has_errors() {
-        err(&render::diagnostics(&conf.module.files, &diags));
+        super::diagnose(&conf.module.files, &diags);
         return None;
     }
     let (calls_before, started) = (session.client.calls(), std::time::Instant::now());
@@ -446,13 +463,13 @@ pub(super) async fn make_plan_importing(
     // `moved` blocks rename state entries before anything is read.
     let (declared, move_diags) = plan::moves::declared(conf);
     if move_diags.has_errors() {
-        err(&render::diagnostics(&conf.module.files, &move_diags));
+        super::diagnose(&conf.module.files, &move_diags);
         return None;
     }
     let moved = match plan::moves::apply(&declared, &mut state) {
         Ok(moved) => moved,
         Err(diags) => {
-            err(&render::diagnostics(&conf.module.files, &diags));
+            super::diagnose(&conf.module.files, &diags);
             return None;
         }
     };
@@ -463,17 +480,29 @@ pub(super) async fn make_plan_importing(
         None => {
             let (targets, import_diags) = plan::import::targets(conf);
             if import_diags.has_errors() {
-                err(&render::diagnostics(&conf.module.files, &import_diags));
+                super::diagnose(&conf.module.files, &import_diags);
                 return None;
             }
             targets
         }
     };
-    let (mut snapshot, refresh) = read_tenant(conf, session, &state, &targets).await?;
+    let (mut snapshot, refresh) = if selection.no_refresh {
+        // Imports read the object they adopt; state-only planning has nothing to adopt it from.
+        if let Some(t) = targets.first() {
+            fail(
+                &format!("`{}` is imported, and `--refresh=false` reads nothing from the tenant", t.address),
+                Some("plan without `--refresh=false` until the import is applied"),
+            );
+            return None;
+        }
+        (remote::Snapshot::from_state(&state), plan::RefreshCost::default())
+    } else {
+        read_tenant(conf, session, &state, &targets).await?
+    };
     let imported = match plan::import::adopt(&targets, &mut state, &mut snapshot, &tenant) {
         Ok(imported) => imported,
         Err(diags) => {
-            err(&render::diagnostics(&conf.module.files, &diags));
+            super::diagnose(&conf.module.files, &diags);
             return None;
         }
     };
@@ -483,7 +512,7 @@ pub(super) async fn make_plan_importing(
     let remote = plan::Remote { snapshot: &snapshot, tenant: &tenant, data: &reader, refresh };
     let build = |state: &State, adopted: &plan::Adopted| {
         plan::build(conf, state, &remote, adopted, selection).map_err(|diags| {
-            err(&render::diagnostics(&conf.module.files, &diags));
+            super::diagnose(&conf.module.files, &diags);
         })
     };
     let mut plan = build(&state, &adopted).ok()?;

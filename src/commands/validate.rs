@@ -2,11 +2,10 @@
 //! does: without credentials, variables without a value being unknown, and the provider
 //! block checked as `plan` would check it.
 
-use super::{err, out, session, ERROR, OK};
+use super::{out, session, ERROR, OK};
 use crate::cli::{ProviderValues, VarArgs};
 use crate::config::Evaluator;
 use crate::diag::Diagnostics;
-use crate::render;
 
 pub(super) fn run(vars: &VarArgs) -> u8 {
     let Some(conf) = session::load_with(vars, true) else { return ERROR };
@@ -16,7 +15,7 @@ pub(super) fn run(vars: &VarArgs) -> u8 {
     provider.tuning(&mut diags);
     drop(ev);
     if !diags.is_empty() {
-        err(&render::diagnostics(&conf.module.files, &diags));
+        super::diagnose(&conf.module.files, &diags);
     }
     if diags.has_errors() {
         return ERROR;

@@ -67,6 +67,10 @@ pub struct Evaluator<'m> {
     pub expansions: NameMap<Address, Expansion>,
     /// Set while a block with `count` or `for_each` is lowered.
     pub instance: Option<InstanceBinding>,
+    /// What `self` is: set while the postconditions of a resource instance are evaluated.
+    pub this: Option<(Address, ResourceValues)>,
+    /// The results of check blocks and conditions, as a walk evaluated them.
+    pub checks: Vec<super::CheckResult>,
 }
 
 /// The state of one evaluation: the file for spans, names bound by `for`, and whether a
@@ -94,6 +98,8 @@ impl<'m> Evaluator<'m> {
             resources: NameMap::default(),
             expansions: NameMap::default(),
             instance: None,
+            this: None,
+            checks: Vec::new(),
         }
     }
 
@@ -614,6 +620,7 @@ impl<'m> Evaluator<'m> {
                         }
                     },
                     "count" | "each" => (self.instance_value(v.as_str(), attr.as_str(), span)?, &ops[1..]),
+                    "self" => (self.self_value(ctx, attr.as_str(), span)?, &ops[1..]),
                     "terraform" => match attr.as_str() {
                         "workspace" => (Value::String(self.workspace.clone()), &ops[1..]),
                         other => {
@@ -641,6 +648,24 @@ impl<'m> Evaluator<'m> {
             _ => (self.expr(ctx, root)?, ops),
         };
         self.apply_ops(ctx, value, rest)
+    }
+
+    /// An attribute of `self`, in a postcondition.
+    fn self_value(&self, ctx: &Ctx<'_>, attr: &str, span: Span) -> EvalResult {
+        let Some((address, values)) = &self.this else {
+            return Err(Diagnostic::error("`self` is only known in a `postcondition`")
+                .at(span, "no `self` here")
+                .help("refer to the resource by its address instead"));
+        };
+        let rt = Schema::get().of(address);
+        if !rt.is_some_and(|rt| rt.readable(attr)) {
+            return Err(Diagnostic::error(format!("`{}` has no attribute `{attr}`", address.type_name))
+                .at(span, "unsupported attribute"));
+        }
+        if values.sensitive.contains(attr) || rt.and_then(|rt| rt.attribute(attr)).is_some_and(|a| a.sensitive) {
+            ctx.sensitive.set(true);
+        }
+        Ok(values.values.get(attr).cloned().unwrap_or(Value::Null))
     }
 
     /// Applies attribute, index and splat operators to a value.
@@ -1396,7 +1421,10 @@ mod tests {
             ("nonsensitive(length(var.secret))", "6"),
             ("[issensitive(var.secret), issensitive(var.hosts)]", "[true,false]"),
             (r#"startswith("thoth", "th")"#, "true"),
-            (r#"[strcontains("abc", "b"), trimprefix("v1", "v"), trimsuffix("a.tf", ".tf"), strrev("ab"), chomp("x\n")]"#, r#"[true,"1","a","ba","x"]"#),
+            (
+                r#"[strcontains("abc", "b"), trimprefix("v1", "v"), trimsuffix("a.tf", ".tf"), strrev("ab"), chomp("x\n")]"#,
+                r#"[true,"1","a","ba","x"]"#,
+            ),
             (r#"csvdecode("id,name\n1,\"a, b\"\n")"#, r#"[{"id":"1","name":"a, b"}]"#),
             (r#"urlencode("a b/c")"#, r#""a+b%2Fc""#),
             ("sum([1, 2.5])", "3.5"),

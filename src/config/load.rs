@@ -2,7 +2,7 @@
 //! evaluating: block kinds, labels, resource types, attribute names and required attributes.
 
 use std::collections::btree_map::Entry;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -11,8 +11,8 @@ use hcl_edit::structure::{Attribute, Block, Body, Structure};
 
 use super::vars::parse_type;
 use super::{
-    Expr, IgnoreChanges, Lifecycle, Module, ModuleCall, OutputDecl, ProviderDecl, Repetition, ResourceDecl, Scope,
-    ScopeId, SourceFile, Validation, VariableDecl, ROOT,
+    CheckDecl, Condition, Expr, IgnoreChanges, Lifecycle, Module, ModuleCall, OutputDecl, ProviderDecl, Repetition,
+    ResourceDecl, Scope, ScopeId, SourceFile, Validation, VariableDecl, ROOT,
 };
 use crate::diag::{did_you_mean, Diagnostic, Diagnostics};
 use crate::model::{Address, ModuleStep, Span, Value};
@@ -31,9 +31,8 @@ const TOP_LEVEL_BLOCKS: &[&str] = &[
     "import",
     "moved",
     "removed",
+    "check",
 ];
-/// Blocks of the Terraform language that belong to features this build does not have yet.
-const LATER_BLOCKS: &[&str] = &["check"];
 const LATER_META: &[&str] = &["provider"];
 /// Terraform Stacks files: a stack is planned with `--deployment`, never read as ordinary
 /// configuration.
@@ -377,6 +376,7 @@ fn merge(module: &mut Module, diags: &mut Diagnostics, mut part: Module, scope: 
     add(&mut into.locals, from.locals, diags, "local value", |e| e.key_span);
     add(&mut into.outputs, from.outputs, diags, "output", |o| o.span);
     add(&mut into.calls, from.calls, diags, "module", |c| c.span);
+    add(&mut into.checks, from.checks, diags, "check", |c| c.span);
     add(&mut module.resources, part.resources, diags, "resource", |r| r.span);
     add(&mut module.deployments, part.deployments, diags, "deployment", |d| d.span);
     module.imports.extend(part.imports);
@@ -586,11 +586,11 @@ fn collect_block(module: &mut Module, diags: &mut Diagnostics, at: At<'_>, block
                 }
             }
         }
-        _ if LATER_BLOCKS.contains(&kind) => diags.push(
-            Diagnostic::error(format!("`{kind}` blocks are not supported by this version of thoth"))
-                .at(span, "not supported")
-                .help("remove the block; thoth manages one flat configuration directory"),
-        ),
+        "check" => {
+            if expect_labels(diags, file, block, &["NAME"]) {
+                collect_check(module, diags, at, block);
+            }
+        }
         _ => {
             let mut d = Diagnostic::error(format!("unknown block type `{kind}`"))
                 .at(span_of(file, &block.ident), "not a known block type");
@@ -725,6 +725,7 @@ fn collect_output(module: &mut Module, diags: &mut Diagnostics, at: At<'_>, bloc
     let mut value = None;
     let mut sensitive = false;
     let mut description = None;
+    let mut preconditions = Vec::new();
     for structure in &block.body {
         match structure {
             Structure::Attribute(attr) => {
@@ -750,6 +751,9 @@ fn collect_output(module: &mut Module, diags: &mut Diagnostics, at: At<'_>, bloc
                     )),
                 }
             }
+            Structure::Block(b) if b.ident.as_str() == "precondition" => {
+                preconditions.extend(condition(diags, file, b));
+            }
             Structure::Block(b) => diags.push(unexpected_block(file, b, "output")),
         }
     }
@@ -765,7 +769,7 @@ fn collect_output(module: &mut Module, diags: &mut Diagnostics, at: At<'_>, bloc
     if let Some(prev) = outputs.get(&name) {
         diags.push(duplicate(&format!("output `{name}`"), span, prev.span));
     } else {
-        outputs.insert(name.clone(), OutputDecl { name, span, value, sensitive, description });
+        outputs.insert(name.clone(), OutputDecl { name, span, value, sensitive, description, preconditions });
     }
 }
 
@@ -803,6 +807,7 @@ fn collect_resource(module: &mut Module, diags: &mut Diagnostics, at: At<'_>, bl
         depends_on: Vec::new(),
         repetition: None,
         lifecycle: Lifecycle::default(),
+        check: None,
     };
     // Sorted once at the end: attributes are rarely written in name order.
     let mut attributes = Vec::new();
@@ -915,8 +920,19 @@ fn lifecycle(diags: &mut Diagnostics, file: usize, block: &Block, rt: &crate::sc
     for structure in &block.body {
         let attr = match structure {
             Structure::Attribute(attr) => attr,
+            Structure::Block(b) if b.ident.as_str() == "precondition" => {
+                out.preconditions.extend(condition(diags, file, b));
+                continue;
+            }
+            Structure::Block(b) if b.ident.as_str() == "postcondition" => {
+                out.postconditions.extend(condition(diags, file, b));
+                continue;
+            }
             Structure::Block(b) => {
-                diags.push(unexpected_block(file, b, "lifecycle"));
+                diags.push(
+                    unexpected_block(file, b, "lifecycle")
+                        .help("`lifecycle` takes attributes and `precondition` or `postcondition` blocks"),
+                );
                 continue;
             }
         };
@@ -989,6 +1005,86 @@ fn lifecycle(diags: &mut Diagnostics, file: usize, block: &Block, rt: &crate::sc
         }
     }
     out
+}
+
+/// Reads a `check "NAME"` block: its `assert` blocks, and the data sources it reads, which
+/// become data sources of the module marked with the check's name.
+fn collect_check(module: &mut Module, diags: &mut Diagnostics, at: At<'_>, block: &Block) {
+    let file = at.file;
+    let name = labels(block)[0].to_owned();
+    let span = header_span(file, block);
+    let mut asserts = Vec::new();
+    for structure in &block.body {
+        match structure {
+            Structure::Block(b) if b.ident.as_str() == "assert" => asserts.extend(condition(diags, file, b)),
+            Structure::Block(b) if b.ident.as_str() == "data" => {
+                if !expect_labels(diags, file, b, &["TYPE", "NAME"]) {
+                    continue;
+                }
+                let before: BTreeSet<Address> = module.resources.keys().cloned().collect();
+                collect_resource(module, diags, at, b);
+                for (address, decl) in &mut module.resources {
+                    if !before.contains(address) {
+                        decl.check = Some(name.clone());
+                    }
+                }
+            }
+            Structure::Block(b) => diags.push(
+                Diagnostic::error(format!("unexpected block `{}` inside `check`", b.ident.as_str()))
+                    .at(span_of(file, &b.ident), "not allowed here")
+                    .help("a `check` block holds `assert` blocks and at most one `data` block"),
+            ),
+            Structure::Attribute(a) => diags.push(
+                Diagnostic::error(format!("unexpected attribute `{}` in `check`", a.key.as_str()))
+                    .at(span_of(file, &a.key), "not allowed here")
+                    .help("write the condition in an `assert { condition = ... error_message = ... }` block"),
+            ),
+        }
+    }
+    if asserts.is_empty() {
+        diags.push(
+            Diagnostic::error(format!("check `{name}` has no `assert` block"))
+                .at(span, "nothing to check")
+                .help("add `assert { condition = ... error_message = \"...\" }`"),
+        );
+        return;
+    }
+    let checks = &mut module.scopes[0].checks;
+    if let Some(prev) = checks.get(&name) {
+        diags.push(duplicate(&format!("check `{name}`"), span, prev.span));
+    } else {
+        checks.insert(name.clone(), CheckDecl { name, span, asserts });
+    }
+}
+
+/// Reads the `condition` and `error_message` of an `assert`, `precondition` or
+/// `postcondition` block.
+fn condition(diags: &mut Diagnostics, file: usize, block: &Block) -> Option<Condition> {
+    let kind = block.ident.as_str();
+    let span = header_span(file, block);
+    let (mut condition, mut error_message) = (None, None);
+    for structure in &block.body {
+        match structure {
+            Structure::Attribute(a) if a.key.as_str() == "condition" => condition = Some(expr_of(file, a)),
+            Structure::Attribute(a) if a.key.as_str() == "error_message" => error_message = Some(expr_of(file, a)),
+            Structure::Attribute(a) => {
+                diags.push(unknown_name(a.key.as_str(), span_of(file, &a.key), kind, &["condition", "error_message"]));
+            }
+            Structure::Block(b) => diags.push(unexpected_block(file, b, kind)),
+        }
+    }
+    match (condition, error_message) {
+        (Some(condition), Some(error_message)) => Some(Condition { span, condition, error_message }),
+        (c, _) => {
+            let missing = if c.is_none() { "condition" } else { "error_message" };
+            diags.push(
+                Diagnostic::error(format!("`{kind}` has no `{missing}`"))
+                    .at(span, format!("missing `{missing}`"))
+                    .help("write both `condition = <bool expression>` and `error_message = \"...\"`"),
+            );
+            None
+        }
+    }
 }
 
 /// Reads `depends_on = [thoth_x.y, module.z, ...]`: resources of the same module, or whole

@@ -59,6 +59,7 @@ pub struct Scope {
     pub locals: BTreeMap<String, Expr>,
     pub outputs: BTreeMap<String, OutputDecl>,
     pub calls: BTreeMap<String, ModuleCall>,
+    pub checks: BTreeMap<String, CheckDecl>,
 }
 
 impl Scope {
@@ -189,6 +190,9 @@ pub struct ResourceDecl {
     pub depends_on: Vec<(Address, Span)>,
     pub repetition: Option<Repetition>,
     pub lifecycle: Lifecycle,
+    /// For a data source declared inside a `check` block, the block's name: reading it may
+    /// fail without failing the plan.
+    pub check: Option<String>,
 }
 
 /// `count` or `for_each` of a resource block.
@@ -206,6 +210,83 @@ pub struct Lifecycle {
     pub ignore_changes: IgnoreChanges,
     /// References to resources (or their attributes) whose change replaces this resource.
     pub replace_triggered_by: Vec<Expr>,
+    /// Conditions on what the resource is given, and on what it holds once planned or
+    /// applied (`self`).
+    pub preconditions: Vec<Condition>,
+    pub postconditions: Vec<Condition>,
+}
+
+/// A `condition` with its `error_message`: an `assert` of a `check` block, a precondition or
+/// a postcondition.
+#[derive(Debug, Clone)]
+pub struct Condition {
+    pub span: Span,
+    pub condition: Expr,
+    pub error_message: Expr,
+}
+
+impl Condition {
+    fn exprs(&self) -> [&Expr; 2] {
+        [&self.condition, &self.error_message]
+    }
+}
+
+/// A `check "NAME" { data ... assert { ... } }` block. Its data sources are resource blocks
+/// of the module, marked with the check's name.
+#[derive(Debug, Clone)]
+pub struct CheckDecl {
+    pub name: String,
+    pub span: Span,
+    pub asserts: Vec<Condition>,
+}
+
+/// What a condition or check concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CheckStatus {
+    Pass,
+    Fail,
+    /// It depends on values known only after apply.
+    Unknown,
+}
+
+/// Which kind of condition a result is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CheckKind {
+    Check,
+    Precondition,
+    Postcondition,
+}
+
+/// The result of a check block, or of the preconditions or postconditions of one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckResult {
+    /// `check.NAME`, an instance address, or `output.NAME`, with its module path.
+    pub address: String,
+    pub kind: CheckKind,
+    pub status: CheckStatus,
+    /// The error messages of the conditions that failed.
+    pub messages: Vec<String>,
+    pub span: Span,
+}
+
+impl CheckKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckKind::Check => "check",
+            CheckKind::Precondition => "precondition",
+            CheckKind::Postcondition => "postcondition",
+        }
+    }
+}
+
+impl CheckStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckStatus::Pass => "pass",
+            CheckStatus::Fail => "fail",
+            CheckStatus::Unknown => "unknown",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -233,6 +314,7 @@ pub struct OutputDecl {
     pub value: Expr,
     pub sensitive: bool,
     pub description: Option<String>,
+    pub preconditions: Vec<Condition>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -252,6 +334,7 @@ pub enum Node {
     Module(ScopeId, String),
     Resource(Address),
     Output(ScopeId, String),
+    Check(ScopeId, String),
 }
 
 impl Module {
@@ -261,6 +344,16 @@ impl Module {
 
     pub fn root(&self) -> &Scope {
         self.scope(ROOT)
+    }
+
+    /// Whether anything is checked after apply: a check block, or a condition on a resource
+    /// or an output.
+    pub fn has_conditions(&self) -> bool {
+        self.scopes.iter().any(|s| !s.checks.is_empty() || s.outputs.values().any(|o| !o.preconditions.is_empty()))
+            || self
+                .resources
+                .values()
+                .any(|r| !r.lifecycle.preconditions.is_empty() || !r.lifecycle.postconditions.is_empty())
     }
 
     /// The module an expression is written in.
@@ -287,6 +380,7 @@ impl Module {
                     None => format!("output.{n}"),
                 }
             }
+            Node::Check(s, n) => format!("{}check.{n}", self.scope(*s).prefix()),
         }
     }
 
@@ -317,10 +411,32 @@ impl Module {
                     let repetition = r.repetition.as_ref().map(|rep| match rep {
                         Repetition::Count(e) | Repetition::ForEach(e) => e,
                     });
-                    r.attributes.values().chain(repetition).chain(&r.lifecycle.replace_triggered_by).collect()
+                    r.attributes
+                        .values()
+                        .chain(repetition)
+                        .chain(&r.lifecycle.replace_triggered_by)
+                        .chain(
+                            r.lifecycle
+                                .preconditions
+                                .iter()
+                                .chain(&r.lifecycle.postconditions)
+                                .flat_map(Condition::exprs),
+                        )
+                        .collect()
                 })
                 .unwrap_or_default(),
-            Node::Output(s, n) => self.scope(*s).outputs.get(n).map(|o| vec![&o.value]).unwrap_or_default(),
+            Node::Output(s, n) => self
+                .scope(*s)
+                .outputs
+                .get(n)
+                .map(|o| std::iter::once(&o.value).chain(o.preconditions.iter().flat_map(Condition::exprs)).collect())
+                .unwrap_or_default(),
+            Node::Check(s, n) => self
+                .scope(*s)
+                .checks
+                .get(n)
+                .map(|c| c.asserts.iter().flat_map(Condition::exprs).collect())
+                .unwrap_or_default(),
         }
     }
 
@@ -332,6 +448,7 @@ impl Module {
             Node::Module(s, n) => self.scope(*s).calls.get(n).map(|c| c.span),
             Node::Resource(a) => self.resources.get(a).map(|r| r.span),
             Node::Output(s, n) => self.scope(*s).outputs.get(n).map(|o| o.span),
+            Node::Check(s, n) => self.scope(*s).checks.get(n).map(|c| c.span),
         }
     }
 }

@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{
     deferred_read, plan_removal, plan_resource, Action, Adopted, Change, Lifecycle, Plan, RefreshCost, Selection, Shown,
 };
-use crate::config::{Evaluator, ResourceDecl};
+use crate::config::{CheckKind, CheckResult, CheckStatus, Evaluator, ResourceDecl};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::evaluate::{self, Configuration, DataReader};
-use crate::model::{Address, Mode, Span};
+use crate::model::{Address, Mode, Span, Value};
 use crate::remote::Snapshot;
 use crate::state::State;
 
@@ -43,13 +43,25 @@ pub fn build(
     let mut configured: BTreeSet<Address> = BTreeSet::new();
     // A destroy plans every object of the state for removal: the configuration only orders it.
     let walked = !selection.destroy;
-    let ev = evaluate::walk(conf, &mut diags, None, |ev, decl, desired, deps| {
+    let mut unread: Vec<(String, String)> = Vec::new();
+    let mut ev = evaluate::walk(conf, &mut diags, None, |ev, decl, desired, deps| {
         if !walked {
             return evaluate::offline_values(desired);
         }
         if desired.address.mode == Mode::Data {
             return match data.read(desired) {
                 Some(Ok(values)) => values,
+                // A check's data source failing fails the check, not the plan, as in Terraform.
+                Some(Err(e)) if decl.check.is_some() => {
+                    let name = decl.check.clone().unwrap_or_default();
+                    let at = if desired.address.module.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{}.", crate::model::module_path_text(&desired.address.module))
+                    };
+                    unread.push((format!("{at}check.{name}"), format!("cannot read `{}`: {e}", desired.address)));
+                    evaluate::offline_values(desired)
+                }
                 Some(Err(e)) => {
                     plan_diags.push(
                         Diagnostic::error(format!("cannot read `{}`: {e}", desired.address))
@@ -98,6 +110,7 @@ pub fn build(
         changes.push(change);
         values
     });
+    let (checks, outputs) = if walked { checked(&mut ev, unread, &mut plan_diags) } else { (Vec::new(), Vec::new()) };
     drop(ev);
     diags.extend(plan_diags);
     // Warnings were shown by the offline check; only errors that depend on remote values are new.
@@ -108,8 +121,9 @@ pub fn build(
     for address in &selection.replace {
         if !configured.contains(address) || !state.resources.contains_key(address) {
             diags.push(
-                Diagnostic::error(format!("`--replace {address}` names no object this configuration manages"))
-                    .help("name an instance the state tracks, such as `thoth_fleet.claims` or `thoth_fleet.ring[\"eu\"]`"),
+                Diagnostic::error(format!("`--replace {address}` names no object this configuration manages")).help(
+                    "name an instance the state tracks, such as `thoth_fleet.claims` or `thoth_fleet.ring[\"eu\"]`",
+                ),
             );
         }
     }
@@ -142,13 +156,49 @@ pub fn build(
         changes = targeted(changes, selection);
     }
     let unmanaged = unmanaged(&changes, state, snapshot);
-    Ok(Plan { tenant_id: tenant.to_owned(), changes, refresh, unmanaged, refresh_only: false })
+    Ok(Plan { tenant_id: tenant.to_owned(), changes, refresh, unmanaged, refresh_only: false, checks, outputs })
+}
+
+/// The results of the checks and conditions of a walk, with the failures of check blocks'
+/// data sources, and the outputs. A failed precondition or postcondition is an error, as in
+/// Terraform; a failed check block only a result.
+fn checked(
+    ev: &mut Evaluator<'_>,
+    unread: Vec<(String, String)>,
+    diags: &mut Diagnostics,
+) -> (Vec<CheckResult>, Vec<(String, Value, bool)>) {
+    let mut checks = std::mem::take(&mut ev.checks);
+    for (address, message) in unread {
+        if let Some(check) = checks.iter_mut().find(|c| c.address == address && c.kind == CheckKind::Check) {
+            check.status = CheckStatus::Fail;
+            check.messages.insert(0, message);
+        }
+    }
+    for c in checks.iter().filter(|c| c.status == CheckStatus::Fail && c.kind != CheckKind::Check) {
+        diags.push(condition_failed(c));
+    }
+    // Outputs were checked offline; what planning adds is only their values.
+    let outputs = evaluate::outputs(ev, &mut Diagnostics::default());
+    (checks, outputs)
+}
+
+/// The error of a failed precondition or postcondition.
+pub fn condition_failed(c: &CheckResult) -> Diagnostic {
+    let mut d = Diagnostic::error(format!("{} of `{}` failed: {}", c.kind.as_str(), c.address, c.messages.join("; ")))
+        .at(c.span, format!("{} declared here", c.kind.as_str()));
+    if c.kind == CheckKind::Postcondition {
+        d = d.help("the object as planned does not meet its postcondition; change the configuration so that it does");
+    } else {
+        d = d.help("the values this object is given do not meet its precondition");
+    }
+    d
 }
 
 /// The changes `--target` keeps: the targets and what they depend on, or, for removals
 /// (a destroy), the targets and what depends on them.
 fn targeted(changes: Vec<Change>, selection: &Selection) -> Vec<Change> {
-    let mut keep: BTreeSet<Address> = changes.iter().filter(|c| selection.targets(&c.address)).map(|c| c.address.clone()).collect();
+    let mut keep: BTreeSet<Address> =
+        changes.iter().filter(|c| selection.targets(&c.address)).map(|c| c.address.clone()).collect();
     let removal = |c: &Change| matches!(c.action, Action::Delete | Action::Forget);
     loop {
         let before = keep.len();
@@ -156,7 +206,9 @@ fn targeted(changes: Vec<Change>, selection: &Selection) -> Vec<Change> {
             if !keep.contains(&c.address) {
                 // What a removal is kept for depended on it.
                 let dependent = removal(c)
-                    && c.prior.as_ref().is_some_and(|p| p.dependencies.iter().any(|d| keep.iter().any(|k| k.to_string() == *d)));
+                    && c.prior
+                        .as_ref()
+                        .is_some_and(|p| p.dependencies.iter().any(|d| keep.iter().any(|k| k.to_string() == *d)));
                 if dependent {
                     keep.insert(c.address.clone());
                 }

@@ -15,14 +15,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value as Json};
 
-use crate::config::{Desired, IgnoreChanges, ResourceValues};
+use crate::config::{CheckResult, CheckStatus, Desired, IgnoreChanges, ResourceValues};
 use crate::model::{Address, Value};
 use crate::remote::mapping::{read_row, same};
 use crate::remote::Snapshot;
 use crate::schema::{AttrMode, Kind, Location, Refresh, ResourceType, Schema};
 use crate::state::{ResourceState, State};
 use crate::vecmap::VecMap;
-pub use build::{build, Remote};
+pub use build::{build, condition_failed, Remote};
 pub use impact::Impact;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -40,6 +40,13 @@ pub enum Action {
     /// Read a data source during apply, because its inputs are known only then.
     Read,
     NoOp,
+}
+
+impl Action {
+    /// Whether apply runs a step for it.
+    pub fn writes(self) -> bool {
+        !matches!(self, Action::Read | Action::NoOp)
+    }
 }
 
 /// How one attribute appears in a plan.
@@ -133,6 +140,18 @@ pub struct Plan {
     /// A refresh-only plan: its changes happened on the tenant already, and applying it only
     /// records them in the state.
     pub refresh_only: bool,
+    /// The results of check blocks and conditions with the planned values.
+    pub checks: Vec<CheckResult>,
+    /// The root module's outputs with the planned values: name, value (unknown until apply
+    /// where it depends on what the control plane assigns) and whether it is sensitive.
+    pub outputs: Vec<(String, Value, bool)>,
+}
+
+impl Plan {
+    /// The check blocks that failed.
+    pub fn failed_checks(&self) -> impl Iterator<Item = &CheckResult> {
+        self.checks.iter().filter(|c| c.status == CheckStatus::Fail)
+    }
 }
 
 /// The HTTP calls made to read the tenant for a plan, and the time they took together.
@@ -219,6 +238,8 @@ pub struct Selection {
     pub targets: Vec<Address>,
     pub replace: BTreeSet<Address>,
     pub destroy: bool,
+    /// `--refresh=false`: plan against the state as recorded, reading nothing but data sources.
+    pub no_refresh: bool,
 }
 
 impl Selection {
@@ -378,7 +399,9 @@ pub fn plan_resource(
             } else {
                 Action::Run
             }
-        } else if change.attrs.iter().any(|a| a.forces_replacement) || !lifecycle.triggered_by.is_empty() || lifecycle.forced
+        } else if change.attrs.iter().any(|a| a.forces_replacement)
+            || !lifecycle.triggered_by.is_empty()
+            || lifecycle.forced
         {
             Action::Replace
         } else if change.attrs.is_empty() {
@@ -549,6 +572,9 @@ fn planned_values(
 ) -> ResourceValues {
     let mut values = VecMap::with_capacity(rt.attributes.len() + 2);
     let stable = change.action == Action::NoOp;
+    // The field the control plane identifies the object by: an update is addressed by it, so
+    // it cannot change, and what refers to it need not wait for the update.
+    let identity = rt.id.as_ref().and_then(|r| r.response.as_deref()).filter(|_| rt.kind == Kind::Object);
     for (name, attr) in &rt.attributes {
         let v = if let Some(v) = desired.values.get(name) {
             v.clone()
@@ -556,6 +582,7 @@ fn planned_values(
             || (change.action == Action::Update
                 && attr.mode == AttrMode::OptionalComputed
                 && rt.kind != Kind::VersionedBundle)
+            || (change.action == Action::Update && identity.is_some() && attr.json.as_deref() == identity)
         {
             prior.get(name).cloned().unwrap_or(Value::Null)
         } else if attr.mode == AttrMode::Computed || attr.mode == AttrMode::OptionalComputed {

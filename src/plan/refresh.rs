@@ -91,6 +91,14 @@ pub fn build(state: &State, snapshot: &Snapshot, tenant: &str, refresh: RefreshC
             changes.push(change);
         }
     }
-    let plan = Plan { tenant_id: tenant.to_owned(), changes, refresh, unmanaged: BTreeMap::new(), refresh_only: true };
+    let plan = Plan {
+        tenant_id: tenant.to_owned(),
+        changes,
+        refresh,
+        unmanaged: BTreeMap::new(),
+        refresh_only: true,
+        checks: Vec::new(),
+        outputs: Vec::new(),
+    };
     (plan, refreshed)
 }

@@ -305,9 +305,16 @@ impl Client {
             let permit = self.in_flight.acquire().await.ok();
             self.calls.fetch_add(1, Ordering::Relaxed);
             let mut retry_after = None;
+            let began = std::time::Instant::now();
             let outcome = match req.send().await {
                 Ok(resp) => {
                     let status = resp.status();
+                    // The method, path and status only: never a header, a query value or a body.
+                    tracing::debug!(
+                        "{method} {display_path}: {} in {} ms (attempt {attempt})",
+                        status.as_u16(),
+                        began.elapsed().as_millis()
+                    );
                     // `Retry-After` in seconds, on throttling and unavailability: every worker
                     // of this client waits that long.
                     retry_after = resp
@@ -329,6 +336,7 @@ impl Client {
                 }
                 Err(e) => {
                     let retryable = e.is_timeout() || (e.is_request() && !e.is_connect()) || is_reset(&e);
+                    tracing::debug!("{method} {display_path}: {} (attempt {attempt})", transport_message(&e));
                     (
                         ApiError::Transport {
                             method: method.to_string(),

@@ -331,6 +331,41 @@ fn unknown_type(name: &str) -> ApiError {
 }
 
 impl Snapshot {
+    /// The tenant as the state recorded it, with no call made: what `--refresh=false` plans
+    /// against. Nothing the state does not know is in it, so that no unmanaged object and no
+    /// change made outside thoth shows.
+    pub fn from_state(state: &crate::state::State) -> Snapshot {
+        use super::mapping::{deep_merge, set_path, to_wire};
+        let schema = Schema::get();
+        let mut snapshot = Snapshot::default();
+        for (address, entry) in &state.resources {
+            let Some(rt) = schema.of(address) else { continue };
+            let mut row = Map::new();
+            for (name, json) in &entry.attributes {
+                let Some(attr) = rt.attribute(name) else { continue };
+                let Some(path) = attr.read_json.as_deref().or(attr.json.as_deref()) else { continue };
+                set_path(&mut row, path, to_wire(attr, &Value::from_json(json)));
+            }
+            match rt.kind {
+                Kind::SettingsSection => deep_merge(snapshot.settings.get_or_insert_with(Map::new), &row),
+                Kind::Singleton => {
+                    snapshot.singletons.insert(rt.name.clone(), row);
+                }
+                Kind::Upsert => {
+                    snapshot.rows.entry(rt.name.clone()).or_default().insert(entry.id.clone(), Packed::new(&row));
+                }
+                Kind::VersionedBundle => {
+                    snapshot.bundles.insert(entry.id.clone(), Some(Packed::new(&row)));
+                }
+                Kind::Object => {
+                    snapshot.objects.insert((rt.name.clone(), entry.id.clone()), Some(Packed::new(&row)));
+                }
+                Kind::Action | Kind::DataSource => {}
+            }
+        }
+        snapshot
+    }
+
     /// The remote object of a resource with the given remote id (the key value for upsert
     /// rows, the version id for bundles); `None` when the control plane does not have it.
     /// Files an object read by another id (an import id) under its remote id as well.

@@ -7,21 +7,32 @@ use std::collections::BTreeMap;
 use crate::graph::View;
 
 pub fn graph_dot(view: &View) -> String {
-    let mut out = String::from("digraph thoth {\n  rankdir = \"LR\";\n  node [shape = \"box\", fontname = \"Helvetica\"];\n");
+    let mut out =
+        String::from("digraph thoth {\n  rankdir = \"LR\";\n  node [shape = \"box\", fontname = \"Helvetica\"];\n");
     for (module, nodes) in by_module(view) {
         let (indent, close) = if module.is_empty() {
             ("  ", false)
         } else {
-            out.push_str(&format!("  subgraph \"cluster_{}\" {{\n    label = \"{}\";\n", dot_escape(module), dot_escape(module.trim_end_matches('.'))));
+            out.push_str(&format!(
+                "  subgraph \"cluster_{}\" {{\n    label = \"{}\";\n",
+                dot_escape(module),
+                dot_escape(module.trim_end_matches('.'))
+            ));
             ("    ", true)
         };
         for i in nodes {
             let node = &view.nodes[i];
             let style = match node.action.as_deref() {
-                Some(action) => format!(", style = \"filled\", fillcolor = \"{}\", xlabel = \"{action}\"", fill(action)),
+                Some(action) => {
+                    format!(", style = \"filled\", fillcolor = \"{}\", xlabel = \"{action}\"", fill(action))
+                }
                 None => String::new(),
             };
-            out.push_str(&format!("{indent}\"{}\" [label = \"{}\"{style}];\n", dot_escape(&node.address), dot_escape(local(node))));
+            out.push_str(&format!(
+                "{indent}\"{}\" [label = \"{}\"{style}];\n",
+                dot_escape(&node.address),
+                dot_escape(local(node))
+            ));
         }
         if close {
             out.push_str("  }\n");

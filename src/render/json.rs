@@ -4,13 +4,14 @@
 use serde_json::{json, Map, Value as Json};
 
 use super::plan::{action_text, impact_counts, shown_changes};
-use crate::model::InstanceKey;
+use crate::config::CheckResult;
+use crate::model::{InstanceKey, Value};
 use crate::plan::{Action, AttrChange, Change, Plan, Shown};
 
 /// The version of the JSON plan format; it changes when a field changes meaning or goes.
 pub const PLAN_FORMAT_VERSION: u32 = 1;
 
-fn action_name(action: Action) -> &'static str {
+pub(crate) fn action_name(action: Action) -> &'static str {
     match action {
         Action::Replace => "replace",
         Action::Delete => "delete",
@@ -43,7 +44,7 @@ fn attribute(a: &AttrChange) -> Json {
     })
 }
 
-fn change(c: &Change) -> Json {
+pub(crate) fn change(c: &Change) -> Json {
     let key = match &c.address.key {
         None => Json::Null,
         Some(InstanceKey::Index(i)) => json!(i),
@@ -73,6 +74,28 @@ fn change(c: &Change) -> Json {
         "moved_from": c.moved_from.as_ref().map(ToString::to_string),
         "outside": c.outside,
     })
+}
+
+/// One check result, as the plan and the apply event stream carry it.
+pub fn check(c: &CheckResult) -> Json {
+    json!({
+        "address": c.address,
+        "kind": c.kind.as_str(),
+        "status": c.status.as_str(),
+        "messages": c.messages,
+    })
+}
+
+/// One output: its value when known and not sensitive.
+pub fn output(name: &str, value: &Value, sensitive: bool) -> Json {
+    let shown = if sensitive {
+        Shown::Sensitive
+    } else if value.is_known() {
+        Shown::Value(value.clone())
+    } else {
+        Shown::Unknown
+    };
+    json!({ "name": name, "sensitive": sensitive, "value": self::shown(&shown) })
 }
 
 /// The plan as a JSON document (pretty-printed, with a final newline).
@@ -107,6 +130,8 @@ pub fn plan_json(plan: &Plan) -> String {
             "calls": plan.refresh.calls,
             "milliseconds": plan.refresh.milliseconds,
         },
+        "checks": plan.checks.iter().map(check).collect::<Vec<_>>(),
+        "outputs": plan.outputs.iter().map(|(n, v, s)| output(n, v, *s)).collect::<Vec<_>>(),
     });
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     text.push('\n');

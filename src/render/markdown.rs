@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::plan::{action_text, change_block, impact_counts, shown_changes, summary_line};
+use crate::config::{CheckResult, CheckStatus};
 use crate::model::InstanceKey;
 use crate::plan::{Action, Change, Impact, Plan};
 
@@ -124,6 +125,7 @@ pub fn plan_markdown(plan: &Plan, limit: usize) -> String {
         if let Some(line) = super::plan::unmanaged_line(plan) {
             let _ = writeln!(out, "\n{line}");
         }
+        out.push_str(&checks(plan));
         return out;
     }
     let s = plan.summary();
@@ -214,7 +216,43 @@ pub fn plan_markdown(plan: &Plan, limit: usize) -> String {
     if let Some(line) = super::plan::unmanaged_line(plan) {
         let _ = writeln!(out, "{line}\n");
     }
+    let checked = checks(plan);
+    if !checked.is_empty() {
+        let _ = writeln!(out, "{}", checked.trim_start());
+    }
     let _ = writeln!(out, "{}", summary_line(plan));
+    out
+}
+
+/// Author-written text on one line, without markup a comment would interpret.
+fn text(s: &str) -> String {
+    s.replace('\n', " ").replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// The check results as a list, failures first; empty without checks.
+fn checks(plan: &Plan) -> String {
+    if plan.checks.is_empty() {
+        return String::new();
+    }
+    let mut results: Vec<&CheckResult> = plan.checks.iter().collect();
+    results.sort_by_key(|c| {
+        let rank = match c.status {
+            CheckStatus::Fail => 0,
+            CheckStatus::Unknown => 1,
+            CheckStatus::Pass => 2,
+        };
+        (rank, c.address.clone(), c.kind)
+    });
+    let failed = results.iter().filter(|c| c.status == CheckStatus::Fail).count();
+    let mut out = format!("\n#### Checks ({failed} failed of {})\n\n", results.len());
+    for c in results {
+        let name = super::plan::check_name(c).replace('`', "'");
+        let _ = match c.status {
+            CheckStatus::Fail => writeln!(out, "- :warning: **failed** `{name}`: {}", text(&c.messages.join("; "))),
+            CheckStatus::Unknown => writeln!(out, "- :grey_question: known after apply: `{name}`"),
+            CheckStatus::Pass => writeln!(out, "- :white_check_mark: passed: `{name}`"),
+        };
+    }
     out
 }
 
@@ -276,6 +314,8 @@ mod tests {
             refresh: RefreshCost::default(),
             unmanaged: BTreeMap::new(),
             refresh_only: false,
+            checks: Vec::new(),
+            outputs: Vec::new(),
         };
         let text = plan_markdown(&plan, MARKDOWN_LIMIT);
         assert!(text.len() <= MARKDOWN_LIMIT, "{} characters", text.len());
@@ -299,6 +339,8 @@ mod tests {
             refresh: RefreshCost::default(),
             unmanaged: BTreeMap::new(),
             refresh_only: false,
+            checks: Vec::new(),
+            outputs: Vec::new(),
         };
         let text = plan_markdown(&plan, MARKDOWN_LIMIT);
         assert!(text.len() <= MARKDOWN_LIMIT, "{} characters", text.len());
@@ -316,6 +358,8 @@ mod tests {
             changes: vec![change(7, Action::Update, Impact::Unknown)],
             refresh: RefreshCost::default(),
             unmanaged: BTreeMap::new(),
+            checks: Vec::new(),
+            outputs: Vec::new(),
         };
         let text = plan_markdown(&plan, MARKDOWN_LIMIT);
         assert!(text.contains("<details>"), "{text}");

@@ -9,13 +9,16 @@ mod graph;
 mod json;
 mod markdown;
 mod plan;
+pub mod stream;
 
 pub use colour::{colour, disable as disable_colour, wanted as colour_wanted};
 pub use diagnostics::diagnostics;
 pub use graph::{graph_dot, graph_mermaid};
-pub use json::{plan_json, PLAN_FORMAT_VERSION};
+pub use json::{check as check_json, output as output_json, plan_json, PLAN_FORMAT_VERSION};
 pub use markdown::{marker as markdown_marker, plan_markdown, MARKDOWN_LIMIT};
-pub use plan::{apply_report, output_lines, outputs, plan_human, running_text, state_entry, step_line};
+pub use plan::{
+    apply_report, check_name, checks, output_lines, outputs, plan_human, running_text, state_entry, step_line,
+};
 
 use crate::model::{format_number, Value};
 

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use super::value_text;
 use crate::apply::{Outcome, Report, Step};
+use crate::config::{CheckKind, CheckResult, CheckStatus};
 use crate::model::Value;
 use crate::plan::{Action, AttrChange, Change, Impact, Plan, Shown};
 use crate::vecmap::VecMap;
@@ -171,6 +172,9 @@ pub fn plan_human(plan: &Plan) -> String {
         if let Some(line) = unmanaged_line(plan) {
             let _ = writeln!(out, "\n{line}");
         }
+        if !plan.checks.is_empty() {
+            let _ = write!(out, "\n{}", checks(&plan.checks));
+        }
         return out;
     }
     if plan.refresh_only {
@@ -189,6 +193,9 @@ pub fn plan_human(plan: &Plan) -> String {
     out.push('\n');
     if let Some(line) = unmanaged_line(plan) {
         let _ = writeln!(out, "{line}");
+    }
+    if !plan.checks.is_empty() {
+        let _ = writeln!(out, "{}", checks(&plan.checks));
     }
     let _ = writeln!(out, "{}", summary_line(plan));
     let _ = writeln!(out, "{}", impact_line(plan));
@@ -371,6 +378,43 @@ pub fn apply_report(report: &Report) -> String {
     }
     out.push_str(".\n");
     out
+}
+
+/// The results of check blocks and conditions: a count line, then one line per result that
+/// did not pass (a passed one adds nothing a reviewer needs beyond the count).
+pub fn checks(results: &[CheckResult]) -> String {
+    if results.is_empty() {
+        return String::new();
+    }
+    let count = |s: CheckStatus| results.iter().filter(|c| c.status == s).count();
+    let mut out = format!(
+        "Checks: {} passed, {} failed, {} known after apply.\n",
+        count(CheckStatus::Pass),
+        count(CheckStatus::Fail),
+        count(CheckStatus::Unknown)
+    );
+    let mut shown: Vec<&CheckResult> = results.iter().filter(|c| c.status != CheckStatus::Pass).collect();
+    shown.sort_by(|a, b| a.status.cmp(&b.status).then_with(|| a.address.cmp(&b.address)));
+    for c in shown {
+        let what = check_name(c);
+        match c.status {
+            CheckStatus::Fail => {
+                let _ = writeln!(out, "  ! {what} failed: {}", c.messages.join("; "));
+            }
+            _ => {
+                let _ = writeln!(out, "  ? {what} is known after apply");
+            }
+        }
+    }
+    out
+}
+
+/// `check.name`, or `thoth_fleet.x (postcondition)`.
+pub fn check_name(c: &CheckResult) -> String {
+    match c.kind {
+        CheckKind::Check => c.address.clone(),
+        kind => format!("{} ({})", c.address, kind.as_str()),
+    }
 }
 
 /// Outputs after apply; sensitive ones are masked.

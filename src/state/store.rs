@@ -63,6 +63,12 @@ impl Store {
             return Ok(State::new());
         };
         let state = State::from_bytes(&bytes, &self.describe())?;
+        tracing::debug!(
+            "read the state from {}: serial {}, {} object(s)",
+            self.describe(),
+            state.serial,
+            state.resources.len()
+        );
         *self.found.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(bytes);
         Ok(state)
     }
@@ -91,7 +97,9 @@ impl Store {
         let bytes = state.to_bytes(serial);
         retrying("writing the state", async || self.backend.write(&bytes, &state.lineage, serial).await)
             .await
-            .map_err(StateError::Backend)
+            .map_err(StateError::Backend)?;
+        tracing::debug!("wrote the state to {}: serial {serial}, {} object(s)", self.describe(), state.resources.len());
+        Ok(())
     }
 
     /// Takes the lock for `operation`, waiting up to `timeout` for another holder. A lock of a
@@ -106,6 +114,7 @@ impl Store {
                 .map_err(LockError::Backend)?;
             match attempt {
                 Attempt::Acquired { replaced: earlier } => {
+                    tracing::info!("took the state lock {} for {operation} in {}", info.id, self.describe());
                     return Ok(Lock { info, replaced: replaced.or(earlier), backend: self.backend.clone() });
                 }
                 Attempt::Held(Some(holder)) if holder.is_stale() => {

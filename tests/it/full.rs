@@ -140,7 +140,7 @@ fn every_lifecycle_kind_updates_replaces_deletes_forgets_reruns_and_sees_drift()
     // Object without update: a new TTL replaces the key.
     t.edit("main.tf", "ttl_seconds     = 3600", "ttl_seconds     = 7200");
     // Object with delete: the Notion vendor goes.
-    t.edit("variables.tf", r#"    notion = { name = "Notion", hosts = ["api.notion.com"], approved = true }"#, "");
+    t.edit("variables.tf", r#"    notion   = { name = "Notion", hosts = ["api.notion.com"], approved = true }"#, "");
     // Object without delete: the second laptop is forgotten.
     t.edit(
         "variables.tf",

@@ -2,11 +2,9 @@
 //! `--deny-loosening`, saved plans and each of their refusals, mass deletes, and canaries
 //! that must reach no output, plan file or state.
 
-use std::collections::BTreeMap;
-
 use serde_json::{json, Value};
 
-use crate::support::{repo_path, snapshot, Tenant};
+use crate::support::{repo_path, snapshot, validate, Tenant};
 
 const SECRET: &str = "canary-review-secret-51e0aa";
 const ROTATED: &str = "canary-review-rotated-9b77f3";
@@ -245,85 +243,6 @@ fn a_mass_delete_is_refused_unless_allowed() {
     assert!(refused.stderr.contains("--allow-mass-delete"), "{}", refused.stderr);
     assert_eq!(t.emulator.get("mcp/vendors/pastebin")["vendor_id"], "pastebin", "nothing was deleted");
     t.run_with(&["apply", "--auto-approve", "--allow-mass-delete"], &secret(SECRET)).expect_code(0);
-}
-
-/// Checks `value` against the JSON Schema keywords `schemas/plan.schema.json` uses: `type`,
-/// `required`, `properties`, `additionalProperties`, `items`, `enum`, `const`, `minimum` and
-/// local `$ref`s. Returns one line per violation.
-fn validate(root: &Value, schema: &Value, value: &Value, at: &str) -> Vec<String> {
-    let mut problems = Vec::new();
-    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
-        let target = reference
-            .trim_start_matches("#/")
-            .split('/')
-            .try_fold(root, |node, part| node.get(part))
-            .unwrap_or(&Value::Null);
-        return validate(root, target, value, at);
-    }
-    let type_name = |v: &Value| match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    };
-    if let Some(t) = schema.get("type") {
-        let allowed: Vec<&str> = match t {
-            Value::String(s) => vec![s.as_str()],
-            Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
-            _ => Vec::new(),
-        };
-        let actual = type_name(value);
-        let integer_as_number = actual == "integer" && allowed.contains(&"number");
-        if !(allowed.contains(&actual) || integer_as_number) {
-            problems.push(format!("{at}: {actual} is not of type {allowed:?}"));
-            return problems;
-        }
-    }
-    if let Some(options) = schema.get("enum").and_then(Value::as_array) {
-        if !options.contains(value) {
-            problems.push(format!("{at}: {value} is not one of {options:?}"));
-        }
-    }
-    if let Some(c) = schema.get("const") {
-        if c != value {
-            problems.push(format!("{at}: {value} is not {c}"));
-        }
-    }
-    if let (Some(min), Some(n)) = (schema.get("minimum").and_then(Value::as_f64), value.as_f64()) {
-        if n < min {
-            problems.push(format!("{at}: {n} is below {min}"));
-        }
-    }
-    if let Value::Object(map) = value {
-        let properties: BTreeMap<&str, &Value> = schema
-            .get("properties")
-            .and_then(Value::as_object)
-            .map(|p| p.iter().map(|(k, v)| (k.as_str(), v)).collect())
-            .unwrap_or_default();
-        for name in schema.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
-            if !map.contains_key(name) {
-                problems.push(format!("{at}: `{name}` is required"));
-            }
-        }
-        for (k, v) in map {
-            match properties.get(k.as_str()) {
-                Some(sub) => problems.extend(validate(root, sub, v, &format!("{at}.{k}"))),
-                None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => {
-                    problems.push(format!("{at}: `{k}` is not allowed"));
-                }
-                None => {}
-            }
-        }
-    }
-    if let (Value::Array(items), Some(item_schema)) = (value, schema.get("items")) {
-        for (i, item) in items.iter().enumerate() {
-            problems.extend(validate(root, item_schema, item, &format!("{at}[{i}]")));
-        }
-    }
-    problems
 }
 
 #[test]

@@ -64,13 +64,20 @@ pub(super) fn call(name: &str, args: Args<'_>, span: Span) -> Result<Value, Diag
             match list_arg(name, &args[0])? {
                 [] => Ok(Value::Null),
                 [only] => Ok(only.clone()),
-                more => Err(Diagnostic::error(format!("`one` needs a list of at most one element, not {}", more.len()))
-                    .at(args[0].1, "more than one element")),
+                more => {
+                    Err(Diagnostic::error(format!("`one` needs a list of at most one element, not {}", more.len()))
+                        .at(args[0].1, "more than one element"))
+                }
             }
         }
         "setunion" | "setintersection" | "setsubtract" => {
             if args.is_empty() || (name == "setsubtract" && args.len() != 2) {
-                return Err(arity_error(name, if name == "setsubtract" { "2" } else { "at least 1" }, args.len(), span));
+                return Err(arity_error(
+                    name,
+                    if name == "setsubtract" { "2" } else { "at least 1" },
+                    args.len(),
+                    span,
+                ));
             }
             let sets = args.iter().map(|a| list_arg(name, a)).collect::<Result<Vec<_>, _>>()?;
             let mut out: Vec<Value> = Vec::new();
@@ -162,7 +169,9 @@ pub(super) fn call(name: &str, args: Args<'_>, span: Span) -> Result<Value, Diag
             #[allow(clippy::cast_precision_loss)]
             match items.iter().position(|v| *v == args[1].0) {
                 Some(i) => Ok(Value::Number(i as f64)),
-                None => Err(Diagnostic::error("`index`: the list does not contain the value").at(args[1].1, "not found")),
+                None => {
+                    Err(Diagnostic::error("`index`: the list does not contain the value").at(args[1].1, "not found"))
+                }
             }
         }
         "coalescelist" => {
@@ -181,7 +190,9 @@ pub(super) fn call(name: &str, args: Args<'_>, span: Span) -> Result<Value, Diag
             if values.len() != keys.len() {
                 return Err(Diagnostic::error("`matchkeys` needs as many keys as values").at(span, "lengths differ"));
             }
-            Ok(Value::List(values.iter().zip(keys).filter(|(_, k)| search.contains(k)).map(|(v, _)| v.clone()).collect()))
+            Ok(Value::List(
+                values.iter().zip(keys).filter(|(_, k)| search.contains(k)).map(|(v, _)| v.clone()).collect(),
+            ))
         }
         "sum" => {
             arity(name, args, 1, span)?;
@@ -201,7 +212,12 @@ pub(super) fn call(name: &str, args: Args<'_>, span: Span) -> Result<Value, Diag
         "transpose" => {
             arity(name, args, 1, span)?;
             let Value::Map(map) = &args[0].0 else {
-                return Err(type_error(args[0].1, "the argument of `transpose`", "map of lists of strings", &args[0].0));
+                return Err(type_error(
+                    args[0].1,
+                    "the argument of `transpose`",
+                    "map of lists of strings",
+                    &args[0].0,
+                ));
             };
             let mut out: std::collections::BTreeMap<String, Vec<Value>> = std::collections::BTreeMap::new();
             for (key, list) in map {
@@ -240,7 +256,8 @@ pub(super) fn call(name: &str, args: Args<'_>, span: Span) -> Result<Value, Diag
             if n.is_finite() {
                 Ok(Value::Number(n))
             } else {
-                Err(Diagnostic::error(format!("`{name}` has no finite result for these arguments")).at(span, "not finite"))
+                Err(Diagnostic::error(format!("`{name}` has no finite result for these arguments"))
+                    .at(span, "not finite"))
             }
         }
         "parseint" => {
@@ -254,7 +271,8 @@ pub(super) fn call(name: &str, args: Args<'_>, span: Span) -> Result<Value, Diag
             #[allow(clippy::cast_possible_truncation)]
             #[allow(clippy::cast_precision_loss)]
             i64::from_str_radix(text, base as u32).map(|n| Value::Number(n as f64)).map_err(|_| {
-                Diagnostic::error(format!("`{text}` is not a whole number in base {base}")).at(args[0].1, "not a number")
+                Diagnostic::error(format!("`{text}` is not a whole number in base {base}"))
+                    .at(args[0].1, "not a number")
             })
         }
         _ => Err(Diagnostic::error(format!("`{name}` cannot be called here")).at(span, "not callable")),

@@ -30,7 +30,9 @@ pub(super) fn call(name: &str, args: Args<'_>, span: Span, dir: &Path) -> Result
             let path = dir.join(string_arg(name, &args[0])?);
             match std::fs::metadata(&path) {
                 Ok(m) if m.is_file() => Ok(Value::Bool(true)),
-                Ok(_) => Err(Diagnostic::error(format!("`{}` is not a file", path.display())).at(args[0].1, "a directory")),
+                Ok(_) => {
+                    Err(Diagnostic::error(format!("`{}` is not a file", path.display())).at(args[0].1, "a directory"))
+                }
                 Err(_) => Ok(Value::Bool(false)),
             }
         }
@@ -40,7 +42,8 @@ pub(super) fn call(name: &str, args: Args<'_>, span: Span, dir: &Path) -> Result
             let pattern = string_arg(name, &args[1])?;
             let mut found = Vec::new();
             walk(&base, &base, pattern, &mut found).map_err(|e| {
-                Diagnostic::error(format!("`fileset` cannot read `{}`: {e}", base.display())).at(args[0].1, "this directory")
+                Diagnostic::error(format!("`fileset` cannot read `{}`: {e}", base.display()))
+                    .at(args[0].1, "this directory")
             })?;
             if found.len() > FILESET_LIMIT {
                 return Err(Diagnostic::error(format!("`fileset` matches more than {FILESET_LIMIT} files"))

@@ -68,7 +68,9 @@ pub(super) fn call(name: &str, args: Args<'_>, span: Span, dir: &Path) -> Result
     if !names().any(|n| n == name) {
         let mut d = Diagnostic::error(format!("unknown function `{name}`")).at(span, "no such function");
         if ["timestamp", "plantimestamp", "uuid", "bcrypt"].contains(&name) {
-            return Err(d.help("thoth plans are reproducible: functions whose result changes on every run are not available"));
+            return Err(
+                d.help("thoth plans are reproducible: functions whose result changes on every run are not available")
+            );
         }
         let mut all: Vec<&str> = names().collect();
         all.sort_unstable();

@@ -246,9 +246,7 @@ fn csv_decode(text: &str) -> Result<Value, String> {
         if record.len() != header.len() {
             return Err(format!("row {} has {} field(s), the header {}", i + 2, record.len(), header.len()));
         }
-        out.push(Value::Map(
-            header.iter().cloned().zip(record.iter().map(|f| Value::String(f.clone()))).collect(),
-        ));
+        out.push(Value::Map(header.iter().cloned().zip(record.iter().map(|f| Value::String(f.clone()))).collect()));
     }
     Ok(Value::List(out))
 }

@@ -157,11 +157,15 @@ impl Pg {
             ));
         };
         let (conn_str, root) = libpq_options(&conn_str);
+        crate::redact::add(&conn_str);
         let root = root.or_else(|| std::env::var("PGSSLROOTCERT").ok().filter(|v| !v.is_empty()));
         // The connection string is a secret: errors name what is wrong with it, never it.
         let mut config: Config = conn_str
             .parse()
             .map_err(|e| BackendError::other(format!("the `pg` connection string is not valid: {e}")))?;
+        if let Some(password) = config.get_password() {
+            crate::redact::add(&String::from_utf8_lossy(password));
+        }
         if config.get_application_name().is_none() {
             config.application_name("thoth");
         }

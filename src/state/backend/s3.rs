@@ -143,6 +143,9 @@ impl S3 {
             _ => None,
         };
         let environment = env("AWS_ACCESS_KEY_ID").is_some() && env("AWS_SECRET_ACCESS_KEY").is_some();
+        for name in ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
+            crate::redact::add(&env(name).unwrap_or_default());
+        }
         let federated = env("AWS_WEB_IDENTITY_TOKEN_FILE").is_some()
             || env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_some()
             || env("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_some();
@@ -152,6 +155,8 @@ impl S3 {
         };
         match (key_pair, environment, federated, files) {
             (Some((k, s, t)), ..) | (None, false, false, Some((k, s, t))) => {
+                crate::redact::add(&s);
+                crate::redact::add(t.as_deref().unwrap_or_default());
                 builder = builder.with_access_key_id(k).with_secret_access_key(s);
                 if let Some(t) = t {
                     builder = builder.with_token(t);
