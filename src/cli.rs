@@ -68,12 +68,45 @@ pub enum Command {
     Fmt(FmtArgs),
     /// Print the dependency graph of the configuration, or of a saved plan with its actions.
     Graph(GraphArgs),
+    /// Run the operations guide's verification checklist and evidence checks against the
+    /// tenant: exit 0 when everything passes, 4 when an item fails, 1 on error.
+    Verify(VerifyArgs),
     /// Print the version of thoth and of the formats it reads and writes.
     Version(VersionArgs),
     /// Print a shell completion script (`source <(thoth completions bash)`).
     Completions(CompletionsArgs),
     /// Print the manual page, or write one page per command into a directory.
     Man(ManArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub vars: VarArgs,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    /// How to print the report: `human` (default), `markdown` or `json`.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Run only this group (repeatable): settings, mdm, endpoints, health, webhook, evidence,
+    /// checks.
+    #[arg(long, value_name = "GROUP")]
+    pub only: Vec<String>,
+    /// Leave this group out (repeatable).
+    #[arg(long, value_name = "GROUP")]
+    pub skip: Vec<String>,
+    /// The trailing window of the evidence SLOs, in hours (default 24).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub window_hours: Option<u32>,
+    /// The window of the decision backfill dry run, in hours (default 720).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub decision_window_hours: Option<u32>,
+    /// An endpoint not seen for longer is stale (default 24h).
+    #[arg(long, value_name = "DURATION", value_parser = crate::state::lock::parse_duration)]
+    pub stale_after: Option<std::time::Duration>,
+    /// At least this many endpoints are enrolled (default 1).
+    #[arg(long, value_name = "N")]
+    pub min_endpoints: Option<usize>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -627,3 +627,21 @@ pub fn applied_outputs(
     let outputs = outputs(&ev, &mut diags);
     (outputs, std::mem::take(&mut ev.checks), diags)
 }
+
+/// The results of checks and conditions with the values the state recorded (as the last
+/// apply left them) and data sources read now: what `thoth verify` reports.
+pub fn recorded_checks(conf: &Configuration, state: &State, tenant: &str, data: &dyn DataReader) -> Vec<CheckResult> {
+    let mut diags = Diagnostics::default();
+    let mut ev = walk(conf, &mut diags, None, |_, _, desired, _| {
+        if desired.address.mode == Mode::Data {
+            if let Some(Ok(values)) = data.read(desired) {
+                return values;
+            }
+        }
+        match state.resources.get(&desired.address) {
+            Some(entry) => recorded_values(entry, &desired.values, &desired.sensitive, tenant),
+            None => unknown_values(&desired.address),
+        }
+    });
+    std::mem::take(&mut ev.checks)
+}

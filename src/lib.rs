@@ -25,3 +25,4 @@ pub mod schema;
 pub mod state;
 pub mod synth;
 pub mod vecmap;
+pub mod verify;

@@ -17,6 +17,26 @@ data "thoth_governance_evidence_slos" "daily" {
   window_hours = 24
 }
 
+# What `thoth verify` holds the tenant to, beyond the defaults.
+verify {
+  window_hours = 24
+  stale_after  = "24h"
+}
+
+check "claims_laptops_enrolled" {
+  assert {
+    condition     = data.thoth_endpoints.claims.total >= length(var.endpoints)
+    error_message = "Not every claims laptop is enrolled in the claims fleet."
+  }
+}
+
+check "evidence_slos_met" {
+  assert {
+    condition     = data.thoth_governance_evidence_slos.daily.passed
+    error_message = "The evidence SLOs of the last 24 hours are breached."
+  }
+}
+
 output "compliance_profile" {
   value = data.thoth_tenant_settings.current.compliance_profile
 }

@@ -20,6 +20,7 @@ mod show;
 mod state;
 mod stream;
 mod validate;
+mod verify;
 mod workdir;
 mod workspace;
 
@@ -67,6 +68,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Output(args) => runtime.block_on(state::output(&args)),
         Command::Fmt(args) => fmt::run(&args),
         Command::Graph(args) => graph::run(&args),
+        Command::Verify(args) => runtime.block_on(verify::run(&args)),
         Command::Version(args) => info::version(&args),
         Command::Completions(args) => info::completions(&args),
         Command::Man(args) => info::man(&args),

@@ -32,6 +32,8 @@ const TOP_LEVEL_BLOCKS: &[&str] = &[
     "moved",
     "removed",
     "check",
+    "verify",
+    "rollout",
 ];
 const LATER_META: &[&str] = &["provider"];
 /// Terraform Stacks files: a stack is planned with `--deployment`, never read as ordinary
@@ -381,6 +383,12 @@ fn merge(module: &mut Module, diags: &mut Diagnostics, mut part: Module, scope: 
     add(&mut module.deployments, part.deployments, diags, "deployment", |d| d.span);
     module.imports.extend(part.imports);
     module.moves.extend(part.moves);
+    add(&mut module.rollouts, part.rollouts, diags, "rollout", |r| r.span);
+    match (&module.verify, part.verify) {
+        (Some(prev), Some(again)) => diags.push(duplicate("the `verify` block", again.span, prev.span)),
+        (None, Some(verify)) => module.verify = Some(verify),
+        (_, None) => {}
+    }
     match (&module.provider, part.provider) {
         (Some(prev), Some(again)) => diags.push(duplicate("provider `thoth`", again.span, prev.span)),
         (None, Some(provider)) => module.provider = Some(provider),
@@ -589,6 +597,21 @@ fn collect_block(module: &mut Module, diags: &mut Diagnostics, at: At<'_>, block
         "check" => {
             if expect_labels(diags, file, block, &["NAME"]) {
                 collect_check(module, diags, at, block);
+            }
+        }
+        "verify" | "rollout" if at.scope != ROOT => diags.push(
+            Diagnostic::error(format!("`{kind}` blocks belong in the root module"))
+                .at(span, "inside a module")
+                .help("move it to the root module"),
+        ),
+        "verify" => {
+            if expect_labels(diags, file, block, &[]) {
+                collect_verify(module, diags, file, block);
+            }
+        }
+        "rollout" => {
+            if expect_labels(diags, file, block, &["NAME"]) {
+                collect_rollout(module, diags, file, block);
             }
         }
         _ => {
@@ -1005,6 +1028,157 @@ fn lifecycle(diags: &mut Diagnostics, file: usize, block: &Block, rt: &crate::sc
         }
     }
     out
+}
+
+/// The settings a `verify` block takes.
+pub(crate) const VERIFY_ARGS: &[&str] =
+    &["window_hours", "decision_window_hours", "stale_after", "min_endpoints", "require_current_runtime", "skip"];
+
+fn collect_verify(module: &mut Module, diags: &mut Diagnostics, file: usize, block: &Block) {
+    let mut decl = super::VerifyDecl { span: header_span(file, block), attributes: VecMap::new() };
+    for structure in &block.body {
+        match structure {
+            Structure::Attribute(a) if VERIFY_ARGS.contains(&a.key.as_str()) => {
+                decl.attributes.insert(a.key.as_str().to_owned(), expr_of(file, a));
+            }
+            Structure::Attribute(a) => {
+                diags.push(unknown_name(a.key.as_str(), span_of(file, &a.key), "verify", VERIFY_ARGS));
+            }
+            Structure::Block(b) => diags.push(unexpected_block(file, b, "verify")),
+        }
+    }
+    module.verify = Some(decl);
+}
+
+/// Reads a `rollout "NAME"` block: its stages in order, and the gates between them.
+fn collect_rollout(module: &mut Module, diags: &mut Diagnostics, file: usize, block: &Block) {
+    let name = labels(block)[0].to_owned();
+    let span = header_span(file, block);
+    let mut rollout = super::RolloutDecl { name: name.clone(), span, stages: Vec::new(), gate: None };
+    for structure in &block.body {
+        match structure {
+            Structure::Block(b) if b.ident.as_str() == "stage" => {
+                if let Some(stage) = stage(diags, file, b, &name) {
+                    match rollout.stages.iter().find(|s| s.name == stage.name) {
+                        Some(prev) => diags.push(duplicate(&format!("stage `{}`", stage.name), stage.span, prev.span)),
+                        None => rollout.stages.push(stage),
+                    }
+                }
+            }
+            Structure::Block(b) if b.ident.as_str() == "gate" => rollout.gate = Some(gate(diags, file, b)),
+            Structure::Block(b) => diags.push(
+                Diagnostic::error(format!("unexpected block `{}` inside `rollout`", b.ident.as_str()))
+                    .at(span_of(file, &b.ident), "not allowed here")
+                    .help("a `rollout` holds `stage \"NAME\" { targets = [...] }` blocks and a `gate`"),
+            ),
+            Structure::Attribute(a) => diags.push(
+                Diagnostic::error(format!("unexpected attribute `{}` in `rollout`", a.key.as_str()))
+                    .at(span_of(file, &a.key), "not allowed here")
+                    .help("a `rollout` holds `stage` blocks and a `gate`"),
+            ),
+        }
+    }
+    if rollout.stages.is_empty() {
+        diags.push(
+            Diagnostic::error(format!("rollout `{name}` has no stages"))
+                .at(span, "nothing to roll out")
+                .help("add `stage \"canary\" { targets = [...] }` blocks, in the order they apply"),
+        );
+    }
+    module.rollouts.insert(name, rollout);
+}
+
+/// Reads a `stage "NAME" { targets = [...]  gate { ... } }` block.
+fn stage(diags: &mut Diagnostics, file: usize, block: &Block, rollout: &str) -> Option<super::StageDecl> {
+    if !expect_labels(diags, file, block, &["NAME"]) {
+        return None;
+    }
+    let name = labels(block)[0].to_owned();
+    let mut stage =
+        super::StageDecl { name: name.clone(), span: header_span(file, block), targets: Vec::new(), gate: None };
+    for inner in &block.body {
+        match inner {
+            Structure::Attribute(a) if a.key.as_str() == "targets" => {
+                stage.targets = references_listed(diags, file, a, "a resource address or `module.NAME`");
+            }
+            Structure::Attribute(a) => {
+                diags.push(unknown_name(a.key.as_str(), span_of(file, &a.key), "stage", &["targets"]));
+            }
+            Structure::Block(g) if g.ident.as_str() == "gate" => stage.gate = Some(gate(diags, file, g)),
+            Structure::Block(g) => diags.push(unexpected_block(file, g, "stage")),
+        }
+    }
+    if stage.targets.is_empty() {
+        diags.push(
+            Diagnostic::error(format!("stage `{name}` of rollout `{rollout}` has no targets"))
+                .at(stage.span, "nothing to roll out")
+                .help("add `targets = [thoth_fleet.canary, module.ring[\"canary\"]]`"),
+        );
+    }
+    Some(stage)
+}
+
+/// Reads a `gate { checks = [check.NAME, ...]  soak = "30m" }` block.
+fn gate(diags: &mut Diagnostics, file: usize, block: &Block) -> super::GateDecl {
+    let mut out =
+        super::GateDecl { span: header_span(file, block), checks: Vec::new(), soak: std::time::Duration::ZERO };
+    for structure in &block.body {
+        match structure {
+            Structure::Attribute(a) if a.key.as_str() == "checks" => {
+                out.checks = references_listed(diags, file, a, "`check.NAME`");
+                for (text, at) in &out.checks {
+                    if !text.starts_with("check.") || text.matches('.').count() != 1 {
+                        diags.push(
+                            Diagnostic::error(format!("`{text}` is not a check block"))
+                                .at(*at, "expected `check.NAME`")
+                                .help("a gate passes when the named `check` blocks of the root module pass"),
+                        );
+                    }
+                }
+            }
+            Structure::Attribute(a) if a.key.as_str() == "soak" => {
+                let expr = expr_of(file, a);
+                match &a.value {
+                    Expression::String(s) => match crate::state::lock::parse_duration(s.value()) {
+                        Ok(d) => out.soak = d,
+                        Err(e) => diags.push(Diagnostic::error(e).at(expr.span, "not a duration")),
+                    },
+                    _ => diags.push(literal_expected(expr.span, "`soak`", "a duration such as \"30m\"")),
+                }
+            }
+            Structure::Attribute(a) => {
+                diags.push(unknown_name(a.key.as_str(), span_of(file, &a.key), "gate", &["checks", "soak"]));
+            }
+            Structure::Block(b) => diags.push(unexpected_block(file, b, "gate")),
+        }
+    }
+    out
+}
+
+/// A list of references written as they are (`[thoth_fleet.a, module.m["k"]]`), each with
+/// its span.
+fn references_listed(diags: &mut Diagnostics, file: usize, attr: &Attribute, what: &str) -> Vec<(String, Span)> {
+    let Expression::Array(items) = &attr.value else {
+        diags.push(
+            Diagnostic::error(format!("`{}` must be a list of references", attr.key.as_str()))
+                .at(span_of(file, &attr.value), "not a list")
+                .help(format!("each element is {what}, written without quotes")),
+        );
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|item| {
+            let at = span_of(file, item);
+            if let Expression::Traversal(_) | Expression::Variable(_) = item {
+                return Some((item.to_string().split_whitespace().collect::<String>(), at));
+            }
+            diags.push(
+                Diagnostic::error("expected a reference").at(at, "not a reference").help(format!("write {what}")),
+            );
+            None
+        })
+        .collect()
 }
 
 /// Reads a `check "NAME"` block: its `assert` blocks, and the data sources it reads, which

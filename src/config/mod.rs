@@ -107,6 +107,54 @@ pub struct Module {
     pub imports: Vec<ImportDecl>,
     /// `moved` and `removed` blocks: how state addresses changed.
     pub moves: Vec<MoveDecl>,
+    /// The thresholds of `thoth verify`.
+    pub verify: Option<VerifyDecl>,
+    /// Staged rollouts, by name.
+    pub rollouts: BTreeMap<String, RolloutDecl>,
+}
+
+/// `verify { window_hours = 24  stale_after = "24h" ... }`: literal thresholds.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyDecl {
+    pub span: Span,
+    pub attributes: VecMap<String, Expr>,
+}
+
+/// `rollout "NAME" { stage "canary" { targets = [...] } ... gate { checks = [...] soak = "30m" } }`.
+#[derive(Debug, Clone)]
+pub struct RolloutDecl {
+    pub name: String,
+    pub span: Span,
+    /// In the order they are written, which is the order they apply in.
+    pub stages: Vec<StageDecl>,
+    /// The gate every stage passes before the next one starts, unless it has its own.
+    pub gate: Option<GateDecl>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StageDecl {
+    pub name: String,
+    pub span: Span,
+    /// Resource addresses or module paths (`thoth_fleet.canary`, `module.ring["pilot"]`), as
+    /// written.
+    pub targets: Vec<(String, Span)>,
+    pub gate: Option<GateDecl>,
+}
+
+/// What a stage must pass, and for how long it soaks, before the next one applies.
+#[derive(Debug, Clone)]
+pub struct GateDecl {
+    pub span: Span,
+    /// `check.NAME` blocks of the root module.
+    pub checks: Vec<(String, Span)>,
+    pub soak: std::time::Duration,
+}
+
+impl RolloutDecl {
+    /// The gate that follows a stage.
+    pub fn gate_of<'a>(&'a self, stage: &'a StageDecl) -> Option<&'a GateDecl> {
+        stage.gate.as_ref().or(self.gate.as_ref())
+    }
 }
 
 /// `import { to = ADDR  id = "..." }`, with an optional `for_each`.
@@ -148,6 +196,8 @@ impl Default for Module {
             deployments: BTreeMap::new(),
             imports: Vec::new(),
             moves: Vec::new(),
+            verify: None,
+            rollouts: BTreeMap::new(),
         }
     }
 }

@@ -10,6 +10,7 @@ mod json;
 mod markdown;
 mod plan;
 pub mod stream;
+mod verify;
 
 pub use colour::{colour, disable as disable_colour, wanted as colour_wanted};
 pub use diagnostics::diagnostics;
@@ -19,6 +20,7 @@ pub use markdown::{marker as markdown_marker, plan_markdown, MARKDOWN_LIMIT};
 pub use plan::{
     apply_report, check_name, checks, output_lines, outputs, plan_human, running_text, state_entry, step_line,
 };
+pub use verify::{verify_human, verify_json, verify_markdown, VERIFY_FORMAT_VERSION};
 
 use crate::model::{format_number, Value};
 

@@ -108,19 +108,35 @@ impl LockInfo {
     }
 }
 
-/// Parses `30s`, `2m`, `1h` or a bare number of seconds.
+/// Parses `30s`, `2m`, `1h`, `7d`, `1h30m` or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let n: u64 = number.parse().map_err(|_| format!("`{text}` is not a duration such as `30s` or `2m`"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "ms" => return Ok(Duration::from_millis(n)),
-        _ => return Err(format!("`{text}` is not a duration such as `30s` or `2m`")),
-    };
-    Ok(Duration::from_secs(secs))
+    let wrong = || format!("`{text}` is not a duration such as `30s`, `2m` or `1h30m`");
+    if text.is_empty() {
+        return Err(wrong());
+    }
+    if text.chars().all(|c| c.is_ascii_digit()) {
+        return text.parse().map(Duration::from_secs).map_err(|_| wrong());
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(wrong)?;
+        let n: u64 = rest[..digits].parse().map_err(|_| wrong())?;
+        let after = &rest[digits..];
+        let unit_len = after.find(|c: char| c.is_ascii_digit()).unwrap_or(after.len());
+        let step = match &after[..unit_len] {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n * 60),
+            "h" => Duration::from_secs(n * 3600),
+            "d" => Duration::from_secs(n * 86_400),
+            _ => return Err(wrong()),
+        };
+        total += step;
+        rest = &after[unit_len..];
+    }
+    Ok(total)
 }
 
 #[cfg(test)]
@@ -133,6 +149,9 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
         assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("").is_err());
     }
 }

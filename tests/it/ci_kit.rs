@@ -47,9 +47,23 @@ fn the_workflows_pass_actionlint_and_their_scripts_shellcheck() {
         String::from_utf8_lossy(&lint.stdout),
         String::from_utf8_lossy(&lint.stderr)
     );
-    let scripts = ["examples/ci/scripts/thoth-plan.sh", "examples/ci/scripts/thoth-apply.sh"];
+    let scripts = [
+        "examples/ci/scripts/thoth-plan.sh",
+        "examples/ci/scripts/thoth-apply.sh",
+        "examples/ci/scripts/thoth-verify.sh",
+    ];
     let check = Command::new(&shellcheck).args(scripts.map(repo_path)).output().expect("shellcheck");
     assert!(check.status.success(), "shellcheck:\n{}", String::from_utf8_lossy(&check.stdout));
+    // The GitLab file is YAML whose jobs each run a script in a declared stage.
+    let text = std::fs::read_to_string(repo_path("examples/ci/gitlab/thoth.gitlab-ci.yml")).expect("gitlab file");
+    let docs = yaml_rust2::YamlLoader::load_from_str(&text).expect("the GitLab file is YAML");
+    let root = &docs[0];
+    let stages: Vec<&str> = root["stages"].as_vec().expect("stages").iter().filter_map(|s| s.as_str()).collect();
+    for job in ["thoth-plan", "thoth-no-loosening", "thoth-apply", "thoth-verify"] {
+        assert!(root[job]["script"].as_vec().is_some_and(|s| !s.is_empty()), "{job} has no script");
+        let stage = root[job]["stage"].as_str().expect("a stage");
+        assert!(stages.contains(&stage), "{job}: stage {stage} is not declared");
+    }
 }
 
 /// Runs one of the kit's scripts in `dir` the way a runner does: `thoth` on `PATH`, the
@@ -171,4 +185,23 @@ fn the_kit_plans_on_a_pull_request_and_applies_the_reviewed_plan_on_merge() {
     let quiet = script(nothing.root(), &t, &at, "thoth-apply.sh", &[], &dir);
     quiet.expect_code(0);
     assert!(quiet.stdout.contains("Nothing left to apply."), "{}", quiet.transcript());
+
+    // The scheduled evidence job passes, and fails once the evidence SLOs are breached.
+    let summary = artifacts.path().join("summary.md");
+    let summary_text = summary.display().to_string();
+    let verify_env = [("THOTH_DIR", "tenant"), ("ONLY", "evidence"), ("GITHUB_STEP_SUMMARY", summary_text.as_str())];
+    let scheduled = Checkout::new(&at);
+    let evidence = script(scheduled.root(), &t, &at, "thoth-verify.sh", &[], &verify_env);
+    evidence.expect_code(0);
+    let report = std::fs::read_to_string(&summary).expect("the job summary");
+    assert!(report.contains("`evidence_slos`") && !report.contains("`mdm`"), "{report}");
+    // After an apply, every item: a laptop gone quiet fails the run with 4.
+    t.emulator.request_at(
+        reqwest::Method::POST,
+        "_emulator/heartbeats",
+        Some(serde_json::json!({"endpoint_id": "ep-claims-001", "seen_at": "2026-01-05T08:00:00Z"})),
+    );
+    let full = script(scheduled.root(), &t, &at, "thoth-verify.sh", &[], &[verify_env[0], verify_env[2]]);
+    full.expect_code(4);
+    assert!(full.stderr.contains("an item fails"), "{}", full.transcript());
 }

@@ -20,3 +20,4 @@ mod plans;
 mod servers;
 mod support;
 mod transport;
+mod verify;

@@ -16,6 +16,9 @@
 //! - `POST /{tenant}/_emulator/mcp-calls`: records observed MCP traffic (201). Body:
 //!   `endpoint_id` and `host` (required), `calls` (default 1), `observed_at` (UTC timestamp,
 //!   default now).
+//! - `POST /{tenant}/_emulator/heartbeats`: what an endpoint's runtime reports (200).
+//!   Body: `endpoint_id` (required; 404 when not registered), `seen_at` (UTC timestamp,
+//!   default now: an old one makes the endpoint stale), `proxy_version`.
 //! - `GET`/`PUT /{tenant}/_emulator/switches`: `{"evidence_backfill_primary_status": null |
 //!   404 | 405}`; 404 or 405 makes `POST G/evidence/thoth/backfill` answer that status, so
 //!   that clients take their fallback path.
@@ -46,6 +49,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route(&emulator_only("/approvals"), post(seed_approval))
         .route(&emulator_only("/policy-change-artifacts"), post(seed_artifact))
         .route(&emulator_only("/mcp-calls"), post(seed_mcp_calls))
+        .route(&emulator_only("/heartbeats"), post(heartbeat))
         .route(&emulator_only("/switches"), get(read_switches).put(write_switches))
 }
 
@@ -58,6 +62,33 @@ fn canonical_timestamp(fields: &Fields<'_>, key: &str) -> Result<Option<String>,
         }
         other => Ok(other),
     }
+}
+
+/// `POST /{tenant}/_emulator/heartbeats`.
+async fn heartbeat(
+    State(app): State<AppState>,
+    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let body = body.into_object()?;
+    let fields = Fields(&body);
+    let endpoint_id = fields.req_str("endpoint_id")?;
+    let seen_at = canonical_timestamp(&fields, "seen_at")?.unwrap_or_else(clock::now);
+    let proxy_version = fields.opt_non_empty_str("proxy_version")?;
+    let rendered = app
+        .store()
+        .mutate(&tenant, move |t| {
+            let Some(row) = t.endpoints.get_mut(&endpoint_id) else {
+                return Err(ApiError::not_found(format!("endpoint {endpoint_id:?} is not registered")));
+            };
+            row.last_seen = seen_at;
+            if let Some(v) = proxy_version {
+                row.proxy_version = Some(v);
+            }
+            Ok(json!({ "endpoint_id": row.endpoint_id, "last_seen": row.last_seen, "proxy_version": row.proxy_version }))
+        })
+        .await?;
+    Ok(Json(rendered))
 }
 
 /// `POST /{tenant}/_emulator/approvals`.
