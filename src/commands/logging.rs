@@ -37,7 +37,7 @@ impl Write for Line<'_> {
         let text = crate::redact::clean(&String::from_utf8_lossy(buf));
         match &self.0.file {
             Some(file) => {
-                file.lock().map_err(|_| std::io::Error::other("log file lock"))?.write_all(text.as_bytes())?
+                file.lock().map_err(|_| std::io::Error::other("log file lock"))?.write_all(text.as_bytes())?;
             }
             None => std::io::stderr().lock().write_all(text.as_bytes())?,
         }

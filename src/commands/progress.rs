@@ -47,7 +47,7 @@ impl Progress {
         if stream::on() {
             match event {
                 apply::Event::Started { address, action } => {
-                    stream::emit(&render::stream::apply_start(address, *action))
+                    stream::emit(&render::stream::apply_start(address, *action));
                 }
                 apply::Event::Finished(step) => {
                     stream::emit(&render::stream::apply_finished(step));

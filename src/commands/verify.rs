@@ -212,7 +212,7 @@ async fn gather(
             (Some(Ok(rows)), Ok(stats)) => {
                 verify::health(rows, stats.as_ref().unwrap_or(&Json::Null), crate::state::now_unix(), t)
             }
-            (Some(Err(e)), _) | (_, Err(e)) => Item::error("endpoint_health", Group::Health, &format!("{e}")),
+            (Some(Err(e)), _) | (_, Err(e)) => Item::error("endpoint_health", Group::Health, &e.to_string()),
             (None, _) => Item::error("endpoint_health", Group::Health, "not read"),
         });
     }
