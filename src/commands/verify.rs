@@ -212,7 +212,7 @@ async fn gather(
             (Some(Ok(rows)), Ok(stats)) => {
                 verify::health(rows, stats.as_ref().unwrap_or(&Json::Null), crate::state::now_unix(), t)
             }
-            (Some(Err(e)), _) | (_, Err(e)) => Item::error("endpoint_health", Group::Health, &e.to_string()),
+            (Some(Err(e)), _) | (_, Err(e)) => Item::error("endpoint_health", Group::Health, e),
             (None, _) => Item::error("endpoint_health", Group::Health, "not read"),
         });
     }
