@@ -68,6 +68,9 @@ pub enum Command {
     Fmt(FmtArgs),
     /// Print the dependency graph of the configuration, or of a saved plan with its actions.
     Graph(GraphArgs),
+    /// Browser governance on the endpoint.
+    #[command(subcommand)]
+    Browser(BrowserCommand),
     /// Run the operations guide's verification checklist and evidence checks against the
     /// tenant: exit 0 when everything passes, 4 when an item fails, 1 on error.
     Verify(VerifyArgs),
@@ -77,6 +80,43 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the manual page, or write one page per command into a directory.
     Man(ManArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BrowserCommand {
+    /// Make the browser's managed-policy file on this device match what GovAPI says it must
+    /// enforce (`--dry-run` shows the diff and changes nothing).
+    Sync(BrowserSyncArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BrowserSyncArgs {
+    /// The device, as its browser enrollment names it.
+    #[arg(long, value_name = "ID")]
+    pub device_id: String,
+    /// The user of the device, as the enrollment names them.
+    #[arg(long, value_name = "USER")]
+    pub user_id: String,
+    #[arg(long, value_enum, default_value_t = crate::browser::Browser::Chrome)]
+    pub browser: crate::browser::Browser,
+    /// Print what would change in the file, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Write the file into this directory instead of the browser's own.
+    #[arg(long, value_name = "DIR")]
+    pub policy_dir: Option<PathBuf>,
+    /// The layout to write (the current system's by default).
+    #[arg(long, value_enum)]
+    pub platform: Option<crate::browser::Platform>,
+    /// Replace a file thoth did not write, or that was changed by hand since (it is kept as
+    /// the backup).
+    #[arg(long)]
+    pub force: bool,
+    /// Print the outcome as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -7,6 +7,7 @@
 
 pub mod adopt;
 pub mod apply;
+pub mod browser;
 pub mod cli;
 pub mod commands;
 pub mod config;

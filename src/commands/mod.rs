@@ -3,6 +3,7 @@
 //! changes is decided in `plan`, how it looks in `render`.
 
 mod apply;
+mod browser;
 mod emulator;
 mod export;
 mod fmt;
@@ -69,6 +70,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Fmt(args) => fmt::run(&args),
         Command::Graph(args) => graph::run(&args),
         Command::Verify(args) => runtime.block_on(verify::run(&args)),
+        Command::Browser(crate::cli::BrowserCommand::Sync(args)) => runtime.block_on(browser::sync(&args)),
         Command::Version(args) => info::version(&args),
         Command::Completions(args) => info::completions(&args),
         Command::Man(args) => info::man(&args),

@@ -3,6 +3,7 @@
 mod adoption;
 mod agreement;
 mod backends;
+mod browser;
 mod checks;
 mod ci_kit;
 mod cli;
