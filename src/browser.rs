@@ -207,7 +207,7 @@ fn plist_value(out: &mut String, value: &Json, depth: usize) {
     match value {
         Json::Null => {}
         Json::Bool(b) => {
-            let _ = writeln!(out, "{pad}<{}/>", b);
+            let _ = writeln!(out, "{pad}<{b}/>");
         }
         Json::Number(n) if n.is_i64() || n.is_u64() => {
             let _ = writeln!(out, "{pad}<integer>{n}</integer>");
