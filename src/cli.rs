@@ -40,6 +40,9 @@ pub enum Command {
     /// Remove every object the state manages from the tenant (or those `--target` names and
     /// what depends on them), with every safety rail of apply.
     Destroy(ApplyArgs),
+    /// Return the objects of a rollout stage (`--stage`) to what they were before its last
+    /// apply, with every safety rail of apply (`thoth plan --rollback --stage S` shows it).
+    Rollback(ApplyArgs),
     /// Print a saved plan.
     Show(ShowArgs),
     /// Serve the GovAPI contract locally, for tests and trials.
@@ -522,9 +525,30 @@ pub struct PlanArgs {
     /// `schemas/events.schema.json` describes.
     #[arg(long, conflicts_with = "format")]
     pub json: bool,
+    #[command(flatten)]
+    pub stages: RolloutArgs,
+    /// Plan the rollback of `--stage`: its objects back to what they were before its last
+    /// apply (what `thoth rollback` applies).
+    #[arg(long, requires = "stage")]
+    pub rollback: bool,
     /// Fail (exit 1) when a `check` block fails, instead of warning.
     #[arg(long)]
     pub fail_on_check: bool,
+}
+
+/// `--stage` and its rollout.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RolloutArgs {
+    /// Plan or apply only this stage of the rollout: its targets and what they depend on;
+    /// the changes of other stages are held.
+    #[arg(long, value_name = "STAGE", conflicts_with = "target")]
+    pub stage: Option<String>,
+    /// The rollout `--stage` belongs to, when the configuration declares several.
+    #[arg(long, value_name = "NAME", requires = "stage")]
+    pub rollout: Option<String>,
+    /// Apply changes to objects of rollout stages without `--stage`, every stage at once.
+    #[arg(long, conflicts_with = "stage")]
+    pub all_stages: bool,
 }
 
 /// `--target`, `--replace` and `--refresh`.
@@ -625,6 +649,8 @@ pub struct ApplyArgs {
     /// one fails after apply, instead of warning.
     #[arg(long)]
     pub fail_on_check: bool,
+    #[command(flatten)]
+    pub stages: RolloutArgs,
     /// A plan file written by `thoth plan --out`: apply exactly that plan, or refuse.
     pub plan_file: Option<PathBuf>,
 }

@@ -65,6 +65,7 @@ pub fn load(dir: &Path, inputs: &VarInputs, workspace: &str, deployment: Option<
     diags.extend(var_diags);
     let (graph, graph_diags) = graph::build(&module);
     diags.extend(graph_diags);
+    diags.extend(crate::plan::rollout::check(&module));
     let conf = Configuration { module, graph, variables, workspace: workspace.to_owned() };
     // A cycle leaves no order to evaluate in; anything else still gets evaluated so that its
     // problems are reported in the same run.

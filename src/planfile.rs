@@ -54,6 +54,9 @@ pub struct PlanFile {
     /// Made with `--refresh=false`: applied against the state as recorded.
     #[serde(default)]
     pub no_refresh: bool,
+    /// Made for a stage of a rollout (or its rollback).
+    #[serde(default)]
+    pub stage: Option<crate::plan::rollout::StageSelection>,
     /// The plan in the versioned JSON format of `schemas/plan.schema.json`.
     pub plan: serde_json::Value,
     pub human: String,
@@ -126,6 +129,7 @@ impl PlanFile {
             replace: selection.replace.iter().map(ToString::to_string).collect(),
             destroy: selection.destroy,
             no_refresh: selection.no_refresh,
+            stage: selection.stage.clone(),
             plan: serde_json::from_str(&crate::render::plan_json(plan)).unwrap_or_default(),
             human: crate::render::plan_human(plan),
             markdown: crate::render::plan_markdown(plan, crate::render::MARKDOWN_LIMIT),
@@ -158,17 +162,13 @@ impl PlanFile {
 
     /// The selection the plan was made for.
     pub fn selection(&self) -> crate::plan::Selection {
-        let parse = |text: &String| {
-            crate::model::Address::parse(text).or_else(|| {
-                crate::model::Address::parse(&format!("{text}.t.n"))
-                    .map(|a| crate::model::Address { module: a.module, ..crate::model::Address::managed("", "") })
-            })
-        };
+        let parse = |text: &String| crate::plan::rollout::parse_target(text);
         crate::plan::Selection {
             targets: self.targets.iter().filter_map(parse).collect(),
             replace: self.replace.iter().filter_map(parse).collect(),
             destroy: self.destroy,
             no_refresh: self.no_refresh,
+            stage: self.stage.clone(),
         }
     }
 

@@ -19,7 +19,15 @@ use crate::render;
 use crate::state::{State, Store};
 use crate::vecmap::VecMap;
 
-pub(super) async fn run(args: &ApplyArgs, destroy: bool) -> u8 {
+/// What an apply run does: the configuration, a destroy, or the rollback of a stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    Apply,
+    Destroy,
+    Rollback,
+}
+
+pub(super) async fn run(args: &ApplyArgs, mode: Mode) -> u8 {
     if args.json {
         stream::start();
         if !args.auto_approve && args.plan_file.is_none() {
@@ -35,7 +43,7 @@ pub(super) async fn run(args: &ApplyArgs, destroy: bool) -> u8 {
     let code = match session::open_store(&conf.module, &args.connection.target, Some(tenant), &conf.workspace).await {
         Ok(store) => match session::take_lock(&store, "apply", &args.lock).await {
             Ok(lock) => {
-                let code = apply_with(args, &conf, &session, &store, destroy).await;
+                let code = apply_with(args, &conf, &session, &store, mode).await;
                 if let Some(lock) = lock {
                     lock.release().await;
                 }
@@ -71,7 +79,8 @@ async fn refresh_only(args: &ApplyArgs, conf: &Configuration, session: &Session,
     }
 }
 
-async fn apply_with(args: &ApplyArgs, conf: &Configuration, session: &Session, store: &Store, destroy: bool) -> u8 {
+async fn apply_with(args: &ApplyArgs, conf: &Configuration, session: &Session, store: &Store, mode: Mode) -> u8 {
+    let destroy = mode == Mode::Destroy;
     if args.refresh_only {
         return refresh_only(args, conf, session, store).await;
     }
@@ -81,14 +90,19 @@ async fn apply_with(args: &ApplyArgs, conf: &Configuration, session: &Session, s
     };
     // A saved plan carries what it was made for.
     let selection = match &saved {
-        Some(saved) if !args.targeting.target.is_empty() || !args.targeting.replace.is_empty() || destroy => {
+        Some(_)
+            if !args.targeting.target.is_empty()
+                || !args.targeting.replace.is_empty()
+                || args.stages.stage.is_some()
+                || mode != Mode::Apply =>
+        {
             return fail(
                 "a saved plan is applied as it was made",
-                Some("give `--target`, `--replace` and `--destroy` to `thoth plan --out`, not to apply"),
+                Some("give `--target`, `--replace`, `--stage`, `--rollback` and `--destroy` to `thoth plan --out`, not to apply"),
             );
         }
         Some(saved) => saved.selection(),
-        None => match session::selection(&args.targeting, destroy) {
+        None => match session::selection(conf, &args.targeting, &args.stages, destroy, mode == Mode::Rollback) {
             Ok(s) => s,
             Err(code) => return code,
         },
@@ -106,6 +120,10 @@ async fn apply_with(args: &ApplyArgs, conf: &Configuration, session: &Session, s
                 Some("run `thoth plan --out FILE` again and review the new plan"),
             );
         }
+    }
+    if let Some(why) = stage_refusal(conf, &plan, &selection, args.stages.all_stages) {
+        out(&human(&plan));
+        return fail(&why.0, Some(&why.1));
     }
     if let Some(refusal) =
         plan.mass_delete(state.resources.len(), args.mass_delete_percent).filter(|_| !args.allow_mass_delete)
@@ -138,6 +156,14 @@ async fn apply_with(args: &ApplyArgs, conf: &Configuration, session: &Session, s
         return ERROR;
     }
     out("\n");
+    // A stage's apply is in its history, with what its objects were, before it starts.
+    let staged = selection.stage.as_ref().filter(|s| !s.rollback);
+    if let Some(stage) = staged {
+        crate::plan::rollout::record_start(&mut state, stage, &plan.changes, &crate::state::now_rfc3339());
+        if let Err(e) = store.save(&mut state).await {
+            return fail(&e.to_string(), None);
+        }
+    }
     let reader = ClientReader(&session.client);
     let resolver = Reevaluate { conf, tenant: &plan.tenant_id, data: &reader };
     let options =
@@ -162,7 +188,55 @@ async fn apply_with(args: &ApplyArgs, conf: &Configuration, session: &Session, s
     if report.failed() {
         return ERROR;
     }
+    if let Some(stage) = staged {
+        crate::plan::rollout::record_complete(&mut state, stage, &crate::state::now_rfc3339());
+        if let Err(e) = store.save(&mut state).await {
+            return fail(&e.to_string(), None);
+        }
+    }
     finish(conf, session, &plan, &mut state, store, &report.revealed, args.fail_on_check).await
+}
+
+/// Why this apply may not run as planned: a stage whose earlier stages are not done or whose
+/// gate has not passed, or changes to stage objects without `--stage`. The message and its hint.
+fn stage_refusal(
+    conf: &Configuration,
+    plan: &Plan,
+    selection: &crate::plan::Selection,
+    all_stages: bool,
+) -> Option<(String, String)> {
+    use crate::plan::rollout;
+    match (&selection.stage, &plan.rollout) {
+        (Some(stage), Some(view)) if !stage.rollback => {
+            let decl = conf.module.rollouts.get(&stage.rollout)?;
+            let index = decl.stages.iter().position(|s| s.name == stage.stage)?;
+            let why = rollout::refusals(decl, index, &view.stages);
+            (!why.is_empty()).then(|| {
+                (
+                    format!(
+                        "stage `{}` of rollout `{}` cannot apply yet: {}",
+                        stage.stage,
+                        stage.rollout,
+                        why.join("; ")
+                    ),
+                    "each stage applies after the one before it has applied the same changes and passed its gate"
+                        .to_owned(),
+                )
+            })
+        }
+        (None, _) if !all_stages && !selection.destroy => {
+            let staged = rollout::staged_writes(&conf.module, &plan.changes);
+            let (address, rollout_name, stage) = staged.first()?;
+            Some((
+                format!(
+                    "`{address}` belongs to stage `{stage}` of rollout `{rollout_name}`, and {} change(s) of this plan belong to rollout stages",
+                    staged.len()
+                ),
+                format!("apply one stage at a time with `--stage {stage}`, or every stage at once with `--all-stages`"),
+            ))
+        }
+        _ => None,
+    }
 }
 
 /// The secrets the control plane returned once (a new API key's plaintext): written to

@@ -55,8 +55,9 @@ pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Plan(args) => runtime.block_on(plan::run(&args)),
-        Command::Apply(args) => runtime.block_on(apply::run(&args, false)),
-        Command::Destroy(args) => runtime.block_on(apply::run(&args, true)),
+        Command::Apply(args) => runtime.block_on(apply::run(&args, apply::Mode::Apply)),
+        Command::Destroy(args) => runtime.block_on(apply::run(&args, apply::Mode::Destroy)),
+        Command::Rollback(args) => runtime.block_on(apply::run(&args, apply::Mode::Rollback)),
         Command::Show(args) => show::run(&args),
         Command::Emulator(args) => runtime.block_on(emulator::run(args)),
         Command::ForceUnlock(args) => runtime.block_on(force_unlock::run(&args)),

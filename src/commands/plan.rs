@@ -121,11 +121,11 @@ async fn plan_with(
         },
         None => None,
     };
-    let selection = match session::selection(&args.targeting, args.destroy) {
+    let selection = match session::selection(conf, &args.targeting, &args.stages, args.destroy, args.rollback) {
         Ok(s) => s,
         Err(code) => return code,
     };
-    if !selection.targets.is_empty() {
+    if !selection.targets.is_empty() && selection.stage.is_none() {
         err("warning: `--target` is in effect: the plan covers only the targets and what they depend on, and may leave the tenant unlike the configuration\n");
     }
     let planned = session::make_plan(conf, session, store, &selection).await;

@@ -196,32 +196,41 @@ async fn embedded(args: &ConnectionArgs, provider: &ProviderValues) -> Result<(C
     Ok((connection, Some(emulator)))
 }
 
-/// `--target`, `--replace` and destroy as the planning selection; a bad address is an error.
-pub(super) fn selection(args: &crate::cli::TargetingArgs, destroy: bool) -> Result<plan::Selection, u8> {
+/// `--target`, `--replace`, `--stage` and destroy as the planning selection; a bad address
+/// or an unknown stage is an error.
+pub(super) fn selection(
+    conf: &Configuration,
+    args: &crate::cli::TargetingArgs,
+    stages: &crate::cli::RolloutArgs,
+    destroy: bool,
+    rollback: bool,
+) -> Result<plan::Selection, u8> {
     let parse = |text: &String| -> Result<Address, u8> {
-        // `module.NAME` alone targets everything in the module.
-        if let Some(module) = module_only(text) {
-            return Ok(module);
-        }
-        Address::parse(text).ok_or_else(|| {
+        plan::rollout::parse_target(text).ok_or_else(|| {
             fail(
                 &format!("`{text}` is not a resource address"),
                 Some("write it as `thoth_fleet.claims`, `thoth_fleet.ring[\"eu\"]` or `module.tenant`"),
             )
         })
     };
+    let mut targets: Vec<Address> = args.target.iter().map(parse).collect::<Result<_, _>>()?;
+    let stage = match &stages.stage {
+        None if rollback => return Err(fail("a rollback needs `--stage`", Some("name the stage to roll back"))),
+        None => None,
+        Some(stage) => {
+            let (rollout, index) =
+                plan::rollout::find(&conf.module, stages.rollout.as_deref(), stage).map_err(|e| fail(&e, None))?;
+            targets = plan::rollout::targets(&rollout.stages[index]);
+            Some(plan::rollout::StageSelection { rollout: rollout.name.clone(), stage: stage.clone(), rollback })
+        }
+    };
     Ok(plan::Selection {
-        targets: args.target.iter().map(parse).collect::<Result<_, _>>()?,
+        targets,
         replace: args.replace.iter().map(parse).collect::<Result<_, _>>()?,
         destroy,
         no_refresh: !args.refresh,
+        stage,
     })
-}
-
-/// `module.a["x"].module.b` as an address with no type: what every address in it starts with.
-fn module_only(text: &str) -> Option<Address> {
-    let probe = Address::parse(&format!("{text}.t.n"))?;
-    (!probe.module.is_empty()).then(|| Address { module: probe.module, ..Address::managed("", "") })
 }
 
 /// The human plan, in colour on a terminal.
@@ -527,6 +536,13 @@ pub(super) async fn make_plan_importing(
             }
         }
         plan = build(&state, &adopted).ok()?;
+    }
+    // A stage's gates: their checks with the values as applied, their soak against the clock.
+    if let (Some(view), Some(stage)) = (plan.rollout.as_mut(), selection.stage.as_ref()) {
+        if let Some(decl) = conf.module.rollouts.get(&stage.rollout) {
+            let checks = crate::evaluate::recorded_checks(conf, &state, &tenant, &reader);
+            plan::rollout::gates(view, decl, &checks, crate::state::now_unix());
+        }
     }
     Some(Planned { plan, state, snapshot, journaled: journaled.any, journal_digest: journaled.digest })
 }

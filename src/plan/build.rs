@@ -43,6 +43,12 @@ pub fn build(
     let mut configured: BTreeSet<Address> = BTreeSet::new();
     // A destroy plans every object of the state for removal: the configuration only orders it.
     let walked = !selection.destroy;
+    let rollback = selection
+        .stage
+        .as_ref()
+        .filter(|s| s.rollback)
+        .map(|s| super::rollout::rollback_prior(state, s).cloned().unwrap_or_default());
+    let rollback = rollback.as_ref();
     let mut unread: Vec<(String, String)> = Vec::new();
     let mut ev = evaluate::walk(conf, &mut diags, None, |ev, decl, desired, deps| {
         if !walked {
@@ -81,6 +87,15 @@ pub fn build(
             ignore_changes: decl.lifecycle.ignore_changes.clone(),
             triggered_by: triggered(ev, decl, &changes, &mut plan_diags),
             forced: selection.replace.contains(&desired.address) && state.resources.contains_key(&desired.address),
+        };
+        // A rollback plans a stage's objects towards what they were before its last apply.
+        let rolled;
+        let desired = match rollback.and_then(|prior| prior.get(&desired.address.to_string())) {
+            Some(Some(entry)) => {
+                rolled = super::rollout::rolled_back(desired, entry, state, &mut plan_diags, decl.span);
+                &rolled
+            }
+            _ => desired,
         };
         let (mut change, values) = plan_resource(desired, &lifecycle, deps, state, snapshot, tenant);
         if let Some(id) = imported.get(&change.address) {
@@ -134,7 +149,10 @@ pub fn build(
         );
     }
     for (address, entry) in &state.resources {
-        if !configured.contains(address) {
+        // A rollback removes what the stage's last apply created, and nothing else.
+        let created_by_stage = rollback.is_some_and(|prior| prior.get(&address.to_string()) == Some(&None));
+        if (!configured.contains(address) && rollback.is_none()) || created_by_stage {
+            changes.retain(|c| c.address != *address);
             let mut change = plan_removal(address, entry, snapshot);
             if adopted.declared.forgets(address) && change.action == Action::Delete {
                 change.action = Action::Forget;
@@ -152,11 +170,46 @@ pub fn build(
     if diags.has_errors() {
         return Err(diags.errors_only());
     }
+    if let Some(prior) = rollback {
+        changes.retain(|c| prior.contains_key(&c.address.to_string()));
+    }
+    let full: Vec<(Address, Action)> = changes.iter().map(|c| (c.address.clone(), c.action)).collect();
     if !selection.targets.is_empty() {
         changes = targeted(changes, selection);
     }
+    // What a stage's objects depend on comes along, except what belongs to another stage:
+    // references between instances are known by block, and each stage keeps to its own.
+    if let Some(s) = &selection.stage {
+        if let Some(decl) = conf.module.rollouts.get(&s.rollout) {
+            changes.retain(|c| super::rollout::stage_of(decl, &c.address).is_none_or(|st| st.name == s.stage));
+        }
+    }
+    let rollout = selection.stage.as_ref().and_then(|s| {
+        let decl = conf.module.rollouts.get(&s.rollout)?;
+        let kept: BTreeSet<Address> = changes.iter().map(|c| c.address.clone()).collect();
+        Some(super::rollout::RolloutView {
+            name: s.rollout.clone(),
+            stage: s.stage.clone(),
+            rollback: s.rollback,
+            stages: super::rollout::progress(decl, &full, state),
+            held: if s.rollback { Vec::new() } else { super::rollout::held(decl, &full, &kept) },
+            members: kept
+                .iter()
+                .filter_map(|a| super::rollout::stage_of(decl, a).map(|st| (a.clone(), st.name.clone())))
+                .collect(),
+        })
+    });
     let unmanaged = unmanaged(&changes, state, snapshot);
-    Ok(Plan { tenant_id: tenant.to_owned(), changes, refresh, unmanaged, refresh_only: false, checks, outputs })
+    Ok(Plan {
+        tenant_id: tenant.to_owned(),
+        changes,
+        refresh,
+        unmanaged,
+        refresh_only: false,
+        checks,
+        outputs,
+        rollout,
+    })
 }
 
 /// The results of the checks and conditions of a walk, with the failures of check blocks'

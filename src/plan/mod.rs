@@ -10,6 +10,7 @@ pub mod impact;
 pub mod import;
 pub mod moves;
 pub mod refresh;
+pub mod rollout;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -145,6 +146,8 @@ pub struct Plan {
     /// The root module's outputs with the planned values: name, value (unknown until apply
     /// where it depends on what the control plane assigns) and whether it is sensitive.
     pub outputs: Vec<(String, Value, bool)>,
+    /// For `--stage`: the rollout's progress, and the changes held for other stages.
+    pub rollout: Option<rollout::RolloutView>,
 }
 
 impl Plan {
@@ -240,16 +243,14 @@ pub struct Selection {
     pub destroy: bool,
     /// `--refresh=false`: plan against the state as recorded, reading nothing but data sources.
     pub no_refresh: bool,
+    /// `--stage`: the stage's targets are the targets; the rest is held.
+    pub stage: Option<rollout::StageSelection>,
 }
 
 impl Selection {
     /// Whether `address` is one of the targets: an instance, a block, or anything in a module.
     pub fn targets(&self, address: &Address) -> bool {
-        self.targets.iter().any(|t| {
-            *t == *address
-                || (t.key.is_none() && *t == address.block())
-                || (t.type_name.is_empty() && address.module.starts_with(&t.module))
-        })
+        self.targets.iter().any(|t| rollout::covers(t, address))
     }
 }
 

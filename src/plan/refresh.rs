@@ -99,6 +99,7 @@ pub fn build(state: &State, snapshot: &Snapshot, tenant: &str, refresh: RefreshC
         refresh_only: true,
         checks: Vec::new(),
         outputs: Vec::new(),
+        rollout: None,
     };
     (plan, refreshed)
 }

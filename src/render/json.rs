@@ -131,6 +131,23 @@ pub fn plan_json(plan: &Plan) -> String {
             "milliseconds": plan.refresh.milliseconds,
         },
         "checks": plan.checks.iter().map(check).collect::<Vec<_>>(),
+        "rollout": plan.rollout.as_ref().map(|v| json!({
+            "name": v.name,
+            "stage": v.stage,
+            "rollback": v.rollback,
+            "stages": v.stages.iter().map(|s| json!({
+                "name": s.name,
+                "pending": s.pending,
+                "applied_at": s.applied_at,
+                "gate_passes": s.gate_passes,
+                "soak_left_seconds": s.soak_left,
+            })).collect::<Vec<_>>(),
+            "held": v.held.iter().map(|h| json!({
+                "address": h.address.to_string(),
+                "action": action_name(h.action),
+                "stage": h.stage,
+            })).collect::<Vec<_>>(),
+        })),
         "outputs": plan.outputs.iter().map(|(n, v, s)| output(n, v, *s)).collect::<Vec<_>>(),
     });
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();

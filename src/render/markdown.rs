@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 use super::plan::{action_text, change_block, impact_counts, shown_changes, summary_line};
 use crate::config::{CheckResult, CheckStatus};
 use crate::model::InstanceKey;
+use crate::plan::rollout::RolloutView;
 use crate::plan::{Action, Change, Impact, Plan};
 
 /// The hidden first line of a plan comment, which CI finds to update the comment in place: one
@@ -120,6 +121,9 @@ fn compact(changes: &[&&Change]) -> String {
 pub fn plan_markdown(plan: &Plan, limit: usize) -> String {
     let changes = shown_changes(plan);
     let mut out = format!("### thoth plan for tenant `{}`\n\n", plan.tenant_id);
+    if let Some(view) = &plan.rollout {
+        out.push_str(&rollout(view));
+    }
     if changes.is_empty() {
         out.push_str("No changes. The tenant matches the configuration.\n");
         if let Some(line) = super::plan::unmanaged_line(plan) {
@@ -224,6 +228,37 @@ pub fn plan_markdown(plan: &Plan, limit: usize) -> String {
     out
 }
 
+/// The rollout's progress: each stage's standing, the stage of each change of the plan, and
+/// what the plan holds back.
+fn rollout(view: &RolloutView) -> String {
+    let mut out = if view.rollback {
+        format!("#### Rollback of stage `{}` of rollout `{}`\n\nIts objects return to what they were before its last apply.\n\n", view.stage, view.name)
+    } else {
+        let at = view.stages.iter().position(|s| s.name == view.stage).map_or(0, |i| i + 1);
+        format!("#### Rollout `{}`: stage `{}` ({at} of {})\n\n", view.name, view.stage, view.stages.len())
+    };
+    out.push_str("| stage | standing |\n|---|---|\n");
+    for s in &view.stages {
+        let current = s.name == view.stage && !view.rollback;
+        let name = if current { format!("**{}** (this plan)", s.name) } else { s.name.clone() };
+        let _ = writeln!(out, "| {name} | {} |", super::plan::stage_status(s, current));
+    }
+    out.push('\n');
+    if !view.members.is_empty() {
+        let members: Vec<String> = view.members.iter().map(|(a, s)| format!("`{a}` → {s}")).collect();
+        let _ = writeln!(out, "Stage of each change: {}.\n", members.join(", "));
+    }
+    if !view.held.is_empty() {
+        let _ = writeln!(out, "<details><summary>Held for other stages ({})</summary>\n", view.held.len());
+        for h in &view.held {
+            let stage = h.stage.as_deref().map(|s| format!(", stage `{s}`")).unwrap_or_default();
+            let _ = writeln!(out, "- `{}` ({}{stage})", h.address, super::json::action_name(h.action));
+        }
+        out.push_str("\n</details>\n\n");
+    }
+    out
+}
+
 /// Author-written text on one line, without markup a comment would interpret.
 fn text(s: &str) -> String {
     s.replace('\n', " ").replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
@@ -316,6 +351,7 @@ mod tests {
             refresh_only: false,
             checks: Vec::new(),
             outputs: Vec::new(),
+            rollout: None,
         };
         let text = plan_markdown(&plan, MARKDOWN_LIMIT);
         assert!(text.len() <= MARKDOWN_LIMIT, "{} characters", text.len());
@@ -341,6 +377,7 @@ mod tests {
             refresh_only: false,
             checks: Vec::new(),
             outputs: Vec::new(),
+            rollout: None,
         };
         let text = plan_markdown(&plan, MARKDOWN_LIMIT);
         assert!(text.len() <= MARKDOWN_LIMIT, "{} characters", text.len());
@@ -360,6 +397,7 @@ mod tests {
             unmanaged: BTreeMap::new(),
             checks: Vec::new(),
             outputs: Vec::new(),
+            rollout: None,
         };
         let text = plan_markdown(&plan, MARKDOWN_LIMIT);
         assert!(text.contains("<details>"), "{text}");

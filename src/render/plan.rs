@@ -6,6 +6,7 @@ use super::value_text;
 use crate::apply::{Outcome, Report, Step};
 use crate::config::{CheckKind, CheckResult, CheckStatus};
 use crate::model::Value;
+use crate::plan::rollout::{RolloutView, StageView};
 use crate::plan::{Action, AttrChange, Change, Impact, Plan, Shown};
 use crate::vecmap::VecMap;
 
@@ -168,6 +169,9 @@ pub fn plan_human(plan: &Plan) -> String {
         return out;
     }
     if changes.is_empty() {
+        if let Some(view) = &plan.rollout {
+            let _ = writeln!(out, "{}", rollout_lines(view));
+        }
         let _ = writeln!(out, "No changes. Tenant `{}` matches the configuration.", plan.tenant_id);
         if let Some(line) = unmanaged_line(plan) {
             let _ = writeln!(out, "\n{line}");
@@ -176,6 +180,10 @@ pub fn plan_human(plan: &Plan) -> String {
             let _ = write!(out, "\n{}", checks(&plan.checks));
         }
         return out;
+    }
+    if let Some(view) = &plan.rollout {
+        out.push_str(&rollout_lines(view));
+        out.push('\n');
     }
     if plan.refresh_only {
         let _ = writeln!(
@@ -378,6 +386,53 @@ pub fn apply_report(report: &Report) -> String {
     }
     out.push_str(".\n");
     out
+}
+
+/// A rollout's progress, and the changes a stage's plan holds back for other stages.
+pub(crate) fn rollout_lines(view: &RolloutView) -> String {
+    let mut out = if view.rollback {
+        format!(
+            "Rollback of stage `{}` of rollout `{}`: its objects return to what they were before its last apply.\n",
+            view.stage, view.name
+        )
+    } else {
+        let at = view.stages.iter().position(|s| s.name == view.stage).map_or(0, |i| i + 1);
+        format!("Rollout `{}`, stage `{}` ({at} of {}):\n", view.name, view.stage, view.stages.len())
+    };
+    let width = view.stages.iter().map(|s| s.name.len()).max().unwrap_or(0);
+    for s in &view.stages {
+        let _ = writeln!(out, "  {:<width$}  {}", s.name, stage_status(s, s.name == view.stage && !view.rollback));
+    }
+    if !view.held.is_empty() {
+        let _ = writeln!(out, "Held for other stages ({}):", view.held.len());
+        for h in &view.held {
+            let stage = h.stage.as_deref().map(|s| format!(", stage {s}")).unwrap_or_default();
+            let _ = writeln!(out, "  {} ({}{stage})", h.address, super::json::action_name(h.action));
+        }
+    }
+    out
+}
+
+/// How a stage stands, in a few words.
+pub(crate) fn stage_status(s: &StageView, current: bool) -> String {
+    let mut parts = Vec::new();
+    match (s.pending, current) {
+        (0, true) => parts.push("this plan: nothing to change".to_owned()),
+        (n, true) => parts.push(format!("this plan: {n} change(s)")),
+        (0, false) => {}
+        (n, false) => parts.push(format!("{n} change(s) not applied")),
+    }
+    match &s.applied_at {
+        Some(at) => parts.push(format!("last applied {at}")),
+        None => parts.push("not applied yet".to_owned()),
+    }
+    match s.gate_passes {
+        Some(true) if s.soak_left > 0 => parts.push(format!("gate passes, soaking {}s more", s.soak_left)),
+        Some(true) => parts.push("gate passes".to_owned()),
+        Some(false) => parts.push("gate fails".to_owned()),
+        None => {}
+    }
+    parts.join("; ")
 }
 
 /// The results of check blocks and conditions: a count line, then one line per result that

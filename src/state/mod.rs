@@ -35,7 +35,21 @@ pub struct State {
     pub resources: BTreeMap<Address, ResourceState>,
     /// Non-sensitive outputs of the last apply.
     pub outputs: BTreeMap<String, serde_json::Value>,
+    /// The applies of each rollout's stages, by rollout and stage, oldest first.
+    pub rollouts: BTreeMap<String, BTreeMap<String, Vec<StageApply>>>,
 }
+
+/// One `apply --stage`: when it ran, whether it completed, and what the objects it changed
+/// were before it (`None` for one it created), which `thoth rollback` returns them to.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct StageApply {
+    pub applied_at: String,
+    pub complete: bool,
+    pub prior: BTreeMap<String, Option<ResourceState>>,
+}
+
+/// How many applies of a stage the state keeps.
+pub const STAGE_HISTORY: usize = 10;
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ResourceState {
@@ -82,6 +96,7 @@ impl State {
             tenant_id: None,
             resources: BTreeMap::new(),
             outputs: BTreeMap::new(),
+            rollouts: BTreeMap::new(),
         }
     }
 
@@ -129,6 +144,7 @@ impl State {
             tenant_id: file.tenant_id,
             resources,
             outputs: file.outputs,
+            rollouts: file.rollouts,
         })
     }
 
@@ -154,6 +170,7 @@ impl State {
                 })
                 .collect(),
             outputs: self.outputs.clone(),
+            rollouts: self.rollouts.clone(),
         };
         // Every part of the file is plain data that serializes.
         let mut text = serde_json::to_string_pretty(&file).unwrap_or_default();
@@ -219,6 +236,8 @@ struct StateFile {
     resources: Vec<ResourceFile>,
     #[serde(default)]
     outputs: BTreeMap<String, serde_json::Value>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    rollouts: BTreeMap<String, BTreeMap<String, Vec<StageApply>>>,
 }
 
 #[derive(Serialize, Deserialize)]

@@ -18,6 +18,7 @@ mod language;
 mod lifecycle;
 mod modules;
 mod plans;
+mod rollout;
 mod servers;
 mod support;
 mod transport;
