@@ -63,6 +63,9 @@ pub struct Report {
 struct Extras {
     warnings: Vec<String>,
     revealed: VecMap<String, Value>,
+    /// The create was refused because the object exists (409): its intent is dropped, since
+    /// the object there is not one this run created.
+    refused: bool,
 }
 
 impl Report {
@@ -244,6 +247,10 @@ pub async fn execute(
                     }
                     Err(message) => {
                         unit_ok = false;
+                        if extras.refused {
+                            // Nothing of this create is left to look up.
+                            finished_ok.insert(c.address.to_string());
+                        }
                         Outcome::Failed(message)
                     }
                 };
@@ -512,7 +519,9 @@ impl Lookup<Option<Json>> for ObjectLookup<'_> {
         let answer = operation::call(self.client, self.rt, list, self.values, &at).await?;
         // A lookup without a list key reads the one object the write acts on.
         let rows = match &list.list_key {
-            Some(key) => crate::remote::list_rows(answer, key).unwrap_or_default(),
+            // A list that cannot be read is no proof that the write did nothing.
+            Some(key) => crate::remote::list_rows(answer, key)
+                .map_err(|m| self.client.bad_list(list.path.trim_start_matches('/'), m))?,
             None => answer.into_iter().filter(Json::is_object).collect(),
         };
         let mut matches = rows.into_iter().filter(|row| !wanted.is_empty() && row.as_object().is_some_and(&matches));
@@ -581,7 +590,8 @@ struct BundleLookup<'a> {
 impl Lookup<Map<String, Json>> for BundleLookup<'_> {
     async fn find(&self) -> Result<Option<Map<String, Json>>, ApiError> {
         let path = self.rt.path.as_deref().unwrap_or_default();
-        let rows = crate::remote::list_rows(self.client.get(path, &[]).await?, "data").unwrap_or_default();
+        let rows = crate::remote::list_rows(self.client.get(path, &[]).await?, "data")
+            .map_err(|m| self.client.bad_list(path, m))?;
         let content = ["name", "framework", "raw_policy", "source_uri", "s3_uri"];
         let text = |v: Option<&Json>| v.and_then(Json::as_str).unwrap_or_default().trim().to_owned();
         let newest = rows
@@ -657,7 +667,11 @@ async fn write(
     };
     if matches!(rt.kind, Kind::Object | Kind::Singleton | Kind::Action) {
         let creating = rt.kind == Kind::Object && !(change.action == Action::Update && rt.update.is_some());
-        if creating && rt.create.as_ref().is_some_and(|op| !op.idempotent) {
+        // A create that cannot be repeated blindly, or one whose id the configuration
+        // chooses: killed before its result is recorded, the next run would otherwise find
+        // an object it cannot tell from one it did not create.
+        let chosen_id = matches!(change.id_after, crate::plan::Shown::Value(_));
+        if creating && (chosen_id || rt.create.as_ref().is_some_and(|op| !op.idempotent)) {
             intend().await?;
         }
         return write_described(change, rt, client, state, values, extras).await;
@@ -727,11 +741,19 @@ async fn write_described(
     };
     let prior_id = change.prior_id.as_deref().filter(|_| updating);
     let at = Placeholders { id: prior_id, tenant: client.tenant() };
-    let answer = if op.idempotent {
-        operation::call(client, rt, op, &values, &at).await.map_err(err)?
+    let sent = if op.idempotent {
+        Some(operation::call(client, rt, op, &values, &at).await)
     } else if rt.kind == Kind::Object {
         let lookup = ObjectLookup { client, rt, values: &values };
-        guarded(client, async || operation::call(client, rt, op, &values, &at).await, &lookup).await.map_err(err)?
+        Some(guarded(client, async || operation::call(client, rt, op, &values, &at).await, &lookup).await)
+    } else {
+        None
+    };
+    let answer = if let Some(sent) = sent {
+        sent.map_err(|e| {
+            extras.refused = matches!(e, ApiError::Status { status: 409, .. }) && !updating;
+            err(e)
+        })?
     } else {
         // An action that failed ambiguously may or may not have run: it is reported, and the
         // next apply runs it again.

@@ -753,6 +753,7 @@ const PROVIDER_ATTRS: &[&str] = &[
     "retry_max_delay_ms",
     "request_timeout_seconds",
     "insecure_skip_tls_verify",
+    "ca_file",
 ];
 
 /// The provider block's values, evaluated.
@@ -910,6 +911,12 @@ pub fn resolve_connection(
     let auth = resolve_auth(args, provider, diags)?;
     let tuning = provider.tuning(diags);
     let (attempts, base_ms, max_ms, timeout, insecure) = tuning;
+    if insecure {
+        diags.push(
+            Diagnostic::warning("TLS certificates of the control plane are not verified (`insecure_skip_tls_verify`)")
+                .help("anyone on the path can read the credential and every secret sent; trust a private CA with `ca_file` or SSL_CERT_FILE instead"),
+        );
+    }
     #[allow(clippy::cast_sign_loss, clippy::cast_possible_truncation)]
     Some(Connection {
         tenant_id,
@@ -922,6 +929,7 @@ pub fn resolve_connection(
         },
         timeout: Duration::from_secs(timeout as u64),
         insecure_skip_tls_verify: insecure,
+        ca_file: provider.string("ca_file").or_else(|| env("SSL_CERT_FILE")).map(PathBuf::from),
     })
 }
 

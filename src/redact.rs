@@ -24,13 +24,13 @@ pub fn add(secret: &str) {
     }
 }
 
-/// The text with every remembered secret replaced by `(redacted)`.
+/// The text with every remembered secret replaced by `(sensitive value)`.
 pub fn clean(text: &str) -> String {
-    let Ok(secrets) = SECRETS.read() else { return String::from("(redacted)") };
+    let Ok(secrets) = SECRETS.read() else { return String::from("(sensitive value)") };
     let mut out = text.to_owned();
     for s in secrets.iter() {
         if out.contains(s.as_str()) {
-            out = out.replace(s.as_str(), "(redacted)");
+            out = out.replace(s.as_str(), "(sensitive value)");
         }
     }
     out
@@ -42,6 +42,6 @@ mod tests {
     fn cleans_every_secret() {
         super::add("org-key-1234567");
         super::add("abc");
-        assert_eq!(super::clean("key org-key-1234567 and abc"), "key (redacted) and abc");
+        assert_eq!(super::clean("key org-key-1234567 and abc"), "key (sensitive value) and abc");
     }
 }

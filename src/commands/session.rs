@@ -185,6 +185,7 @@ async fn embedded(args: &ConnectionArgs, provider: &ProviderValues) -> Result<(C
         retry: remote::Retry::default(),
         timeout: std::time::Duration::from_secs(30),
         insecure_skip_tls_verify: false,
+        ca_file: None,
     });
     connection.auth = Auth::ApiKey(key);
     connection.base_url = emulator.base_url();

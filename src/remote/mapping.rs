@@ -138,6 +138,32 @@ pub fn deep_merge(doc: &mut Map<String, Json>, patch: &Map<String, Json>) {
     }
 }
 
+/// Why a row from the control plane cannot be read as the descriptor's object: a value of
+/// the wrong type where the descriptor expects a bool, a number, a list or a map.
+pub fn check_row(rt: &ResourceType, row: &Map<String, Json>) -> Result<(), String> {
+    for (name, attr) in &rt.attributes {
+        let Some(path) = attr.read_json.as_deref().or(attr.json.as_deref()) else { continue };
+        let Some(json) = read_path(row, path) else { continue };
+        if attr.encoding == Encoding::Plain && !json.is_null() && from_wire(attr, &json).is_none() {
+            let found = match json {
+                Json::Bool(_) => "a bool",
+                Json::Number(_) => "a number",
+                Json::String(_) => "a string",
+                Json::Array(_) => "a list",
+                _ => "an object",
+            };
+            let wanted = match attr.value_type {
+                ValueType::Bool => "a bool",
+                ValueType::Int | ValueType::Float => "a number",
+                ValueType::List | ValueType::Set => "a list",
+                _ => "an object",
+            };
+            return Err(format!("has {found} in `{path}`, where `{name}` needs {wanted}"));
+        }
+    }
+    Ok(())
+}
+
 /// Every attribute value a JSON row holds, by the descriptor's paths.
 pub fn read_row(rt: &ResourceType, row: &Map<String, Json>) -> VecMap<String, Value> {
     rt.attributes

@@ -50,6 +50,9 @@ pub struct Connection {
     pub retry: Retry,
     pub timeout: Duration,
     pub insecure_skip_tls_verify: bool,
+    /// A PEM bundle of certificate authorities trusted besides the public ones (`ca_file`
+    /// in the provider block, or `SSL_CERT_FILE`).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// The retry schedule of `govapi.md` §1.5: `base * 2^(n-1)` capped at `max`, `attempts` tries
@@ -98,6 +101,9 @@ pub enum ApiError {
     Transport { method: String, path: String, message: String, sent: bool },
     /// A success answer whose body is not what the contract says.
     Decode { method: String, path: String, message: String },
+    /// A redirect, which is never followed: the request (and its credential) is not sent
+    /// again anywhere.
+    Redirect { method: String, path: String, status: u16, location: String },
 }
 
 impl ApiError {
@@ -111,7 +117,7 @@ impl ApiError {
         match self {
             ApiError::Transport { sent, .. } => *sent,
             ApiError::Status { status, .. } => matches!(status, 500 | 502 | 503 | 504),
-            ApiError::Decode { .. } => false,
+            ApiError::Decode { .. } | ApiError::Redirect { .. } => false,
         }
     }
 
@@ -138,6 +144,10 @@ impl std::fmt::Display for ApiError {
             ApiError::Decode { method, path, message } => {
                 write!(f, "{method} {path} answered with an unexpected body: {message}")
             }
+            ApiError::Redirect { method, path, status, location } => write!(
+                f,
+                "{method} {path} answered HTTP {status}, a redirect to {location}: thoth follows no redirect and sent nothing there; set the API base URL to where the control plane really is"
+            ),
         }
     }
 }
@@ -190,14 +200,25 @@ impl Client {
         headers.insert("X-Aten-Provisioned-Via", reqwest::header::HeaderValue::from_static(PROVISIONED_VIA));
         headers.insert("X-Aten-Provisioner", reqwest::header::HeaderValue::from_static("thoth"));
         headers.insert("X-Aten-Provisioner-Version", reqwest::header::HeaderValue::from_static(version));
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .user_agent(format!("thoth/{version}"))
             .default_headers(headers)
             .connect_timeout(Duration::from_secs(10))
             .timeout(conn.timeout)
-            .danger_accept_invalid_certs(conn.insecure_skip_tls_verify)
-            .build()
-            .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+            // A redirect would re-send the credential, and a body with secrets, to a host
+            // nobody configured: it is answered as an error instead.
+            .redirect(reqwest::redirect::Policy::none())
+            .danger_accept_invalid_certs(conn.insecure_skip_tls_verify);
+        // Plain HTTP only ever goes to this machine, which no proxy stands in front of.
+        if conn.base_url.trim().starts_with("http://") {
+            builder = builder.no_proxy();
+        }
+        if let Some(path) = &conn.ca_file {
+            for cert in read_ca_file(path)? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder.build().map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
         Ok(Client {
             http,
             base: conn.base_url.trim().trim_end_matches('/').to_owned(),
@@ -315,24 +336,47 @@ impl Client {
                         status.as_u16(),
                         began.elapsed().as_millis()
                     );
-                    // `Retry-After` in seconds, on throttling and unavailability: every worker
-                    // of this client waits that long.
+                    // `Retry-After`, on throttling and unavailability: every worker of this
+                    // client waits that long (capped).
                     retry_after = resp
                         .headers()
                         .get(reqwest::header::RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                        .map(Duration::from_secs)
+                        .and_then(retry_after_of)
                         .filter(|_| matches!(status.as_u16(), 429 | 503));
                     if let Some(wait) = retry_after {
                         self.pause_for(wait);
                     }
-                    let text = resp.text().await.unwrap_or_default();
-                    if status.is_success() {
-                        return Ok((text, display_path));
+                    if status.is_redirection() {
+                        let location = resp
+                            .headers()
+                            .get(reqwest::header::LOCATION)
+                            .and_then(|v| v.to_str().ok())
+                            .map_or_else(|| "no `Location`".to_owned(), location_host);
+                        return Err(ApiError::Redirect {
+                            method: method.to_string(),
+                            path: display_path,
+                            status: status.as_u16(),
+                            location,
+                        });
                     }
-                    let retryable = matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504);
-                    (error_from_body(method, &display_path, status.as_u16(), &text), retryable)
+                    match read_body(resp).await {
+                        Ok(text) if status.is_success() => return Ok((text, display_path)),
+                        Ok(text) => {
+                            let retryable = matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504);
+                            (error_from_body(method, &display_path, status.as_u16(), &text), retryable)
+                        }
+                        // An answer cut short is no answer: never an empty one.
+                        Err(message) => (
+                            ApiError::Transport {
+                                method: method.to_string(),
+                                path: display_path.clone(),
+                                message,
+                                sent: true,
+                            },
+                            true,
+                        ),
+                    }
                 }
                 Err(e) => {
                     let retryable = e.is_timeout() || (e.is_request() && !e.is_connect()) || is_reset(&e);
@@ -409,6 +453,59 @@ fn transport_message(e: &reqwest::Error) -> String {
     }
 }
 
+/// The longest answer read: a bigger one is refused rather than held in memory.
+pub const MAX_BODY: usize = 256 << 20;
+
+/// Reads an answer's body in full, or says why it could not: the connection closed before
+/// its `Content-Length`, the request's timeout passed while it trickled, it grew past
+/// `MAX_BODY`, or it is not UTF-8.
+async fn read_body(mut resp: reqwest::Response) -> Result<String, String> {
+    let mut bytes = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if bytes.len() + chunk.len() > MAX_BODY {
+                    return Err(format!("the answer is larger than {} MiB", MAX_BODY >> 20));
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(e) => return Err(format!("the answer was cut short: {}", transport_message(&e))),
+        }
+    }
+    String::from_utf8(bytes).map_err(|_| "the answer is not UTF-8 text".to_owned())
+}
+
+/// A `Retry-After` value: whole seconds or an HTTP date. Negative, fractional and garbage
+/// values are ignored (the retry schedule applies); a date in the past is no wait.
+fn retry_after_of(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = crate::state::parse_http_date(text)?;
+    Some(Duration::from_secs(at.saturating_sub(crate::state::now_unix())))
+}
+
+/// The scheme and host a redirect points to, without its path, query or user information.
+fn location_host(location: &str) -> String {
+    match reqwest::Url::parse(location) {
+        Ok(url) => format!("`{}://{}`", url.scheme(), url.host_str().unwrap_or_default()),
+        Err(_) => "a relative location on the same host".to_owned(),
+    }
+}
+
+/// The certificate authorities of a PEM bundle.
+fn read_ca_file(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read the CA file `{}`: {e}", path.display()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| format!("the CA file `{}` is not a PEM bundle: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("the CA file `{}` holds no certificate", path.display()));
+    }
+    Ok(certs)
+}
+
 fn decode(method: &Method, path: &str, text: &str) -> Result<Option<Json>, ApiError> {
     if text.trim().is_empty() {
         return Ok(None);
@@ -431,39 +528,64 @@ fn error_from_body(method: &Method, path: &str, status: u16, text: &str) -> ApiE
     let parsed: Option<serde_json::Map<String, Json>> = serde_json::from_str(text).ok();
     let (code, message) = match parsed {
         Some(map) => (
-            map.get("error").and_then(Json::as_str).map(str::to_owned),
-            map.get("message")
-                .or_else(|| map.get("error_description"))
-                .and_then(Json::as_str)
-                .unwrap_or_default()
-                .to_owned(),
+            map.get("error").and_then(Json::as_str).map(shown),
+            shown(map.get("message").or_else(|| map.get("error_description")).and_then(Json::as_str).unwrap_or_default()),
         ),
-        None => (None, text.chars().take(300).collect()),
+        None => (None, shown(text)),
     };
     ApiError::Status { method: method.to_string(), path: path.to_owned(), status, code, message }
 }
 
-/// TLS is required except towards this machine.
+/// The longest part of an error body shown.
+const SHOWN_ERROR: usize = 300;
+
+/// Text from the server as an error may show it: every secret of this run replaced, control
+/// characters (terminal escapes) written as escapes, and cut to `SHOWN_ERROR` characters.
+fn shown(text: &str) -> String {
+    let clean = crate::redact::clean(text);
+    let mut out = String::new();
+    for (n, c) in clean.chars().enumerate() {
+        if n == SHOWN_ERROR {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// TLS is required except towards this machine. The rule is checked on the host as the
+/// URL parser reads it, so that user information (`http://localhost:80@10.1.2.3`) cannot
+/// pass for a loopback address; a URL with user information is refused outright, as a
+/// credential belongs in the provider block.
 fn check_base_url(base: &str) -> Result<(), String> {
     let base = base.trim();
-    if let Some(rest) = base.strip_prefix("http://") {
-        let host_port = rest.split('/').next().unwrap_or_default();
-        let host = if host_port.starts_with('[') {
-            host_port.split(']').next().unwrap_or_default().trim_start_matches('[')
-        } else {
-            host_port.split(':').next().unwrap_or_default()
-        };
-        let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-        if !loopback {
-            return Err(format!(
-                "refusing plain `http://` to `{host}`: use `https://` (plain HTTP is only allowed to this machine)"
-            ));
+    let url = reqwest::Url::parse(base).map_err(|e| format!("the API base URL is not a URL ({e})"))?;
+    let host = url.host_str().unwrap_or_default().to_owned();
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "the API base URL to `{host}` carries a user name or password: give the credential in the provider block or the environment instead"
+        ));
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" => {
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            let loopback = bare.eq_ignore_ascii_case("localhost")
+                || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+            if loopback {
+                Ok(())
+            } else {
+                Err(format!(
+                    "refusing plain `http://` to `{host}`: use `https://` (plain HTTP is only allowed to this machine)"
+                ))
+            }
         }
-        Ok(())
-    } else if base.starts_with("https://") {
-        Ok(())
-    } else {
-        Err(format!("the API base URL `{base}` must start with `https://`"))
+        other => Err(format!("the API base URL must start with `https://`, not `{other}://`")),
     }
 }
 
@@ -482,9 +604,28 @@ fn list_items(text: &str, key: &str) -> Result<Vec<Box<RawValue>>, String> {
     }
 }
 
-/// A list item as an object; an item that is not an object is no one's row.
-pub fn row_of(item: &RawValue) -> Option<serde_json::Map<String, Json>> {
-    serde_json::from_str(item.get()).ok()
+/// A list item as an object; an item that is not one makes the whole read fail, naming it,
+/// since a row dropped would read as an object deleted outside thoth.
+pub fn row_of(item: &RawValue, index: usize) -> Result<serde_json::Map<String, Json>, String> {
+    serde_json::from_str(item.get()).map_err(|_| format!("row {} of the list is not an object", index + 1))
+}
+
+impl Client {
+    /// The error of a list read whose row `index` (0-based) cannot be taken as it is.
+    pub fn bad_row(&self, path: &str, index: usize, row: &serde_json::Map<String, Json>, why: &str) -> ApiError {
+        let id = ["id", "slug", "key", "provider", "name"].iter().find_map(|k| row.get(*k).and_then(Json::as_str));
+        let named = id.map(|id| format!(" (`{}`)", shown(id))).unwrap_or_default();
+        ApiError::Decode {
+            method: "GET".to_owned(),
+            path: format!("/{}/thoth/{path}", self.tenant),
+            message: format!("row {}{named} of the list {why}; nothing was taken from this answer", index + 1),
+        }
+    }
+
+    /// The error of a list read whose answer is no list of objects.
+    pub fn bad_list(&self, path: &str, message: String) -> ApiError {
+        ApiError::Decode { method: "GET".to_owned(), path: format!("/{}/thoth/{path}", self.tenant), message }
+    }
 }
 
 /// Extracts an array from a list response by its envelope key; a missing key is an empty list.
@@ -493,7 +634,10 @@ pub fn list_rows(body: Option<Json>, key: &str) -> Result<Vec<Json>, String> {
         None => Ok(Vec::new()),
         Some(Json::Object(mut map)) => match map.remove(key) {
             None | Some(Json::Null) => Ok(Vec::new()),
-            Some(Json::Array(items)) => Ok(items.into_iter().filter(Json::is_object).collect()),
+            Some(Json::Array(items)) => match items.iter().position(|i| !i.is_object()) {
+                Some(n) => Err(format!("row {} of `{key}` is not an object", n + 1)),
+                None => Ok(items),
+            },
             Some(_) => Err(format!("`{key}` is not an array")),
         },
         Some(_) => Err("expected a JSON object".to_owned()),
@@ -533,5 +677,32 @@ mod tests {
         assert!(check_base_url("http://grid.acme.example.com").is_err());
         assert!(check_base_url("ftp://x").is_err());
         assert!(check_base_url("https://grid.acme.atensecurity.com").is_ok());
+        // The host is the one after the user information.
+        for sneaky in ["http://localhost:80@10.1.2.3", "http://127.0.0.1@evil.example", "http://[::1]:1@10.0.0.1/", "https://user:pw@grid.acme.example"] {
+            let refusal = check_base_url(sneaky).unwrap_err();
+            assert!(!refusal.contains("pw"), "{refusal}");
+        }
+        assert!(check_base_url("http://127.1.2.3:9").is_ok());
+    }
+
+    #[test]
+    fn retry_after_values() {
+        assert_eq!(retry_after_of("0"), Some(Duration::ZERO));
+        assert_eq!(retry_after_of(" 7 "), Some(Duration::from_secs(7)));
+        assert_eq!(retry_after_of("18446744073709551615"), Some(Duration::from_secs(u64::MAX)));
+        assert_eq!(retry_after_of("-5"), None);
+        assert_eq!(retry_after_of("1.5"), None);
+        assert_eq!(retry_after_of("soon"), None);
+        assert_eq!(retry_after_of("Sun, 06 Nov 1994 08:49:37 GMT"), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn error_bodies_are_cleaned_and_cut() {
+        crate::redact::add("canary-secret-0042");
+        let e = error_from_body(&Method::POST, "/t/x", 400, &format!("{{\"error\":\"bad\",\"message\":\"echo canary-secret-0042 \\u001b[2J{}\"}}", "x".repeat(500)));
+        let text = e.to_string();
+        assert!(!text.contains("canary-secret-0042") && text.contains("(sensitive value)"), "{text}");
+        assert!(!text.contains('\u{1b}') && text.contains("\\u{1b}"), "{text}");
+        assert!(text.len() < 420 && text.ends_with("..."), "{text}");
     }
 }

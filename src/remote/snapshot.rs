@@ -11,7 +11,7 @@ use serde_json::{Map, Value as Json};
 use tokio::task::JoinSet;
 
 use super::operation::{self, Placeholders};
-use super::{bundle, settings, upsert, ApiError, Client};
+use super::{bundle, mapping, settings, upsert, ApiError, Client};
 use crate::model::Value;
 use crate::schema::{Kind, ResourceType, Schema};
 use crate::state::ResourceState;
@@ -173,8 +173,8 @@ async fn read_lists(client: &Client, reads: ListReads) -> Result<Listed, ApiErro
                 |name: &str| schema.resource(name).and_then(|rt| rt.list.as_ref()).and_then(|l| l.list_key.clone());
             let key = types.keys().find_map(|n| list_key(n)).unwrap_or_else(|| "data".to_owned());
             let mut found = Listed::new();
-            for text in c.get_list(&path, &key).await? {
-                let Some(row) = super::row_of(&text) else { continue };
+            for (n, text) in c.get_list(&path, &key).await?.into_iter().enumerate() {
+                let row = super::row_of(&text, n).map_err(|m| c.bad_list(&path, m))?;
                 let mut keys = Vec::new();
                 for (name, values) in &types {
                     let rt = schema.resource(name).ok_or_else(|| unknown_type(name))?;
@@ -183,8 +183,10 @@ async fn read_lists(client: &Client, reads: ListReads) -> Result<Listed, ApiErro
                     if rt.fixed.iter().any(|(k, v)| row.get(k) != Some(v)) {
                         continue;
                     }
-                    if let Some(id) = operation::remote_id(rt, &row, values, c.tenant()) {
-                        keys.push((name.clone(), id));
+                    mapping::check_row(rt, &row).map_err(|why| c.bad_row(&path, n, &row, &why))?;
+                    match operation::remote_id(rt, &row, values, c.tenant()) {
+                        Some(id) => keys.push((name.clone(), id)),
+                        None => return Err(c.bad_row(&path, n, &row, "has no id")),
                     }
                 }
                 if !keys.is_empty() {
@@ -222,9 +224,13 @@ pub async fn refresh(client: &Client, needs: &Needs) -> Result<Snapshot, ApiErro
         tasks.spawn(async move {
             let rt = Schema::get().resource(&name).ok_or_else(|| unknown_type(&name))?;
             let mut rows = UpsertRows::default();
-            for text in upsert::list_text(&c, rt).await? {
-                let Some(row) = super::row_of(&text) else { continue };
-                let Some(id) = row.get(upsert::key_field(rt)).and_then(Json::as_str) else { continue };
+            let path = upsert::path(rt).to_owned();
+            for (n, text) in upsert::list_text(&c, rt).await?.into_iter().enumerate() {
+                let row = super::row_of(&text, n).map_err(|m| c.bad_list(&path, m))?;
+                mapping::check_row(rt, &row).map_err(|why| c.bad_row(&path, n, &row, &why))?;
+                let Some(id) = row.get(upsert::key_field(rt)).and_then(Json::as_str) else {
+                    return Err(c.bad_row(&path, n, &row, &format!("has no `{}`", upsert::key_field(rt))));
+                };
                 // Rows disabled by a soft delete are gone as far as a reviewer is concerned.
                 let live = rt.soft_delete.as_ref().is_none_or(|patch| patch.iter().any(|(k, v)| row.get(k) != Some(v)));
                 if live {

@@ -8,7 +8,7 @@ use serde_json::{Map, Value as Json};
 use super::{row_of, ApiError, Client, Idempotent, Root};
 use crate::schema::ResourceType;
 
-fn path(rt: &ResourceType) -> &str {
+pub fn path(rt: &ResourceType) -> &str {
     rt.path.as_deref().unwrap_or_default()
 }
 
@@ -24,7 +24,12 @@ pub async fn list_text(client: &Client, rt: &ResourceType) -> Result<Vec<Box<Raw
 
 /// Every row of the collection, unfiltered, in one call.
 pub async fn list(client: &Client, rt: &ResourceType) -> Result<Vec<Map<String, Json>>, ApiError> {
-    Ok(list_text(client, rt).await?.iter().filter_map(|item| row_of(item)).collect())
+    let items = list_text(client, rt).await?;
+    let mut rows = Vec::with_capacity(items.len());
+    for (n, item) in items.iter().enumerate() {
+        rows.push(row_of(item, n).map_err(|m| client.bad_list(path(rt), m))?);
+    }
+    Ok(rows)
 }
 
 /// Upserts one row. The call is idempotent only when the body names the row's key: without

@@ -332,6 +332,20 @@ pub fn parse_rfc3339(text: &str) -> Option<u64> {
     u64::try_from(days * 86_400 + hour * 3600 + minute * 60 + second - offset).ok()
 }
 
+/// Parses an HTTP date (IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`) into seconds since the
+/// epoch.
+pub fn parse_http_date(text: &str) -> Option<u64> {
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let (_, rest) = text.trim().split_once(", ")?;
+    let parts: Vec<&str> = rest.split(' ').collect();
+    let [day, month, year, time, "GMT"] = parts.as_slice() else { return None };
+    let month = MONTHS.iter().position(|m| m == month)? + 1;
+    if day.len() != 2 || year.len() != 4 || time.len() != 8 {
+        return None;
+    }
+    parse_rfc3339(&format!("{year}-{month:02}-{day}T{time}Z"))
+}
+
 /// Formats seconds since the epoch as RFC 3339 UTC.
 pub fn rfc3339(secs: u64) -> String {
     let days = secs / 86_400;

@@ -250,5 +250,5 @@ fn diagnosis_logs_name_calls_and_never_secrets() {
     bad.expect_code(0);
     let text = std::fs::read_to_string(&log).expect("the log file");
     assert!(!text.contains("canary-full-webhook-5d1f"), "{text}");
-    assert!(text.contains("GET /(redacted)/thoth/"), "{text}");
+    assert!(text.contains("GET /(sensitive value)/thoth/"), "{text}");
 }

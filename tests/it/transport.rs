@@ -16,11 +16,26 @@ struct Recorder {
 
 impl Recorder {
     fn start(responses: Vec<(u16, &'static str)>) -> Recorder {
+        Recorder::raw(
+            responses
+                .into_iter()
+                .map(|(status, body)| {
+                    format!(
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    /// Answers each connection with the next reply as it is written, then closes it.
+    fn raw(replies: Vec<String>) -> Recorder {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let handle = std::thread::spawn(move || {
             let mut seen = Vec::new();
-            for (status, body) in responses {
+            for reply in replies {
                 let Ok((mut stream, _)) = listener.accept() else { break };
                 let mut reader = BufReader::new(stream.try_clone().expect("clone"));
                 let mut head = String::new();
@@ -39,10 +54,6 @@ impl Recorder {
                 let _ = reader.read_exact(&mut body_in);
                 head.push_str(&String::from_utf8_lossy(&body_in));
                 seen.push(head);
-                let reply = format!(
-                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
                 let _ = stream.write_all(reply.as_bytes());
             }
             seen
@@ -180,4 +191,162 @@ fn an_ambiguous_create_that_took_effect_is_adopted_not_repeated() {
     assert_eq!(requests.iter().filter(|r| r.starts_with("POST")).count(), 1, "{requests:#?}");
     let state = std::fs::read_to_string(dir.path().join("thoth.state.json")).expect("state");
     assert!(state.contains("\"id\": \"bnd_1\""), "{state}");
+}
+
+/// A listener nothing should connect to; `untouched` says whether nothing did.
+struct Bystander(TcpListener);
+
+impl Bystander {
+    fn new() -> Bystander {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        Bystander(listener)
+    }
+
+    fn addr(&self) -> String {
+        self.0.local_addr().expect("addr").to_string()
+    }
+
+    fn untouched(&self) -> bool {
+        matches!(self.0.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+    }
+}
+
+fn plan_against(dir: &TempDir, url: &str, extra: &[(&str, &str)]) -> crate::support::Run {
+    let mut env = vec![("THOTH_TENANT_ID", "acme"), ("THOTH_API_KEY", KEY), ("THOTH_API_BASE_URL", url)];
+    env.extend_from_slice(extra);
+    thoth(dir.path(), &["plan"], &env)
+}
+
+#[test]
+fn a_redirect_is_an_error_and_nothing_follows_it() {
+    let dir = config("transport");
+    let elsewhere = Bystander::new();
+    let server = Recorder::raw(vec![format!(
+        "HTTP/1.1 307 Moved\r\nLocation: http://{}/acme/thoth/settings?token=abc\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        elsewhere.addr()
+    )]);
+    let run = plan_against(&dir, &server.url, &[]);
+    let requests = server.requests();
+    run.expect_code(1);
+    assert_eq!(requests.len(), 1, "{requests:#?}");
+    assert!(elsewhere.untouched(), "the redirect was followed");
+    assert!(run.stderr.contains("HTTP 307, a redirect to `http://127.0.0.1`"), "{}", run.stderr);
+    assert!(!run.stderr.contains("token=abc"), "{}", run.stderr);
+}
+
+#[test]
+fn user_information_cannot_pass_for_a_loopback_host() {
+    let dir = config("transport");
+    let target = Bystander::new();
+    for url in [format!("http://localhost:80@{}", target.addr()), format!("http://127.0.0.1:1@{}/", target.addr())] {
+        let run = plan_against(&dir, &url, &[]);
+        run.expect_code(1);
+        assert!(run.stderr.contains("carries a user name or password"), "{}", run.stderr);
+    }
+    assert!(target.untouched(), "a connection was made before the URL was refused");
+}
+
+#[test]
+fn plain_http_to_this_machine_never_goes_through_a_proxy() {
+    let dir = config("transport");
+    let proxy = Bystander::new();
+    let proxy_url = format!("http://{}", proxy.addr());
+    let server = Recorder::start(vec![(200, "{}")]);
+    let run = plan_against(
+        &dir,
+        &server.url,
+        &[("HTTP_PROXY", proxy_url.as_str()), ("http_proxy", proxy_url.as_str()), ("ALL_PROXY", proxy_url.as_str())],
+    );
+    let requests = server.requests();
+    run.expect_code(0);
+    assert_eq!(requests.len(), 1);
+    assert!(proxy.untouched(), "the request went to the proxy");
+}
+
+#[test]
+fn skipping_tls_verification_warns_on_every_run() {
+    let dir = config("transport");
+    std::fs::write(
+        dir.path().join("main.tf"),
+        "provider \"thoth\" {\n  insecure_skip_tls_verify = true\n  retry_max_attempts = 1\n}\n\nresource \"thoth_governance_settings\" \"baseline\" {\n  compliance_profile = \"soc2\"\n}\n",
+    )
+    .expect("config");
+    let closed = Bystander::new();
+    let url = format!("https://{}", closed.addr());
+    drop(closed);
+    for _ in 0..2 {
+        let run = plan_against(&dir, &url, &[]);
+        assert!(run.stderr.contains("TLS certificates of the control plane are not verified"), "{}", run.stderr);
+    }
+}
+
+#[test]
+fn an_answer_cut_short_is_an_error_never_an_empty_answer() {
+    let dir = config("transport");
+    // The body stops long before its `Content-Length`, on every try.
+    let cut = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 400\r\nConnection: close\r\n\r\n{\"compliance_profile\":".to_owned();
+    let server = Recorder::raw(vec![cut; 4]);
+    let run = plan_against(&dir, &server.url, &[]);
+    let requests = server.requests();
+    run.expect_code(1);
+    assert_eq!(requests.len(), 4, "a cut answer to a GET is tried again: {requests:#?}");
+    assert!(run.stderr.contains("GET /acme/thoth/settings got no answer: the answer was cut short"), "{}", run.stderr);
+    assert!(!run.stdout.contains("will be created"), "{}", run.stdout);
+}
+
+#[test]
+fn error_bodies_never_show_the_key_or_escape_sequences() {
+    let dir = config("transport");
+    let body = format!(r#"{{"error":"forbidden","message":"key {KEY} is not allowed \u001b]0;pwned\u0007"}}"#);
+    let body: &'static str = Box::leak(body.into_boxed_str());
+    let server = Recorder::start(vec![(403, body)]);
+    let run = plan_against(&dir, &server.url, &[]);
+    let _ = server.requests();
+    run.expect_code(1);
+    assert!(!run.stderr.contains(KEY) && !run.stdout.contains(KEY), "{}", run.stderr);
+    assert!(run.stderr.contains("key (sensitive value) is not allowed"), "{}", run.stderr);
+    assert!(!run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
+}
+
+#[test]
+fn list_rows_that_do_not_read_fail_the_plan_naming_the_row() {
+    let dir = TempDir::new("transport-rows");
+    std::fs::write(
+        dir.path().join("main.tf"),
+        "provider \"thoth\" {\n  retry_max_attempts = 1\n}\n\nresource \"thoth_mdm_provider\" \"jamf\" {\n  provider_name = \"jamf\"\n}\n",
+    )
+    .expect("config");
+    for (list, expected) in [
+        (r#"{"data":[{"provider":"intune","enabled":true},{"provider":"jamf","enabled":"yes"}]}"#, "row 2 (`jamf`) of the list has a string in `enabled`, where `enabled` needs a bool"),
+        (r#"{"data":[{"provider":"intune"},{"enabled":false,"name":null}]}"#, "row 2 of the list has no `provider`"),
+        (r#"{"data":[{"provider":"intune"},7]}"#, "row 2 of the list is not an object"),
+    ] {
+        let server = Recorder::start(vec![(200, list); 3]);
+        let run = plan_against(&dir, &server.url, &[]);
+        drop(server);
+        run.expect_code(1);
+        assert!(run.stderr.contains(expected), "{expected}\n{}", run.stderr);
+        assert!(!run.stdout.contains("will be created"), "{}", run.stdout);
+    }
+}
+
+#[test]
+fn a_create_refused_as_existing_leaves_no_intent_to_adopt() {
+    let dir = TempDir::new("transport-409");
+    std::fs::write(
+        dir.path().join("main.tf"),
+        "resource \"thoth_mcp_vendor\" \"v\" {\n  vendor_id = \"acme-mcp\"\n  display_name = \"Acme\"\n  host_patterns = [\"mcp.acme.example\"]\n}\n",
+    )
+    .expect("config");
+    let exists = r#"{"error":"mcp_vendor_exists","message":"MCP vendor \"acme-mcp\" already exists"}"#;
+    let server = Recorder::start(vec![(200, r#"{"data":[]}"#), (409, exists)]);
+    let run = apply(&dir, &server);
+    let requests = server.requests();
+    run.expect_code(1);
+    assert!(requests[1].starts_with("POST /acme/thoth/mcp/vendors"), "{requests:#?}");
+    assert!(run.stdout.contains("thoth never takes over an object it did not create"), "{}", run.stdout);
+    // The journal would make the next run adopt the vendor that was already there.
+    let journal = std::fs::read_to_string(dir.path().join("thoth.state.json.journal")).unwrap_or_default();
+    assert!(!journal.contains("thoth_mcp_vendor.v"), "{journal}");
 }
