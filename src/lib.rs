@@ -14,6 +14,7 @@ pub mod config;
 pub mod diag;
 pub mod emulator;
 pub mod evaluate;
+pub mod files;
 pub mod fmt;
 pub mod graph;
 pub mod model;

@@ -145,7 +145,7 @@ impl PlanFile {
     }
 
     pub fn read(path: &Path) -> Result<PlanFile, String> {
-        let text = std::fs::read_to_string(path)
+        let text = crate::files::read_text(path, crate::files::MAX_DOCUMENT)
             .map_err(|e| format!("cannot read the plan file `{}`: {e}", path.display()))?;
         let file: PlanFile =
             serde_json::from_str(&text).map_err(|e| format!("`{}` is not a thoth plan file: {e}", path.display()))?;

@@ -13,7 +13,7 @@ pub(super) async fn run(command: MigrateCommand) -> u8 {
 }
 
 async fn from_terraform(args: &MigrateArgs) -> u8 {
-    let text = match std::fs::read_to_string(&args.path) {
+    let text = match crate::files::read_text(&args.path, crate::files::MAX_DOCUMENT) {
         Ok(t) => t,
         Err(e) => return fail(&format!("cannot read `{}`: {e}", args.path.display()), None),
     };

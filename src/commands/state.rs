@@ -222,7 +222,7 @@ async fn pull(args: &StateArgs) -> u8 {
 
 async fn push(args: &PushArgs) -> u8 {
     let source = format!("`{}`", args.file.display());
-    let pushed = match std::fs::read(&args.file) {
+    let pushed = match crate::files::read_bytes(&args.file, crate::files::MAX_DOCUMENT) {
         Ok(bytes) => match State::from_bytes(&bytes, &source) {
             Ok(state) => state,
             Err(e) => {

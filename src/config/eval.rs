@@ -79,9 +79,23 @@ struct Ctx<'a> {
     file: usize,
     bound: Vec<(String, Value)>,
     sensitive: &'a Cell<bool>,
+    /// How many templates are being rendered around this expression.
+    templates: usize,
 }
 
+/// The most instances one `count` or `for_each` makes.
+const MAX_INSTANCES: usize = 100_000;
+
+/// The deepest `templatefile` calls nest (a template that renders itself stops there).
+const MAX_TEMPLATE_DEPTH: usize = 16;
+
 type EvalResult = Result<Value, Diagnostic>;
+
+fn too_many(span: Span, block: &str, n: &str) -> Diagnostic {
+    Diagnostic::error(format!("`{block}` would have {n} instances, more than the {MAX_INSTANCES} thoth allows"))
+        .at(span, "too many instances")
+        .help(format!("one block makes at most {MAX_INSTANCES} instances; split the collection"))
+}
 
 const ROOTS: &[&str] = &["var", "local", "path", "data"];
 
@@ -139,6 +153,16 @@ impl<'m> Evaluator<'m> {
                 .help("instance keys appear in plans and state; use non-secret values"));
         }
         match (repetition, value) {
+            #[allow(clippy::cast_precision_loss)]
+            (Repetition::Count(_), Value::Number(n)) if n > MAX_INSTANCES as f64 && n.fract() == 0.0 => {
+                Err(too_many(expr.span, what_block, &format!("{n}")))
+            }
+            (Repetition::ForEach(_), Value::Map(map)) if map.len() > MAX_INSTANCES => {
+                Err(too_many(expr.span, what_block, &map.len().to_string()))
+            }
+            (Repetition::ForEach(_), Value::List(items)) if items.len() > MAX_INSTANCES => {
+                Err(too_many(expr.span, what_block, &items.len().to_string()))
+            }
             (Repetition::Count(_), Value::Number(n)) if n >= 0.0 && n.fract() == 0.0 => {
                 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
                 let n = n as usize;
@@ -199,7 +223,7 @@ impl<'m> Evaluator<'m> {
         let mut instances = self.instances_of(&block);
         if let Some(TraversalOperator::Index(index)) = rest.first().map(hcl_edit::Decorated::value) {
             let sensitive = Cell::new(false);
-            let mut ctx = Ctx { file: expr.span.file, bound: Vec::new(), sensitive: &sensitive };
+            let mut ctx = Ctx { file: expr.span.file, bound: Vec::new(), sensitive: &sensitive, templates: 0 };
             let key = match self.expr(&mut ctx, index)? {
                 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
                 Value::Number(n) => InstanceKey::Index(n as usize),
@@ -231,7 +255,7 @@ impl<'m> Evaluator<'m> {
         let Expression::Traversal(t) = &expr.expr else { return Err(invalid()) };
         let Expression::Variable(root) = &t.expr else { return Err(invalid()) };
         let sensitive = Cell::new(false);
-        let mut ctx = Ctx { file: expr.span.file, bound: Vec::new(), sensitive: &sensitive };
+        let mut ctx = Ctx { file: expr.span.file, bound: Vec::new(), sensitive: &sensitive, templates: 0 };
         // The names of the traversal, each with the key that follows it.
         let mut steps: Vec<(String, Option<InstanceKey>)> = vec![(root.as_str().to_owned(), None)];
         for op in &t.operators {
@@ -300,7 +324,7 @@ impl<'m> Evaluator<'m> {
     /// Evaluates an expression; the flag tells whether the value derives from a secret.
     pub fn eval(&self, expr: &Expr) -> Result<(Value, bool), Diagnostic> {
         let sensitive = Cell::new(false);
-        let mut ctx = Ctx { file: expr.span.file, bound: Vec::new(), sensitive: &sensitive };
+        let mut ctx = Ctx { file: expr.span.file, bound: Vec::new(), sensitive: &sensitive, templates: 0 };
         let value = self.expr(&mut ctx, &expr.expr)?;
         Ok((value, sensitive.get()))
     }
@@ -416,7 +440,7 @@ impl<'m> Evaluator<'m> {
                 .at(span, "wrong number of arguments"));
         };
         let read = Cell::new(false);
-        let mut inner = Ctx { file: ctx.file, bound: ctx.bound.clone(), sensitive: &read };
+        let mut inner = Ctx { file: ctx.file, bound: ctx.bound.clone(), sensitive: &read, templates: ctx.templates };
         let value = self.expr(&mut inner, arg)?;
         match name {
             "sensitive" => {
@@ -457,6 +481,11 @@ impl<'m> Evaluator<'m> {
                 .at(span, "wrong number of arguments"));
         };
         let path_span = Self::span(ctx, *path_expr);
+        if ctx.templates >= MAX_TEMPLATE_DEPTH {
+            return Err(Diagnostic::error(format!("templates nest more than {MAX_TEMPLATE_DEPTH} deep"))
+                .at(span, "one template too many")
+                .help("a template that renders itself (directly or through others) never ends"));
+        }
         let (path, vars) = match (self.expr(ctx, path_expr)?, self.expr(ctx, vars_expr)?) {
             (Value::String(p), Value::Map(v)) => (p, v),
             (Value::Unknown, _) | (_, Value::Unknown) => return Ok(Value::Unknown),
@@ -470,8 +499,15 @@ impl<'m> Evaluator<'m> {
             }
             (other, _) => return Err(type_error(path_span, "the first argument of `templatefile`", "string", &other)),
         };
-        let text = std::fs::read_to_string(self.module.dir.join(&path))
+        let text = crate::files::read_text(&self.module.dir.join(&path), crate::files::MAX_TEXT)
             .map_err(|e| Diagnostic::error(format!("cannot read template `{path}`: {e}")).at(path_span, "this file"))?;
+        if super::too_deep(&text).is_some() {
+            return Err(Diagnostic::error(format!(
+                "template `{path}` nests brackets more than {} levels deep",
+                super::MAX_NESTING
+            ))
+            .at(path_span, "this file"));
+        }
         let template = hcl_edit::parser::parse_template(&text).map_err(|e| {
             Diagnostic::error(format!("template `{path}` is invalid: {}", e.message())).at(
                 path_span,
@@ -480,9 +516,20 @@ impl<'m> Evaluator<'m> {
         })?;
         // The template's own spans point into another file; errors inside it are reported at
         // the call.
-        let mut inner = Ctx { file: ctx.file, bound: vars.into_iter().collect(), sensitive: ctx.sensitive };
+        let mut inner = Ctx {
+            file: ctx.file,
+            bound: vars.into_iter().collect(),
+            sensitive: ctx.sensitive,
+            templates: ctx.templates + 1,
+        };
         self.template(&mut inner, &template).map_err(|d| {
-            Diagnostic::error(format!("in template `{path}`: {}", d.message)).at(span, "while rendering this template")
+            // A template failing inside another is reported once, at the outermost call.
+            let message = if d.message.starts_with("in template") || d.message.starts_with("templates nest") {
+                d.message
+            } else {
+                format!("in template `{path}`: {}", d.message)
+            };
+            Diagnostic::error(message).at(span, "while rendering this template")
         })
     }
 
@@ -823,7 +870,8 @@ impl<'m> Evaluator<'m> {
                     (ops.first().map(hcl_edit::Decorated::value), ops.get(1).map(hcl_edit::Decorated::value))
                 {
                     let sensitive = Cell::new(false);
-                    let mut inner = Ctx { file: ctx.file, bound: ctx.bound.clone(), sensitive: &sensitive };
+                    let mut inner =
+                        Ctx { file: ctx.file, bound: ctx.bound.clone(), sensitive: &sensitive, templates: 0 };
                     let key = match self.expr(&mut inner, index)? {
                         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
                         Value::Number(n) if n >= 0.0 && n.fract() == 0.0 => InstanceKey::Index(n as usize),

@@ -261,12 +261,28 @@ fn load_scope(
     stack: bool,
 ) -> usize {
     let mut names: Vec<String> = match std::fs::read_dir(dir) {
-        Ok(entries) => entries
-            .filter_map(std::result::Result::ok)
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
-            .filter(|n| is_config_file(n, stack))
-            .collect(),
+        Ok(entries) => {
+            let mut names = Vec::new();
+            for entry in entries.filter_map(std::result::Result::ok) {
+                let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                    // A name that is not UTF-8 cannot be told apart from a configuration file
+                    // by its ending alone: it is reported rather than skipped.
+                    let lossy = entry.file_name().to_string_lossy().into_owned();
+                    if is_config_file(&lossy, stack) {
+                        diags.push(
+                            Diagnostic::error(format!("the file name `{lossy}` in `{}` is not UTF-8", dir.display()))
+                                .help("rename the file; configuration file names must be UTF-8"),
+                        );
+                    }
+                    continue;
+                };
+                // A symbolic link is read as the file it points to.
+                if is_config_file(&name, stack) && (entry.file_type().is_ok_and(|t| t.is_file() || t.is_symlink())) {
+                    names.push(name);
+                }
+            }
+            names
+        }
         Err(e) => {
             diags.push(Diagnostic::error(format!("cannot read the configuration directory `{}`: {e}", dir.display())));
             return 0;
@@ -278,7 +294,7 @@ fn load_scope(
     for name in &names {
         let display =
             if display_dir.is_empty() || display_dir == "." { name.clone() } else { format!("{display_dir}/{name}") };
-        match std::fs::read_to_string(dir.join(name)) {
+        match crate::files::read_text(&dir.join(name), crate::files::MAX_TEXT) {
             Ok(text) if name.ends_with(".tf.json") => match super::json::to_native(&text) {
                 Ok(native) => module.files.push(SourceFile { name: display, text: native, scope }),
                 Err(e) => bad_json.push((display, text, e)),
@@ -316,6 +332,10 @@ fn collect_files(files: &[SourceFile], first: usize, at: At<'_>) -> Vec<(Module,
         let mut part = Module::default();
         let mut diags = Diagnostics::default();
         let text = &files[file].text;
+        if let Some(offset) = super::too_deep(text) {
+            diags.push(nested_too_deep(file, offset));
+            return (part, diags);
+        }
         match hcl_edit::parser::parse_body(text) {
             Ok(body) => collect(&mut part, &mut diags, At { file, ..at }, &body),
             Err(err) => diags.push(syntax_error(file, text, &err)),
@@ -403,7 +423,16 @@ fn merge(module: &mut Module, diags: &mut Diagnostics, mut part: Module, scope: 
 
 /// The syntax error of one file of native syntax, placed in file `file`, if it has one.
 pub fn syntax_check(file: usize, text: &str) -> Option<Diagnostic> {
+    if let Some(offset) = super::too_deep(text) {
+        return Some(nested_too_deep(file, offset));
+    }
     hcl_edit::parser::parse_body(text).err().map(|err| syntax_error(file, text, &err))
+}
+
+pub(super) fn nested_too_deep(file: usize, offset: usize) -> Diagnostic {
+    Diagnostic::error(format!("brackets nest more than {} levels deep", super::MAX_NESTING))
+        .at(Span { file, start: offset, end: offset + 1 }, "one level too many")
+        .help("flatten the expression, or move the data to a file read with `jsondecode(file(...))`")
 }
 
 fn syntax_error(file: usize, text: &str, err: &hcl_edit::parser::Error) -> Diagnostic {

@@ -45,6 +45,59 @@ pub struct ScopeId(pub u32);
 /// The root module.
 pub const ROOT: ScopeId = ScopeId(0);
 
+/// The deepest brackets nest in text thoth parses: the parser and the evaluator recurse once
+/// per level, so deeper text is refused before it is parsed.
+pub const MAX_NESTING: usize = 128;
+
+/// The byte offset where `text` first nests brackets (and string interpolations) deeper than
+/// `MAX_NESTING`; string contents and comments do not count.
+pub fn too_deep(text: &str) -> Option<usize> {
+    // The stack holds `"` for a string, `$` for an interpolation, or the open bracket.
+    let mut stack: Vec<u8> = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let in_string = stack.last() == Some(&b'"');
+        if in_string {
+            match b {
+                b'\\' => i += 1,
+                b'"' => {
+                    stack.pop();
+                }
+                b'$' | b'%' if bytes.get(i + 1) == Some(&b'{') => {
+                    stack.push(b'$');
+                    i += 1;
+                }
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => stack.push(b'"'),
+                b'#' => {
+                    i += bytes[i..].iter().position(|c| *c == b'\n').unwrap_or(bytes.len() - i);
+                }
+                b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                    i += bytes[i..].iter().position(|c| *c == b'\n').unwrap_or(bytes.len() - i);
+                }
+                b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                    i += text[i..].find("*/").map_or(bytes.len() - i, |p| p + 1);
+                }
+                b'{' | b'[' | b'(' => stack.push(b),
+                b'}' | b']' | b')' => {
+                    stack.pop();
+                }
+                _ => {}
+            }
+        }
+        if stack.iter().filter(|s| **s != b'"').count() > MAX_NESTING {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
 /// What one module declares: its variables, locals, outputs and module calls (resources are
 /// kept together in `Module::resources`, under addresses that name their module).
 #[derive(Debug, Default)]

@@ -112,7 +112,15 @@ impl VarInputs {
     /// `TF_VAR_<name>` and then `THOTH_VAR_<name>`, which wins: a pipeline written for
     /// Terraform keeps working, and thoth's own spelling takes precedence.
     pub fn from_env() -> Vec<(String, String)> {
-        let vars: Vec<(String, String)> = std::env::vars().collect();
+        // Only variables that name a thoth variable are read: anything else in the
+        // environment, UTF-8 or not, is none of thoth's business. A value that is not UTF-8
+        // is kept as its lossy text, which then fails its variable's type or shows as such.
+        let vars: Vec<(String, String)> = std::env::vars_os()
+            .filter_map(|(k, v)| {
+                let k = k.into_string().ok()?;
+                (k.starts_with("TF_VAR_") || k.starts_with("THOTH_VAR_")).then(|| (k, v.to_string_lossy().into_owned()))
+            })
+            .collect();
         ["TF_VAR_", "THOTH_VAR_"]
             .iter()
             .flat_map(|prefix| {
@@ -296,6 +304,9 @@ fn parse_cli_value(module: &Module, name: &str, text: &str) -> Result<Value, Str
     if is_string {
         return Ok(Value::String(text.to_owned()));
     }
+    if super::too_deep(text).is_some() {
+        return Err(format!("the value nests brackets more than {} levels deep", super::MAX_NESTING));
+    }
     let expr = hcl_edit::parser::parse_expr(text).map_err(|e| e.message().to_owned())?;
     let empty = Evaluator::new(module, BTreeMap::new());
     let wrapped = Expr { expr, span: crate::model::Span::default(), key_span: crate::model::Span::default() };
@@ -309,7 +320,7 @@ fn load_var_file(
     diags: &mut Diagnostics,
 ) {
     let display = path.display().to_string();
-    let text = match std::fs::read_to_string(path) {
+    let text = match crate::files::read_text(path, crate::files::MAX_TEXT) {
         Ok(t) => t,
         Err(e) => {
             diags.push(Diagnostic::error(format!("cannot read variable file `{display}`: {e}")));
@@ -330,6 +341,10 @@ fn load_var_file(
     }
     let file = module.files.len();
     module.files.push(SourceFile { name: display.clone(), text: text.clone(), scope: super::ROOT });
+    if let Some(offset) = super::too_deep(&text) {
+        diags.push(super::load::nested_too_deep(file, offset));
+        return;
+    }
     let body = match hcl_edit::parser::parse_body(&text) {
         Ok(b) => b,
         Err(e) => {

@@ -529,7 +529,9 @@ fn error_from_body(method: &Method, path: &str, status: u16, text: &str) -> ApiE
     let (code, message) = match parsed {
         Some(map) => (
             map.get("error").and_then(Json::as_str).map(shown),
-            shown(map.get("message").or_else(|| map.get("error_description")).and_then(Json::as_str).unwrap_or_default()),
+            shown(
+                map.get("message").or_else(|| map.get("error_description")).and_then(Json::as_str).unwrap_or_default(),
+            ),
         ),
         None => (None, shown(text)),
     };
@@ -678,7 +680,12 @@ mod tests {
         assert!(check_base_url("ftp://x").is_err());
         assert!(check_base_url("https://grid.acme.atensecurity.com").is_ok());
         // The host is the one after the user information.
-        for sneaky in ["http://localhost:80@10.1.2.3", "http://127.0.0.1@evil.example", "http://[::1]:1@10.0.0.1/", "https://user:pw@grid.acme.example"] {
+        for sneaky in [
+            "http://localhost:80@10.1.2.3",
+            "http://127.0.0.1@evil.example",
+            "http://[::1]:1@10.0.0.1/",
+            "https://user:pw@grid.acme.example",
+        ] {
             let refusal = check_base_url(sneaky).unwrap_err();
             assert!(!refusal.contains("pw"), "{refusal}");
         }
@@ -699,7 +706,12 @@ mod tests {
     #[test]
     fn error_bodies_are_cleaned_and_cut() {
         crate::redact::add("canary-secret-0042");
-        let e = error_from_body(&Method::POST, "/t/x", 400, &format!("{{\"error\":\"bad\",\"message\":\"echo canary-secret-0042 \\u001b[2J{}\"}}", "x".repeat(500)));
+        let e = error_from_body(
+            &Method::POST,
+            "/t/x",
+            400,
+            &format!("{{\"error\":\"bad\",\"message\":\"echo canary-secret-0042 \\u001b[2J{}\"}}", "x".repeat(500)),
+        );
         let text = e.to_string();
         assert!(!text.contains("canary-secret-0042") && text.contains("(sensitive value)"), "{text}");
         assert!(!text.contains('\u{1b}') && text.contains("\\u{1b}"), "{text}");

@@ -192,24 +192,15 @@ pub fn backup_path(path: &Path) -> PathBuf {
 }
 
 /// Writes `bytes` to `path` so that a reader sees either the old or the new content, never a
-/// part: temporary file (mode 0600), fsync, rename, fsync of the directory.
+/// part: temporary file (mode 0600), fsync, rename, fsync of the directory. The temporary
+/// file has a random name and is created exclusively, so that nothing placed there before
+/// (a symbolic link to another file, say) is written through.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp_name = path.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_default();
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
+    let (tmp, mut f) = create_temporary(path)?;
     let result = (|| {
-        let mut f = options.open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        drop(f);
         std::fs::rename(&tmp, path)?;
         if let Ok(d) = std::fs::File::open(dir) {
             // Some filesystems refuse to sync a directory; the rename is then as durable as
@@ -222,6 +213,53 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// A new file beside `path`, created exclusively (never through an existing name or link)
+/// with mode 0600 whatever the umask.
+fn create_temporary(path: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
+    let base = path.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_default();
+    loop {
+        let mut name = base.clone();
+        name.push(format!(".tmp-{}-{}", std::process::id(), hex(&random_bytes::<6>())));
+        let tmp = path.with_file_name(name);
+        match create_private(&tmp) {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Creates a file that did not exist (a symbolic link in its place is refused), readable and
+/// writable by its owner only.
+pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(file)
+}
+
+/// Refuses a path that is a symbolic link: the journal and the lock are never opened
+/// through one, which could point them at any file the user can write.
+pub fn refuse_symlink(path: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(std::io::Error::other(format!(
+            "`{}` is a symbolic link, which thoth does not follow for its journal and lock",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 #[derive(Serialize, Deserialize)]

@@ -13,6 +13,7 @@ mod emulator;
 mod emulator_more;
 mod faults;
 mod full;
+mod inputs;
 mod kill;
 mod language;
 mod lifecycle;

@@ -318,7 +318,10 @@ fn list_rows_that_do_not_read_fail_the_plan_naming_the_row() {
     )
     .expect("config");
     for (list, expected) in [
-        (r#"{"data":[{"provider":"intune","enabled":true},{"provider":"jamf","enabled":"yes"}]}"#, "row 2 (`jamf`) of the list has a string in `enabled`, where `enabled` needs a bool"),
+        (
+            r#"{"data":[{"provider":"intune","enabled":true},{"provider":"jamf","enabled":"yes"}]}"#,
+            "row 2 (`jamf`) of the list has a string in `enabled`, where `enabled` needs a bool",
+        ),
         (r#"{"data":[{"provider":"intune"},{"enabled":false,"name":null}]}"#, "row 2 of the list has no `provider`"),
         (r#"{"data":[{"provider":"intune"},7]}"#, "row 2 of the list is not an object"),
     ] {

@@ -10,6 +10,9 @@ use crate::vecmap::VecMap;
 /// Terraform refuses to build longer ranges, so that a typo cannot exhaust memory.
 const RANGE_LIMIT: usize = 1024;
 
+/// The most elements `setproduct` makes.
+const PRODUCT_LIMIT: usize = 1_000_000;
+
 pub(super) const NAMES: &[&str] = &[
     "zipmap",
     "range",
@@ -80,28 +83,13 @@ pub(super) fn call(name: &str, args: Args<'_>, span: Span) -> Result<Value, Diag
                 ));
             }
             let sets = args.iter().map(|a| list_arg(name, a)).collect::<Result<Vec<_>, _>>()?;
-            let mut out: Vec<Value> = Vec::new();
-            match name {
-                "setunion" => {
-                    for item in sets.iter().flat_map(|s| s.iter()) {
-                        push_unique(&mut out, item);
-                    }
-                }
-                "setintersection" => {
-                    for item in sets[0] {
-                        if sets[1..].iter().all(|s| s.contains(item)) {
-                            push_unique(&mut out, item);
-                        }
-                    }
-                }
-                _ => {
-                    for item in sets[0] {
-                        if !sets[1].contains(item) {
-                            push_unique(&mut out, item);
-                        }
-                    }
-                }
-            }
+            let keyed: Vec<std::collections::HashSet<String>> =
+                sets[1..].iter().map(|s| s.iter().map(key_of).collect()).collect();
+            let out = match name {
+                "setunion" => unique(sets.iter().flat_map(|s| s.iter())),
+                "setintersection" => unique(sets[0].iter().filter(|i| keyed.iter().all(|k| k.contains(&key_of(i))))),
+                _ => unique(sets[0].iter().filter(|i| !keyed[0].contains(&key_of(i)))),
+            };
             Ok(Value::List(set_order(out)))
         }
         "setproduct" => {
@@ -109,8 +97,16 @@ pub(super) fn call(name: &str, args: Args<'_>, span: Span) -> Result<Value, Diag
                 return Err(arity_error(name, "at least 2", args.len(), span));
             }
             let mut product: Vec<Vec<Value>> = vec![Vec::new()];
+            let mut size: usize = 1;
             for arg in args {
                 let items = list_arg(name, arg)?;
+                size = size.saturating_mul(items.len());
+                if size > PRODUCT_LIMIT {
+                    return Err(Diagnostic::error(format!(
+                        "`setproduct` would make more than {PRODUCT_LIMIT} elements"
+                    ))
+                    .at(span, "too many elements"));
+                }
                 product = product
                     .into_iter()
                     .flat_map(|prefix| {
@@ -315,10 +311,15 @@ fn whole(name: &str, arg: &(Value, Span), what: &str) -> Result<usize, Diagnosti
     }
 }
 
-fn push_unique(out: &mut Vec<Value>, item: &Value) {
-    if !out.contains(item) {
-        out.push(item.clone());
-    }
+/// The items without repeats, in first-seen order, in time linear in their number.
+pub(super) fn unique<'a>(items: impl Iterator<Item = &'a Value>) -> Vec<Value> {
+    let mut seen = std::collections::HashSet::new();
+    items.filter(|item| seen.insert(key_of(item))).cloned().collect()
+}
+
+/// A key that equal values share.
+fn key_of(value: &Value) -> String {
+    value.to_json().to_string()
 }
 
 fn set_order(mut items: Vec<Value>) -> Vec<Value> {

@@ -57,7 +57,7 @@ pub(super) fn call(name: &str, args: Args<'_>, span: Span, dir: &Path) -> Result
             use sha2::Digest as _;
             arity(name, args, 1, span)?;
             let rel = string_arg(name, &args[0])?;
-            let bytes = std::fs::read(dir.join(rel)).map_err(|e| {
+            let bytes = crate::files::read_bytes(&dir.join(rel), crate::files::MAX_TEXT).map_err(|e| {
                 Diagnostic::error(format!("cannot read file `{rel}`: {e}"))
                     .at(args[0].1, "this file")
                     .help("paths are relative to the configuration directory; `path.module` refers to it")

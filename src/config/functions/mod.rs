@@ -97,7 +97,7 @@ pub(super) fn call(name: &str, args: Args<'_>, span: Span, dir: &Path) -> Result
             arity(name, args, 1, span)?;
             let rel = string_arg(name, &args[0])?;
             let path = dir.join(rel);
-            std::fs::read_to_string(&path).map(Value::String).map_err(|e| {
+            crate::files::read_text(&path, crate::files::MAX_TEXT).map(Value::String).map_err(|e| {
                 Diagnostic::error(format!("cannot read file `{rel}`: {e}"))
                     .at(args[0].1, "this file")
                     .help("paths are relative to the configuration directory; `path.module` refers to it")
@@ -256,12 +256,7 @@ pub(super) fn call(name: &str, args: Args<'_>, span: Span, dir: &Path) -> Result
         }
         "toset" | "distinct" => {
             arity(name, args, 1, span)?;
-            let mut out: Vec<Value> = Vec::new();
-            for item in list_arg(name, &args[0])? {
-                if !out.contains(item) {
-                    out.push(item.clone());
-                }
-            }
+            let mut out = collections::unique(list_arg(name, &args[0])?.iter());
             // Sets have no order; thoth keeps string sets sorted so that output is stable.
             if name == "toset" && out.iter().all(|v| v.as_str().is_some()) {
                 out.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
@@ -394,6 +389,9 @@ fn scalar_string(value: &Value) -> Option<String> {
     }
 }
 
+/// The widest `format` width or precision.
+const MAX_FORMAT_WIDTH: usize = 10_000;
+
 /// `format` with the verbs `%s`, `%d`, `%v`, `%q`, `%f` and `%%`, and the flags `-` (left
 /// align), `0` (zero padding), a width and a precision (`%05.2f`, `%-10s`).
 pub(super) fn format(args: Args<'_>, span: Span) -> Result<Value, Diagnostic> {
@@ -429,7 +427,13 @@ pub(super) fn format(args: Args<'_>, span: Span) -> Result<Value, Diagnostic> {
             while let Some(d) = chars.next_if(char::is_ascii_digit) {
                 p.push(d);
             }
-            precision = Some(p.parse::<usize>().unwrap_or(0));
+            precision = Some(p.parse::<usize>().unwrap_or(usize::MAX));
+        }
+        let width_n = width.parse::<usize>().unwrap_or(if width.is_empty() { 0 } else { usize::MAX });
+        if width_n > MAX_FORMAT_WIDTH || precision.is_some_and(|p| p > MAX_FORMAT_WIDTH) {
+            return Err(Diagnostic::error(format!("a `format` width or precision is larger than {MAX_FORMAT_WIDTH}"))
+                .at(fmt_arg.1, "too wide")
+                .help(format!("widths and precisions go up to {MAX_FORMAT_WIDTH}")));
         }
         let verb = chars.next().ok_or_else(|| {
             Diagnostic::error("`format` string ends with a lone `%`")
@@ -488,7 +492,65 @@ pub(super) fn format(args: Args<'_>, span: Span) -> Result<Value, Diagnostic> {
     Ok(Value::String(out))
 }
 
+/// The most nodes a YAML document may stand for, aliases expanded.
+const MAX_YAML_NODES: u64 = 1_000_000;
+
+/// The deepest YAML (and so value) nesting decoded.
+const MAX_YAML_DEPTH: usize = 128;
+
+/// Counts what a YAML document expands to, aliases included, before it is built: a document
+/// of a few lines can stand for billions of nodes through nested aliases.
+#[derive(Default)]
+struct YamlBudget {
+    /// The size of each anchored node.
+    anchors: std::collections::HashMap<usize, u64>,
+    /// The collections being read: their anchor and size so far.
+    open: Vec<(usize, u64)>,
+    total: u64,
+    deepest: usize,
+}
+
+impl YamlBudget {
+    fn add(&mut self, n: u64, anchor: usize) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, n);
+        }
+        match self.open.last_mut() {
+            Some(top) => top.1 = top.1.saturating_add(n),
+            None => self.total = self.total.saturating_add(n),
+        }
+    }
+}
+
+impl yaml_rust2::parser::EventReceiver for YamlBudget {
+    fn on_event(&mut self, ev: yaml_rust2::parser::Event) {
+        use yaml_rust2::parser::Event;
+        match ev {
+            Event::Scalar(_, _, anchor, _) => self.add(1, anchor),
+            Event::Alias(id) => self.add(self.anchors.get(&id).copied().unwrap_or(1), 0),
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                self.open.push((anchor, 1));
+                self.deepest = self.deepest.max(self.open.len());
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                if let Some((anchor, n)) = self.open.pop() {
+                    self.add(n, anchor);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 fn yaml_decode(text: &str) -> Result<Value, String> {
+    let mut budget = YamlBudget::default();
+    yaml_rust2::parser::Parser::new_from_str(text).load(&mut budget, true).map_err(|e| e.to_string())?;
+    if budget.deepest > MAX_YAML_DEPTH {
+        return Err(format!("the document nests more than {MAX_YAML_DEPTH} levels deep"));
+    }
+    if budget.total > MAX_YAML_NODES {
+        return Err(format!("the document stands for more than {MAX_YAML_NODES} values once its aliases are expanded"));
+    }
     let docs = yaml_rust2::YamlLoader::load_from_str(text).map_err(|e| e.to_string())?;
     match docs.as_slice() {
         [] => Ok(Value::Null),

@@ -11,8 +11,9 @@ use futures_util::FutureExt;
 
 use super::{Attempt, Backend, BackendError, Result, Target, DEFAULT_WORKSPACE};
 use crate::config::LocalSettings;
+use crate::files::{read_bytes, ReadError, MAX_DOCUMENT};
 use crate::state::lock::LockInfo;
-use crate::state::{backup_path, write_atomic};
+use crate::state::{backup_path, create_private, refuse_symlink, write_atomic};
 
 pub const DEFAULT_PATH: &str = "thoth.state.json";
 const WORKSPACE_DIR: &str = "thoth.state.d";
@@ -74,14 +75,25 @@ impl Local {
         sibling(&self.path, ".lock")
     }
 
+    /// The state file's bytes; `None` only when there is nothing at its path. A symbolic link
+    /// to nothing, a directory, a pipe or a file that cannot be read is an error, never "no
+    /// state" (which would plan every object anew).
+    fn current(&self) -> Result<Option<Vec<u8>>> {
+        match read_bytes(&self.path, MAX_DOCUMENT) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.is_not_found() && std::fs::symlink_metadata(&self.path).is_err() => Ok(None),
+            Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Err(BackendError::other(format!(
+                "the state file `{}` is a symbolic link to a file that does not exist",
+                self.path.display()
+            ))),
+            Err(e) => Err(BackendError::other(format!("cannot read the state file `{}`: {e}", self.path.display()))),
+        }
+    }
+
     fn read_sync(&self) -> Result<Option<Vec<u8>>> {
-        let bytes = match std::fs::read(&self.path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                *lock(&self.version) = None;
-                return Ok(None);
-            }
-            Err(e) => return Err(io("read the state file", &self.path, &e)),
+        let Some(bytes) = self.current()? else {
+            *lock(&self.version) = None;
+            return Ok(None);
         };
         *lock(&self.version) = version_of(&bytes);
         Ok(Some(bytes))
@@ -89,11 +101,7 @@ impl Local {
 
     fn write_sync(&self, bytes: &[u8], lineage: &str, serial: u64) -> Result<()> {
         let expected = lock(&self.version).clone();
-        let current = match std::fs::read(&self.path) {
-            Ok(b) => version_of(&b),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(io("read the state file", &self.path, &e)),
-        };
+        let current = self.current()?.and_then(|b| version_of(&b));
         if current != expected {
             return Err(BackendError::conflict(format!(
                 "the state file `{}` was changed by another run since this one read it",
@@ -115,6 +123,7 @@ impl Local {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)?;
             }
+            refuse_symlink(&path)?;
             let mut options = std::fs::OpenOptions::new();
             options.create(true).append(true);
             #[cfg(unix)]
@@ -148,7 +157,10 @@ impl Local {
     }
 
     fn read_lock(&self) -> Option<LockInfo> {
-        serde_json::from_str(&std::fs::read_to_string(self.lock_path()).ok()?).ok()
+        let path = self.lock_path();
+        refuse_symlink(&path).ok()?;
+        let bytes = read_bytes(&path, 1 << 20).ok()?;
+        serde_json::from_slice::<LockInfo>(&bytes).ok().filter(|info| !info.id.is_empty())
     }
 
     fn try_lock_sync(&self, info: &LockInfo) -> Result<Attempt> {
@@ -156,14 +168,8 @@ impl Local {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| io("create the directory", dir, &e))?;
         }
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        match options.open(&path) {
+        // Created exclusively: a symbolic link in its place counts as a lock someone holds.
+        match create_private(&path) {
             Ok(mut file) => {
                 let text = serde_json::to_string_pretty(info).unwrap_or_default();
                 file.write_all(text.as_bytes())
@@ -178,7 +184,7 @@ impl Local {
 
     fn force_unlock_sync(&self, id: &str) -> Result<LockInfo> {
         let path = self.lock_path();
-        if !path.exists() {
+        if std::fs::symlink_metadata(&path).is_err() {
             return Err(BackendError::other(format!("the state `{}` is not locked", self.path.display())));
         }
         // A lock file that says nothing readable can only be removed by force: its id is
@@ -266,11 +272,13 @@ impl Backend for Local {
 
     fn journal_read(&self) -> BoxFuture<'_, Result<String>> {
         async {
-            match std::fs::read(self.journal_path()) {
+            let path = self.journal_path();
+            refuse_symlink(&path).map_err(|e| io("read the journal", &path, &e))?;
+            match read_bytes(&path, MAX_DOCUMENT) {
                 // A line cut short by a kill may end in the middle of a character.
                 Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-                Err(e) => Err(io("read the journal", &self.journal_path(), &e)),
+                Err(e) if e.is_not_found() => Ok(String::new()),
+                Err(e) => Err(BackendError::other(format!("cannot read the journal `{}`: {e}", path.display()))),
             }
         }
         .boxed()
