@@ -793,6 +793,33 @@ async fn write_described(
     Ok(record(change, rt, id, &row, &values, state))
 }
 
+/// Replaces digests of an earlier scheme (or another digest key) by current ones where the
+/// configured secret is known to match them; returns how many were replaced.
+pub fn upgrade_digests(plan: &Plan, state: &mut State) -> usize {
+    let mut upgraded = Vec::new();
+    for change in &plan.changes {
+        let Some(entry) = state.resources.get(&change.address) else { continue };
+        for (name, recorded) in &entry.secret_digests {
+            if crate::state::digest::is_current(recorded) {
+                continue;
+            }
+            let Some(value) = change.desired.get(name) else { continue };
+            let text = value.as_str().map_or_else(|| value.to_json().to_string(), str::to_owned);
+            let type_name = &change.address.type_name;
+            if state.digest_matches(type_name, &entry.id, name, &text, recorded) == Some(true) {
+                upgraded.push((change.address.clone(), name.clone(), state.digest(type_name, &entry.id, name, &text)));
+            }
+        }
+    }
+    let count = upgraded.len();
+    for (address, name, digest) in upgraded {
+        if let Some(entry) = state.resources.get_mut(&address) {
+            entry.secret_digests.insert(name, digest);
+        }
+    }
+    count
+}
+
 /// Finds the objects of the journal's intents on the control plane and records the ones that
 /// exist in `state`: a run killed between a create and the state write that follows leaves
 /// an intent, and the object is adopted instead of being created again. Returns a note per
@@ -967,10 +994,13 @@ fn record(
     let mut secret_digests = BTreeMap::new();
     for (name, attr) in &rt.attributes {
         if change.sensitive.contains(name) || attr.sensitive {
-            if let Some(Value::String(s)) = sent.get(name) {
-                secret_digests.insert(name.clone(), state.digest(s));
-            } else if let Some(v) = sent.get(name) {
-                secret_digests.insert(name.clone(), state.digest(&v.to_json().to_string()));
+            let text = match sent.get(name) {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(v) => Some(v.to_json().to_string()),
+                None => None,
+            };
+            if let Some(text) = text {
+                secret_digests.insert(name.clone(), state.digest(&change.address.type_name, &id, name, &text));
             }
             continue;
         }

@@ -19,7 +19,7 @@ use crate::schema::Kind;
 use crate::state::State;
 
 const FORMAT: &str = "thoth-plan";
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
 
 /// A saved plan.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,6 +57,11 @@ pub struct PlanFile {
     /// Made for a stage of a rollout (or its rollback).
     #[serde(default)]
     pub stage: Option<crate::plan::rollout::StageSelection>,
+    /// A digest of every configuration file the plan was computed from (names and texts).
+    pub configuration: String,
+    /// Per root variable, a digest of its value: a variable that only feeds a value known
+    /// after apply still binds the plan.
+    pub variables: BTreeMap<String, String>,
     /// The plan in the versioned JSON format of `schemas/plan.schema.json`.
     pub plan: serde_json::Value,
     pub human: String,
@@ -65,6 +70,20 @@ pub struct PlanFile {
 
 fn sha256(text: &str) -> String {
     crate::state::hex(&Sha256::digest(text.as_bytes()))
+}
+
+/// A digest of the configuration's files, names and texts, in name order.
+fn configuration_digest(conf: &crate::evaluate::Configuration) -> String {
+    let mut files: Vec<&crate::config::SourceFile> = conf.module.files.iter().collect();
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut h = Sha256::new();
+    for f in files {
+        h.update(f.name.as_bytes());
+        h.update([0u8]);
+        h.update(f.text.len().to_le_bytes());
+        h.update(f.text.as_bytes());
+    }
+    crate::state::hex(&h.finalize())
 }
 
 /// A digest of each remote object the plan touches, as the snapshot holds it.
@@ -91,6 +110,7 @@ impl PlanFile {
     /// The saved form of a plan computed from `state` and `snapshot`; `salt` is the salt of a
     /// saved plan this one is compared with, or `None` for a new plan.
     pub fn new(
+        conf: &crate::evaluate::Configuration,
         plan: &Plan,
         state: &State,
         journal: &str,
@@ -108,7 +128,11 @@ impl PlanFile {
                     .iter()
                     // Lowering marks every secret value, sensitive attributes included.
                     .filter(|(name, _)| c.sensitive.contains(*name))
-                    .map(|(name, value)| (name.clone(), sha256(&format!("{salt}\0{}", value.to_json()))))
+                    .map(|(name, value)| {
+                        let context = [c.address.to_string(), name.clone()];
+                        let context: Vec<&str> = context.iter().map(String::as_str).collect();
+                        (name.clone(), crate::state::digest::make(&salt, &context, &value.to_json().to_string()))
+                    })
                     .collect();
                 (!digests.is_empty()).then(|| (c.address.to_string(), digests))
             })
@@ -125,6 +149,14 @@ impl PlanFile {
             digest_salt: salt.clone(),
             remote_fingerprints: fingerprints(plan, snapshot),
             secret_digests,
+            configuration: configuration_digest(conf),
+            variables: conf
+                .variables
+                .iter()
+                .map(|(name, (value, _))| {
+                    (name.clone(), crate::state::digest::make(&salt, &["variable", name], &value.to_json().to_string()))
+                })
+                .collect(),
             targets: selection.targets.iter().map(ToString::to_string).collect(),
             replace: selection.replace.iter().map(ToString::to_string).collect(),
             destroy: selection.destroy,
@@ -186,12 +218,16 @@ impl PlanFile {
         if self.state_journal != fresh.state_journal {
             return Err("the state's journal changed since the plan was made (another run was interrupted)".to_owned());
         }
-        let changed: Vec<&String> = self
+        // Both ways: an entry removed from the file must not switch the check off.
+        let mut changed: Vec<&String> = self
             .remote_fingerprints
             .iter()
             .filter(|(address, print)| fresh.remote_fingerprints.get(*address) != Some(print))
             .map(|(address, _)| address)
             .collect();
+        changed.extend(fresh.remote_fingerprints.keys().filter(|a| !self.remote_fingerprints.contains_key(*a)));
+        changed.sort();
+        changed.dedup();
         if !changed.is_empty() {
             return Err(format!(
                 "{} changed on the control plane since the plan was made",
@@ -199,7 +235,23 @@ impl PlanFile {
             ));
         }
         if self.secret_digests != fresh.secret_digests {
-            return Err("a secret value differs from the one the plan was made with".to_owned());
+            return Err(
+                "a secret value differs from the one the plan was made with (or the digest key does)".to_owned()
+            );
+        }
+        if self.configuration != fresh.configuration {
+            return Err("the configuration files changed since the plan was made".to_owned());
+        }
+        let mut names: Vec<&String> = self.variables.keys().chain(fresh.variables.keys()).collect();
+        names.sort();
+        names.dedup();
+        let differ: Vec<String> = names
+            .into_iter()
+            .filter(|n| self.variables.get(*n) != fresh.variables.get(*n))
+            .map(|n| format!("`var.{n}`"))
+            .collect();
+        if !differ.is_empty() {
+            return Err(format!("{} differ from the values the plan was made with", differ.join(", ")));
         }
         // What reading the tenant cost is not part of what was reviewed.
         let reviewed = |plan: &serde_json::Value| {
@@ -211,6 +263,10 @@ impl PlanFile {
         };
         if reviewed(&self.plan) != reviewed(&fresh.plan) {
             return Err("the configuration and variables no longer produce the same plan".to_owned());
+        }
+        // What a reviewer read (`thoth show`, the pull request comment) is what is applied.
+        if self.human != fresh.human || self.markdown != fresh.markdown {
+            return Err("the plan's text in the file is not what this plan renders: the file was altered".to_owned());
         }
         Ok(())
     }

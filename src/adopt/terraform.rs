@@ -140,7 +140,8 @@ pub fn migrate(text: &str, tenant: Option<&str>) -> Result<Migrated, String> {
                 if attr.sensitive {
                     let text = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
                     if !text.is_empty() {
-                        entry.secret_digests.insert(name.to_owned(), state.digest(&text));
+                        let digest = state.digest(&address.type_name, &entry.id, name, &text);
+                        entry.secret_digests.insert(name.to_owned(), digest);
                         secrets += 1;
                     }
                     continue;

@@ -113,7 +113,8 @@ async fn apply_with(args: &ApplyArgs, conf: &Configuration, session: &Session, s
         return ERROR;
     };
     if let Some(saved) = &saved {
-        let fresh = PlanFile::new(&plan, &state, &journal_digest, &snapshot, &selection, Some(&saved.digest_salt));
+        let fresh =
+            PlanFile::new(conf, &plan, &state, &journal_digest, &snapshot, &selection, Some(&saved.digest_salt));
         if let Err(why) = saved.check(&fresh) {
             return fail(
                 &format!("the saved plan cannot be applied: {why}"),
@@ -139,6 +140,12 @@ async fn apply_with(args: &ApplyArgs, conf: &Configuration, session: &Session, s
         }
         if let Err(e) = journal.compact(&BTreeSet::new()).await {
             return fail(&format!("cannot clear {}: {e}", journal.describe()), None);
+        }
+    }
+    // Digests of an earlier scheme are replaced now, while the configured secrets are at hand.
+    if apply::upgrade_digests(&plan, &mut state) > 0 {
+        if let Err(e) = store.save(&mut state).await {
+            return fail(&e.to_string(), None);
         }
     }
     out(&human(&plan));

@@ -134,8 +134,15 @@ async fn plan_with(
     }
     let Some(planned) = planned else { return ERROR };
     if let Some(file) = &args.out {
-        let saved =
-            PlanFile::new(&planned.plan, &planned.state, &planned.journal_digest, &planned.snapshot, &selection, None);
+        let saved = PlanFile::new(
+            conf,
+            &planned.plan,
+            &planned.state,
+            &planned.journal_digest,
+            &planned.snapshot,
+            &selection,
+            None,
+        );
         if let Err(e) = saved.write(file) {
             return fail(&e, None);
         }

@@ -150,6 +150,10 @@ pub(super) async fn connect(args: &ConnectionArgs, conf: &Configuration) -> Opti
     match &connection.auth {
         Auth::ApiKey(secret) | Auth::Bearer(secret) => crate::redact::add(secret),
     }
+    if let Err(e) = crate::state::digest::check_key() {
+        fail(&e, Some("set THOTH_DIGEST_KEY to a random value kept as a CI secret, or remove the key file"));
+        return None;
+    }
     match Client::new(&connection) {
         Ok(client) => Some(Session { client, emulator, verbose: args.verbose }),
         Err(e) => {

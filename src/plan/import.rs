@@ -336,7 +336,8 @@ pub fn action_entry(change: &super::Change, state: &State) -> Option<ResourceSta
     for (name, value) in &change.desired {
         if change.sensitive.contains(name) {
             let text = value.as_str().map_or_else(|| value.to_json().to_string(), str::to_owned);
-            entry.secret_digests.insert(name.clone(), state.digest(&text));
+            let digest = state.digest(&change.address.type_name, &entry.id, name, &text);
+            entry.secret_digests.insert(name.clone(), digest);
         } else {
             entry.attributes.insert(name.clone(), value.to_json());
         }

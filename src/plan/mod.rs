@@ -356,8 +356,10 @@ pub fn plan_resource(
             let before = prior_values.get(name);
             let unchanged = if desired.sensitive.contains(name) && before.is_none() {
                 // No readable remote value: compare the salted digests.
-                match (value.as_str().map(|s| state.digest(s)), p.and_then(|p| p.secret_digests.get(name))) {
-                    (Some(d), Some(recorded)) => d == *recorded,
+                match (value.as_str(), p.and_then(|p| p.secret_digests.get(name).map(|r| (p, r)))) {
+                    (Some(s), Some((p, recorded))) => {
+                        state.digest_matches(&desired.address.type_name, &p.id, name, s, recorded) == Some(true)
+                    }
                     _ => p.and_then(|p| p.attributes.get(name)).is_some_and(|j| Value::from_json(j) == *value),
                 }
             } else {

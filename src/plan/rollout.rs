@@ -223,8 +223,15 @@ pub fn rolled_back(
             continue;
         }
         if desired.sensitive.contains(name) {
-            let now = desired.values.get(name).and_then(|v| v.as_str()).map(|v| state.digest(v));
-            if prior.secret_digests.get(name) != now.as_ref() {
+            let now = desired.values.get(name).and_then(|v| v.as_str());
+            let same = match (now, prior.secret_digests.get(name)) {
+                (Some(v), Some(recorded)) => {
+                    state.digest_matches(&desired.address.type_name, &prior.id, name, v, recorded) == Some(true)
+                }
+                (None, None) => true,
+                _ => false,
+            };
+            if !same {
                 diags.push(
                     Diagnostic::error(format!(
                         "`{}.{name}` cannot be rolled back: it is a secret, and thoth keeps no secret value",

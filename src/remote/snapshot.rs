@@ -176,6 +176,7 @@ async fn read_lists(client: &Client, reads: ListReads) -> Result<Listed, ApiErro
             for (n, text) in c.get_list(&path, &key).await?.into_iter().enumerate() {
                 let row = super::row_of(&text, n).map_err(|m| c.bad_list(&path, m))?;
                 let mut keys = Vec::new();
+                let mut ours = false;
                 for (name, values) in &types {
                     let rt = schema.resource(name).ok_or_else(|| unknown_type(name))?;
                     // A list shared by several types (API keys) tells them apart by the keys
@@ -183,11 +184,18 @@ async fn read_lists(client: &Client, reads: ListReads) -> Result<Listed, ApiErro
                     if rt.fixed.iter().any(|(k, v)| row.get(k) != Some(v)) {
                         continue;
                     }
+                    // Only a type whose id is a field of the row can tell a row without one.
+                    ours |= matches!(rt.kind, Kind::Upsert | Kind::VersionedBundle)
+                        || rt.id.as_ref().is_some_and(|rule| rule.response.is_some());
                     mapping::check_row(rt, &row).map_err(|why| c.bad_row(&path, n, &row, &why))?;
-                    match operation::remote_id(rt, &row, values, c.tenant()) {
-                        Some(id) => keys.push((name.clone(), id)),
-                        None => return Err(c.bad_row(&path, n, &row, "has no id")),
+                    if let Some(id) = operation::remote_id(rt, &row, values, c.tenant()) {
+                        keys.push((name.clone(), id));
                     }
+                }
+                // A row that no type reading this list can name would be dropped, and read
+                // as an object deleted outside thoth.
+                if ours && keys.is_empty() {
+                    return Err(c.bad_row(&path, n, &row, "has no id"));
                 }
                 if !keys.is_empty() {
                     let packed = Packed(text.into());

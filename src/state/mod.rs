@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub mod backend;
+pub mod digest;
 pub mod journal;
 pub mod lock;
 mod store;
@@ -100,13 +101,23 @@ impl State {
         }
     }
 
-    /// The salted digest recorded for a secret value.
-    pub fn digest(&self, value: &str) -> String {
-        let mut h = Sha256::new();
-        h.update(self.salt.as_bytes());
-        h.update([0u8]);
-        h.update(value.as_bytes());
-        format!("sha256:{}", hex(&h.finalize()))
+    /// The digest recorded for the secret `value` of `attribute` of the object of type
+    /// `type_name` with remote id `id` (see `digest`).
+    pub fn digest(&self, type_name: &str, id: &str, attribute: &str, value: &str) -> String {
+        digest::make(&self.salt, &[type_name, id, attribute], value)
+    }
+
+    /// Whether `recorded` is the digest of `value` for that object's attribute; `None` when
+    /// this run cannot tell (made under another digest key).
+    pub fn digest_matches(
+        &self,
+        type_name: &str,
+        id: &str,
+        attribute: &str,
+        value: &str,
+        recorded: &str,
+    ) -> Option<bool> {
+        digest::matches(&self.salt, &[type_name, id, attribute], value, recorded)
     }
 
     /// Reads a state from its file format; `source` names where it came from in errors.

@@ -166,7 +166,7 @@ fn a_secret_change_is_detected_by_digest_and_never_shown_or_stored() {
         assert!(!text.contains("replace-with-your-jamf-api-client-secret"), "MDM config leaked");
     }
     let digests = t.recorded("thoth_webhook_settings.siem")["secret_digests"].clone();
-    assert!(digests["webhook_secret"].as_str().is_some_and(|d| d.starts_with("sha256:")));
+    assert!(digests["webhook_secret"].as_str().is_some_and(|d| d.starts_with("argon2id:")), "{digests}");
 }
 
 #[test]

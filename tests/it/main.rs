@@ -3,6 +3,7 @@
 mod adoption;
 mod agreement;
 mod backends;
+mod binding;
 mod browser;
 mod checks;
 mod ci_kit;

@@ -188,7 +188,7 @@ fn a_saved_plan_is_applied_exactly_or_refused() {
     // The configuration changed after planning.
     save("a.plan");
     t.edit("main.tf", r#"shadow_critical = "block""#, r#"shadow_critical = "step_up""#);
-    refused("a.plan", &secret(SECRET), "the configuration and variables no longer produce the same plan");
+    refused("a.plan", &secret(SECRET), "the configuration files changed since the plan was made");
     t.edit("main.tf", r#"shadow_critical = "step_up""#, r#"shadow_critical = "block""#);
 
     // A secret differs from the one planned with.

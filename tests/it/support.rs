@@ -385,3 +385,8 @@ pub(crate) fn validate(root: &Value, schema: &Value, value: &Value, at: &str) ->
     }
     problems
 }
+
+/// Lowercase hex of bytes.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,109 @@
+//! What a saved plan binds and how secrets are digested: a reviewed plan file cannot be
+//! altered, nor its inputs changed, without `apply FILE` refusing; digests are keyed or
+//! memory-hard, differ between equal secrets, and states of the earlier scheme migrate.
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::support::Tenant;
+
+const SECRET: &str = "canary-binding-secret-5d1e2a";
+const VARS: [(&str, &str); 1] = [("THOTH_VAR_webhook_secret", SECRET)];
+
+fn tenant() -> Tenant {
+    let t = Tenant::from_example("bootstrap");
+    let vars = t.read("variables.tf");
+    t.write(
+        "variables.tf",
+        &format!("{vars}\nvariable \"unused_note\" {{\n  type    = string\n  default = \"a\"\n}}\n"),
+    );
+    t
+}
+
+fn saved(t: &Tenant) -> Value {
+    t.run_with(&["plan", "-out=reviewed.plan"], &VARS).expect_code(0);
+    serde_json::from_str(&t.read("reviewed.plan")).expect("plan file")
+}
+
+#[track_caller]
+fn refused(t: &Tenant, extra: &[(&str, &str)], why: &str) {
+    let mut env = VARS.to_vec();
+    env.extend_from_slice(extra);
+    let run = t.run_with(&["apply", "reviewed.plan"], &env);
+    run.expect_code(1);
+    assert!(run.stderr.contains(why), "expected {why:?}\n{}", run.stderr);
+    assert!(!t.path().join("thoth.state.json").exists(), "nothing was applied");
+}
+
+#[test]
+fn a_variable_changed_after_review_refuses_the_saved_plan() {
+    let t = tenant();
+    let file = saved(&t);
+    assert!(!t.read("reviewed.plan").contains(SECRET));
+    assert!(
+        file["variables"]["webhook_secret"].as_str().is_some_and(|d| d.starts_with("argon2id:")),
+        "{}",
+        file["variables"]
+    );
+    refused(&t, &[("THOTH_VAR_unused_note", "b")], "`var.unused_note` differ from the values the plan was made with");
+    t.run_with(&["apply", "reviewed.plan"], &VARS).expect_code(0);
+}
+
+#[test]
+fn editing_the_shown_text_or_dropping_fingerprints_is_caught() {
+    let t = tenant();
+    t.run_with(&["apply", "--auto-approve"], &VARS).expect_code(0);
+    t.edit("main.tf", "shadow_medium   = \"step_up\"", "shadow_medium   = \"allow\"");
+    let mut file = saved(&t);
+    let original = file.clone();
+
+    // The text a reviewer reads says nothing changes.
+    file["human"] = Value::String("No changes.\n".to_owned());
+    t.write("reviewed.plan", &serde_json::to_string(&file).expect("json"));
+    let run = t.run_with(&["show", "reviewed.plan"], &VARS);
+    assert!(run.stdout.contains("No changes."), "{}", run.stdout);
+    let apply = t.run_with(&["apply", "reviewed.plan"], &VARS);
+    apply.expect_code(1);
+    assert!(apply.stderr.contains("the file was altered"), "{}", apply.stderr);
+
+    // Without its fingerprints, a remote change since the review would go unnoticed.
+    let mut file = original.clone();
+    file["remote_fingerprints"] = Value::Object(serde_json::Map::new());
+    t.write("reviewed.plan", &serde_json::to_string(&file).expect("json"));
+    let apply = t.run_with(&["apply", "reviewed.plan"], &VARS);
+    apply.expect_code(1);
+    assert!(apply.stderr.contains("changed on the control plane since the plan was made"), "{}", apply.stderr);
+
+    t.write("reviewed.plan", &serde_json::to_string(&original).expect("json"));
+    t.run_with(&["apply", "reviewed.plan"], &VARS).expect_code(0);
+}
+
+#[test]
+fn digests_are_keyed_when_a_key_is_set_and_states_of_the_earlier_scheme_migrate() {
+    let t = tenant();
+    let key = [("THOTH_DIGEST_KEY", "a-digest-key-kept-as-a-ci-secret")];
+    let keyed: Vec<(&str, &str)> = VARS.iter().chain(key.iter()).copied().collect();
+    t.run_with(&["apply", "--auto-approve"], &keyed).expect_code(0);
+    let digest = |t: &Tenant| t.recorded("thoth_webhook_settings.siem")["secret_digests"]["webhook_secret"].clone();
+    let first = digest(&t);
+    assert!(first.as_str().is_some_and(|d| d.starts_with("hmac-sha256:")), "{first}");
+    t.run_with(&["plan", "--detailed-exitcode"], &keyed).expect_code(0);
+
+    // The state as the earlier scheme wrote it: a salted SHA-256, cheap to test guesses on.
+    let mut state = t.state();
+    let salt = state["digest_salt"].as_str().expect("salt").to_owned();
+    let legacy = format!("sha256:{}", crate::support::hex(&Sha256::digest(format!("{salt}\0{SECRET}").as_bytes())));
+    for r in state["resources"].as_array_mut().expect("resources") {
+        if r["address"] == "thoth_webhook_settings.siem" {
+            r["secret_digests"]["webhook_secret"] = Value::String(legacy.clone());
+        }
+    }
+    t.write("thoth.state.json", &serde_json::to_string_pretty(&state).expect("json"));
+    // It still tells that the secret is unchanged, and the next write replaces it.
+    t.run_with(&["plan", "--detailed-exitcode"], &keyed).expect_code(0);
+    t.run_with(&["apply", "--auto-approve"], &keyed).expect_code(0);
+    let migrated = digest(&t);
+    assert!(migrated.as_str().is_some_and(|d| d.starts_with("hmac-sha256:")), "{migrated}");
+    assert!(!t.read("thoth.state.json").contains(&legacy));
+    t.run_with(&["plan", "--detailed-exitcode"], &keyed).expect_code(0);
+}
