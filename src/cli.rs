@@ -498,9 +498,13 @@ pub struct PlanArgs {
     /// How to print the plan: `human` (default), `markdown` (a pull-request comment) or `json`.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
-    /// Exit with 3 when any change loosens the tenant's security.
+    /// Exit with 3 when any change loosens the tenant's security, or has an impact thoth
+    /// cannot judge (see `--allow-unknown-impact`).
     #[arg(long)]
     pub deny_loosening: bool,
+    /// With `--deny-loosening`, let changes of unknown security impact pass.
+    #[arg(long, requires = "deny_loosening")]
+    pub allow_unknown_impact: bool,
     /// Show only what changed on the tenant outside thoth, which `apply --refresh-only`
     /// records in the state; nothing is planned for the tenant.
     #[arg(long)]

@@ -321,6 +321,10 @@ pub enum Security {
     Ceiling,
     /// A number that bounds what is required from below (a trust floor): raising it tightens.
     Floor,
+    /// A JSON document (a browser policy, overrides), judged key by key: the well-known
+    /// enterprise browser policies by their meaning, and plainly named keys (`block_*`,
+    /// `deny_*`, `require_*`, allow and block lists) by their names.
+    Document,
 }
 
 #[derive(Debug, Clone, Deserialize)]

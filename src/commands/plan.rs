@@ -167,8 +167,30 @@ async fn plan_with(
     if checks_failed(&planned.plan, args.fail_on_check) {
         return ERROR;
     }
-    if args.deny_loosening && planned.plan.impact() == Impact::Loosens {
-        err("error: the plan loosens the tenant's security, and `--deny-loosening` was given\n");
+    // What the gate does not understand does not pass it, unless that is asked for.
+    let gate = if args.allow_unknown_impact { Impact::Loosens } else { Impact::Unknown };
+    if args.deny_loosening && planned.plan.impact() >= gate {
+        let mut offenders = Vec::new();
+        for c in planned.plan.changes.iter().filter(|c| c.impact() >= gate) {
+            let attrs: Vec<String> = c
+                .attrs
+                .iter()
+                .filter(|a| a.impact >= gate)
+                .map(|a| format!("{} ({})", a.name, a.impact.label()))
+                .collect();
+            offenders.push(if attrs.is_empty() {
+                format!("  {} ({})\n", c.address, c.impact().label())
+            } else {
+                format!("  {}: {}\n", c.address, attrs.join(", "))
+            });
+        }
+        err(&format!(
+            "error: the plan loosens the tenant's security or changes what thoth cannot judge, and `--deny-loosening` was given:\n{}",
+            offenders.concat()
+        ));
+        if !args.allow_unknown_impact {
+            err("hint: `--allow-unknown-impact` lets changes of unknown impact pass\n");
+        }
         LOOSENS
     } else if args.detailed_exitcode && planned.plan.has_changes() {
         CHANGES

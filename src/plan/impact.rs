@@ -66,6 +66,17 @@ pub fn of_attribute(rule: Option<&Security>, before: Option<&Value>, after: Opti
             (Some(Value::Number(_)), None | Some(Value::Null)) => Impact::Loosens,
             _ => Impact::Unknown,
         },
+        Security::Document => {
+            let doc = |v: Option<&Value>| match v {
+                None | Some(Value::Null) => Some(serde_json::Value::Object(serde_json::Map::new())),
+                Some(Value::String(text)) => serde_json::from_str(text).ok(),
+                Some(_) => None,
+            };
+            match (doc(before), doc(after)) {
+                (Some(b), Some(a)) => of_document(&b, &a),
+                _ => Impact::Unknown,
+            }
+        }
         Security::AllowList | Security::DenyList => {
             let items = |v: Option<&Value>| -> Option<BTreeSet<String>> {
                 match v {
@@ -86,6 +97,114 @@ pub fn of_attribute(rule: Option<&Security>, before: Option<&Value>, after: Opti
                 (true, false) => Impact::Tightens,
             }
         }
+    }
+}
+
+/// Well-known enterprise browser policies (Chrome, Edge, Firefox) and what their values mean.
+fn known_policy(key: &str) -> Option<Security> {
+    let order = |levels: &[&str]| Some(Security::Order(levels.iter().map(|l| (*l).to_owned()).collect()));
+    match key {
+        // Chrome and Edge: 0 no restriction, 4 malicious, 1 dangerous, 2 potentially dangerous, 3 all.
+        "DownloadRestrictions" => order(&["0", "4", "1", "2", "3"]),
+        // 0 available, 2 forced, 1 disabled.
+        "IncognitoModeAvailability" | "InPrivateModeAvailability" => order(&["0", "2", "1"]),
+        // 1 allows the tools, 0 allows them except for force-installed extensions, 2 disallows them.
+        "DeveloperToolsAvailability" => order(&["1", "0", "2"]),
+        "SafeBrowsingProtectionLevel" => order(&["0", "1", "2"]),
+        "PasswordManagerEnabled"
+        | "AutofillCreditCardEnabled"
+        | "AutofillAddressEnabled"
+        | "BrowserSignin"
+        | "SyncDisabled" => Some(Security::Safe(key == "SyncDisabled")),
+        "SafeBrowsingEnabled"
+        | "BlockThirdPartyCookies"
+        | "DisableDeveloperTools"
+        | "BlockAboutConfig"
+        | "DisablePrivateBrowsing"
+        | "DisableFirefoxAccounts"
+        | "DisableTelemetry" => Some(Security::Safe(true)),
+        "ExtensionInstallAllowlist"
+        | "ExtensionInstallWhitelist"
+        | "URLAllowlist"
+        | "URLWhitelist"
+        | "ExtensionAllowedTypes"
+        | "PopupsAllowedForUrls"
+        | "CookiesAllowedForUrls" => Some(Security::AllowList),
+        "ExtensionInstallBlocklist"
+        | "ExtensionInstallBlacklist"
+        | "URLBlocklist"
+        | "URLBlacklist"
+        | "ExtensionInstallForcelist" => Some(Security::DenyList),
+        _ => None,
+    }
+}
+
+/// The rule a plainly named key carries: a `block_`, `deny_`, `require_`, `enforce_` or
+/// `disable_` flag is safe when true, an `allow_` or `enable_` flag when false; a key naming
+/// an allow list or a block list is one.
+fn named_rule(key: &str) -> Option<Security> {
+    let lower = key.to_ascii_lowercase().replace('-', "_");
+    let strict = ["block", "deny", "require", "enforce", "disable", "prevent", "restrict", "forbid"];
+    let lax = ["allow", "enable", "permit", "skip", "bypass"];
+    let list_of = |words: &[&str]| {
+        words.iter().any(|w| {
+            lower.contains(&format!("{w}list"))
+                || lower.contains(&format!("{w}_list"))
+                || lower.ends_with(&format!("{w}ed"))
+        })
+    };
+    if list_of(&["allow", "white", "permit"]) {
+        return Some(Security::AllowList);
+    }
+    if list_of(&["block", "deny", "black"]) {
+        return Some(Security::DenyList);
+    }
+    if strict.iter().any(|w| lower.starts_with(&format!("{w}_")) || lower == *w) {
+        return Some(Security::Safe(true));
+    }
+    if lax.iter().any(|w| lower.starts_with(&format!("{w}_")) || lower == *w) {
+        return Some(Security::Safe(false));
+    }
+    None
+}
+
+/// The impact of a JSON document changing from `before` to `after`, key by key: the most
+/// serious of its keys' impacts. A key without a rule whose value changes is unknown.
+pub fn of_document(before: &serde_json::Value, after: &serde_json::Value) -> Impact {
+    use serde_json::Value as Json;
+    match (before, after) {
+        (Json::Object(b), Json::Object(a)) => {
+            let mut worst = Impact::Neutral;
+            for key in b.keys().chain(a.keys().filter(|k| !b.contains_key(*k))) {
+                let (bv, av) = (b.get(key), a.get(key));
+                if bv == av {
+                    continue;
+                }
+                let rule = known_policy(key).or_else(|| named_rule(key));
+                let impact = match (rule, bv, av) {
+                    (Some(rule), _, _) if !matches!(bv.or(av), Some(Json::Object(_))) => {
+                        // Numbers compare as their text, as the levels of an ordered policy.
+                        let as_value = |v: Option<&Json>| {
+                            v.map(|j| match j {
+                                Json::Number(n) => Value::String(n.to_string()),
+                                other => Value::from_json(other),
+                            })
+                        };
+                        of_attribute(Some(&rule), as_value(bv).as_ref(), as_value(av).as_ref())
+                    }
+                    // A nested document (an extension's settings) is judged by its own keys.
+                    (_, Some(Json::Object(_)) | None, Some(Json::Object(_)) | None) => {
+                        let empty = Json::Object(serde_json::Map::new());
+                        of_document(bv.unwrap_or(&empty), av.unwrap_or(&empty))
+                    }
+                    _ => Impact::Unknown,
+                };
+                worst = worst.max(impact);
+            }
+            worst
+        }
+        (b, a) if b == a => Impact::Neutral,
+        _ => Impact::Unknown,
     }
 }
 
@@ -122,5 +241,45 @@ mod tests {
         assert_eq!(of_attribute(Some(&Security::Floor), Some(&n3600), Some(&n7200)), Impact::Tightens);
         assert_eq!(of_attribute(Some(&Security::Ceiling), Some(&n7200), None), Impact::Loosens);
         assert_eq!(of_attribute(Some(&Security::Neutral), Some(&s("x")), Some(&s("y"))), Impact::Neutral);
+    }
+
+    #[test]
+    fn documents_are_judged_key_by_key() {
+        let doc = |text: &str| Some(s(text));
+        let judge = |b: &str, a: &str| of_attribute(Some(&Security::Document), doc(b).as_ref(), doc(a).as_ref());
+        assert_eq!(
+            judge(r#"{"block_paste_of_secrets": true}"#, r#"{"block_paste_of_secrets": false}"#),
+            Impact::Loosens
+        );
+        assert_eq!(
+            judge(r#"{"block_paste_of_secrets": false}"#, r#"{"block_paste_of_secrets": true}"#),
+            Impact::Tightens
+        );
+        assert_eq!(judge(r#"{"DownloadRestrictions": 3}"#, r#"{"DownloadRestrictions": 1}"#), Impact::Loosens);
+        assert_eq!(
+            judge(r#"{"IncognitoModeAvailability": 0}"#, r#"{"IncognitoModeAvailability": 1}"#),
+            Impact::Tightens
+        );
+        assert_eq!(
+            judge(r#"{"PasswordManagerEnabled": false}"#, r#"{"PasswordManagerEnabled": true}"#),
+            Impact::Loosens
+        );
+        assert_eq!(
+            judge(r#"{"ExtensionInstallAllowlist": ["a"]}"#, r#"{"ExtensionInstallAllowlist": ["a", "b"]}"#),
+            Impact::Loosens
+        );
+        assert_eq!(judge(r#"{"URLBlocklist": ["x", "y"]}"#, r#"{"URLBlocklist": ["x"]}"#), Impact::Loosens);
+        assert_eq!(judge(r#"{"allowed_domains": ["a"]}"#, r#"{"allowed_domains": ["a", "b"]}"#), Impact::Loosens);
+        assert_eq!(judge(r#"{"title": "a"}"#, r#"{"title": "b"}"#), Impact::Unknown);
+        assert_eq!(
+            judge(r#"{"dlp": {"require_approval": true}}"#, r#"{"dlp": {"require_approval": false}}"#),
+            Impact::Loosens
+        );
+        // A new document is judged against nothing: turning a block on tightens.
+        assert_eq!(
+            of_attribute(Some(&Security::Document), None, doc(r#"{"block_uploads": true}"#).as_ref()),
+            Impact::Tightens
+        );
+        assert_eq!(judge(r#"{"a": 1}"#, r#"{"a": 1}"#), Impact::Neutral);
     }
 }

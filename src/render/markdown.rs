@@ -31,8 +31,11 @@ fn destructive(c: &Change) -> bool {
 }
 
 fn line(c: &Change) -> String {
+    let loosening: Vec<&str> =
+        c.attrs.iter().filter(|a| a.impact == Impact::Loosens).map(|a| a.name.as_str()).collect();
     let impact = match c.impact() {
         Impact::Neutral => String::new(),
+        Impact::Loosens if !loosening.is_empty() => format!(" — **loosens** (`{}`)", loosening.join("`, `")),
         i => format!(" — **{}**", i.label()),
     };
     let forced: Vec<&str> = c.attrs.iter().filter(|a| a.forces_replacement).map(|a| a.name.as_str()).collect();

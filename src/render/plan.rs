@@ -292,7 +292,8 @@ pub(crate) fn change_block(c: &Change) -> String {
         if a.forces_replacement && c.action == Action::Replace {
             notes.push("forces replacement");
         }
-        if matches!(a.impact, Impact::Loosens | Impact::Tightens) && c.action != Action::Create {
+        // A create names the attributes that loosen; what it tightens is its purpose.
+        if a.impact == Impact::Loosens || (a.impact == Impact::Tightens && c.action != Action::Create) {
             notes.push(a.impact.label());
         }
         if a.drift {

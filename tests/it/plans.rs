@@ -171,6 +171,33 @@ fn deny_loosening_exits_3_only_when_something_loosens() {
         loosening.stdout
     );
     assert!(loosening.stderr.contains("--deny-loosening"), "{}", loosening.stderr);
+    t.edit("main.tf", "secret_broker_strict_endpoint_mode   = false", "secret_broker_strict_endpoint_mode   = true");
+    t.run_with(&args, &secret(SECRET)).expect_code(2);
+
+    // Inside a policy document, key by key: a `block_*` flag turned off loosens.
+    t.edit("browser/chrome-policy.json", r#""block_paste_of_secrets": true"#, r#""block_paste_of_secrets": false"#);
+    let document = t.run_with(&args, &secret(SECRET));
+    document.expect_code(3);
+    assert!(
+        document.stderr.contains("thoth_browser_policy.chrome_baseline: policy_json (loosens)"),
+        "{}",
+        document.stderr
+    );
+    let markdown = t.run_with(&["plan", "--format", "markdown"], &secret(SECRET));
+    assert!(markdown.stdout.contains("**loosens** (`policy_json`)"), "{}", markdown.stdout);
+    t.edit("browser/chrome-policy.json", r#""block_paste_of_secrets": false"#, r#""block_paste_of_secrets": true"#);
+
+    // A key whose meaning thoth cannot tell does not pass the gate unless asked.
+    t.edit("browser/chrome-policy.json", r#""dlp": {"#, r#""banner": "x", "dlp": {"#);
+    let unknown = t.run_with(&args, &secret(SECRET));
+    unknown.expect_code(3);
+    assert!(
+        unknown.stderr.contains("policy_json (unknown)") && unknown.stderr.contains("--allow-unknown-impact"),
+        "{}",
+        unknown.stderr
+    );
+    t.run_with(&["plan", "--deny-loosening", "--allow-unknown-impact", "--detailed-exitcode"], &secret(SECRET))
+        .expect_code(2);
 }
 
 #[test]
