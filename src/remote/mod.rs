@@ -88,7 +88,12 @@ pub enum Root {
 /// Whether a call may be repeated without changing the outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Idempotent {
+    /// Retried on 429, 5xx and transport errors (GETs, PUTs, keyed upserts).
     Yes,
+    /// An action whose repetition is what the next apply would do anyway (a sync, a test
+    /// delivery, a backfill): retried as an idempotent call, within this apply.
+    Repeatable,
+    /// Retried only when the control plane refused it before doing anything (429).
     No,
 }
 
@@ -309,7 +314,8 @@ impl Client {
         let url = format!("{}{display_path}", self.base);
         let mut query: Vec<(&str, &str)> = query.iter().filter(|(_, v)| !v.is_empty()).copied().collect();
         query.sort_unstable();
-        let attempts = if idempotent == Idempotent::Yes { self.retry.attempts.max(1) } else { 1 };
+        let attempts = self.retry.attempts.max(1);
+        let repeatable = idempotent != Idempotent::No;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -363,7 +369,11 @@ impl Client {
                     match read_body(resp).await {
                         Ok(text) if status.is_success() => return Ok((text, display_path)),
                         Ok(text) => {
-                            let retryable = matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504);
+                            // A 429 is a refusal before anything was done: any call may be sent
+                            // again. Server errors may hide work done, so only repeatable calls
+                            // are.
+                            let retryable = status.as_u16() == 429
+                                || (repeatable && matches!(status.as_u16(), 500 | 502 | 503 | 504));
                             (error_from_body(method, &display_path, status.as_u16(), &text), retryable)
                         }
                         // An answer cut short is no answer: never an empty one.
@@ -374,12 +384,13 @@ impl Client {
                                 message,
                                 sent: true,
                             },
-                            true,
+                            repeatable,
                         ),
                     }
                 }
                 Err(e) => {
-                    let retryable = e.is_timeout() || (e.is_request() && !e.is_connect()) || is_reset(&e);
+                    let retryable =
+                        repeatable && (e.is_timeout() || (e.is_request() && !e.is_connect()) || is_reset(&e));
                     tracing::debug!("{method} {display_path}: {} (attempt {attempt})", transport_message(&e));
                     (
                         ApiError::Transport {

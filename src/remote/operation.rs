@@ -152,7 +152,15 @@ pub async fn call(
     let method = Method::from_bytes(op.method.as_bytes()).unwrap_or(Method::POST);
     let body = if method == Method::GET || method == Method::DELETE { None } else { body };
     let query_ref: Vec<(&str, &str)> = query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let idempotent = if op.idempotent { Idempotent::Yes } else { Idempotent::No };
+    // A PUT replaces what it names: repeating it changes nothing (HTTP semantics), whatever
+    // the descriptor says of the call.
+    let idempotent = if op.idempotent || method == Method::PUT {
+        Idempotent::Yes
+    } else if rt.kind == crate::schema::Kind::Action {
+        Idempotent::Repeatable
+    } else {
+        Idempotent::No
+    };
     let path = render_template(&op.path, values, at, op.escape).map_err(|message| ApiError::Decode {
         method: op.method.clone(),
         path: op.path.clone(),
