@@ -662,6 +662,7 @@ async fn write(
                 .map(|(k, v)| (k.clone(), v.to_json()))
                 .collect(),
             prior_id: change.prior_id.clone(),
+            sensitive: change.sensitive.iter().cloned().collect(),
         };
         async move { journal.intend(&intent).await.map_err(|e| format!("cannot write {}: {e}", journal.describe())) }
     };
@@ -857,7 +858,12 @@ pub async fn recover(intents: &[Intent], client: &Client, state: &mut State) -> 
         }
         let mut attributes: VecMap<String, Json> = intent.values.clone();
         for (name, value) in read_row(rt, &row) {
-            if rt.attribute(&name).is_some_and(|a| !a.sensitive && a.refresh != Refresh::Never) {
+            let secret = |a: &crate::schema::Attribute| {
+                a.sensitive
+                    || intent.sensitive.contains(&name)
+                    || a.derived_from.iter().any(|f| intent.sensitive.contains(f))
+            };
+            if rt.attribute(&name).is_some_and(|a| !secret(a) && a.refresh != Refresh::Never) {
                 attributes.insert(name, value.to_json());
             }
         }

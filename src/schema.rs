@@ -248,6 +248,11 @@ pub struct Attribute {
     pub mode: AttrMode,
     #[serde(default)]
     pub sensitive: bool,
+    /// For a value the control plane computes: the inputs it is computed from. It is as
+    /// secret as the most secret of them (a browser policy compiled from a document that
+    /// used a sensitive variable).
+    #[serde(default)]
+    pub derived_from: Vec<String>,
     /// A change forces the object to be replaced.
     #[serde(default)]
     pub replace: bool,

@@ -296,5 +296,13 @@ fn lower_checks(
             desired.sensitive.insert(name.clone());
         }
     }
+    // What the control plane computes from a secret is a secret too.
+    let tainted: Vec<String> = rt
+        .attributes
+        .iter()
+        .filter(|(_, attr)| attr.derived_from.iter().any(|from| desired.sensitive.contains(from)))
+        .map(|(name, _)| name.clone())
+        .collect();
+    desired.sensitive.extend(tainted);
     out
 }

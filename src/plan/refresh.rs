@@ -65,6 +65,28 @@ pub fn build(state: &State, snapshot: &Snapshot, tenant: &str, refresh: RefreshC
             if attr.refresh == Refresh::WhenPresent && value.as_str() == Some("") {
                 continue;
             }
+            // A secret the state holds as a digest (or a value computed from one) is compared
+            // with the digest, and recorded and shown only as one.
+            let secret = entry.secret_digests.contains_key(name)
+                || attr.derived_from.iter().any(|f| entry.secret_digests.contains_key(f));
+            if secret {
+                let Some(digest) = entry.secret_digests.get(name) else { continue };
+                let text = value.as_str().map_or_else(|| value.to_json().to_string(), str::to_owned);
+                if state.digest_matches(&address.type_name, &entry.id, name, &text, digest) != Some(false) {
+                    continue;
+                }
+                updated.secret_digests.insert(name.clone(), state.digest(&address.type_name, &entry.id, name, &text));
+                change.sensitive.insert(name.clone());
+                change.attrs.push(AttrChange {
+                    name: name.clone(),
+                    before: Shown::Sensitive,
+                    after: Shown::Sensitive,
+                    forces_replacement: false,
+                    impact: impact::Impact::Unknown,
+                    drift: true,
+                });
+                continue;
+            }
             if recorded.as_ref().is_some_and(|r| same(attr, r, value)) {
                 continue;
             }

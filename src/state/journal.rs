@@ -30,6 +30,10 @@ pub struct Intent {
     /// The remote id recorded before the create (the version a new bundle version follows).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prior_id: Option<String>,
+    /// The names of the inputs that were secret (and so are not in `values`): what the
+    /// control plane computed from them stays secret when the object is adopted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sensitive: Vec<String>,
 }
 
 /// A finished change: the resource's state entry, or `None` when it is gone.
@@ -190,6 +194,7 @@ mod tests {
             address: "thoth_fleet.a".to_owned(),
             values: [("name".to_owned(), serde_json::json!("a"))].into_iter().collect(),
             prior_id: None,
+            sensitive: Vec::new(),
         };
         journal.intend(&intent).await.expect("append");
         let mut f = std::fs::OpenOptions::new().append(true).open(dir.join("thoth.state.json.journal")).expect("open");

@@ -107,3 +107,35 @@ fn digests_are_keyed_when_a_key_is_set_and_states_of_the_earlier_scheme_migrate(
     assert!(!t.read("thoth.state.json").contains(&legacy));
     t.run_with(&["plan", "--detailed-exitcode"], &keyed).expect_code(0);
 }
+
+#[test]
+fn what_the_server_computes_from_a_secret_stays_secret() {
+    const TOKEN: &str = "canary-compiled-token-93b1f7";
+    let t = Tenant::from_dir("tests/fixtures/tenants/transport");
+    t.write(
+        "main.tf",
+        "variable \"token\" {\n  type      = string\n  sensitive = true\n}\n\nresource \"thoth_browser_provider\" \"chrome\" {\n  provider_name = \"chrome\"\n  name          = \"Chrome\"\n}\n\nresource \"thoth_browser_policy\" \"p\" {\n  name          = \"p\"\n  provider_name = thoth_browser_provider.chrome.provider_name\n  policy_json   = jsonencode({ banner_token = var.token, block_uploads = true })\n}\n\noutput \"compiled\" {\n  value     = thoth_browser_policy.p.compiled_policy_json\n  sensitive = true\n}\n",
+    );
+    let vars = [("THOTH_VAR_token", TOKEN)];
+    let apply = t.run_with(&["apply", "--auto-approve"], &vars);
+    apply.expect_code(0);
+    // The control plane holds it compiled, with the token inside.
+    assert!(t.emulator.get("browser/policies").to_string().contains(TOKEN));
+    let plan = t.run_with(&["plan", "--detailed-exitcode"], &vars);
+    plan.expect_code(0);
+    let drift = t.run_with(&["plan", "--refresh-only"], &vars);
+    let shown = t.run_with(&["state", "show", "thoth_browser_policy.p"], &vars);
+    let output = t.run_with(&["output"], &vars);
+    for text in [
+        apply.transcript(),
+        plan.transcript(),
+        drift.transcript(),
+        shown.transcript(),
+        output.transcript(),
+        t.read("thoth.state.json"),
+        t.read("thoth.state.json.backup"),
+        t.read("thoth.state.json.journal"),
+    ] {
+        assert!(!text.contains(TOKEN), "the compiled token leaked:\n{text}");
+    }
+}
