@@ -146,17 +146,11 @@ fn named_rule(key: &str) -> Option<Security> {
     let lower = key.to_ascii_lowercase().replace('-', "_");
     let strict = ["block", "deny", "require", "enforce", "disable", "prevent", "restrict", "forbid"];
     let lax = ["allow", "enable", "permit", "skip", "bypass"];
-    let list_of = |words: &[&str]| {
-        words.iter().any(|w| {
-            lower.contains(&format!("{w}list"))
-                || lower.contains(&format!("{w}_list"))
-                || lower.ends_with(&format!("{w}ed"))
-        })
-    };
-    if list_of(&["allow", "white", "permit"]) {
+    let names = |words: &[&str]| words.iter().any(|w| lower.contains(w));
+    if names(&["allowed", "allowlist", "allow_list", "whitelist", "permitted", "approved_"]) {
         return Some(Security::AllowList);
     }
-    if list_of(&["block", "deny", "black"]) {
+    if names(&["blocked", "blocklist", "block_list", "denylist", "deny_list", "denied", "blacklist"]) {
         return Some(Security::DenyList);
     }
     if strict.iter().any(|w| lower.starts_with(&format!("{w}_")) || lower == *w) {

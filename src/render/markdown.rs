@@ -53,11 +53,13 @@ fn details(c: &Change) -> String {
         Impact::Neutral => String::new(),
         i => format!(" [{}]", i.label()),
     };
+    // The block shows values from the control plane: no fence or tag in them closes ours.
+    let block = super::terminal_safe(change_block(c));
+    let fence = super::fence_for(&block);
     format!(
-        "<details><summary><code>{}</code> {}{impact}</summary>\n\n```diff\n{}```\n\n</details>\n",
-        c.address,
+        "<details><summary><code>{}</code> {}{impact}</summary>\n\n{fence}diff\n{block}{fence}\n\n</details>\n",
+        super::html_safe(&c.address.to_string()),
         action_text(c),
-        change_block(c)
     )
 }
 

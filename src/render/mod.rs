@@ -24,6 +24,36 @@ pub use verify::{verify_human, verify_json, verify_markdown, VERIFY_FORMAT_VERSI
 
 use crate::model::{format_number, Value};
 
+/// Text for a terminal: control characters (escape sequences a value from the control plane
+/// could carry to move the cursor, rewrite lines or set the title) are written as escapes.
+/// Line breaks and tabs stay.
+pub(crate) fn terminal_safe(text: String) -> String {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(unsafe_char) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Text inside an HTML element of a Markdown comment: `<`, `>` and `&` as entities.
+pub(crate) fn html_safe(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// A code fence longer than any run of backticks in `text`, so that the text cannot close it.
+pub(crate) fn fence_for(text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    "`".repeat(longest.max(2) + 1)
+}
+
 /// A value as HCL-like text on one line, or as an indented heredoc for multi-line strings.
 pub(crate) fn value_text(value: &Value, indent: usize) -> String {
     match value {

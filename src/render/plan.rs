@@ -207,7 +207,7 @@ pub fn plan_human(plan: &Plan) -> String {
     }
     let _ = writeln!(out, "{}", summary_line(plan));
     let _ = writeln!(out, "{}", impact_line(plan));
-    out
+    super::terminal_safe(out)
 }
 
 /// The changes a plan shows, destroys and replacements first, then by address.
@@ -386,7 +386,7 @@ pub fn apply_report(report: &Report) -> String {
         let _ = write!(out, "; {failed} failed, {skipped} not attempted");
     }
     out.push_str(".\n");
-    out
+    super::terminal_safe(out)
 }
 
 /// A rollout's progress, and the changes a stage's plan holds back for other stages.
@@ -513,7 +513,7 @@ pub fn state_entry(address: &crate::model::Address, entry: &crate::state::Resour
     if !entry.dependencies.is_empty() {
         let _ = writeln!(out, "# depends on: {}", entry.dependencies.join(", "));
     }
-    out
+    super::terminal_safe(out)
 }
 
 #[cfg(test)]

@@ -283,3 +283,26 @@ fn the_schema_check_rejects_what_breaks_the_schema() {
         assert!(problems.iter().any(|p| p.contains(expected)), "missing `{expected}` in {problems:#?}");
     }
 }
+
+#[test]
+fn values_from_the_control_plane_cannot_drive_the_terminal_or_the_comment() {
+    let t = Tenant::from_dir("tests/fixtures/tenants/review");
+    t.run_with(&["apply", "--auto-approve"], &secret(SECRET)).expect_code(0);
+    let hostile = "Paste\u{1b}]0;owned\u{7}\u{1b}[2J\n```\n</details><img src=x onerror=alert(1)>";
+    t.emulator.put(
+        "mcp/vendors/pastebin",
+        json!({"display_name": hostile, "host_patterns": ["pastebin.com"], "approved": false}),
+    );
+    let human = t.run_with(&["plan"], &secret(SECRET));
+    human.expect_code(0);
+    assert!(human.stdout.contains("thoth_mcp_vendor.pastebin"), "{}", human.stdout);
+    assert!(!human.stdout.contains('\u{1b}') && !human.stdout.contains('\u{7}'), "{:?}", human.stdout);
+    assert!(human.stdout.contains("\\u{1b}]0;owned"), "{}", human.stdout);
+    let markdown = t.run_with(&["plan", "--format", "markdown"], &secret(SECRET));
+    assert!(!markdown.stdout.contains('\u{1b}'), "{:?}", markdown.stdout);
+    // The value stays inside its code block: the fence is longer than any run in it.
+    let block_start = markdown.stdout.find("````diff").expect("a longer fence");
+    let block_end = markdown.stdout[block_start + 8..].find("````").expect("closed") + block_start + 8;
+    assert!(markdown.stdout[block_start..block_end].contains("<img src=x"), "{}", markdown.stdout);
+    assert_eq!(markdown.stdout.matches("<img").count(), 1, "{}", markdown.stdout);
+}
