@@ -402,15 +402,31 @@ impl<'m> Evaluator<'m> {
                     return self.sensitivity(ctx, name, call, span);
                 }
                 let mut args = Vec::new();
+                // The texts of sensitive arguments, so that no error message shows them.
+                let mut secrets = Vec::new();
                 for arg in &call.args {
-                    args.push((self.expr(ctx, arg)?, Self::span(ctx, arg)));
+                    let outer = ctx.sensitive.replace(false);
+                    let value = self.expr(ctx, arg)?;
+                    if ctx.sensitive.get() {
+                        secret_texts(&value, &mut secrets);
+                    }
+                    ctx.sensitive.set(outer || ctx.sensitive.get());
+                    args.push((value, Self::span(ctx, arg)));
                 }
                 if call.args.expand_final() {
                     if let Some((Value::List(items), s)) = args.pop() {
                         args.extend(items.into_iter().map(|v| (v, s)));
                     }
                 }
-                functions::call(name, &args, span, &self.module.dir)
+                functions::call(name, &args, span, &self.module.dir).map_err(|mut d| {
+                    secrets.sort_by_key(|s: &String| std::cmp::Reverse(s.len()));
+                    for s in secrets.iter().filter(|s| !s.is_empty()) {
+                        d.message = d.message.replace(s.as_str(), "(sensitive value)");
+                        d.label = d.label.replace(s.as_str(), "(sensitive value)");
+                        d.help = d.help.map(|h| h.replace(s.as_str(), "(sensitive value)"));
+                    }
+                    d
+                })
             }
             Expression::Traversal(t) => self.traversal(ctx, &t.expr, &t.operators),
             Expression::UnaryOp(op) => {
@@ -1182,6 +1198,20 @@ fn to_template_string(value: &Value) -> Option<String> {
         Value::Number(n) => Some(format_number(*n)),
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
+    }
+}
+
+/// The scalar texts a value holds (at most a few hundred), for scrubbing messages.
+fn secret_texts(value: &Value, out: &mut Vec<String>) {
+    if out.len() > 256 {
+        return;
+    }
+    match value {
+        Value::String(s) => out.push(s.clone()),
+        Value::Number(n) => out.push(crate::model::format_number(*n)),
+        Value::List(items) => items.iter().for_each(|v| secret_texts(v, out)),
+        Value::Map(map) => map.values().for_each(|v| secret_texts(v, out)),
+        _ => {}
     }
 }
 

@@ -171,8 +171,10 @@ pub fn resolve_variables(module: &mut Module, inputs: &VarInputs) -> (BTreeMap<S
                 Ok(v) => {
                     raw.insert(name.clone(), v);
                 }
-                Err(msg) => diags
-                    .push(Diagnostic::error(format!("invalid value for variable `{name}` in THOTH_VAR_{name}: {msg}"))),
+                Err(msg) => diags.push(Diagnostic::error(format!(
+                    "invalid value for variable `{name}` in THOTH_VAR_{name}: {}",
+                    without_value(module, name, &msg)
+                ))),
             }
         }
     }
@@ -201,7 +203,10 @@ pub fn resolve_variables(module: &mut Module, inputs: &VarInputs) -> (BTreeMap<S
             Ok(v) => {
                 raw.insert(name.to_owned(), v);
             }
-            Err(msg) => diags.push(Diagnostic::error(format!("invalid value for variable `{name}` in `--var`: {msg}"))),
+            Err(msg) => diags.push(Diagnostic::error(format!(
+                "invalid value for variable `{name}` in `--var`: {}",
+                without_value(module, name, &msg)
+            ))),
         }
     }
 
@@ -226,8 +231,11 @@ pub fn resolve_variables(module: &mut Module, inputs: &VarInputs) -> (BTreeMap<S
                 Ok(v) => v,
                 Err(msg) => {
                     diags.push(
-                        Diagnostic::error(format!("invalid value for variable `{name}`: {msg}"))
-                            .at(decl.span, "declared here"),
+                        Diagnostic::error(format!(
+                            "invalid value for variable `{name}`: {}",
+                            without_value(module, name, &msg)
+                        ))
+                        .at(decl.span, "declared here"),
                     );
                     values.insert(name.clone(), (Value::Unknown, decl.sensitive));
                     continue;
@@ -313,6 +321,19 @@ fn parse_cli_value(module: &Module, name: &str, text: &str) -> Result<Value, Str
     empty.eval(&wrapped).map(|(v, _)| v).map_err(|d| d.message)
 }
 
+/// The message of a value that does not fit its variable, without the value when the
+/// variable is sensitive.
+fn without_value(module: &Module, name: &str, msg: &str) -> String {
+    let sensitive = module.scopes[0].variables.get(name).is_some_and(|d| d.sensitive);
+    if !sensitive {
+        return msg.to_owned();
+    }
+    match msg.split_once(", found") {
+        Some((expected, _)) => format!("{expected}, and the sensitive value given is not"),
+        None => "the sensitive value given does not fit its type".to_owned(),
+    }
+}
+
 fn load_var_file(
     module: &mut Module,
     path: &std::path::Path,
@@ -356,6 +377,21 @@ fn load_var_file(
             return;
         }
     };
+    // Diagnostics show the file as kept here: the values of sensitive variables are blanked
+    // out (line breaks kept, so that every place still points where it did).
+    let mut shown = text.clone().into_bytes();
+    for structure in &body {
+        let Structure::Attribute(attr) = structure else { continue };
+        let sensitive = module.scopes[0].variables.get(attr.key.as_str()).is_some_and(|d| d.sensitive);
+        if let (true, Some(range)) = (sensitive, hcl_edit::Span::span(&attr.value)) {
+            for b in shown.get_mut(range).into_iter().flatten() {
+                if *b != b'\n' {
+                    *b = b'*';
+                }
+            }
+        }
+    }
+    module.files[file].text = String::from_utf8(shown).unwrap_or_default();
     let empty = Evaluator::new(module, BTreeMap::new());
     for structure in &body {
         match structure {

@@ -173,3 +173,28 @@ fn an_environment_that_is_not_utf8_is_ignored() {
     let run = bounded(dir.path(), &["validate"], &[(name, bad), (bad_name, std::ffi::OsStr::new("1"))]);
     assert_eq!(run.code, 0, "{}", run.transcript());
 }
+
+#[test]
+fn diagnostics_never_show_a_sensitive_value() {
+    const CANARY: &str = "hunter2-canary-0a7c";
+    let dir = config(&[
+        (
+            "main.tf",
+            "variable \"s\" {\n  type      = string\n  sensitive = true\n}\n\nvariable \"n\" {\n  type      = number\n  sensitive = true\n}\n\nvariable \"t\" {\n  type = number\n}\n\nlocals {\n  a = tonumber(var.s)\n  b = element([var.s], 3) + 1\n}\n",
+        ),
+        ("terraform.tfvars", &format!("s = \"{CANARY}\"\nn = \"{CANARY}\"\nt = \"x\" + 1\n")),
+    ]);
+    let run = bounded(dir.path(), &["validate"], &[]);
+    refused(
+        &run,
+        &[
+            "`(sensitive value)` is not a number",
+            "expected number, and the sensitive value given is not",
+            "terraform.tfvars:3:5",
+        ],
+    );
+    assert!(!run.stderr.contains(CANARY) && !run.stdout.contains(CANARY), "{}", run.stderr);
+    let env = [(std::ffi::OsStr::new("THOTH_VAR_n"), std::ffi::OsStr::new(CANARY))];
+    let run = bounded(dir.path(), &["validate"], &env);
+    assert!(!run.stderr.contains(CANARY), "{}", run.stderr);
+}
