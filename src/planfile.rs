@@ -179,14 +179,17 @@ impl PlanFile {
     pub fn read(path: &Path) -> Result<PlanFile, String> {
         let text = crate::files::read_text(path, crate::files::MAX_DOCUMENT)
             .map_err(|e| format!("cannot read the plan file `{}`: {e}", path.display()))?;
+        PlanFile::from_text(&text, &path.display().to_string())
+    }
+
+    /// Reads a plan file's text; `source` names it in errors.
+    pub fn from_text(text: &str, source: &str) -> Result<PlanFile, String> {
         let file: PlanFile =
-            serde_json::from_str(&text).map_err(|e| format!("`{}` is not a thoth plan file: {e}", path.display()))?;
+            serde_json::from_str(text).map_err(|e| format!("`{source}` is not a thoth plan file: {e}"))?;
         if file.format != FORMAT || file.format_version != FORMAT_VERSION {
             return Err(format!(
-                "`{}` is a plan file of format {} version {}, which this thoth does not read",
-                path.display(),
-                file.format,
-                file.format_version
+                "`{source}` is a plan file of format {} version {}, which this thoth does not read",
+                file.format, file.format_version
             ));
         }
         Ok(file)

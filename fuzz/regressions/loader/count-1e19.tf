@@ -1,0 +1,4 @@
+resource "thoth_fleet" "f" {
+  count = 1e19
+  name  = "f"
+}
