@@ -139,3 +139,51 @@ fn what_the_server_computes_from_a_secret_stays_secret() {
         assert!(!text.contains(TOKEN), "the compiled token leaked:\n{text}");
     }
 }
+
+#[test]
+fn git_add_after_an_embedded_apply_commits_no_secret() {
+    let dir = crate::support::TempDir::new("embedded-git");
+    crate::support::copy_dir(&crate::support::repo_path("examples/bootstrap"), dir.path());
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir.path())
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .expect("git");
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    git(&["init", "-q"]);
+    let apply = crate::support::thoth(dir.path(), &["apply", "--embedded", "--auto-approve"], &VARS);
+    apply.expect_code(0);
+    git(&["add", "-A"]);
+    let staged = git(&["diff", "--cached", "--name-only"]);
+    assert!(!staged.contains(".thoth/"), "{staged}");
+    let mdm_secret = "replace-with-your-jamf-api-client-secret";
+    for name in staged.lines() {
+        let text = std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
+        assert!(!text.contains(SECRET), "{name} holds the webhook secret");
+        if name.ends_with(".json") && name.contains("state") {
+            assert!(!text.contains(mdm_secret), "{name} holds the MDM credentials");
+        }
+    }
+    // Nor does the embedded control plane keep a secret in its data, ignored or not.
+    for entry in walk(&dir.path().join(".thoth")) {
+        let text = String::from_utf8_lossy(&std::fs::read(&entry).expect("read")).into_owned();
+        assert!(!text.contains(SECRET) && !text.contains(mdm_secret), "{} holds a secret", entry.display());
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

@@ -88,10 +88,12 @@ async fn upsert(
                 row.name = name;
             }
             row.enabled = enabled;
+            // Credentials are never returned (`govapi.md` §4.1): kept only as digests, so that
+            // the data directory holds no secret.
             if let Some(config) = config {
-                row.config = config;
+                row.config = crate::emulator::store::config_at_rest(config);
             }
-            row.config.extend(folded);
+            row.config.extend(crate::emulator::store::config_at_rest(folded));
             row.updated_at = now;
             Ok(render_provider(row))
         })

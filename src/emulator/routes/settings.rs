@@ -74,7 +74,9 @@ async fn replace(
         .mutate(&tenant, move |t| {
             for (key, secret) in secret_changes {
                 match secret {
-                    Some(secret) => t.settings.secrets.insert(key, secret),
+                    // Never returned nor used: kept only as a digest, so that the data
+                    // directory holds no secret.
+                    Some(secret) => t.settings.secrets.insert(key, crate::emulator::store::at_rest(&secret)),
                     None => t.settings.secrets.remove(&key),
                 };
             }

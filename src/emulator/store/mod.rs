@@ -181,6 +181,30 @@ fn load_tenant_file(path: &Path, file_name: &str) -> io::Result<(String, TenantD
 /// encoding is too long for a file name use `long.<sha256>.json` instead; plain names never
 /// contain a dot, so the two forms cannot collide. The tenant id is also stored inside the
 /// file, which is what loading uses.
+/// What the store keeps of a write-only secret: a digest, never the value.
+pub(crate) fn at_rest(secret: &str) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{}", crate::state::hex(&sha2::Sha256::digest(format!("thoth emulator\0{secret}").as_bytes())))
+}
+
+/// A write-only configuration object as the store keeps it: its keys, each string value as a
+/// digest.
+pub(crate) fn config_at_rest(
+    config: serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Map<String, serde_json::Value> {
+    config
+        .into_iter()
+        .map(|(k, v)| {
+            let kept = match v {
+                serde_json::Value::String(s) => serde_json::Value::String(at_rest(&s)),
+                serde_json::Value::Null => serde_json::Value::Null,
+                other => serde_json::Value::String(at_rest(&other.to_string())),
+            };
+            (k, kept)
+        })
+        .collect()
+}
+
 pub(crate) fn file_name_for(tenant: &str) -> String {
     let mut stem = String::with_capacity(tenant.len());
     for byte in tenant.bytes() {
