@@ -329,10 +329,8 @@ pub(super) async fn take_lock(store: &Store, operation: &str, args: &LockArgs) -
                     "wait with `--lock-timeout 5m`, or if that run is gone for good: `thoth force-unlock {}`",
                     info.id
                 ),
-                LockError::Held(None) => {
-                    "if no run holds it, remove the lock with `thoth force-unlock ID`, giving the id it shows"
-                        .to_owned()
-                }
+                // An empty or unreadable lock names no id: any id removes it.
+                LockError::Held(None) => "the lock cannot be read (empty or damaged); if no run holds it, remove it with `thoth force-unlock unreadable`".to_owned(),
                 LockError::Backend(_) => format!("check that {} can be reached and written", store.describe()),
             };
             Err(fail(&e.to_string(), Some(&hint)))

@@ -124,6 +124,9 @@ impl State {
     pub fn from_bytes(bytes: &[u8], source: &str) -> Result<State, StateError> {
         let format = |m: String| StateError::Format(source.to_owned(), m);
         let file: StateFile = serde_json::from_slice(bytes).map_err(|e| format(e.to_string()))?;
+        if file.serial == u64::MAX {
+            return Err(format(format!("the serial is {}, its maximum: no later state could be written", file.serial)));
+        }
         if file.format_version != FORMAT_VERSION {
             return Err(format(format!(
                 "format version {} is not supported (this thoth reads version {FORMAT_VERSION})",

@@ -198,3 +198,56 @@ fn diagnostics_never_show_a_sensitive_value() {
     let run = bounded(dir.path(), &["validate"], &env);
     assert!(!run.stderr.contains(CANARY), "{}", run.stderr);
 }
+
+#[test]
+fn damaged_states_journals_and_locks_are_refused_or_repaired_with_a_message() {
+    let dir = config(&[("main.tf", "resource \"thoth_fleet\" \"f\" {\n  name = \"f\"\n}\n")]);
+    let run = |args: &[&str]| bounded(dir.path(), args, &[]);
+    assert_eq!(run(&["apply", "--embedded", "--auto-approve"]).code, 0);
+    let state_path = dir.path().join("thoth.state.json");
+    let good = std::fs::read_to_string(&state_path).expect("state");
+    let state: serde_json::Value = serde_json::from_str(&good).expect("json");
+
+    // The same address twice: not a silent last-one-wins.
+    let mut twice = state.clone();
+    let first = twice["resources"][0].clone();
+    twice["resources"].as_array_mut().expect("resources").push(first);
+    std::fs::write(&state_path, serde_json::to_string(&twice).expect("json")).expect("write");
+    refused(&run(&["plan", "--embedded"]), &["`thoth_fleet.f` is recorded twice"]);
+
+    // A serial at its maximum.
+    let mut full = state.clone();
+    full["serial"] = serde_json::json!(u64::MAX);
+    std::fs::write(&state_path, serde_json::to_string(&full).expect("json")).expect("write");
+    refused(&run(&["apply", "--embedded", "--auto-approve"]), &["the serial is 18446744073709551615, its maximum"]);
+    std::fs::write(&state_path, &good).expect("restore");
+
+    // A journal entry of a type this thoth does not know.
+    std::fs::write(
+        dir.path().join("thoth.state.json.journal"),
+        "{\"done\": \"thoth_unheard_of.x\", \"entry\": null}\n",
+    )
+    .expect("journal");
+    refused(
+        &run(&["apply", "--embedded", "--auto-approve"]),
+        &["`thoth_unheard_of.x`, which is not a resource this version of thoth knows"],
+    );
+    std::fs::remove_file(dir.path().join("thoth.state.json.journal")).expect("remove");
+
+    // An empty lock file names nobody, and `force-unlock` removes it.
+    for garbage in ["", "not json {"] {
+        std::fs::write(dir.path().join("thoth.state.json.lock"), garbage).expect("lock");
+        refused(
+            &run(&["apply", "--embedded", "--auto-approve"]),
+            &["the lock cannot be read", "thoth force-unlock unreadable"],
+        );
+        assert_eq!(run(&["force-unlock", "unreadable"]).code, 0);
+        assert!(!dir.path().join("thoth.state.json.lock").exists());
+    }
+    assert_eq!(std::fs::read_to_string(&state_path).expect("state"), good, "the state was never touched");
+
+    // A state path that is a link to nothing is an error, never "no state".
+    std::fs::rename(&state_path, dir.path().join("elsewhere.json")).expect("move");
+    std::os::unix::fs::symlink(dir.path().join("gone.json"), &state_path).expect("dangling link");
+    refused(&run(&["plan", "--embedded"]), &["is a symbolic link to a file that does not exist"]);
+}

@@ -353,3 +353,18 @@ fn a_create_refused_as_existing_leaves_no_intent_to_adopt() {
     let journal = std::fs::read_to_string(dir.path().join("thoth.state.json.journal")).unwrap_or_default();
     assert!(!journal.contains("thoth_mcp_vendor.v"), "{journal}");
 }
+
+#[test]
+fn odd_retry_after_values_neither_stall_nor_stop_the_retries() {
+    let dir = config("transport");
+    let throttled = |value: &str| {
+        format!("HTTP/1.1 429 Slow\r\nRetry-After: {value}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}")
+    };
+    let ok = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+        .to_owned();
+    let server = Recorder::raw(vec![throttled("0"), throttled("-7"), throttled("soon, maybe"), ok]);
+    let run = plan_against(&dir, &server.url, &[]);
+    let requests = server.requests();
+    run.expect_code(0);
+    assert_eq!(requests.len(), 4, "{requests:#?}");
+}
