@@ -84,6 +84,13 @@ pub(crate) fn data(body: &Value) -> &Vec<Value> {
 }
 
 /// Whether any file under `dir` contains `needle`.
+/// Whether the data directory keeps `secret`, as a digest and never as itself.
+fn kept_at_rest(dir: &Path, secret: &str) -> bool {
+    use sha2::Digest as _;
+    let digest = crate::support::hex(&sha2::Sha256::digest(format!("thoth emulator\0{secret}").as_bytes()));
+    files_contain(dir, &digest) && !files_contain(dir, secret)
+}
+
 pub(crate) fn files_contain(dir: &Path, needle: &str) -> bool {
     let Ok(entries) = fs::read_dir(dir) else {
         return false;
@@ -208,15 +215,15 @@ async fn settings_round_trip_without_echoing_secrets() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(rewritten["compliance_profile"], "healthcare");
     assert!(!rewritten.to_string().contains(secret));
-    assert!(files_contain(dir.path(), secret), "the secret is retained");
-    assert!(files_contain(dir.path(), "pam_cb_secret_81c2"));
+    assert!(kept_at_rest(dir.path(), secret), "the secret is retained, as a digest");
+    assert!(kept_at_rest(dir.path(), "pam_cb_secret_81c2"));
 
     // `null` clears a secret.
     let (_, mut read) = api.get("/acme/thoth/settings").await;
     read["webhook"]["secret"] = Value::Null;
     assert_eq!(api.put("/acme/thoth/settings", read).await.0, StatusCode::OK);
-    assert!(!files_contain(dir.path(), secret), "the secret is cleared");
-    assert!(files_contain(dir.path(), "pam_cb_secret_81c2"));
+    assert!(!kept_at_rest(dir.path(), secret) && !files_contain(dir.path(), secret), "the secret is cleared");
+    assert!(kept_at_rest(dir.path(), "pam_cb_secret_81c2"));
 
     let wrong_type = api.put("/acme/thoth/settings", json!({"webhook": {"secret": 42}})).await;
     assert_error(&wrong_type, StatusCode::BAD_REQUEST, "invalid_request");
@@ -287,7 +294,7 @@ async fn mdm_providers_upsert_idempotently_and_soft_delete() {
     let (_, listed) = api.get("/acme/thoth/mdm/providers").await;
     assert_eq!(data(&listed).len(), 2);
     assert_eq!(data(&listed)[0]["enabled"], false);
-    assert!(files_contain(dir.path(), "jamf_secret_55"), "config is kept");
+    assert!(kept_at_rest(dir.path(), "jamf_secret_55"), "config is kept, as digests");
 
     let missing = api.post("/acme/thoth/mdm/providers", json!({"name": "x"})).await;
     assert_error(&missing, StatusCode::BAD_REQUEST, "invalid_request");
@@ -548,7 +555,7 @@ async fn data_survives_a_restart() {
     let (_, weird) = api.get("/weird%20tenant/thoth/mdm/providers").await;
     assert_eq!(data(&weird)[0]["provider"], "intune");
     // The secret survived too: the webhook is still fully configured.
-    assert!(files_contain(dir.path(), "s3cr3t_restart"));
+    assert!(kept_at_rest(dir.path(), "s3cr3t_restart"));
     emulator.shutdown().await;
 }
 
