@@ -4,8 +4,9 @@
 //! `cargo bench --bench scale` runs every scenario at 1,000 and 10,000 resources;
 //! `cargo bench --bench scale -- --sizes 1000` picks the sizes. The scenarios that change
 //! nothing run five times and report the median wall time and the largest peak memory; the
-//! apply runs once. Under `cargo test` (no `--bench` argument) every scenario runs once at a
-//! tiny size, so that CI keeps them working.
+//! apply runs once. The fault matrix runs the full example over 20 seeds. Under `cargo test`
+//! (no `--bench` argument) every scenario runs once at a tiny size (the fault matrix one seed),
+//! so that CI keeps them working.
 #![allow(clippy::print_stdout)]
 
 use std::io::{BufRead, BufReader};
@@ -173,6 +174,70 @@ fn bench(n: usize, latency_ms: u64, parallelism: usize, runs: usize) {
     let _ = std::fs::remove_dir_all(&data);
 }
 
+/// Copies a configuration directory.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("copy target");
+    for entry in std::fs::read_dir(from).expect("copy source").flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy a file");
+        }
+    }
+}
+
+/// The contract's fault matrix (20% server errors, 10% ambiguous failures, 40 requests a
+/// second) on the full example, one seed after another: how many plans succeeded, and how many
+/// single applies converged (the next plan, still under faults, shows no change).
+fn fault_matrix(seeds: u32) {
+    const MATRIX: [&str; 6] = ["--error-rate", "0.2", "--ambiguous-rate", "0.1", "--throttle-rps", "40"];
+    const SECRETS: [(&str, &str); 3] = [
+        ("THOTH_VAR_webhook_secret", "bench-webhook-secret"),
+        ("THOTH_VAR_siem_secret", "bench-siem-secret"),
+        ("THOTH_VAR_pam_request_secret", "bench-pam-secret"),
+    ];
+    let (mut planned, mut converged) = (0, 0);
+    let mut applies = Vec::new();
+    for seed in 1..=seeds {
+        let dir = scratch(&format!("faults-{seed}"));
+        copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/full"), &dir.join("config"));
+        let mut child = thoth()
+            .args(["emulator", "--listen", "127.0.0.1:0", "--api-key", KEY, "--data-dir"])
+            .arg(dir.join("data"))
+            .args(["--seed", &seed.to_string()])
+            .args(MATRIX)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the emulator");
+        let mut url = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut url).expect("emulator address");
+        let emulator = Emulator { child, url: url.trim().to_owned() };
+        let run = |args: &[&str]| {
+            let mut cmd = thoth();
+            cmd.current_dir(dir.join("config")).args(args).env("NO_COLOR", "1");
+            cmd.env("THOTH_API_BASE_URL", &emulator.url).env("THOTH_API_KEY", KEY).env("THOTH_TENANT_ID", TENANT);
+            cmd.envs(SECRETS).stdout(Stdio::null()).stderr(Stdio::null());
+            let started = Instant::now();
+            let code = cmd.status().expect("run thoth").code().unwrap_or(-1);
+            (code, started.elapsed())
+        };
+        planned += u32::from(run(&["plan", "--detailed-exitcode"]).0 == 2);
+        let (code, wall) = run(&["apply", "--auto-approve"]);
+        applies.push(wall);
+        converged += u32::from(code == 0 && run(&["plan", "--detailed-exitcode"]).0 == 0);
+        drop(emulator);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    applies.sort();
+    let median = applies.get(applies.len() / 2).copied().unwrap_or_default();
+    println!(
+        "| fault matrix, full example          | {seeds:>6} | {:>9.1} ms |             | plans {planned}/{seeds}, one apply converged {converged}/{seeds} |",
+        median.as_secs_f64() * 1000.0
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let benchmarking = args.iter().any(|a| a == "--bench");
@@ -186,4 +251,5 @@ fn main() {
     for n in sizes {
         bench(n, if benchmarking { 20 } else { 1 }, 10, if benchmarking { 5 } else { 1 });
     }
+    fault_matrix(if benchmarking { 20 } else { 1 });
 }

@@ -37,9 +37,43 @@ pub const CHANGES: u8 = 2;
 /// `--deny-loosening` and the plan loosens the tenant's security.
 pub const LOOSENS: u8 = 3;
 
+/// The environment variables thoth reads, by name or prefix: one of them that is not UTF-8
+/// is an error, rather than being taken as unset. Anything else is ignored.
+const READ_PREFIXES: &[&str] = &["THOTH_", "TF_VAR_", "AWS_"];
+const READ_NAMES: &[&str] = &[
+    "TF_WORKSPACE",
+    "PG_CONN_STR",
+    "GITHUB_RUN_ID",
+    "GITHUB_SERVER_URL",
+    "GITHUB_REPOSITORY",
+    "CI_JOB_URL",
+    "SSL_CERT_FILE",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "HOME",
+    "XDG_CONFIG_HOME",
+];
+
+/// The first variable thoth reads whose value is not UTF-8.
+fn unreadable_environment() -> Option<String> {
+    std::env::vars_os().find_map(|(name, value)| {
+        let name = name.into_string().ok()?;
+        let read = READ_NAMES.contains(&name.as_str()) || READ_PREFIXES.iter().any(|p| name.starts_with(p));
+        (read && value.to_str().is_none()).then_some(name)
+    })
+}
+
 /// Runs one command line and returns its exit code.
 pub fn run(cli: Cli) -> u8 {
     logging::init();
+    if let Some(name) = unreadable_environment() {
+        return fail(
+            &format!("the environment variable `{name}` is not UTF-8 text, and thoth reads it"),
+            Some("set it to UTF-8 text, or unset it"),
+        );
+    }
     if cli.no_color {
         crate::render::disable_colour();
     }

@@ -172,6 +172,9 @@ fn an_environment_that_is_not_utf8_is_ignored() {
     let bad_name = std::ffi::OsStr::from_bytes(b"X_\xff");
     let run = bounded(dir.path(), &["validate"], &[(name, bad), (bad_name, std::ffi::OsStr::new("1"))]);
     assert_eq!(run.code, 0, "{}", run.transcript());
+    // One that thoth reads is named, not taken as unset.
+    let run = bounded(dir.path(), &["validate"], &[(std::ffi::OsStr::new("THOTH_API_KEY"), bad)]);
+    refused(&run, &["the environment variable `THOTH_API_KEY` is not UTF-8 text"]);
 }
 
 #[test]
