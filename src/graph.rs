@@ -244,6 +244,20 @@ fn node_references(module: &Module, node: &Node) -> Vec<(Node, Span)> {
             refs.push((Node::Resource(target.clone()), *at));
         }
     }
+    // What the descriptor says this type exercises comes first, `depends_on` or not.
+    if let Node::Resource(a) = node {
+        let after =
+            crate::schema::Schema::get().resource(&a.type_name).map(|rt| rt.runs_after.as_slice()).unwrap_or_default();
+        if !after.is_empty() {
+            refs.extend(
+                module
+                    .resources
+                    .keys()
+                    .filter(|r| after.contains(&r.type_name))
+                    .map(|r| (Node::Resource(r.clone()), span)),
+            );
+        }
+    }
     // Everything in a called module waits for its call.
     if let Some(parent) = module.scope(scope).parent {
         if let Some(call) = module.scope(scope).path.last() {

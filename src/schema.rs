@@ -253,6 +253,10 @@ pub struct Attribute {
     /// used a sensitive variable).
     #[serde(default)]
     pub derived_from: Vec<String>,
+    /// Left out of request bodies when its value is blank (empty once trimmed), as the
+    /// provider leaves it out; a blank value then matches an absent one.
+    #[serde(default)]
+    pub omit_empty: bool,
     /// A change forces the object to be replaced.
     #[serde(default)]
     pub replace: bool,
@@ -343,6 +347,11 @@ impl Attribute {
     pub fn is_settable(&self) -> bool {
         self.mode != AttrMode::Computed
     }
+
+    /// Whether `value` is left out of a request body (`omit_empty` and blank).
+    pub fn omits(&self, value: &crate::model::Value) -> bool {
+        self.omit_empty && value.as_str().is_some_and(|s| s.trim().is_empty())
+    }
 }
 
 /// An extra call made after a successful write when a client-only flag is true.
@@ -364,6 +373,11 @@ pub struct ResourceType {
     pub name: String,
     pub kind: Kind,
     pub description: String,
+    /// Types whose objects this one exercises (a webhook test delivery uses the webhook
+    /// settings): every resource of these types in the configuration is applied first, as if
+    /// named in `depends_on`.
+    #[serde(default)]
+    pub runs_after: Vec<String>,
     /// Collection path under `/{tenant}/thoth/`.
     #[serde(default)]
     pub path: Option<String>,

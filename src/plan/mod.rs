@@ -363,7 +363,9 @@ pub fn plan_resource(
                     _ => p.and_then(|p| p.attributes.get(name)).is_some_and(|j| Value::from_json(j) == *value),
                 }
             } else {
-                value.is_known() && before.is_some_and(|b| same(attr, b, value))
+                let blank = |b: &Value| b.is_null() || b.as_str().is_some_and(|s| s.trim().is_empty());
+                (value.is_known() && before.is_some_and(|b| same(attr, b, value)))
+                    || (attr.omits(value) && before.is_none_or(blank))
             };
             if !unchanged {
                 let before_shown = match before {

@@ -181,6 +181,9 @@ pub fn read_row(rt: &ResourceType, row: &Map<String, Json>) -> VecMap<String, Va
 pub fn write_values(rt: &ResourceType, values: &VecMap<String, Value>, body: &mut Map<String, Json>) {
     for (name, value) in values {
         let Some(attr) = rt.attribute(name) else { continue };
+        if attr.omits(value) {
+            continue;
+        }
         match (attr.json.as_deref(), attr.encoding) {
             (Some(path), _) => set_path(body, path, to_wire(attr, value)),
             (None, Encoding::JsonMergeTopLevel) => {}

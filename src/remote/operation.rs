@@ -98,6 +98,9 @@ pub fn request_parts(rt: &ResourceType, values: &VecMap<String, Value>) -> (Map<
     for (name, value) in ordered {
         let Some(attr) = rt.attribute(name) else { continue };
         let Some(key) = attr.json.as_deref() else { continue };
+        if attr.omits(value) {
+            continue;
+        }
         match attr.location {
             Location::Body if attr.each.is_some() => {
                 let items = match attr.each.as_ref().and_then(|each| values.get(each)) {

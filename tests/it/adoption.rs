@@ -146,17 +146,13 @@ fn an_exported_tenant_plans_imports_only_applies_and_replans_to_no_change() {
     assert!(endpoints.contains("= thoth_fleet.claims_laptops.id"), "a reference:\n{endpoints}");
     assert!(dir.join("policies/mcp_guardrails.rego").exists());
     assert!(dir.join("browser/chrome_baseline_v1-policy.json").exists());
-    let variables = std::fs::read_to_string(dir.join("variables.tf")).expect("variables.tf");
-    assert!(variables.contains("sensitive   = true") && !variables.contains("default"), "{variables}");
-    // The secrets the control plane never returns are given as variables.
-    let secret = [("THOTH_VAR_browser_provider_chrome_config_json", "{\"enrollment_token\":\"t\"}")];
-    let without = run(&dir, &t, &["plan"]);
-    without.expect_code(1);
+    // Credentials the control plane never returns (MDM and browser provider `config`) cannot
+    // be exported: the configuration leaves them out, and the plan imports without them.
     assert!(
-        without.stderr.contains("variable `browser_provider_chrome_config_json` has no value"),
-        "{}",
-        without.stderr
+        !dir.join("variables.tf").exists()
+            || !std::fs::read_to_string(dir.join("variables.tf")).unwrap_or_default().contains("default")
     );
+    let secret: [(&str, &str); 0] = [];
     let env = t.emulator.env();
     let mut with_secret: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     with_secret.extend_from_slice(&secret);

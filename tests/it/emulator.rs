@@ -337,7 +337,7 @@ async fn mdm_sync_jobs_advance_on_each_read() {
 }
 
 #[tokio::test]
-async fn browser_providers_upsert_and_echo_config() {
+async fn browser_providers_upsert_and_keep_config_write_only() {
     let dir = TempDir::new("browser-providers");
     let emulator = start(dir.path()).await;
     let api = Api::new(&emulator);
@@ -346,14 +346,17 @@ async fn browser_providers_upsert_and_echo_config() {
     let (status, first) = api.post("/acme/thoth/browser/providers", body.clone()).await;
     assert_eq!(status, StatusCode::OK);
     let (_, second) = api.post("/acme/thoth/browser/providers", body).await;
-    assert_eq!(first["config"], json!({"customer_id": "C0123"}));
+    // `config` is write-only: never returned, kept as digests; no status is invented.
+    assert!(first.get("config").is_none() && first.get("status").is_none(), "{first}");
+    assert!(kept_at_rest(dir.path(), "C0123"));
     assert_eq!(first["enabled"], true);
     assert_eq!(first["created_at"], second["created_at"]);
 
     // Without `config`, the stored one is kept; soft delete keeps the row listed.
     let (_, disabled) =
         api.post("/acme/thoth/browser/providers", json!({"provider": "chrome", "enabled": false})).await;
-    assert_eq!(disabled["config"], json!({"customer_id": "C0123"}));
+    assert!(disabled.get("config").is_none());
+    assert!(kept_at_rest(dir.path(), "C0123"), "the stored config is kept");
     let (_, listed) = api.get("/acme/thoth/browser/providers").await;
     assert_eq!(data(&listed).len(), 1);
     assert_eq!(data(&listed)[0]["enabled"], false);

@@ -13,6 +13,7 @@ mod diagnostics;
 mod emulator;
 mod emulator_more;
 mod faults;
+mod fidelity;
 mod full;
 mod inputs;
 mod kill;

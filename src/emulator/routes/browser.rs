@@ -44,8 +44,10 @@ async fn list_providers(
 /// `POST T/browser/providers`: creates or updates the row named by `provider`.
 ///
 /// `enabled` defaults to `true`. `name`, `status`, `last_error` and `config` keep their stored
-/// values when absent; a new row starts with `name: ""`, `status: "connected"`, no error and
-/// an empty `config`.
+/// values when absent; a new row starts with `name: ""`, no status (the contract does not say
+/// the server sets one, and the provider reports an invented one as an inconsistent result), no
+/// error and an empty `config`. `config` holds credentials: it is never returned, and kept
+/// only as digests.
 async fn upsert_provider(
     State(app): State<AppState>,
     PathParams(TenantPath { tenant }): PathParams<TenantPath>,
@@ -67,7 +69,7 @@ async fn upsert_provider(
                 provider,
                 name: String::new(),
                 enabled: true,
-                status: "connected".to_owned(),
+                status: None,
                 config: Map::new(),
                 last_error: None,
                 created_at: now.clone(),
@@ -78,13 +80,13 @@ async fn upsert_provider(
             }
             row.enabled = enabled;
             if let Some(status) = status {
-                row.status = status;
+                row.status = Some(status);
             }
             if let Some(last_error) = last_error {
                 row.last_error = Some(last_error);
             }
             if let Some(config) = config {
-                row.config = config;
+                row.config = crate::emulator::store::config_at_rest(config);
             }
             row.updated_at = now;
             Ok(render_provider(row))
@@ -157,7 +159,7 @@ async fn upsert_policy(
                     active,
                     version: version.unwrap_or(1),
                     policy,
-                    metadata: metadata.unwrap_or_default(),
+                    metadata: metadata.clone(),
                     created_by: created_by.clone().unwrap_or_else(|| DEFAULT_ACTOR.to_owned()),
                     updated_by: updated_by.or(created_by).unwrap_or_else(|| DEFAULT_ACTOR.to_owned()),
                     created_at: now.clone(),
@@ -176,7 +178,7 @@ async fn upsert_policy(
             }
             row.active = active;
             if let Some(metadata) = metadata {
-                row.metadata = metadata;
+                row.metadata = Some(metadata);
             }
             let changed = policy_content(row) != before;
             row.version = match version {
@@ -265,7 +267,7 @@ async fn upsert_enrollment(
                     browser_profile,
                     status: status.unwrap_or_else(|| "active".to_owned()),
                     last_seen_at,
-                    metadata: metadata.unwrap_or_default(),
+                    metadata: metadata.clone(),
                     created_at: now.clone(),
                     updated_at: now,
                 };
@@ -286,7 +288,7 @@ async fn upsert_enrollment(
                 row.last_seen_at = last_seen_at;
             }
             if let Some(metadata) = metadata {
-                row.metadata = metadata;
+                row.metadata = Some(metadata);
             }
             row.updated_at = now;
             Ok(render_enrollment(row))
@@ -295,19 +297,30 @@ async fn upsert_enrollment(
     Ok(Json(row))
 }
 
-/// A browser provider row as GovAPI returns it. Unlike MDM, `config` is echoed: Terraform
-/// refreshes it from the server (`govapi.md` §4.3).
+/// A browser provider row as GovAPI returns it: without `config`, which is write-only (the
+/// provider sends it and reports a returned one as an inconsistent result), and with a status
+/// only when a client set one.
 fn render_provider(row: &BrowserProvider) -> Value {
-    json!({
+    let mut out = json!({
         "provider": row.provider,
         "name": row.name,
         "enabled": row.enabled,
-        "status": row.status,
-        "config": row.config,
         "last_error": row.last_error,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
-    })
+    });
+    if let (Some(status), Some(map)) = (&row.status, out.as_object_mut()) {
+        map.insert("status".to_owned(), json!(status));
+    }
+    out
+}
+
+/// Adds `metadata` to a rendered row when a request gave it.
+fn with_metadata(mut row: Value, metadata: Option<&Map<String, Value>>) -> Value {
+    if let (Some(m), Some(map)) = (metadata, row.as_object_mut()) {
+        map.insert("metadata".to_owned(), Value::Object(m.clone()));
+    }
+    row
 }
 
 /// A browser policy row as GovAPI returns it.
@@ -315,7 +328,7 @@ fn render_provider(row: &BrowserProvider) -> Value {
 /// `compiled_policy` stands for the provider-native compilation the real server produces;
 /// the emulator derives it deterministically from the stored fields.
 fn render_policy(row: &BrowserPolicy) -> Value {
-    json!({
+    let rendered = json!({
         "policy_id": row.policy_id,
         "name": row.name,
         "provider": row.provider,
@@ -323,7 +336,6 @@ fn render_policy(row: &BrowserPolicy) -> Value {
         "active": row.active,
         "version": row.version,
         "policy": row.policy,
-        "metadata": row.metadata,
         "compiled_policy": {
             "provider": row.provider,
             "enforcement_mode": row.enforcement_mode,
@@ -333,12 +345,13 @@ fn render_policy(row: &BrowserPolicy) -> Value {
         "updated_by": row.updated_by,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
-    })
+    });
+    with_metadata(rendered, row.metadata.as_ref())
 }
 
 /// A browser enrollment row as GovAPI returns it.
 fn render_enrollment(row: &BrowserEnrollment) -> Value {
-    json!({
+    let rendered = json!({
         "enrollment_id": row.enrollment_id,
         "provider": row.provider,
         "user_id": row.user_id,
@@ -346,8 +359,8 @@ fn render_enrollment(row: &BrowserEnrollment) -> Value {
         "browser_profile": row.browser_profile,
         "status": row.status,
         "last_seen_at": row.last_seen_at,
-        "metadata": row.metadata,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
-    })
+    });
+    with_metadata(rendered, row.metadata.as_ref())
 }

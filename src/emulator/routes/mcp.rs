@@ -3,13 +3,14 @@
 //!
 //! Vendors are keyed by the client's `vendor_id` (path-escaped by clients, decoded by the
 //! router, so `vendor with spaces` works) and listed sorted by it. Their `host_patterns` are
-//! stored sorted and without duplicates, since the contract says the server may reorder them
-//! and clients compare them as sets. Observed traffic comes from the emulator-only route
+//! kept as sent, order and repeats included: the contract allows a server to reorder them, but
+//! the provider compares what it reads back with what it sent and reports a de-duplicated list
+//! as an inconsistent result (thoth compares them as sets either way). Observed traffic comes from the emulator-only route
 //! `POST /{tenant}/_emulator/mcp-calls` (see the `seed` module); a call is approved when its
 //! host matches a pattern of an approved vendor (`api.example.com` exactly, `*.example.com`
 //! any subdomain, both without regard to case).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -63,8 +64,9 @@ impl VendorInput {
     /// `display_name` and at least one host pattern are required; `source` is `manual` or
     /// `discovered`; `last_seen_at` is RFC 3339.
     fn parse(fields: &Fields<'_>) -> Result<Self, ApiError> {
-        let host_patterns: BTreeSet<String> =
-            fields.opt_str_list("host_patterns")?.unwrap_or_default().into_iter().collect();
+        // Kept as sent, order and repeats included: the provider compares the list it sent
+        // with the one it reads back.
+        let host_patterns: Vec<String> = fields.opt_str_list("host_patterns")?.unwrap_or_default();
         if host_patterns.is_empty() {
             return Err(ApiError::invalid("`host_patterns` must list at least one host pattern"));
         }

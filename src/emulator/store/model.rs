@@ -117,8 +117,11 @@ pub(crate) struct BrowserProvider {
     pub(crate) provider: String,
     pub(crate) name: String,
     pub(crate) enabled: bool,
-    /// `connected`, `degraded` or `disconnected` (a hint the client may set).
-    pub(crate) status: String,
+    /// `connected`, `degraded` or `disconnected`: a hint the client may set, absent until it
+    /// does (the contract does not say the server sets one).
+    #[serde(default)]
+    pub(crate) status: Option<String>,
+    /// Write-only credentials, kept as digests (`store::config_at_rest`).
     pub(crate) config: Map<String, Value>,
     pub(crate) last_error: Option<String>,
     pub(crate) created_at: String,
@@ -136,7 +139,9 @@ pub(crate) struct BrowserPolicy {
     pub(crate) active: bool,
     pub(crate) version: u64,
     pub(crate) policy: Map<String, Value>,
-    pub(crate) metadata: Map<String, Value>,
+    /// Absent until a request holds it.
+    #[serde(default)]
+    pub(crate) metadata: Option<Map<String, Value>>,
     pub(crate) created_by: String,
     pub(crate) updated_by: String,
     pub(crate) created_at: String,
@@ -154,7 +159,9 @@ pub(crate) struct BrowserEnrollment {
     /// `active`, `pending` or `disabled`.
     pub(crate) status: String,
     pub(crate) last_seen_at: Option<String>,
-    pub(crate) metadata: Map<String, Value>,
+    /// Absent until a request holds it.
+    #[serde(default)]
+    pub(crate) metadata: Option<Map<String, Value>>,
     pub(crate) created_at: String,
     pub(crate) updated_at: String,
 }

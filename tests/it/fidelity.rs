@@ -1,0 +1,74 @@
+//! Configurations written for the Terraform provider apply the first time and converge: blank
+//! optional strings are left out of requests as the provider leaves them out, what the
+//! emulator answers holds nothing the request did not, and actions run after what they
+//! exercise without `depends_on`.
+
+use serde_json::Value;
+
+use crate::support::Tenant;
+
+const APPLY: &[&str] = &["apply", "--auto-approve"];
+const REPLAN: &[&str] = &["plan", "--detailed-exitcode"];
+
+fn tenant(main_tf: &str) -> Tenant {
+    let t = Tenant::from_dir("tests/fixtures/tenants/transport");
+    t.write("main.tf", main_tf);
+    t
+}
+
+#[test]
+fn blank_optional_strings_are_left_out_and_converge() {
+    let t = tenant(
+        "resource \"thoth_policy_exception\" \"e\" {\n  request_id             = \"exc-blank\"\n  violation_id           = \"vio-1\"\n  requested_by           = \"ana@example.com\"\n  business_justification = \"Needed.\"\n  frequency_estimate     = \"weekly\"\n  data_sensitivity       = \"internal\"\n  hold_token             = \"\"\n  agent_id               = \"  \"\n  tool_name              = \"\"\n}\n",
+    );
+    t.run_with(APPLY, &[]).expect_code(0);
+    let row = t.emulator.get("policy-exceptions/exc-blank");
+    assert!(row["hold_token"].is_null(), "{row}");
+    t.run_with(REPLAN, &[]).expect_code(0);
+}
+
+#[test]
+fn the_emulator_returns_no_write_only_or_invented_values_and_thoth_converges() {
+    let t = tenant(
+        "resource \"thoth_browser_provider\" \"chrome\" {\n  provider_name = \"chrome\"\n  name          = \"Chrome\"\n  config_json   = jsonencode({ client_secret = \"browser-provider-secret-77\" })\n}\n\nresource \"thoth_browser_policy\" \"p\" {\n  name          = \"p\"\n  provider_name = thoth_browser_provider.chrome.provider_name\n  policy_json   = jsonencode({ block_uploads = true })\n}\n\nresource \"thoth_mcp_vendor\" \"v\" {\n  vendor_id     = \"acme\"\n  display_name  = \"Acme\"\n  host_patterns = [\"b.acme.example\", \"a.acme.example\", \"b.acme.example\"]\n}\n",
+    );
+    t.run_with(APPLY, &[]).expect_code(0);
+    let providers = t.emulator.get("browser/providers");
+    let provider = &providers["data"][0];
+    assert!(provider.get("config").is_none() && provider.get("status").is_none(), "{provider}");
+    assert!(!providers.to_string().contains("browser-provider-secret-77"));
+    let policy = &t.emulator.get("browser/policies")["data"][0];
+    assert!(policy.get("metadata").is_none(), "{policy}");
+    t.run_with(REPLAN, &[]).expect_code(0);
+    // Host patterns are kept as sent, repeats included; thoth compares them as a set.
+    let sent = serde_json::json!(["b.acme.example", "a.acme.example", "b.acme.example"]);
+    t.emulator.put("mcp/vendors/acme", serde_json::json!({"display_name": "Acme", "host_patterns": sent}));
+    assert_eq!(t.emulator.get("mcp/vendors/acme")["host_patterns"], sent);
+    t.run_with(REPLAN, &[]).expect_code(0);
+}
+
+#[test]
+fn actions_run_after_what_they_exercise_without_depends_on() {
+    let t = tenant(
+        "variable \"secret\" {\n  type      = string\n  sensitive = true\n}\n\nresource \"thoth_webhook_test\" \"events\" {}\n\nresource \"thoth_webhook_settings\" \"siem\" {\n  webhook_enabled = true\n  webhook_url     = \"https://hooks.example.com/thoth\"\n  webhook_secret  = var.secret\n}\n\nresource \"thoth_mdm_sync\" \"jamf\" {\n  provider_name = \"jamf\"\n}\n\nresource \"thoth_mdm_provider\" \"jamf\" {\n  provider_name = \"jamf\"\n  name          = \"Jamf\"\n}\n\nresource \"thoth_policy_sync\" \"all\" {}\n\nresource \"thoth_policy_bundle\" \"b\" {\n  name       = \"b\"\n  framework  = \"OPA\"\n  raw_policy = \"package b\"\n}\n",
+    );
+    let vars = [("THOTH_VAR_secret", "fidelity-webhook-secret-31")];
+    let graph = t.run_with(&["graph"], &vars);
+    graph.expect_code(0);
+    for edge in [
+        "\"thoth_webhook_settings.siem\" -> \"thoth_webhook_test.events\"",
+        "\"thoth_mdm_provider.jamf\" -> \"thoth_mdm_sync.jamf\"",
+        "\"thoth_policy_bundle.b\" -> \"thoth_policy_sync.all\"",
+    ] {
+        assert!(graph.stdout.contains(edge), "{edge}\n{}", graph.stdout);
+    }
+    let plan = t.run_with(&["plan", "--format", "json"], &vars);
+    let doc: Value = serde_json::from_str(&plan.stdout).expect("plan JSON");
+    let test = doc["changes"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["address"] == "thoth_webhook_test.events"))
+        .cloned();
+    let depends = test.map(|c| c["depends_on"].clone()).unwrap_or_default();
+    assert!(depends.as_array().is_some_and(|d| d.contains(&Value::from("thoth_webhook_settings.siem"))), "{depends}");
+    t.run_with(APPLY, &vars).expect_code(0);
+}
