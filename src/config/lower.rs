@@ -68,6 +68,9 @@ pub fn lower_resource(
             }
         }
     }
+    for d in composite_conflicts(rt, &desired) {
+        diags.push(d);
+    }
     for (d, keep) in lower_checks(rt, &decl.span, &mut desired, &configured) {
         if !keep {
             ok = false;
@@ -75,6 +78,47 @@ pub fn lower_resource(
         diags.push(d);
     }
     ok.then_some(desired)
+}
+
+/// A value set both by its own attribute and inside a JSON object attribute whose path holds
+/// it (a pack assignment's `trust_floor` and `overrides_json`'s
+/// `behavioral_controls.trust_floor`): the attribute wins, as the provider merges them, and two
+/// different values are a warning naming both.
+fn composite_conflicts(rt: &ResourceType, desired: &Desired) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (name, attr) in &rt.attributes {
+        let (Some(path), Some(value)) = (attr.json.as_deref(), desired.values.get(name)) else { continue };
+        if attr.encoding != Encoding::Plain {
+            continue;
+        }
+        for (doc_name, doc_attr) in &rt.attributes {
+            if doc_attr.encoding != Encoding::JsonObject {
+                continue;
+            }
+            let Some(inner) = doc_attr.json.as_deref().and_then(|p| path.strip_prefix(p)?.strip_prefix('.')) else {
+                continue;
+            };
+            let Some(Value::String(text)) = desired.values.get(doc_name) else { continue };
+            let Ok(serde_json::Value::Object(doc)) = serde_json::from_str::<serde_json::Value>(text) else { continue };
+            let Some(other) = crate::remote::mapping::get_path(&doc, inner) else { continue };
+            if Value::from_json(other) == *value {
+                continue;
+            }
+            let mut d = Diagnostic::warning(format!(
+                "`{}` sets `{name}` and `{doc_name}`'s `{inner}` to different values; `{name}` wins",
+                desired.address
+            ))
+            .help(format!("set it in one place: remove `{inner}` from `{doc_name}`, or `{name}`"));
+            if let Some(span) = desired.spans.get(name) {
+                d = d.at(*span, "this value is sent");
+            }
+            if let Some(span) = desired.spans.get(doc_name) {
+                d = d.related(*span, format!("this `{inner}` is overridden"));
+            }
+            out.push(d);
+        }
+    }
+    out
 }
 
 /// Converts, checks and normalises one attribute value; warnings come with the value.

@@ -341,6 +341,9 @@ pub fn plan_resource(
         let p = prior.as_ref();
         for (name, value) in &desired.values {
             let Some(attr) = rt.attribute(name) else { continue };
+            // A JSON document that other attributes land inside is compared as it is sent.
+            let merged = crate::remote::mapping::merged_document(rt, &desired.values, name);
+            let value = merged.as_ref().unwrap_or(value);
             if lifecycle.ignore_changes.ignores(name) {
                 // Keep what the control plane has: send the prior value, or nothing.
                 match prior_values.get(name) {

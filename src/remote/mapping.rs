@@ -164,6 +164,29 @@ pub fn check_row(rt: &ResourceType, row: &Map<String, Json>) -> Result<(), Strin
     Ok(())
 }
 
+/// The JSON object attribute `name` as it is sent: its document with the values of the plain
+/// attributes whose paths lie inside it set there (they win, as the provider merges them).
+/// `None` when no such attribute has a value, or the document is not a JSON object.
+pub fn merged_document(rt: &ResourceType, values: &VecMap<String, Value>, name: &str) -> Option<Value> {
+    let attr = rt.attribute(name)?;
+    let prefix = attr.json.as_deref().filter(|_| attr.encoding == Encoding::JsonObject)?;
+    let inside: Vec<(&str, &Value)> = rt
+        .attributes
+        .iter()
+        .filter(|(_, a)| a.encoding == Encoding::Plain)
+        .filter_map(|(n, a)| Some((a.json.as_deref()?.strip_prefix(prefix)?.strip_prefix('.')?, values.get(n)?)))
+        .collect();
+    if inside.is_empty() {
+        return None;
+    }
+    let Value::String(text) = values.get(name)? else { return None };
+    let Json::Object(mut doc) = serde_json::from_str::<Json>(text).ok()? else { return None };
+    for (path, value) in inside {
+        set_path(&mut doc, path, value.to_json());
+    }
+    Some(Value::String(canonical(&Json::Object(doc)).to_string()))
+}
+
 /// Every attribute value a JSON row holds, by the descriptor's paths.
 pub fn read_row(rt: &ResourceType, row: &Map<String, Json>) -> VecMap<String, Value> {
     rt.attributes

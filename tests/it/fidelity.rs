@@ -72,3 +72,25 @@ fn actions_run_after_what_they_exercise_without_depends_on() {
     assert!(depends.as_array().is_some_and(|d| d.contains(&Value::from("thoth_webhook_settings.siem"))), "{depends}");
     t.run_with(APPLY, &vars).expect_code(0);
 }
+
+#[test]
+fn pack_assignment_overrides_merge_as_the_provider_sends_them_and_converge() {
+    let t = tenant(
+        "resource \"thoth_pack_assignment\" \"bot\" {\n  agent_id       = \"agent-support-bot\"\n  pack_id        = \"soc2-type2\"\n  overrides_json = jsonencode({ note = \"kept\", behavioral_controls = { trust_floor = 0.2, mismatch_boost = 1.5 } })\n  trust_floor    = 0.6\n}\n",
+    );
+    let apply = t.run_with(APPLY, &[]);
+    apply.expect_code(0);
+    for part in [
+        "sets `trust_floor` and `overrides_json`'s",
+        "to different values; `trust_floor` wins",
+        "this `behavioral_controls.trust_floor` is overridden",
+    ] {
+        assert!(apply.stderr.contains(part), "{part}\n{}", apply.stderr);
+    }
+    let packs = t.emulator.get("agents/agent-support-bot/packs");
+    let controls = &packs["packs"][0]["overrides"]["behavioral_controls"];
+    assert_eq!(controls["trust_floor"], 0.6, "{packs}");
+    assert_eq!(controls["mismatch_boost"], 1.5, "{packs}");
+    assert_eq!(packs["packs"][0]["overrides"]["note"], "kept", "{packs}");
+    t.run_with(REPLAN, &[]).expect_code(0);
+}

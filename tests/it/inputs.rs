@@ -254,3 +254,18 @@ fn damaged_states_journals_and_locks_are_refused_or_repaired_with_a_message() {
     std::os::unix::fs::symlink(dir.path().join("gone.json"), &state_path).expect("dangling link");
     refused(&run(&["plan", "--embedded"]), &["is a symbolic link to a file that does not exist"]);
 }
+
+#[test]
+fn for_each_over_many_keys_and_large_object_literals_finish() {
+    // 100,000 instances from one map, and an object literal of 20,000 keys.
+    let keys: String = (0..20_000).map(|i| format!("    k{i} = {i}\n")).collect();
+    let dir = config(&[(
+        "main.tf",
+        &format!(
+            "locals {{\n  big = {{\n{keys}  }}\n  many = {{ for i in flatten([for a in range(1000) : [for b in range(100) : \"${{a}}-${{b}}\"]]) : i => i }}\n}}\n\nresource \"thoth_fleet\" \"f\" {{\n  for_each = local.many\n  name     = each.key\n}}\n\noutput \"n\" {{\n  value = length(local.big)\n}}\n"
+        ),
+    )]);
+    let run = bounded(dir.path(), &["validate"], &[]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(run.stdout.contains("The configuration is valid"), "{}", run.stdout);
+}

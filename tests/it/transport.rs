@@ -368,3 +368,107 @@ fn odd_retry_after_values_neither_stall_nor_stop_the_retries() {
     run.expect_code(0);
     assert_eq!(requests.len(), 4, "{requests:#?}");
 }
+
+/// Runs openssl with these arguments in `dir`.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn a_private_ca_is_trusted_with_ca_file_and_nothing_else_is() {
+    let dir = config("transport");
+    let p = dir.path();
+    // A private CA, and a certificate it signs for 127.0.0.1.
+    openssl(
+        p,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=thoth test CA",
+        ],
+    );
+    openssl(
+        p,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
+    std::fs::write(p.join("san.ext"), "subjectAltName = IP:127.0.0.1\nbasicConstraints = CA:FALSE\n").expect("ext");
+    openssl(
+        p,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ],
+    );
+    let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    // `openssl s_server -www` answers every request with an HTML status page over TLS.
+    let mut server = std::process::Command::new("openssl")
+        .args(["s_server", "-quiet", "-accept", &port.to_string(), "-cert", "server.pem", "-key", "server.key", "-www"])
+        .current_dir(p)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("s_server");
+    let url = format!("https://127.0.0.1:{port}");
+    let mut ready = false;
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            ready = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(ready, "s_server did not start");
+    let plan = |extra: &[(&str, &str)]| {
+        let mut env = vec![("THOTH_TENANT_ID", "acme"), ("THOTH_API_KEY", KEY), ("THOTH_API_BASE_URL", url.as_str())];
+        env.extend_from_slice(extra);
+        thoth(p, &["plan"], &env)
+    };
+    // Not trusted by default: the handshake fails on the certificate.
+    let untrusted = plan(&[]);
+    untrusted.expect_code(1);
+    assert!(untrusted.stderr.to_lowercase().contains("certificate"), "{}", untrusted.stderr);
+    // Trusted through the CA file: the handshake succeeds, and the HTML page is refused as
+    // what it is.
+    let trusted = plan(&[("SSL_CERT_FILE", "ca.pem")]);
+    let _ = server.kill();
+    let _ = server.wait();
+    trusted.expect_code(1);
+    assert!(trusted.stderr.contains("answered with an unexpected body"), "{}", trusted.stderr);
+    assert!(!trusted.stderr.to_lowercase().contains("certificate"), "{}", trusted.stderr);
+}
