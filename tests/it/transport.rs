@@ -463,12 +463,21 @@ fn a_private_ca_is_trusted_with_ca_file_and_nothing_else_is() {
     let untrusted = plan(&[]);
     untrusted.expect_code(1);
     assert!(untrusted.stderr.to_lowercase().contains("certificate"), "{}", untrusted.stderr);
-    // Trusted through the CA file: the handshake succeeds, and the HTML page is refused as
-    // what it is.
-    let trusted = plan(&[("SSL_CERT_FILE", "ca.pem")]);
+    // Trusted through the environment, or the provider block's `ca_file`: the handshake
+    // succeeds, and the HTML page is refused as what it is.
+    let by_env = plan(&[("SSL_CERT_FILE", "ca.pem")]);
+    let main_tf = std::fs::read_to_string(p.join("main.tf")).expect("main.tf");
+    std::fs::write(
+        p.join("main.tf"),
+        main_tf.replace("provider \"thoth\" {\n", "provider \"thoth\" {\n  ca_file = \"ca.pem\"\n"),
+    )
+    .expect("main.tf");
+    let by_block = plan(&[]);
     let _ = server.kill();
     let _ = server.wait();
-    trusted.expect_code(1);
-    assert!(trusted.stderr.contains("answered with an unexpected body"), "{}", trusted.stderr);
-    assert!(!trusted.stderr.to_lowercase().contains("certificate"), "{}", trusted.stderr);
+    for trusted in [by_env, by_block] {
+        trusted.expect_code(1);
+        assert!(trusted.stderr.contains("answered with an unexpected body"), "{}", trusted.stderr);
+        assert!(!trusted.stderr.to_lowercase().contains("certificate"), "{}", trusted.stderr);
+    }
 }
