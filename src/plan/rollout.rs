@@ -153,8 +153,11 @@ pub struct StageView {
     pub applied_at: Option<String>,
     /// Its gate: `None` without one; else whether its checks pass now.
     pub gate_passes: Option<bool>,
-    /// Seconds of soak left since its last apply (0 when over).
+    /// Seconds of soak left since its last apply (0 when over), for the refusal.
     pub soak_left: u64,
+    /// When the soak ends, while it lasts (RFC 3339): what plans show, since it does not move
+    /// between a plan and the apply of it.
+    pub soak_until: Option<String>,
 }
 
 /// The rollout as a plan shows it.
@@ -187,6 +190,7 @@ pub fn progress(rollout: &RolloutDecl, full: &[(Address, Action)], state: &State
                 applied_at: last.map(|a| a.applied_at.clone()),
                 gate_passes: None,
                 soak_left: 0,
+                soak_until: None,
             }
         })
         .collect()
@@ -203,6 +207,10 @@ pub fn gates(view: &mut RolloutView, rollout: &RolloutDecl, checks: &[CheckResul
         let since =
             standing.applied_at.as_deref().and_then(crate::state::parse_rfc3339).map(|at| now.saturating_sub(at));
         standing.soak_left = since.map_or(0, |since| gate.soak.as_secs().saturating_sub(since));
+        standing.soak_until = (standing.soak_left > 0)
+            .then(|| standing.applied_at.as_deref().and_then(crate::state::parse_rfc3339))
+            .flatten()
+            .map(|at| crate::state::rfc3339(at.saturating_add(gate.soak.as_secs())));
     }
 }
 

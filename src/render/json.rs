@@ -140,7 +140,7 @@ pub fn plan_json(plan: &Plan) -> String {
                 "pending": s.pending,
                 "applied_at": s.applied_at,
                 "gate_passes": s.gate_passes,
-                "soak_left_seconds": s.soak_left,
+                "soak_until": s.soak_until,
             })).collect::<Vec<_>>(),
             "held": v.held.iter().map(|h| json!({
                 "address": h.address.to_string(),
