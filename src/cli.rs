@@ -685,6 +685,11 @@ pub struct EmulatorArgs {
     /// Seed of the fault draws, so that a run can be reproduced.
     #[arg(long, value_name = "S", default_value_t = 0)]
     pub seed: u64,
+    /// Answer as a server that guesses: echo browser provider `config`, report
+    /// `status: "connected"` and `metadata: {}` unasked, and sort and de-duplicate MCP host
+    /// patterns.
+    #[arg(long)]
+    pub guesses: bool,
 }
 
 /// Parses a command line. Terraform's single-dash spellings of long flags (`-out=FILE`,

@@ -11,6 +11,7 @@ pub(super) async fn run(args: EmulatorArgs) -> u8 {
         ambiguous_rate: args.ambiguous_rate,
         throttle_rps: args.throttle_rps,
         seed: args.seed,
+        guesses: args.guesses,
     };
     let shown = (!faults.is_none()).then(|| format!("{faults:?}"));
     let config = EmulatorConfig { data_dir: args.data_dir.clone(), api_keys: args.api_keys, faults };

@@ -47,11 +47,15 @@ pub struct Faults {
     pub throttle_rps: Option<u32>,
     /// Seed of the random draws, so that a run can be reproduced.
     pub seed: u64,
+    /// Answer as a server that guesses does: browser providers echo their `config` and report
+    /// `status: "connected"` unasked, browser policies and enrollments report `metadata: {}`,
+    /// and MCP host patterns come back sorted without repeats. Clients must cope with both.
+    pub guesses: bool,
 }
 
 impl Default for Faults {
     fn default() -> Self {
-        Faults { latency_ms: 0, error_rate: 0.0, ambiguous_rate: 0.0, throttle_rps: None, seed: 0 }
+        Faults { latency_ms: 0, error_rate: 0.0, ambiguous_rate: 0.0, throttle_rps: None, seed: 0, guesses: false }
     }
 }
 
@@ -59,7 +63,11 @@ impl Faults {
     /// Whether these settings inject anything at all.
     #[must_use]
     pub fn is_none(&self) -> bool {
-        self.latency_ms == 0 && self.error_rate == 0.0 && self.ambiguous_rate == 0.0 && self.throttle_rps.is_none()
+        self.latency_ms == 0
+            && self.error_rate == 0.0
+            && self.ambiguous_rate == 0.0
+            && self.throttle_rps.is_none()
+            && !self.guesses
     }
 
     /// Checks that the rates are probabilities and that a throttle allows at least one request.
@@ -110,6 +118,11 @@ impl Injector {
     pub(crate) fn new(faults: Faults) -> Self {
         let rng = faults.seed;
         Injector { faults, started: Instant::now(), state: Mutex::new(InjectorState { rng, window: 0, count: 0 }) }
+    }
+
+    /// Whether to answer as a server that guesses (`Faults::guesses`).
+    pub(crate) fn guesses(&self) -> bool {
+        self.faults.guesses
     }
 
     /// Decides the fate of the next request.

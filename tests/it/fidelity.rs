@@ -16,6 +16,8 @@ fn tenant(main_tf: &str) -> Tenant {
     t
 }
 
+const BROWSER_AND_VENDOR: &str = "resource \"thoth_browser_provider\" \"chrome\" {\n  provider_name = \"chrome\"\n  name          = \"Chrome\"\n  config_json   = jsonencode({ client_secret = \"browser-provider-secret-77\" })\n}\n\nresource \"thoth_browser_policy\" \"p\" {\n  name          = \"p\"\n  provider_name = thoth_browser_provider.chrome.provider_name\n  policy_json   = jsonencode({ block_uploads = true })\n}\n\nresource \"thoth_browser_enrollment\" \"e\" {\n  provider_name = thoth_browser_provider.chrome.provider_name\n  user_id       = \"ana@example.com\"\n  device_id     = \"dev-1\"\n}\n\nresource \"thoth_mcp_vendor\" \"v\" {\n  vendor_id     = \"acme\"\n  display_name  = \"Acme\"\n  host_patterns = [\"b.acme.example\", \"a.acme.example\", \"b.acme.example\"]\n}\n";
+
 #[test]
 fn blank_optional_strings_are_left_out_and_converge() {
     let t = tenant(
@@ -29,9 +31,7 @@ fn blank_optional_strings_are_left_out_and_converge() {
 
 #[test]
 fn the_emulator_returns_no_write_only_or_invented_values_and_thoth_converges() {
-    let t = tenant(
-        "resource \"thoth_browser_provider\" \"chrome\" {\n  provider_name = \"chrome\"\n  name          = \"Chrome\"\n  config_json   = jsonencode({ client_secret = \"browser-provider-secret-77\" })\n}\n\nresource \"thoth_browser_policy\" \"p\" {\n  name          = \"p\"\n  provider_name = thoth_browser_provider.chrome.provider_name\n  policy_json   = jsonencode({ block_uploads = true })\n}\n\nresource \"thoth_mcp_vendor\" \"v\" {\n  vendor_id     = \"acme\"\n  display_name  = \"Acme\"\n  host_patterns = [\"b.acme.example\", \"a.acme.example\", \"b.acme.example\"]\n}\n",
-    );
+    let t = tenant(BROWSER_AND_VENDOR);
     t.run_with(APPLY, &[]).expect_code(0);
     let providers = t.emulator.get("browser/providers");
     let provider = &providers["data"][0];
@@ -93,4 +93,22 @@ fn pack_assignment_overrides_merge_as_the_provider_sends_them_and_converge() {
     assert_eq!(controls["mismatch_boost"], 1.5, "{packs}");
     assert_eq!(packs["packs"][0]["overrides"]["note"], "kept", "{packs}");
     t.run_with(REPLAN, &[]).expect_code(0);
+}
+
+#[test]
+fn against_a_server_that_guesses_thoth_converges_too() {
+    let t = Tenant::with_emulator_args("tests/fixtures/tenants/transport", &["--guesses"]);
+    t.write("main.tf", BROWSER_AND_VENDOR);
+    t.run_with(APPLY, &[]).expect_code(0);
+    let provider = &t.emulator.get("browser/providers")["data"][0];
+    assert_eq!(provider["status"], "connected", "{provider}");
+    assert!(provider["config"].is_object(), "{provider}");
+    assert_eq!(t.emulator.get("browser/policies")["data"][0]["metadata"], serde_json::json!({}));
+    assert_eq!(
+        t.emulator.get("mcp/vendors/acme")["host_patterns"],
+        serde_json::json!(["a.acme.example", "b.acme.example"])
+    );
+    t.run_with(REPLAN, &[]).expect_code(0);
+    // Nothing thoth keeps holds the echoed credential.
+    assert!(!t.read("thoth.state.json").contains("browser-provider-secret-77"));
 }

@@ -61,6 +61,7 @@ async fn upsert_provider(
     let status = fields.opt_enum("status", PROVIDER_STATUSES)?;
     let last_error = fields.opt_str("last_error")?;
     let config = fields.opt_object("config")?;
+    let guesses = app.injector().guesses();
     let row = app
         .store()
         .mutate(&tenant, move |t| {
@@ -69,8 +70,9 @@ async fn upsert_provider(
                 provider,
                 name: String::new(),
                 enabled: true,
-                status: None,
+                status: guesses.then(|| "connected".to_owned()),
                 config: Map::new(),
+                echoed: None,
                 last_error: None,
                 created_at: now.clone(),
                 updated_at: now.clone(),
@@ -86,6 +88,7 @@ async fn upsert_provider(
                 row.last_error = Some(last_error);
             }
             if let Some(config) = config {
+                row.echoed = guesses.then(|| config.clone());
                 row.config = crate::emulator::store::config_at_rest(config);
             }
             row.updated_at = now;
@@ -139,6 +142,7 @@ async fn upsert_policy(
     let active = fields.opt_bool("active")?.unwrap_or(true);
     let version = fields.opt_u64("version")?;
     let metadata = fields.opt_object("metadata")?;
+    let guesses = app.injector().guesses();
     let created_by = fields.opt_non_empty_str("created_by")?;
     let updated_by = fields.opt_non_empty_str("updated_by")?;
     let policy_id = match policy_id {
@@ -159,7 +163,7 @@ async fn upsert_policy(
                     active,
                     version: version.unwrap_or(1),
                     policy,
-                    metadata: metadata.clone(),
+                    metadata: metadata.clone().or_else(|| guesses.then(Map::new)),
                     created_by: created_by.clone().unwrap_or_else(|| DEFAULT_ACTOR.to_owned()),
                     updated_by: updated_by.or(created_by).unwrap_or_else(|| DEFAULT_ACTOR.to_owned()),
                     created_at: now.clone(),
@@ -249,6 +253,7 @@ async fn upsert_enrollment(
         }
     }
     let metadata = fields.opt_object("metadata")?;
+    let guesses = app.injector().guesses();
     let enrollment_id = match enrollment_id {
         Some(id) => id,
         None => clock::new_id("enr_")?,
@@ -267,7 +272,7 @@ async fn upsert_enrollment(
                     browser_profile,
                     status: status.unwrap_or_else(|| "active".to_owned()),
                     last_seen_at,
-                    metadata: metadata.clone(),
+                    metadata: metadata.clone().or_else(|| guesses.then(Map::new)),
                     created_at: now.clone(),
                     updated_at: now,
                 };
@@ -311,6 +316,9 @@ fn render_provider(row: &BrowserProvider) -> Value {
     });
     if let (Some(status), Some(map)) = (&row.status, out.as_object_mut()) {
         map.insert("status".to_owned(), json!(status));
+    }
+    if let (Some(config), Some(map)) = (&row.echoed, out.as_object_mut()) {
+        map.insert("config".to_owned(), Value::Object(config.clone()));
     }
     out
 }

@@ -92,7 +92,11 @@ async fn create(
     let body = body.into_object()?;
     let fields = Fields(&body);
     let vendor_id = fields.req_str("vendor_id")?;
-    let input = VendorInput::parse(&fields)?;
+    let mut input = VendorInput::parse(&fields)?;
+    if app.injector().guesses() {
+        input.host_patterns.sort();
+        input.host_patterns.dedup();
+    }
     let row = app
         .store()
         .mutate(&tenant, move |t| {
@@ -152,7 +156,11 @@ async fn update(
             )));
         }
     }
-    let input = VendorInput::parse(&fields)?;
+    let mut input = VendorInput::parse(&fields)?;
+    if app.injector().guesses() {
+        input.host_patterns.sort();
+        input.host_patterns.dedup();
+    }
     let row = app
         .store()
         .mutate(&tenant, move |t| {

@@ -123,6 +123,9 @@ pub(crate) struct BrowserProvider {
     pub(crate) status: Option<String>,
     /// Write-only credentials, kept as digests (`store::config_at_rest`).
     pub(crate) config: Map<String, Value>,
+    /// What a guessing server echoes (`--guesses` only): the last `config` sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) echoed: Option<Map<String, Value>>,
     pub(crate) last_error: Option<String>,
     pub(crate) created_at: String,
     pub(crate) updated_at: String,
