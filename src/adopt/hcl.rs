@@ -80,36 +80,12 @@ fn indent(value: &str, depth: usize) -> String {
 
 /// A string literal: quoted, with `${` and `%{` escaped so that nothing is interpolated.
 pub fn string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '$' | '%' if chars.peek() == Some(&'{') => {
-                out.push(c);
-                out.push(c);
-            }
-            other => out.push(other),
-        }
-    }
-    out.push('"');
-    out
+    crate::config::string_literal(text)
 }
 
 /// An object key: bare when it is a plain name, quoted otherwise.
 pub fn key(name: &str) -> String {
-    let plain = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if plain {
-        name.to_owned()
-    } else {
-        string(name)
-    }
+    crate::config::object_key(name)
 }
 
 /// A value as an HCL literal; multi-line strings become heredocs.

@@ -39,22 +39,10 @@ pub(super) async fn run(args: &ApplyArgs, mode: Mode) -> u8 {
     }
     let Some(conf) = session::load(&args.vars) else { return ERROR };
     let Some(session) = session::connect(&args.connection, &conf).await else { return ERROR };
-    let tenant = session.client.tenant().to_owned();
-    let code = match session::open_store(&conf.module, &args.connection.target, Some(tenant), &conf.workspace).await {
-        Ok(store) => match session::take_lock(&store, "apply", &args.lock).await {
-            Ok(lock) => {
-                let code = apply_with(args, &conf, &session, &store, mode).await;
-                if let Some(lock) = lock {
-                    lock.release().await;
-                }
-                code
-            }
-            Err(code) => code,
-        },
-        Err(code) => code,
-    };
-    session.close().await;
-    code
+    session::locked(&conf, session, &args.connection.target, "apply", &args.lock, async |session, store| {
+        apply_with(args, &conf, session, store, mode).await
+    })
+    .await
 }
 
 /// `apply --refresh-only`: what changed on the tenant outside thoth goes into the state.

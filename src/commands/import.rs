@@ -24,23 +24,11 @@ pub(super) async fn run(args: &ImportArgs) -> u8 {
         );
     }
     let Some(session) = session::connect(&args.connection, &conf).await else { return ERROR };
-    let tenant = session.client.tenant().to_owned();
-    let code = match session::open_store(&conf.module, &args.connection.target, Some(tenant), &conf.workspace).await {
-        Ok(store) => match session::take_lock(&store, "import", &args.lock).await {
-            Ok(lock) => {
-                let target = crate::plan::import::cli_target(&conf, address.clone(), args.id.clone());
-                let code = import_one(&conf, &session, &store, target).await;
-                if let Some(lock) = lock {
-                    lock.release().await;
-                }
-                code
-            }
-            Err(code) => code,
-        },
-        Err(code) => code,
-    };
-    session.close().await;
-    code
+    session::locked(&conf, session, &args.connection.target, "import", &args.lock, async |session, store| {
+        let target = crate::plan::import::cli_target(&conf, address.clone(), args.id.clone());
+        import_one(&conf, session, store, target).await
+    })
+    .await
 }
 
 async fn import_one(

@@ -29,15 +29,7 @@ async fn from_terraform(args: &MigrateArgs) -> u8 {
         Ok(store) => store,
         Err(code) => return code,
     };
-    let lock = match session::take_lock(&store, "migrate terraform", &args.lock).await {
-        Ok(lock) => lock,
-        Err(code) => return code,
-    };
-    let code = write(args, migrated, &store).await;
-    if let Some(lock) = lock {
-        lock.release().await;
-    }
-    code
+    session::under_lock(&store, "migrate terraform", &args.lock, async || write(args, migrated, &store).await).await
 }
 
 async fn write(args: &MigrateArgs, migrated: terraform::Migrated, store: &crate::state::Store) -> u8 {

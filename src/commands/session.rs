@@ -312,6 +312,40 @@ pub(super) async fn open_store(
 }
 
 /// Takes the state lock for `operation` (none with `--lock=false`), or reports who holds it.
+/// Runs `work` on the connected tenant's state with its lock held for `operation` (unless
+/// `--lock=false`), then closes the session; the exit code of `work`, or of what failed first.
+pub(super) async fn locked(
+    conf: &Configuration,
+    session: Session,
+    target: &TargetArgs,
+    operation: &str,
+    lock: &LockArgs,
+    work: impl AsyncFnOnce(&Session, &Store) -> u8,
+) -> u8 {
+    let tenant = session.client.tenant().to_owned();
+    let code = match open_store(&conf.module, target, Some(tenant), &conf.workspace).await {
+        Ok(store) => under_lock(&store, operation, lock, async || work(&session, &store).await).await,
+        Err(code) => code,
+    };
+    session.close().await;
+    code
+}
+
+/// Runs `work` with the state's lock held for `operation` (unless `--lock=false`), and gives
+/// the lock back whatever `work` returns.
+pub(super) async fn under_lock(store: &Store, operation: &str, lock: &LockArgs, work: impl AsyncFnOnce() -> u8) -> u8 {
+    match take_lock(store, operation, lock).await {
+        Ok(held) => {
+            let code = work().await;
+            if let Some(held) = held {
+                held.release().await;
+            }
+            code
+        }
+        Err(code) => code,
+    }
+}
+
 pub(super) async fn take_lock(store: &Store, operation: &str, args: &LockArgs) -> Result<Option<Lock>, u8> {
     if !args.lock {
         return Ok(None);

@@ -72,25 +72,20 @@ async fn edit(
         Ok(store) => store,
         Err(code) => return code,
     };
-    let lock = match session::take_lock(&store, operation, lock).await {
-        Ok(lock) => lock,
-        Err(code) => return code,
-    };
-    let code = async {
-        let mut state = store.load().await.map_err(|e| fail(&e.to_string(), None))?;
-        let journal = store.journal();
-        journal.replay(&mut state).await.map_err(|e| fail(&e.to_string(), None))?;
-        let done = change(&mut state).map_err(|e| fail(&e, None))?;
-        store.save(&mut state).await.map_err(|e| fail(&e.to_string(), None))?;
-        journal.compact(&std::collections::BTreeSet::new()).await.map_err(|e| fail(&e.to_string(), None))?;
-        out(&done);
-        Ok::<u8, u8>(OK)
-    }
-    .await;
-    if let Some(lock) = lock {
-        lock.release().await;
-    }
-    code.unwrap_or_else(|c| c)
+    session::under_lock(&store, operation, lock, async || {
+        let edited = async {
+            let mut state = store.load().await.map_err(|e| fail(&e.to_string(), None))?;
+            let journal = store.journal();
+            journal.replay(&mut state).await.map_err(|e| fail(&e.to_string(), None))?;
+            let done = change(&mut state).map_err(|e| fail(&e, None))?;
+            store.save(&mut state).await.map_err(|e| fail(&e.to_string(), None))?;
+            journal.compact(&std::collections::BTreeSet::new()).await.map_err(|e| fail(&e.to_string(), None))?;
+            out(&done);
+            Ok::<u8, u8>(OK)
+        };
+        edited.await.unwrap_or_else(|c| c)
+    })
+    .await
 }
 
 fn parse(text: &str) -> Result<Address, String> {
@@ -238,15 +233,7 @@ async fn push(args: &PushArgs) -> u8 {
         Ok(store) => store,
         Err(code) => return code,
     };
-    let lock = match session::take_lock(&store, "state push", &args.lock).await {
-        Ok(lock) => lock,
-        Err(code) => return code,
-    };
-    let code = push_into(args, &pushed, &store).await;
-    if let Some(lock) = lock {
-        lock.release().await;
-    }
-    code
+    session::under_lock(&store, "state push", &args.lock, async || push_into(args, &pushed, &store).await).await
 }
 
 async fn push_into(args: &PushArgs, pushed: &State, store: &Store) -> u8 {

@@ -160,11 +160,8 @@ async fn delete(args: &crate::cli::DeleteWorkspaceArgs) -> u8 {
         Err(code) => return code,
     };
     let store = Store::new(backend.clone());
-    let lock = match session::take_lock(&store, "workspace delete", &args.lock).await {
-        Ok(lock) => lock,
-        Err(code) => return code,
-    };
-    let code = match store.load().await {
+    // Deleting removes the lock with everything else; releasing it then finds nothing.
+    session::under_lock(&store, "workspace delete", &args.lock, async || match store.load().await {
         Ok(state) if !state.resources.is_empty() && !args.force => fail(
             &format!("workspace `{name}` still manages {} object(s)", state.resources.len()),
             Some("destroy them first, or pass `--force` to leave them on the tenant unmanaged"),
@@ -177,10 +174,6 @@ async fn delete(args: &crate::cli::DeleteWorkspaceArgs) -> u8 {
             Err(e) => fail(&e.to_string(), None),
         },
         Err(e) => fail(&e.to_string(), None),
-    };
-    // Deleting removed the lock with everything else; releasing finds nothing to remove.
-    if let Some(lock) = lock {
-        lock.release().await;
-    }
-    code
+    })
+    .await
 }

@@ -219,11 +219,12 @@ fn template(text: &str) -> String {
 }
 
 /// A plain string in native syntax: nothing in it is interpolated.
-fn quoted(text: &str) -> String {
+pub(crate) fn quoted(text: &str) -> String {
     template(&text.replace("${", "$${").replace("%{", "%%{"))
 }
 
-fn key(name: &str) -> String {
+/// An object key in native syntax: bare when it is a plain name, quoted otherwise.
+pub(crate) fn key(name: &str) -> String {
     let plain = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if plain {

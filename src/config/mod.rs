@@ -21,6 +21,7 @@ pub use backend::{
     BackendDecl, BackendSettings, LocalSettings, PgSettings, S3Settings, SUPPORTED as SUPPORTED_BACKENDS,
 };
 pub use eval::{references, Evaluator, Expansion, InstanceBinding, ResourceValues, Scoped};
+pub(crate) use json::{key as object_key, quoted as string_literal};
 pub use load::{load, load_stack, syntax_check};
 pub use lower::{lower_resource, Desired};
 pub use vars::{check_validation, resolve_variables, VarInputs};

@@ -127,7 +127,7 @@ pub struct Summary {
     pub unchanged: usize,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Plan {
     pub tenant_id: String,
     /// Every resource of configuration and state, in apply order for creates and updates;

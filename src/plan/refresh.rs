@@ -2,7 +2,7 @@
 //! the state that records it (`plan --refresh-only`, `apply --refresh-only`). The tenant is
 //! never written.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use super::{impact, Action, AttrChange, Change, Plan, RefreshCost, Shown};
 use crate::model::Value;
@@ -113,15 +113,6 @@ pub fn build(state: &State, snapshot: &Snapshot, tenant: &str, refresh: RefreshC
             changes.push(change);
         }
     }
-    let plan = Plan {
-        tenant_id: tenant.to_owned(),
-        changes,
-        refresh,
-        unmanaged: BTreeMap::new(),
-        refresh_only: true,
-        checks: Vec::new(),
-        outputs: Vec::new(),
-        rollout: None,
-    };
+    let plan = Plan { tenant_id: tenant.to_owned(), changes, refresh, refresh_only: true, ..Plan::default() };
     (plan, refreshed)
 }

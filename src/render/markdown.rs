@@ -298,11 +298,11 @@ fn checks(plan: &Plan) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, BTreeSet};
+    use std::collections::BTreeSet;
 
     use super::*;
     use crate::model::{Address, InstanceKey, Value};
-    use crate::plan::{AttrChange, RefreshCost, Shown};
+    use crate::plan::{AttrChange, Shown};
     use crate::schema::Kind;
 
     fn change(i: usize, action: Action, impact: Impact) -> Change {
@@ -348,16 +348,7 @@ mod tests {
                 _ => change(i, Action::Update, Impact::Unknown),
             })
             .collect();
-        let plan = Plan {
-            tenant_id: "acme".to_owned(),
-            changes,
-            refresh: RefreshCost::default(),
-            unmanaged: BTreeMap::new(),
-            refresh_only: false,
-            checks: Vec::new(),
-            outputs: Vec::new(),
-            rollout: None,
-        };
+        let plan = Plan { tenant_id: "acme".to_owned(), changes, ..Plan::default() };
         let text = plan_markdown(&plan, MARKDOWN_LIMIT);
         assert!(text.len() <= MARKDOWN_LIMIT, "{} characters", text.len());
         for c in &plan.changes {
@@ -374,16 +365,7 @@ mod tests {
     #[test]
     fn thousands_of_destroys_are_grouped_and_all_named() {
         let changes: Vec<Change> = (0..5000).map(|i| change(i, Action::Delete, Impact::Loosens)).collect();
-        let plan = Plan {
-            tenant_id: "acme".to_owned(),
-            changes,
-            refresh: RefreshCost::default(),
-            unmanaged: BTreeMap::new(),
-            refresh_only: false,
-            checks: Vec::new(),
-            outputs: Vec::new(),
-            rollout: None,
-        };
+        let plan = Plan { tenant_id: "acme".to_owned(), changes, ..Plan::default() };
         let text = plan_markdown(&plan, MARKDOWN_LIMIT);
         assert!(text.len() <= MARKDOWN_LIMIT, "{} characters", text.len());
         assert!(
@@ -395,14 +377,9 @@ mod tests {
     #[test]
     fn a_small_plan_is_shown_whole() {
         let plan = Plan {
-            refresh_only: false,
             tenant_id: "acme".to_owned(),
             changes: vec![change(7, Action::Update, Impact::Unknown)],
-            refresh: RefreshCost::default(),
-            unmanaged: BTreeMap::new(),
-            checks: Vec::new(),
-            outputs: Vec::new(),
-            rollout: None,
+            ..Plan::default()
         };
         let text = plan_markdown(&plan, MARKDOWN_LIMIT);
         assert!(text.contains("<details>"), "{text}");

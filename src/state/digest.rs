@@ -119,14 +119,15 @@ fn input(salt: &str, context: &[&str]) -> Vec<u8> {
 }
 
 fn hard(salt: &str, context: &[&str], value: &str) -> String {
-    let memo_key: [u8; 32] = Sha256::digest([input(salt, context).as_slice(), b"\0", value.as_bytes()].concat()).into();
+    let base = input(salt, context);
+    let memo_key: [u8; 32] = Sha256::digest([base.as_slice(), b"\0", value.as_bytes()].concat()).into();
     let memo = MEMO.get_or_init(Mutex::default);
     if let Some(found) = memo.lock().ok().and_then(|m| m.get(&memo_key).cloned()) {
         return found;
     }
     let params = argon2::Params::new(8 * 1024, 2, 1, Some(32)).unwrap_or_default();
     let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
-    let argon_salt = Sha256::digest(input(salt, context));
+    let argon_salt = Sha256::digest(&base);
     let mut out = [0u8; 32];
     let digest = match argon.hash_password_into(value.as_bytes(), &argon_salt[..16], &mut out) {
         Ok(()) => format!("argon2id:{}", crate::state::hex(&out)),
