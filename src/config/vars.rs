@@ -369,11 +369,7 @@ fn load_var_file(
     let body = match hcl_edit::parser::parse_body(&text) {
         Ok(b) => b,
         Err(e) => {
-            let offset = e.location().offset().min(text.len());
-            diags.push(
-                Diagnostic::error(format!("syntax error: {}", e.message().lines().next().unwrap_or("invalid syntax")))
-                    .at(crate::model::Span { file, start: offset, end: offset }, "here"),
-            );
+            diags.push(super::load::syntax_error(file, &text, &e));
             return;
         }
     };

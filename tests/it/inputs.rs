@@ -269,3 +269,26 @@ fn for_each_over_many_keys_and_large_object_literals_finish() {
     assert_eq!(run.code, 0, "{}", run.transcript());
     assert!(run.stdout.contains("The configuration is valid"), "{}", run.stdout);
 }
+
+/// Every input the fuzzer once broke on, kept under `fuzz/regressions/loader/`, is validated
+/// as a configuration and as a variable file without a panic and with a clear exit.
+#[test]
+fn the_fuzzers_regressions_are_refused_without_a_panic() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/loader");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("regressions") {
+        let bytes = std::fs::read(entry.expect("entry").path()).expect("read");
+        for name in ["main.tf", "terraform.tfvars"] {
+            let case = TempDir::new("regression");
+            std::fs::write(case.path().join(name), &bytes).expect("write");
+            if name == "terraform.tfvars" {
+                std::fs::write(case.path().join("main.tf"), "variable \"x\" {\n  default = 1\n}\n").expect("write");
+            }
+            let run = bounded(case.path(), &["validate"], &[]);
+            assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+            assert!(run.code == 0 || run.code == 1, "{}", run.transcript());
+        }
+        seen += 1;
+    }
+    assert!(seen >= 3, "regressions found: {seen}");
+}
