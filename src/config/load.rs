@@ -438,7 +438,10 @@ pub(super) fn nested_too_deep(file: usize, offset: usize) -> Diagnostic {
 /// The parser's error as a diagnostic. The parser may place an error inside a multi-byte
 /// character; the span starts at the beginning of that character.
 pub(super) fn syntax_error(file: usize, text: &str, err: &hcl_edit::parser::Error) -> Diagnostic {
-    let offset = text.floor_char_boundary(err.location().offset());
+    let mut offset = err.location().offset().min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
     let end = text[offset..].chars().next().map_or(offset, |c| offset + c.len_utf8());
     let message = err.message().lines().next().unwrap_or("invalid syntax").to_owned();
     Diagnostic::error(format!("syntax error: {message}"))
