@@ -85,10 +85,23 @@ pub(crate) fn data(body: &Value) -> &Vec<Value> {
 
 /// Whether any file under `dir` contains `needle`.
 /// Whether the data directory keeps `secret`, as a digest and never as itself.
-fn kept_at_rest(dir: &Path, secret: &str) -> bool {
+fn at_rest_digest(secret: &str) -> String {
     use sha2::Digest as _;
-    let digest = crate::support::hex(&sha2::Sha256::digest(format!("thoth emulator\0{secret}").as_bytes()));
-    files_contain(dir, &digest) && !files_contain(dir, secret)
+    crate::support::hex(&sha2::Sha256::digest(format!("thoth emulator\0{secret}").as_bytes()))
+}
+
+fn kept_at_rest(dir: &Path, secret: &str) -> bool {
+    files_contain(dir, &at_rest_digest(secret)) && !files_contain(dir, secret)
+}
+
+/// Every row body the emulator's database holds now, read once the emulator has stopped.
+/// Unlike the files' bytes, this leaves out what SQLite keeps of earlier versions of a row.
+pub(crate) fn stored_rows(dir: &Path) -> String {
+    let db = rusqlite::Connection::open(dir.join("emulator.sqlite3")).expect("the emulator database");
+    db.busy_timeout(std::time::Duration::from_secs(10)).expect("busy timeout");
+    let mut query = db.prepare("SELECT body FROM rows ORDER BY tenant, area, key").expect("query");
+    let bodies = query.query_map([], |row| row.get::<_, String>(0)).expect("rows");
+    bodies.map(|body| body.expect("a row")).collect::<Vec<_>>().join("\n")
 }
 
 pub(crate) fn files_contain(dir: &Path, needle: &str) -> bool {
@@ -100,7 +113,8 @@ pub(crate) fn files_contain(dir: &Path, needle: &str) -> bool {
         if path.is_dir() {
             files_contain(&path, needle)
         } else {
-            fs::read_to_string(&path).is_ok_and(|text| text.contains(needle))
+            // The database is binary; its text values are stored as UTF-8 bytes.
+            fs::read(&path).is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
         }
     })
 }
@@ -222,12 +236,16 @@ async fn settings_round_trip_without_echoing_secrets() {
     let (_, mut read) = api.get("/acme/thoth/settings").await;
     read["webhook"]["secret"] = Value::Null;
     assert_eq!(api.put("/acme/thoth/settings", read).await.0, StatusCode::OK);
-    assert!(!kept_at_rest(dir.path(), secret) && !files_contain(dir.path(), secret), "the secret is cleared");
+    assert!(!files_contain(dir.path(), secret));
     assert!(kept_at_rest(dir.path(), "pam_cb_secret_81c2"));
 
     let wrong_type = api.put("/acme/thoth/settings", json!({"webhook": {"secret": 42}})).await;
     assert_error(&wrong_type, StatusCode::BAD_REQUEST, "invalid_request");
     emulator.shutdown().await;
+    // The cleared secret's digest is gone from the stored rows; the other one is kept.
+    let rows = stored_rows(dir.path());
+    assert!(!rows.contains(&at_rest_digest(secret)), "the secret is cleared");
+    assert!(rows.contains(&at_rest_digest("pam_cb_secret_81c2")));
 }
 
 #[tokio::test]

@@ -23,6 +23,7 @@ mod modules;
 mod plans;
 mod rollout;
 mod servers;
+mod store;
 mod support;
 mod transport;
 mod verify;

@@ -141,7 +141,7 @@ async fn revoke(
     let answer = app
         .store()
         .mutate(&tenant, move |t| {
-            let row = t.api_keys.iter_mut().find(|row| row.key_id == key_id).ok_or_else(|| key_not_found(&key_id))?;
+            let row = t.api_keys.find_mut(|row| row.key_id == key_id).ok_or_else(|| key_not_found(&key_id))?;
             if row.revoked_at.is_none() {
                 row.revoked_at = Some(clock::now());
             }
@@ -202,7 +202,7 @@ async fn authorize(
                 "validated_at": now,
             });
             if valid {
-                let row = &mut t.api_keys[index];
+                let row = t.api_keys.get_mut(index);
                 row.use_count = row.use_count.saturating_add(1);
                 row.last_used_at = Some(now);
             }

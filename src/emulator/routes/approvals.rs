@@ -109,8 +109,7 @@ async fn resolve(
         .mutate(&tenant, move |t| {
             let row = t
                 .approvals
-                .iter_mut()
-                .find(|row| row.approval_id == approval_id)
+                .find_mut(|row| row.approval_id == approval_id)
                 .ok_or_else(|| ApiError::not_found(format!("approval {approval_id:?} not found")))?;
             if row.status == "pending" {
                 let now = clock::now();

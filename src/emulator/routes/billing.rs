@@ -65,8 +65,9 @@ async fn set_overage_cap(
     let profile = app
         .store()
         .mutate(&tenant, move |t| {
-            t.billing.overage_cap_usd = cap;
-            t.billing.overage_cap_updated_at = Some(clock::now());
+            let billing = t.billing.get_mut();
+            billing.overage_cap_usd = cap;
+            billing.overage_cap_updated_at = Some(clock::now());
             Ok(render_pricing(t))
         })
         .await?;

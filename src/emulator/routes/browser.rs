@@ -66,7 +66,7 @@ async fn upsert_provider(
         .store()
         .mutate(&tenant, move |t| {
             let now = clock::now();
-            let row = t.browser_providers.entry(provider.clone()).or_insert_with(|| BrowserProvider {
+            let row = t.browser_providers.get_or_insert_with(&provider.clone(), || BrowserProvider {
                 provider,
                 name: String::new(),
                 enabled: true,
@@ -153,7 +153,7 @@ async fn upsert_policy(
         .store()
         .mutate(&tenant, move |t| {
             let now = clock::now();
-            let existing = t.browser_policies.iter_mut().find(|row| row.policy_id == policy_id);
+            let existing = t.browser_policies.find_mut(|row| row.policy_id == policy_id);
             let Some(row) = existing else {
                 let row = BrowserPolicy {
                     policy_id,
@@ -262,7 +262,7 @@ async fn upsert_enrollment(
         .store()
         .mutate(&tenant, move |t| {
             let now = clock::now();
-            let existing = t.browser_enrollments.iter_mut().find(|row| row.enrollment_id == enrollment_id);
+            let existing = t.browser_enrollments.find_mut(|row| row.enrollment_id == enrollment_id);
             let Some(row) = existing else {
                 let row = BrowserEnrollment {
                     enrollment_id,

@@ -91,7 +91,7 @@ pub(super) fn known_agents(t: &TenantData) -> BTreeSet<String> {
     }
     agents.extend(t.pack_assignments.keys().cloned());
     agents.extend(t.approvals.iter().filter_map(|approval| approval.agent_id.clone()));
-    for bundle in &t.policy_bundles {
+    for bundle in t.policy_bundles.iter() {
         for assignment in &bundle.assignments {
             match assignment.strip_prefix("agent:") {
                 Some(agent) => agents.insert(agent.to_owned()),

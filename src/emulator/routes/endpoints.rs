@@ -91,7 +91,7 @@ async fn register(
                 }
             }
             let now = clock::now();
-            let row = t.endpoints.entry(endpoint_id.clone()).or_insert_with(|| Endpoint {
+            let row = t.endpoints.get_or_insert_with(&endpoint_id.clone(), || Endpoint {
                 endpoint_id,
                 hostname: String::new(),
                 employee_name: None,

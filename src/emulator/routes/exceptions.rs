@@ -218,7 +218,7 @@ async fn review(
                 .iter()
                 .position(|e| e.request_id == request_id)
                 .ok_or_else(|| exception_not_found(&request_id))?;
-            let row = &mut t.policy_exceptions[index];
+            let row = t.policy_exceptions.get_mut(index);
             if !matches!(row.status.as_str(), "pending" | "under_review") {
                 let repeat = row.review_decision.as_deref() == Some(decision.as_str())
                     && row.reviewed_by.as_deref() == Some(reviewed_by.as_str());
@@ -269,7 +269,7 @@ fn generate_artifact(t: &mut TenantData, exception: &PolicyException, artifact_i
     let target_environment =
         exception.target_environment.clone().unwrap_or_else(|| DEFAULT_TARGET_ENVIRONMENT.to_owned());
     let policy_format = format_of(&policy_change);
-    match t.policy_change_artifacts.iter_mut().find(|a| a.request_id == exception.request_id) {
+    match t.policy_change_artifacts.find_mut(|a| a.request_id == exception.request_id) {
         Some(artifact) if artifact.status == "applied" => {}
         Some(artifact) => {
             artifact.target_environment = target_environment;
@@ -329,8 +329,7 @@ async fn generate(
         .mutate(&tenant, move |t| {
             let exception = t
                 .policy_exceptions
-                .iter_mut()
-                .find(|e| e.request_id == request_id)
+                .find_mut(|e| e.request_id == request_id)
                 .ok_or_else(|| exception_not_found(&request_id))?;
             if !is_approved(exception) {
                 return Err(ApiError::conflict(
@@ -474,7 +473,7 @@ async fn apply(
                 None
             };
             let now = clock::now();
-            let artifact = &mut t.policy_change_artifacts[index];
+            let artifact = t.policy_change_artifacts.get_mut(index);
             "applied".clone_into(&mut artifact.status);
             artifact.apply_count = artifact.apply_count.saturating_add(1);
             artifact.applied_at = Some(now.clone());

@@ -159,7 +159,7 @@ async fn update(
             input.apply_to(&mut row);
             row.updated_at = clock::now();
             let rendered = render(t, &row);
-            t.fleets[index] = row;
+            *t.fleets.get_mut(index) = row;
             Ok(rendered)
         })
         .await?;

@@ -71,7 +71,7 @@ async fn upsert(
         .store()
         .mutate(&tenant, move |t| {
             let now = clock::now();
-            let row = t.mdm_providers.entry(provider.clone()).or_insert_with(|| MdmProvider {
+            let row = t.mdm_providers.get_or_insert_with(&provider.clone(), || MdmProvider {
                 provider,
                 name: String::new(),
                 enabled: true,

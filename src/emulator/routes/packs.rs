@@ -356,8 +356,11 @@ fn assign<'t>(
     input: AssignmentInput,
     now: &str,
 ) -> &'t PackAssignment {
-    let row = t.pack_assignments.entry(agent_id.to_owned()).or_default().entry(pack.pack_id.to_owned()).or_insert_with(
-        || PackAssignment {
+    let row = t
+        .pack_assignments
+        .get_or_insert_with(agent_id, Default::default)
+        .entry(pack.pack_id.to_owned())
+        .or_insert_with(|| PackAssignment {
             agent_id: agent_id.to_owned(),
             pack_id: pack.pack_id.to_owned(),
             status: "active".to_owned(),
@@ -371,8 +374,7 @@ fn assign<'t>(
             revoked_at: None,
             created_at: now.to_owned(),
             updated_at: now.to_owned(),
-        },
-    );
+        });
     "active".clone_into(&mut row.status);
     row.rule_version = pack.current().version;
     row.approval_policy_id = input.approval_policy_id;

@@ -43,7 +43,7 @@ async fn trigger(
         .store()
         .mutate(&tenant, |t| {
             let run = sync(t);
-            t.policy_sync = Some(run);
+            *t.policy_sync.get_mut() = Some(run);
             Ok(render(t.policy_sync.as_ref()))
         })
         .await?;
@@ -65,7 +65,7 @@ fn sync(t: &TenantData) -> PolicySyncRun {
         .collect();
     active.sort_unstable();
     let fingerprint = clock::sha256_hex(json!(active).to_string().as_bytes());
-    let changed = match &t.policy_sync {
+    let changed = match &*t.policy_sync {
         Some(previous) => previous.fingerprint != fingerprint,
         None => !active.is_empty(),
     };

@@ -250,7 +250,7 @@ async fn write_switches(
         .store()
         .mutate(&tenant, move |t| {
             if let Some(status) = change {
-                t.emulator.evidence_backfill_primary_status = status;
+                t.emulator.get_mut().evidence_backfill_primary_status = status;
             }
             Ok(t.emulator.evidence_backfill_primary_status)
         })

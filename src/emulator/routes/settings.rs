@@ -72,16 +72,17 @@ async fn replace(
     let rendered = app
         .store()
         .mutate(&tenant, move |t| {
+            let settings = t.settings.get_mut();
             for (key, secret) in secret_changes {
                 match secret {
                     // Never returned nor used: kept only as a digest, so that the data
                     // directory holds no secret.
-                    Some(secret) => t.settings.secrets.insert(key, crate::emulator::store::at_rest(&secret)),
-                    None => t.settings.secrets.remove(&key),
+                    Some(secret) => settings.secrets.insert(key, crate::emulator::store::at_rest(&secret)),
+                    None => settings.secrets.remove(&key),
                 };
             }
-            t.settings.document = document;
-            t.settings.updated_at = Some(clock::now());
+            settings.document = document;
+            settings.updated_at = Some(clock::now());
             Ok(render(&t.settings))
         })
         .await?;

@@ -1,12 +1,13 @@
 //! The stored data of one tenant: what the emulator remembers between requests and restarts.
 //!
-//! These types are the storage format (persisted as JSON by the parent module), not the wire
-//! format: the routes modules render them into GovAPI responses, which is where secrets are
+//! These types are the storage format (each row persisted as JSON by the parent module), not
+//! the wire format: the routes modules render them into GovAPI responses, which is where secrets are
 //! left out and derived fields (`status`, `compiled_policy`) are computed. Nothing here
 //! validates requests or knows about HTTP.
 //!
-//! Every area is a field of [`TenantData`], which has `#[serde(default)]`: a file written
-//! before an area existed still loads, with that area empty. Data the emulator can only derive
+//! Every area is a field of [`TenantData`], a collection of `rows` that tracks what each
+//! mutation touched. `TenantData` also reads the JSON tenant files of earlier emulators, with
+//! `#[serde(default)]`: a file written before an area existed loads with that area empty. Data the emulator can only derive
 //! (decision events, fleet counts, reports) is not stored; the routes compute it.
 
 use std::collections::BTreeMap;
@@ -14,56 +15,80 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// Everything the emulator stores for one tenant.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub(crate) struct TenantData {
+use super::rows::{Keyed, One, Table, Tracked};
+
+/// Declares [`TenantData`] and the list of its areas by name, which is how the store names
+/// them on disk.
+macro_rules! tenant_data {
+    ($($(#[$doc:meta])* $area:ident: $ty:ty,)*) => {
+        /// Everything the emulator stores for one tenant.
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(default)]
+        pub(crate) struct TenantData {
+            $($(#[$doc])* pub(crate) $area: $ty,)*
+        }
+
+        impl TenantData {
+            /// Every area with its name.
+            pub(super) fn areas(&self) -> Vec<(&'static str, &dyn Tracked)> {
+                vec![$((stringify!($area), &self.$area as &dyn Tracked),)*]
+            }
+
+            /// Every area with its name, to change.
+            pub(super) fn areas_mut(&mut self) -> Vec<(&'static str, &mut dyn Tracked)> {
+                vec![$((stringify!($area), &mut self.$area as &mut dyn Tracked),)*]
+            }
+        }
+    };
+}
+
+tenant_data! {
     /// The tenant settings document (`GET/PUT T/settings`).
-    pub(crate) settings: Settings,
+    settings: One<Settings>,
     /// MDM provider rows keyed by their `provider` slug.
-    pub(crate) mdm_providers: BTreeMap<String, MdmProvider>,
+    mdm_providers: Keyed<MdmProvider>,
     /// MDM sync jobs keyed by `job_id`.
-    pub(crate) mdm_sync_jobs: BTreeMap<String, MdmSyncJob>,
+    mdm_sync_jobs: Keyed<MdmSyncJob>,
     /// Browser provider rows keyed by their `provider` slug.
-    pub(crate) browser_providers: BTreeMap<String, BrowserProvider>,
+    browser_providers: Keyed<BrowserProvider>,
     /// Browser policies in creation order.
-    pub(crate) browser_policies: Vec<BrowserPolicy>,
+    browser_policies: Table<BrowserPolicy>,
     /// Browser enrollments in creation order.
-    pub(crate) browser_enrollments: Vec<BrowserEnrollment>,
+    browser_enrollments: Table<BrowserEnrollment>,
     /// Every policy bundle version that was not deleted, in creation order.
-    pub(crate) policy_bundles: Vec<PolicyBundle>,
+    policy_bundles: Table<PolicyBundle>,
     /// The highest bundle `version` ever handed out per bundle `name`, so that deleting the
     /// newest version never lets its number be reused.
-    pub(crate) policy_bundle_versions: BTreeMap<String, u64>,
+    policy_bundle_versions: Keyed<u64>,
     /// Fleets in creation order.
-    pub(crate) fleets: Vec<Fleet>,
+    fleets: Table<Fleet>,
     /// Endpoints keyed by their client-chosen `endpoint_id`.
-    pub(crate) endpoints: BTreeMap<String, Endpoint>,
+    endpoints: Keyed<Endpoint>,
     /// API keys in creation order, revoked ones included. Only a digest of each plaintext key
     /// is kept.
-    pub(crate) api_keys: Vec<ApiKey>,
+    api_keys: Table<ApiKey>,
     /// The latest policy sync; `None` until the first trigger.
-    pub(crate) policy_sync: Option<PolicySyncRun>,
+    policy_sync: One<Option<PolicySyncRun>>,
     /// Approvals in creation order (seeded through the emulator-only routes).
-    pub(crate) approvals: Vec<Approval>,
+    approvals: Table<Approval>,
     /// Policy exception requests in creation order.
-    pub(crate) policy_exceptions: Vec<PolicyException>,
+    policy_exceptions: Table<PolicyException>,
     /// Policy change artifacts in creation order, at most one per `request_id`.
-    pub(crate) policy_change_artifacts: Vec<PolicyChangeArtifact>,
+    policy_change_artifacts: Table<PolicyChangeArtifact>,
     /// Pack assignments keyed by agent id, then pack id; revoked rows are kept.
-    pub(crate) pack_assignments: BTreeMap<String, BTreeMap<String, PackAssignment>>,
+    pack_assignments: Keyed<BTreeMap<String, PackAssignment>>,
     /// MCP vendors keyed by their client-chosen `vendor_id`.
-    pub(crate) mcp_vendors: BTreeMap<String, McpVendor>,
+    mcp_vendors: Keyed<McpVendor>,
     /// Observed MCP traffic in the order it was recorded (seeded through the emulator-only
     /// routes), the input of the MCP inventory report and digest.
-    pub(crate) mcp_calls: Vec<McpCall>,
+    mcp_calls: Table<McpCall>,
     /// The tenant's hash-chained evidence records, in chain order (appended by the evidence
     /// backfill).
-    pub(crate) evidence_chain: Vec<EvidenceRecord>,
+    evidence_chain: Table<EvidenceRecord>,
     /// The billing profile's writable part.
-    pub(crate) billing: Billing,
+    billing: One<Billing>,
     /// Emulator-only switches that change how some routes answer, for tests.
-    pub(crate) emulator: EmulatorSwitches,
+    emulator: One<EmulatorSwitches>,
 }
 
 /// The settings document, split into the part that is echoed and the secrets that are not.
