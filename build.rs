@@ -5,7 +5,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+    // Read when the script runs, not when it was compiled: a build script compiled in another
+    // copy of the repository would otherwise embed that copy's descriptors.
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".to_owned());
+    let root = Path::new(&manifest_dir).join("schemas");
     let mut out = String::new();
     for (constant, dir) in [("RESOURCE_FILES", "resources"), ("DATA_SOURCE_FILES", "data_sources")] {
         let dir = root.join(dir);

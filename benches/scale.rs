@@ -1,8 +1,12 @@
 //! Scale benchmarks of the real binary against the emulator, on synthetic tenants
 //! (`thoth::synth`). See `BENCHMARKS.md` for the commands and the figures.
 //!
-//! `cargo bench --bench scale` runs every scenario at 1,000 and 10,000 resources;
-//! `cargo bench --bench scale -- --sizes 1000` picks the sizes. The scenarios that change
+//! `cargo bench --bench scale` runs every scenario at 1,000 and 10,000 resources, on both
+//! shapes of `thoth::synth`; `cargo bench --bench scale -- --sizes 1000 --shapes real` picks
+//! the sizes and shapes. Where HashiCorp's reference front end is built (`target/hclpeer`, or
+//! the path in `THOTH_HCLPEER`; see `BENCHMARKS.md`), it runs on the same files right after
+//! thoth's front end, and the ratio of the two is printed. `-- --write DIR` writes the tenants
+//! into DIR and measures nothing, for profiling. The scenarios that change
 //! nothing run five times and report the median wall time and the largest peak memory; the
 //! apply runs once. The fault matrix runs the full example over 20 seeds. Under `cargo test`
 //! (no `--bench` argument) every scenario runs once at a tiny size (the fault matrix one seed),
@@ -13,6 +17,8 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use thoth::synth::Shape;
 
 const KEY: &str = "thoth_org_bench_key";
 const TENANT: &str = "acme";
@@ -41,6 +47,8 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
 fn measure(dir: &Path, args: &[&str], url: Option<&str>) -> Measured {
     let mut cmd = thoth();
     cmd.current_dir(dir).args(args).env("NO_COLOR", "1").stdout(Stdio::piped()).stderr(Stdio::piped());
+    // Secrets are digested with a keyed HMAC, as in a CI pipeline that keeps the key as a secret.
+    cmd.env("THOTH_DIGEST_KEY", "bench-digest-key-5f0e1d2c3b4a");
     if let Some(url) = url {
         cmd.env("THOTH_API_BASE_URL", url).env("THOTH_API_KEY", KEY).env("THOTH_TENANT_ID", TENANT);
     }
@@ -126,29 +134,64 @@ fn check(m: &Measured, expected: i32, what: &str) {
     assert_eq!(m.code, expected, "{what} exited with {}:\n{}\n{}", m.code, m.stdout, m.stderr);
 }
 
-fn row(scenario: &str, n: usize, m: &Measured, extra: &str) {
+fn row(scenario: &str, shape: Shape, n: usize, m: &Measured, extra: &str) {
     println!(
-        "| {scenario:<34} | {n:>6} | {:>9.1} ms | {:>7.1} MiB | {extra} |",
+        "| {scenario:<34} | {:<5} | {n:>6} | {:>9.1} ms | {:>7.1} MiB | {extra} |",
+        shape_name(shape),
         m.wall.as_secs_f64() * 1000.0,
         m.peak_rss_mib
     );
 }
 
-fn bench(n: usize, latency_ms: u64, parallelism: usize, runs: usize) {
-    let config = scratch(&format!("config-{n}"));
-    thoth::synth::write_tenant(&config, n).expect("write the tenant");
+fn shape_name(shape: Shape) -> &'static str {
+    match shape {
+        Shape::Light => "light",
+        Shape::Real => "real",
+    }
+}
+
+/// The reference front end, when it is built.
+fn hclpeer() -> Option<PathBuf> {
+    let path = std::env::var_os("THOTH_HCLPEER")
+        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/hclpeer"), PathBuf::from);
+    path.is_file().then_some(path)
+}
+
+/// The reference front end on `dir`: its best total over `runs` repeats in one process, as it
+/// reports it, and its peak memory.
+fn reference(peer: &Path, dir: &Path, runs: usize) -> Option<(f64, f64, String)> {
+    let out = Command::new(peer).arg(dir).args(["--repeat", &runs.to_string()]).output().ok()?;
+    let line = String::from_utf8_lossy(&out.stdout).into_owned();
+    let doc: serde_json::Value = serde_json::from_str(line.trim()).ok()?;
+    let peak = doc["max_rss_kb"].as_f64().map_or(0.0, |kb| kb / 1024.0);
+    Some((doc["total_ms"].as_f64()?, peak, line))
+}
+
+fn bench(n: usize, shape: Shape, latency_ms: u64, parallelism: usize, runs: usize) {
+    let config = scratch(&format!("config-{}-{n}", shape_name(shape)));
+    thoth::synth::write_tenant(&config, n, shape).expect("write the tenant");
 
     // Front end: load, evaluate and graph, no network.
     let m = measure_runs(runs, &config, &["validate"], None);
     check(&m, 0, "validate");
-    row("front end (validate)", n, &m, "");
+    row("front end (validate)", shape, n, &m, "");
+    if let Some(peer) = hclpeer() {
+        let (total_ms, peak, line) = reference(&peer, &config, runs).expect("the reference front end's figures");
+        let ratio = total_ms / (m.wall.as_secs_f64() * 1000.0);
+        println!(
+            "| {:<34} | {:<5} | {n:>6} | {total_ms:>9.1} ms | {peak:>7.1} MiB | thoth {ratio:.1}× faster; {} |",
+            "reference front end (hclpeer)",
+            shape_name(shape),
+            line.trim().replace('|', "/")
+        );
+    }
 
     // A plan of n creates rendered as Markdown, against an empty tenant.
-    let data = scratch(&format!("data-{n}"));
+    let data = scratch(&format!("data-{}-{n}", shape_name(shape)));
     let emulator = Emulator::start(&data, 0);
     let m = measure_runs(runs, &config, &["plan", "--format", "markdown"], Some(&emulator.url));
     check(&m, 0, "plan --format markdown");
-    row("plan of n creates, Markdown", n, &m, &format!("{} characters", m.stdout.len()));
+    row("plan of n creates, Markdown", shape, n, &m, &format!("{} characters", m.stdout.len()));
 
     // Apply of n new resources with latency: the floor is n / parallelism round trips.
     drop(emulator);
@@ -159,7 +202,13 @@ fn bench(n: usize, latency_ms: u64, parallelism: usize, runs: usize) {
     check(&m, 0, "apply");
     #[allow(clippy::cast_precision_loss)]
     let floor = n as f64 / parallelism as f64 * latency_ms as f64;
-    row(&format!("apply n new, {latency_ms} ms latency, -p {parallelism}"), n, &m, &format!("floor {floor:.0} ms"));
+    row(
+        &format!("apply n new, {latency_ms} ms latency, -p {parallelism}"),
+        shape,
+        n,
+        &m,
+        &format!("floor {floor:.0} ms"),
+    );
     drop(slow);
 
     // No-op plans with state and remote populated, without and with latency.
@@ -168,7 +217,13 @@ fn bench(n: usize, latency_ms: u64, parallelism: usize, runs: usize) {
         let m = measure_runs(runs, &config, &["plan", "--detailed-exitcode", "--format", "json"], Some(&emulator.url));
         check(&m, 0, "no-op plan");
         let doc: serde_json::Value = serde_json::from_str(&m.stdout).expect("JSON plan");
-        row(&format!("no-op plan, {latency} ms latency"), n, &m, &format!("{} HTTP calls", doc["refresh"]["calls"]));
+        row(
+            &format!("no-op plan, {latency} ms latency"),
+            shape,
+            n,
+            &m,
+            &format!("{} HTTP calls", doc["refresh"]["calls"]),
+        );
     }
     let _ = std::fs::remove_dir_all(&config);
     let _ = std::fs::remove_dir_all(&data);
@@ -233,7 +288,7 @@ fn fault_matrix(seeds: u32) {
     applies.sort();
     let median = applies.get(applies.len() / 2).copied().unwrap_or_default();
     println!(
-        "| fault matrix, full example          | {seeds:>6} | {:>9.1} ms |             | plans {planned}/{seeds}, one apply converged {converged}/{seeds} |",
+        "| fault matrix, full example          |       | {seeds:>6} | {:>9.1} ms |             | plans {planned}/{seeds}, one apply converged {converged}/{seeds} |",
         median.as_secs_f64() * 1000.0
     );
 }
@@ -246,10 +301,31 @@ fn main() {
         None if benchmarking => vec![1_000, 10_000],
         None => vec![40],
     };
-    println!("| scenario                           |      n |       wall    |   peak RSS  | |");
-    println!("|---|---:|---:|---:|---|");
+    let shapes: Vec<Shape> = match args.iter().position(|a| a == "--shapes") {
+        Some(i) => args.get(i + 1).map_or_else(Vec::new, |s| {
+            s.split(',')
+                .filter_map(|name| [Shape::Light, Shape::Real].into_iter().find(|&k| shape_name(k) == name))
+                .collect()
+        }),
+        None => vec![Shape::Light, Shape::Real],
+    };
+    // `--write DIR` only writes the tenants, one directory per shape and size, for profiling.
+    if let Some(dir) = args.iter().position(|a| a == "--write").and_then(|i| args.get(i + 1)) {
+        for n in &sizes {
+            for &shape in &shapes {
+                let to = Path::new(dir).join(format!("{}-{n}", shape_name(shape)));
+                thoth::synth::write_tenant(&to, *n, shape).expect("write the tenant");
+                println!("{}", to.display());
+            }
+        }
+        return;
+    }
+    println!("| scenario                           | shape |      n |       wall    |   peak RSS  | |");
+    println!("|---|---|---:|---:|---:|---|");
     for n in sizes {
-        bench(n, if benchmarking { 20 } else { 1 }, 10, if benchmarking { 5 } else { 1 });
+        for &shape in &shapes {
+            bench(n, shape, if benchmarking { 20 } else { 1 }, 10, if benchmarking { 5 } else { 1 });
+        }
     }
     fault_matrix(if benchmarking { 20 } else { 1 });
 }

@@ -51,6 +51,7 @@ impl DataReader for Offline {
 /// A Terraform Stack is loaded for one deployment (`deployment`), whose inputs set the
 /// stack's variables.
 pub fn load(dir: &Path, inputs: &VarInputs, workspace: &str, deployment: Option<&str>) -> (Configuration, Diagnostics) {
+    let started = std::time::Instant::now();
     let (mut module, mut diags, inputs) = match deployment {
         None => {
             let (module, diags) = config::load(dir, "");
@@ -61,11 +62,13 @@ pub fn load(dir: &Path, inputs: &VarInputs, workspace: &str, deployment: Option<
             (module, diags, std::borrow::Cow::Owned(VarInputs { values, ..inputs.clone() }))
         }
     };
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis(), files = module.files.len(), "configuration read");
     let (variables, var_diags) = config::resolve_variables(&mut module, &inputs);
     diags.extend(var_diags);
     let (graph, graph_diags) = graph::build(&module);
     diags.extend(graph_diags);
     diags.extend(crate::plan::rollout::check(&module));
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis(), nodes = graph.order.len(), "graph built");
     let conf = Configuration { module, graph, variables, workspace: workspace.to_owned() };
     // A cycle leaves no order to evaluate in; anything else still gets evaluated so that its
     // problems are reported in the same run.
@@ -80,6 +83,7 @@ pub fn load(dir: &Path, inputs: &VarInputs, workspace: &str, deployment: Option<
         });
         outputs(&ev, &mut diags);
     }
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis(), "configuration evaluated");
     (conf, diags)
 }
 

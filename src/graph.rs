@@ -341,7 +341,7 @@ mod tests {
     #[test]
     fn references_found_on_two_threads_are_each_nodes_own() {
         let dir = std::env::temp_dir().join(format!("thoth-graph-refs-{}", std::process::id()));
-        crate::synth::write_tenant(&dir, 3_000).expect("write the tenant");
+        crate::synth::write_tenant(&dir, 3_000, crate::synth::Shape::Light).expect("write the tenant");
         let (module, diags) = crate::config::load(&dir, "");
         let _ = std::fs::remove_dir_all(&dir);
         assert!(diags.is_empty(), "{diags:?}");

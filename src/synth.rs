@@ -3,12 +3,20 @@
 //! browser enrollments, fleets, bundles and browser policies), with references between them,
 //! variables, locals and policy heredocs.
 //!
-//! The output is deterministic for a given `n`. Applying it to an emulator populates the
+//! Two shapes: [`Shape::Light`], a few attributes per resource, and [`Shape::Real`], what real
+//! tenants hold: eight to twelve attributes per resource, nested objects through `jsonencode`
+//! in every JSON attribute, Rego and Cedar heredocs and templates in every bundle, browser
+//! policies of dozens of keys merged from a file, pack assignments with JSON and individual
+//! overrides, and sensitive variables and locals.
+//!
+//! The output is deterministic for a given `n` and shape. Applying it to an emulator populates the
 //! matching remote objects, after which a plan of the same files is a no-op plan with state
 //! and remote both populated.
 
 use std::fmt::Write as _;
 use std::path::Path;
+
+mod real;
 
 /// The packs of the emulator's catalogue an agent can be assigned.
 const PACKS: [&str; 7] = [
@@ -36,8 +44,24 @@ fn counts(n: usize) -> [(&'static str, usize); 6] {
     ]
 }
 
-/// The configuration files of a synthetic tenant of about `n` resources, by file name.
-pub fn tenant(n: usize) -> Vec<(String, String)> {
+/// Which kind of synthetic tenant to generate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// A few attributes per resource and short values.
+    Light,
+    /// Attributes, documents and files as real tenants hold them.
+    Real,
+}
+
+/// The configuration files of a synthetic tenant of about `n` resources, by relative path.
+pub fn tenant(n: usize, shape: Shape) -> Vec<(String, String)> {
+    match shape {
+        Shape::Light => light(n),
+        Shape::Real => real::tenant(n),
+    }
+}
+
+fn light(n: usize) -> Vec<(String, String)> {
     let mut files = Vec::new();
     files.push((
         "main.tf".to_owned(),
@@ -82,9 +106,7 @@ resource "thoth_fleet" "f0" {
 "#
         .to_owned(),
     ));
-    let [(_, fleets), (_, bundles), (_, policies), (_, vendors), (_, packs), (_, enrollments)] = counts(n);
-    let fleets = fleets.max(1);
-    let endpoints = n.saturating_sub(3 + (fleets - 1) + bundles + policies + vendors + packs + enrollments);
+    let [fleets, bundles, policies, vendors, packs, enrollments, endpoints] = split(n);
 
     let mut text = String::new();
     for i in 1..fleets {
@@ -145,11 +167,24 @@ resource "thoth_fleet" "f0" {
     files
 }
 
+/// The number of resources of each kind in a tenant of `n`: fleets (at least one), bundles,
+/// browser policies, MCP vendors, pack assignments, enrollments and endpoints, with the three
+/// that are always there (settings, browser provider, first fleet) counted.
+fn split(n: usize) -> [usize; 7] {
+    let [(_, fleets), (_, bundles), (_, policies), (_, vendors), (_, packs), (_, enrollments)] = counts(n);
+    let fleets = fleets.max(1);
+    let endpoints = n.saturating_sub(3 + (fleets - 1) + bundles + policies + vendors + packs + enrollments);
+    [fleets, bundles, policies, vendors, packs, enrollments, endpoints]
+}
+
 /// Writes the files of a synthetic tenant of about `n` resources into `dir`.
-pub fn write_tenant(dir: &Path, n: usize) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    for (name, text) in tenant(n) {
-        std::fs::write(dir.join(name), text)?;
+pub fn write_tenant(dir: &Path, n: usize, shape: Shape) -> std::io::Result<()> {
+    for (name, text) in tenant(n, shape) {
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(path, text)?;
     }
     Ok(())
 }
@@ -159,8 +194,8 @@ mod tests {
     use super::*;
 
     /// The number of resource blocks a tenant generated for `n` declares.
-    fn resource_count(n: usize) -> usize {
-        tenant(n)
+    fn resource_count(n: usize, shape: Shape) -> usize {
+        tenant(n, shape)
             .iter()
             .map(|(_, text)| text.matches("\nresource \"").count() + usize::from(text.starts_with("resource")))
             .sum()
@@ -169,9 +204,11 @@ mod tests {
     #[test]
     fn a_synthetic_tenant_has_the_requested_size_and_is_deterministic() {
         for n in [10, 100, 1000] {
-            assert_eq!(resource_count(n), n.max(3), "n = {n}");
+            assert_eq!(resource_count(n, Shape::Light), n.max(3), "n = {n}");
+            assert_eq!(resource_count(n, Shape::Real), n, "n = {n}");
         }
-        assert_eq!(tenant(500), tenant(500));
+        assert_eq!(tenant(500, Shape::Light), tenant(500, Shape::Light));
+        assert_eq!(tenant(500, Shape::Real), tenant(500, Shape::Real));
     }
 
     /// Large configurations are parsed a file per thread and their references found on two
@@ -182,7 +219,7 @@ mod tests {
         use std::collections::BTreeSet;
 
         let dir = std::env::temp_dir().join(format!("thoth-synth-graph-{}", std::process::id()));
-        write_tenant(&dir, 2_000).expect("write the tenant");
+        write_tenant(&dir, 2_000, Shape::Light).expect("write the tenant");
         let (module, diags) = crate::config::load(&dir, "");
         let _ = std::fs::remove_dir_all(&dir);
         assert!(diags.is_empty(), "{diags:?}");

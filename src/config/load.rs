@@ -323,49 +323,109 @@ fn load_scope(
     names.len()
 }
 
-/// Parses and collects each file from `first` on its own, on as many threads as there are
-/// cores, and returns what each declares, in file order. A thread drops a file's syntax tree
-/// as soon as it is collected, so that at most one tree per thread is alive at a time.
+/// Files at least this large are parsed in parts, split between top-level blocks.
+const PART_BYTES: usize = 256 * 1024;
+
+/// Parses and collects each file from `first` on as many threads as there are cores, and
+/// returns what each declares, in file order. A large file is split between its top-level
+/// blocks into parts parsed on their own; should a part not parse (a split that fell inside a
+/// heredoc, or a real syntax error), the whole file is parsed again in one piece, so that
+/// what is reported never depends on the split. A thread drops a part's syntax tree as soon
+/// as it is collected, so that at most one tree per thread is alive at a time.
 fn collect_files(files: &[SourceFile], first: usize, at: At<'_>) -> Vec<(Module, Diagnostics)> {
-    let count = files.len() - first;
-    let collect_one = |file: usize| {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let whole = |file: usize| {
         let mut part = Module::default();
         let mut diags = Diagnostics::default();
         let text = &files[file].text;
-        if let Some(offset) = super::too_deep(text) {
-            diags.push(nested_too_deep(file, offset));
-            return (part, diags);
-        }
         match hcl_edit::parser::parse_body(text) {
             Ok(body) => collect(&mut part, &mut diags, At { file, ..at }, &body),
             Err(err) => diags.push(syntax_error(file, text, &err)),
         }
         (part, diags)
     };
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get).min(count);
-    if threads <= 1 {
-        return (first..files.len()).map(collect_one).collect();
-    }
-    // The largest files go first, so that no thread is left with a large one at the end.
-    let mut queue: Vec<usize> = (first..files.len()).collect();
-    queue.sort_by_key(|&i| std::cmp::Reverse(files[i].text.len()));
-    let next = AtomicUsize::new(0);
-    let mut parts: Vec<(usize, (Module, Diagnostics))> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    while let Some(&file) = queue.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        done.push((file, collect_one(file)));
+    // The parts to parse: a file, and the byte range of it.
+    let mut parts: Vec<(usize, usize, usize)> = Vec::new();
+    let mut refused: Vec<(usize, (Module, Diagnostics))> = Vec::new();
+    for (file, source) in files.iter().enumerate().skip(first) {
+        let text = &source.text;
+        let split = threads > 1 && text.len() >= 2 * PART_BYTES;
+        match super::scan(text, split) {
+            Err(offset) => {
+                let mut diags = Diagnostics::default();
+                diags.push(nested_too_deep(file, offset));
+                refused.push((file, (Module::default(), diags)));
+            }
+            Ok(tops) => {
+                // Two parts per thread: enough to balance the threads, and few, as a part
+                // costs a scan of the spaces that stand in for the text before it.
+                let size = PART_BYTES.max(text.len() / (2 * threads));
+                let mut start = 0;
+                for top in tops {
+                    if top - start >= size && text.len() - top >= size / 2 {
+                        parts.push((file, start, top));
+                        start = top;
                     }
-                    done
-                })
-            })
-            .collect();
-        workers.into_iter().flat_map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
-    });
-    parts.sort_by_key(|(file, _)| *file);
-    parts.into_iter().map(|(_, part)| part).collect()
+                }
+                parts.push((file, start, text.len()));
+            }
+        }
+    }
+    // A part other than a whole file is parsed with spaces in place of the text before it, so
+    // that every span in its tree is an offset into the file.
+    let parse_part = |&(file, start, end): &(usize, usize, usize)| -> Option<(Module, Diagnostics)> {
+        let text = &files[file].text;
+        if start == 0 && end == text.len() {
+            return Some(whole(file));
+        }
+        let mut padded = String::with_capacity(end);
+        padded.extend(std::iter::repeat_n(' ', start));
+        padded.push_str(&text[start..end]);
+        let body = hcl_edit::parser::parse_body(&padded).ok()?;
+        let mut part = Module::default();
+        let mut diags = Diagnostics::default();
+        collect(&mut part, &mut diags, At { file, ..at }, &body);
+        Some((part, diags))
+    };
+    // The largest parts go first, so that no thread is left with a large one at the end.
+    let mut queue: Vec<usize> = (0..parts.len()).collect();
+    queue.sort_by_key(|&i| std::cmp::Reverse(parts[i].2 - parts[i].1));
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        while let Some(&i) = queue.get(next.fetch_add(1, Ordering::Relaxed)) {
+            done.push((i, parse_part(&parts[i])));
+        }
+        done
+    };
+    let mut parsed: Vec<(usize, Option<(Module, Diagnostics)>)> = if threads <= 1 || parts.len() <= 1 {
+        work()
+    } else {
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads.min(parts.len())).map(|_| scope.spawn(work)).collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+                .collect()
+        })
+    };
+    parsed.sort_by_key(|(i, _)| *i);
+    // Files a part of which did not parse are parsed again whole.
+    let failed: std::collections::BTreeSet<usize> =
+        parsed.iter().filter(|(_, p)| p.is_none()).map(|(i, _)| parts[*i].0).collect();
+    let mut out: Vec<(usize, (Module, Diagnostics))> = refused;
+    for (i, part) in parsed {
+        let file = parts[i].0;
+        if let (Some(part), false) = (part, failed.contains(&file)) {
+            out.push((file, part));
+        }
+    }
+    for file in failed {
+        out.push((file, whole(file)));
+    }
+    // A stable sort keeps each file's parts in the order they were split.
+    out.sort_by_key(|(file, _)| *file);
+    out.into_iter().map(|(_, part)| part).collect()
 }
 
 /// Adds what one file declares to its module, reporting what an earlier file declared already.
@@ -1578,5 +1638,72 @@ fn collect_module_call(module: &mut Module, diags: &mut Diagnostics, at: At<'_>,
         diags.push(duplicate(&format!("module `{name}`"), span, prev.span));
     } else {
         calls.insert(name, call);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file large enough to be parsed in parts, with a heredoc holding what looks like the
+    /// start of a block, then the same file with a syntax error at the end.
+    fn large_file(tail: &str) -> String {
+        let mut text = String::new();
+        for i in 0..8_000 {
+            text.push_str(&format!(
+                "resource \"thoth_fleet\" \"f{i}\" {{\n  name   = \"fleet-{i}\"\n  region = \"eu\"\n}}\n\n"
+            ));
+            if i % 2 == 0 {
+                text.push_str(&format!(
+                    "resource \"thoth_fleet\" \"h{i}\" {{\n  name = <<-EOT\n}}\n{}EOT\n}}\n\n",
+                    (0..5).map(|k| format!("resource \"thoth_fleet\" \"fake{i}_{k}\" {{\n")).collect::<String>()
+                ));
+            }
+        }
+        text.push_str(tail);
+        text
+    }
+
+    fn load_text(text: &str) -> (Module, Diagnostics) {
+        let dir = std::env::temp_dir().join(format!("thoth-parts-{}-{}", std::process::id(), text.len()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(dir.join("main.tf"), text).expect("write");
+        let loaded = load(&dir, "");
+        let _ = std::fs::remove_dir_all(&dir);
+        loaded
+    }
+
+    #[test]
+    fn a_large_file_parsed_in_parts_reads_as_it_does_whole() {
+        let text = large_file("");
+        assert!(text.len() > 3 * PART_BYTES, "{}", text.len());
+        let (module, diags) = load_text(&text);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(module.resources.len(), 12_000);
+        assert!(!module.resources.keys().any(|a| a.to_string().contains("fake")));
+        // Spans are offsets into the file, whichever part a block was parsed in.
+        for decl in module.resources.values() {
+            let header = &text[decl.span.start..decl.span.end];
+            assert!(header.starts_with("resource \"thoth_fleet\""), "{header:?}");
+            assert!(header.contains(&format!("\"{}\"", decl.address.name)), "{header:?}");
+        }
+        let body = hcl_edit::parser::parse_body(&text).expect("parses whole");
+        let mut whole = Module::default();
+        let mut whole_diags = Diagnostics::default();
+        let steps = Vec::new();
+        collect(&mut whole, &mut whole_diags, At { file: 0, scope: ROOT, steps: &steps, stack: false }, &body);
+        let spans = |m: &Module| m.resources.values().map(|d| (d.address.to_string(), d.span)).collect::<Vec<_>>();
+        assert_eq!(spans(&module), spans(&whole));
+    }
+
+    #[test]
+    fn a_syntax_error_in_a_large_file_is_placed_as_in_the_whole_file() {
+        let text = large_file("resource \"thoth_fleet\" \"broken\" {\n  name = \n}\n");
+        let (_, diags) = load_text(&text);
+        let expected = syntax_check(0, &text).expect("a syntax error");
+        let found: Vec<_> = diags.sorted().into_iter().filter(|d| d.message.starts_with("syntax error")).collect();
+        assert_eq!(found.len(), 1, "{diags:?}");
+        assert_eq!(found[0].message, expected.message);
+        assert_eq!(found[0].span, expected.span);
     }
 }

@@ -165,7 +165,10 @@ fn lower_value(
             );
         }
     }
-    if let Value::String(s) = &value {
+    // A blank optional JSON attribute is left out of the request, as the provider leaves it
+    // out, so there is nothing to parse; a blank required one is still an error.
+    let omitted = attr.omits(&value) && attr.mode != crate::schema::AttrMode::Required;
+    if let (Value::String(s), false) = (&value, omitted) {
         if let Err(msg) = check_encoding(attr.encoding, s) {
             return Err(Diagnostic::error(format!("invalid JSON in `{name}` of `{}`: {msg}", rt.name))
                 .at(span, "not the expected JSON")

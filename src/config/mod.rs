@@ -53,14 +53,39 @@ pub const MAX_NESTING: usize = 128;
 /// The byte offset where `text` first nests brackets (and string interpolations) deeper than
 /// `MAX_NESTING`; string contents and comments do not count.
 pub fn too_deep(text: &str) -> Option<usize> {
-    // The stack holds `"` for a string, `$` for an interpolation, or the open bracket.
+    scan(text, false).err()
+}
+
+/// Scans `text` for its nesting: the offsets of the lines that start a top-level block (a
+/// letter at the start of a line outside any bracket, string or comment) when `tops` is set,
+/// or the offset where brackets nest deeper than `MAX_NESTING`.
+///
+/// Whoever splits text at these offsets must still check that each part parses on its own:
+/// the scan is lenient where the text is not valid to begin with.
+pub(crate) fn scan(text: &str, tops: bool) -> Result<Vec<usize>, usize> {
+    // The stack holds `"` for a string, `<` for a heredoc (whose end markers are kept in
+    // `heredocs`), `$` for an interpolation, or the open bracket.
     let mut stack: Vec<u8> = Vec::new();
+    let mut heredocs: Vec<&str> = Vec::new();
+    let mut found = Vec::new();
     let bytes = text.as_bytes();
+    let line_end = |from: usize| bytes[from..].iter().position(|c| *c == b'\n').map_or(bytes.len(), |p| from + p);
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
         let in_string = stack.last() == Some(&b'"');
-        if in_string {
+        if stack.last() == Some(&b'<') {
+            let end = line_end(i);
+            let at_line_start = i == 0 || bytes[i - 1] == b'\n';
+            if at_line_start && heredocs.last().is_some_and(|marker| text[i..end].trim() == *marker) {
+                stack.pop();
+                heredocs.pop();
+                i = end;
+            } else if matches!(b, b'$' | b'%') && bytes.get(i + 1) == Some(&b'{') {
+                stack.push(b'$');
+                i += 1;
+            }
+        } else if in_string {
             match b {
                 b'\\' => i += 1,
                 b'"' => {
@@ -75,6 +100,13 @@ pub fn too_deep(text: &str) -> Option<usize> {
         } else {
             match b {
                 b'"' => stack.push(b'"'),
+                b'<' if bytes.get(i + 1) == Some(&b'<') => {
+                    if let Some((marker, end)) = heredoc_start(text, i + 2) {
+                        stack.push(b'<');
+                        heredocs.push(marker);
+                        i = end;
+                    }
+                }
                 b'#' => {
                     i += bytes[i..].iter().position(|c| *c == b'\n').unwrap_or(bytes.len() - i);
                 }
@@ -88,15 +120,47 @@ pub fn too_deep(text: &str) -> Option<usize> {
                 b'}' | b']' | b')' => {
                     stack.pop();
                 }
+                b if tops && stack.is_empty() && b.is_ascii_alphabetic() && (i == 0 || bytes[i - 1] == b'\n') => {
+                    found.push(i);
+                }
                 _ => {}
             }
         }
-        if stack.iter().filter(|s| **s != b'"').count() > MAX_NESTING {
-            return Some(i);
+        if stack.len() > MAX_NESTING && stack.iter().filter(|s| !matches!(**s, b'"' | b'<')).count() > MAX_NESTING {
+            return Err(i);
         }
         i += 1;
     }
-    None
+    Ok(found)
+}
+
+/// The end marker of a heredoc whose `<<` ends just before `from` (`<<EOT` or `<<-EOT`, then
+/// the end of the line), and the offset of that line's end.
+fn heredoc_start(text: &str, from: usize) -> Option<(&str, usize)> {
+    let rest = &text[from..];
+    let rest = rest.strip_prefix('-').unwrap_or(rest);
+    let start = text.len() - rest.len();
+    let len = rest.bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-').count();
+    let marker = &rest[..len];
+    let after = rest[len..].bytes().take_while(|b| *b == b' ' || *b == b'\t' || *b == b'\r').count();
+    let end = start + len + after;
+    let starts_with_letter = marker.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
+    (starts_with_letter && text.as_bytes().get(end).is_none_or(|b| *b == b'\n')).then_some((marker, end))
+}
+
+#[cfg(test)]
+mod scan_tests {
+    use super::{scan, too_deep, MAX_NESTING};
+
+    #[test]
+    fn heredocs_are_opaque_but_their_interpolations_count() {
+        let braces = "{\n".repeat(MAX_NESTING + 10);
+        let text = format!("locals {{\n  a = <<-EOT\n{braces}  EOT\n}}\nresource \"x\" \"y\" {{\n}}\n");
+        assert_eq!(too_deep(&text), None);
+        assert_eq!(scan(&text, true), Ok(vec![0, text.find("resource").expect("resource")]));
+        let deep = format!("locals {{\n  a = <<EOT\n${{{}}}\nEOT\n}}\n", "[".repeat(MAX_NESTING + 1));
+        assert!(too_deep(&deep).is_some());
+    }
 }
 
 /// What one module declares: its variables, locals, outputs and module calls (resources are

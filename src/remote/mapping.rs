@@ -207,10 +207,8 @@ pub fn write_values(rt: &ResourceType, values: &VecMap<String, Value>, body: &mu
         if attr.omits(value) {
             continue;
         }
-        match (attr.json.as_deref(), attr.encoding) {
-            (Some(path), _) => set_path(body, path, to_wire(attr, value)),
-            (None, Encoding::JsonMergeTopLevel) => {}
-            (None, _) => {}
+        if let Some(path) = attr.json.as_deref() {
+            set_path(body, path, to_wire(attr, value));
         }
     }
     // Merges go last, after the typed keys, as the contract says.

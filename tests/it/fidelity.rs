@@ -29,6 +29,28 @@ fn blank_optional_strings_are_left_out_and_converge() {
     t.run_with(REPLAN, &[]).expect_code(0);
 }
 
+/// A blank optional JSON attribute is left out, as the provider leaves it out, rather than
+/// refused as invalid JSON; a blank required one is still an error.
+#[test]
+fn blank_optional_json_attributes_are_left_out_and_converge() {
+    let t = tenant(
+        "resource \"thoth_browser_provider\" \"chrome\" {\n  provider_name = \"chrome\"\n  config_json   = \"\"\n}\n\nresource \"thoth_browser_policy\" \"p\" {\n  name          = \"p\"\n  provider_name = thoth_browser_provider.chrome.provider_name\n  policy_json   = jsonencode({ a = 1 })\n  metadata_json = \"\"\n}\n\nresource \"thoth_browser_enrollment\" \"e\" {\n  provider_name = thoth_browser_provider.chrome.provider_name\n  user_id       = \"u\"\n  device_id     = \"d\"\n  metadata_json = \" \"\n}\n\nresource \"thoth_pack_assignment\" \"a\" {\n  agent_id       = \"agent-1\"\n  pack_id        = \"soc2-type2\"\n  overrides_json = \"\"\n}\n\nresource \"thoth_governance_settings\" \"g\" {\n  compliance_profile  = \"soc2\"\n  extra_settings_json = \"\"\n}\n",
+    );
+    t.run_with(APPLY, &[]).expect_code(0);
+    let policies = t.emulator.get("browser/policies");
+    assert_eq!(policies["data"].as_array().map(Vec::len), Some(1), "{policies}");
+    assert!(policies["data"][0]["metadata"].is_null(), "{policies}");
+    t.run_with(REPLAN, &[]).expect_code(0);
+
+    t.write(
+        "main.tf",
+        "resource \"thoth_browser_policy\" \"p\" {\n  name          = \"p\"\n  provider_name = \"chrome\"\n  policy_json   = \"\"\n}\n",
+    );
+    let refused = t.run_with(&["validate"], &[]);
+    refused.expect_code(1);
+    assert!(refused.stderr.contains("invalid JSON in `policy_json`"), "{}", refused.stderr);
+}
+
 #[test]
 fn the_emulator_returns_no_write_only_or_invented_values_and_thoth_converges() {
     let t = tenant(BROWSER_AND_VENDOR);
