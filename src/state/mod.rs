@@ -231,7 +231,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// A new file beside `path`, created exclusively (never through an existing name or link)
 /// with mode 0600 whatever the umask.
-fn create_temporary(path: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
+pub(crate) fn create_temporary(path: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
     let base = path.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_default();
     loop {
         let mut name = base.clone();

@@ -168,17 +168,29 @@ impl Local {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| io("create the directory", dir, &e))?;
         }
-        // Created exclusively: a symbolic link in its place counts as a lock someone holds.
-        match create_private(&path) {
-            Ok(mut file) => {
-                let text = serde_json::to_string_pretty(info).unwrap_or_default();
-                file.write_all(text.as_bytes())
-                    .and_then(|()| file.sync_all())
-                    .map_err(|e| io("write the lock", &path, &e))?;
-                Ok(Attempt::Acquired { replaced: None })
-            }
+        let text = serde_json::to_string_pretty(info).unwrap_or_default();
+        // The lock is written whole beside its place and linked there, which fails when a lock
+        // (or a symbolic link) is there already: a run killed at any moment leaves either no
+        // lock or a complete one, never an empty file that says nothing of its holder.
+        let (tmp, mut file) = crate::state::create_temporary(&path).map_err(|e| io("create the lock", &path, &e))?;
+        let written = file.write_all(text.as_bytes()).and_then(|()| file.sync_all());
+        drop(file);
+        let linked = written.and_then(|()| std::fs::hard_link(&tmp, &path));
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => Ok(Attempt::Acquired { replaced: None }),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(Attempt::Held(self.read_lock())),
-            Err(e) => Err(io("create the lock", &path, &e)),
+            // A file system without hard links: created exclusively, then written.
+            Err(_) => match create_private(&path) {
+                Ok(mut file) => {
+                    file.write_all(text.as_bytes())
+                        .and_then(|()| file.sync_all())
+                        .map_err(|e| io("write the lock", &path, &e))?;
+                    Ok(Attempt::Acquired { replaced: None })
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(Attempt::Held(self.read_lock())),
+                Err(e) => Err(io("create the lock", &path, &e)),
+            },
         }
     }
 
