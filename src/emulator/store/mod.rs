@@ -109,7 +109,8 @@ impl Store {
         let Inner { tenants, db } = &mut *guard;
         let data = tenants.entry(tenant.to_owned()).or_default();
         let outcome = f(data).and_then(|out| {
-            let rows = touched(data).map_err(|e| ApiError::internal(format!("cannot encode the tenant data: {e}")))?;
+            let rows =
+                rows_of(data, false).map_err(|e| ApiError::internal(format!("cannot encode the tenant data: {e}")))?;
             write(db, tenant, &rows)
                 .map_err(|e| ApiError::internal(format!("cannot write the emulator database: {e}")))?;
             Ok(out)
@@ -128,23 +129,16 @@ impl Store {
 /// One row to write: its area, key and body (`None` to delete it).
 type Row = (&'static str, String, Option<String>);
 
-/// The rows a mutation touched, in every area.
-fn touched(data: &TenantData) -> serde_json::Result<Vec<Row>> {
+/// The rows a mutation touched in every area, or with `all` every row (for an import).
+fn rows_of(data: &TenantData, all: bool) -> serde_json::Result<Vec<Row>> {
     let mut rows = Vec::new();
     let mut changes: Vec<Change> = Vec::new();
     for (area, tracked) in data.areas() {
-        tracked.changes(&mut changes)?;
-        rows.extend(changes.drain(..).map(|(key, body)| (area, key, body)));
-    }
-    Ok(rows)
-}
-
-/// Every row of a tenant, for an import.
-fn every_row(data: &TenantData) -> serde_json::Result<Vec<Row>> {
-    let mut rows = Vec::new();
-    let mut changes: Vec<Change> = Vec::new();
-    for (area, tracked) in data.areas() {
-        tracked.all(&mut changes)?;
+        if all {
+            tracked.all(&mut changes)?;
+        } else {
+            tracked.changes(&mut changes)?;
+        }
         rows.extend(changes.drain(..).map(|(key, body)| (area, key, body)));
     }
     Ok(rows)
@@ -284,7 +278,7 @@ fn import_tenant_files(db: &Connection, data_dir: &Path) -> io::Result<()> {
                 format!("{} holds tenant {tenant:?}, which the emulator database already has", path.display()),
             ));
         }
-        let rows = every_row(&data).map_err(io::Error::other)?;
+        let rows = rows_of(&data, true).map_err(io::Error::other)?;
         pending.push((file_name, tenant, rows));
     }
     if !pending.is_empty() {
