@@ -88,10 +88,15 @@ struct Emulator {
 
 impl Emulator {
     fn start(data: &Path, latency_ms: u64) -> Emulator {
+        Emulator::start_with(data, &["--latency-ms", &latency_ms.to_string()])
+    }
+
+    /// An emulator started with extra arguments (latency, faults).
+    fn start_with(data: &Path, extra: &[&str]) -> Emulator {
         let mut child = thoth()
             .args(["emulator", "--listen", "127.0.0.1:0", "--api-key", KEY, "--data-dir"])
             .arg(data)
-            .args(["--latency-ms", &latency_ms.to_string()])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -257,18 +262,9 @@ fn fault_matrix(seeds: u32) {
     for seed in 1..=seeds {
         let dir = scratch(&format!("faults-{seed}"));
         copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/full"), &dir.join("config"));
-        let mut child = thoth()
-            .args(["emulator", "--listen", "127.0.0.1:0", "--api-key", KEY, "--data-dir"])
-            .arg(dir.join("data"))
-            .args(["--seed", &seed.to_string()])
-            .args(MATRIX)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the emulator");
-        let mut url = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut url).expect("emulator address");
-        let emulator = Emulator { child, url: url.trim().to_owned() };
+        let seed_arg = seed.to_string();
+        let args: Vec<&str> = ["--seed", seed_arg.as_str()].into_iter().chain(MATRIX).collect();
+        let emulator = Emulator::start_with(&dir.join("data"), &args);
         let run = |args: &[&str]| {
             let mut cmd = thoth();
             cmd.current_dir(dir.join("config")).args(args).env("NO_COLOR", "1");

@@ -29,21 +29,6 @@ const PACKS: [&str; 7] = [
     "soc2-type2",
 ];
 
-/// How many of each type a tenant of `n` resources has: the shares below, the rest as
-/// endpoints. Three resources are always there: the settings, the browser provider and one
-/// fleet.
-fn counts(n: usize) -> [(&'static str, usize); 6] {
-    let share = |percent: usize| n * percent / 100;
-    [
-        ("fleet", share(2)),
-        ("policy_bundle", share(3)),
-        ("browser_policy", share(3)),
-        ("mcp_vendor", share(22)),
-        ("pack_assignment", share(25)),
-        ("browser_enrollment", share(15)),
-    ]
-}
-
 /// Which kind of synthetic tenant to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
@@ -167,12 +152,14 @@ resource "thoth_fleet" "f0" {
     files
 }
 
-/// The number of resources of each kind in a tenant of `n`: fleets (at least one), bundles,
-/// browser policies, MCP vendors, pack assignments, enrollments and endpoints, with the three
-/// that are always there (settings, browser provider, first fleet) counted.
+/// The number of resources of each kind in a tenant of `n`: fleets (2 %, at least one),
+/// bundles (3 %), browser policies (3 %), MCP vendors (22 %), pack assignments (25 %),
+/// enrollments (15 %) and endpoints (the rest). Three resources are always there and counted:
+/// the settings, the browser provider and the first fleet.
 fn split(n: usize) -> [usize; 7] {
-    let [(_, fleets), (_, bundles), (_, policies), (_, vendors), (_, packs), (_, enrollments)] = counts(n);
-    let fleets = fleets.max(1);
+    let share = |percent: usize| n * percent / 100;
+    let fleets = share(2).max(1);
+    let [bundles, policies, vendors, packs, enrollments] = [3, 3, 22, 25, 15].map(share);
     let endpoints = n.saturating_sub(3 + (fleets - 1) + bundles + policies + vendors + packs + enrollments);
     [fleets, bundles, policies, vendors, packs, enrollments, endpoints]
 }

@@ -204,12 +204,10 @@ pub fn gates(view: &mut RolloutView, rollout: &RolloutDecl, checks: &[CheckResul
         standing.gate_passes = Some(gate.checks.iter().all(|(text, _)| {
             checks.iter().any(|c| c.kind == CheckKind::Check && c.address == *text && c.status == CheckStatus::Pass)
         }));
-        let since =
-            standing.applied_at.as_deref().and_then(crate::state::parse_rfc3339).map(|at| now.saturating_sub(at));
-        standing.soak_left = since.map_or(0, |since| gate.soak.as_secs().saturating_sub(since));
-        standing.soak_until = (standing.soak_left > 0)
-            .then(|| standing.applied_at.as_deref().and_then(crate::state::parse_rfc3339))
-            .flatten()
+        let applied = standing.applied_at.as_deref().and_then(crate::state::parse_rfc3339);
+        standing.soak_left = applied.map_or(0, |at| gate.soak.as_secs().saturating_sub(now.saturating_sub(at)));
+        standing.soak_until = applied
+            .filter(|_| standing.soak_left > 0)
             .map(|at| crate::state::rfc3339(at.saturating_add(gate.soak.as_secs())));
     }
 }

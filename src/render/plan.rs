@@ -428,10 +428,10 @@ pub(crate) fn stage_status(s: &StageView, current: bool) -> String {
         None => parts.push("not applied yet".to_owned()),
     }
     match s.gate_passes {
-        Some(true) if s.soak_left > 0 => {
-            parts.push(format!("gate passes, soaking until {}", s.soak_until.as_deref().unwrap_or("later")));
-        }
-        Some(true) => parts.push("gate passes".to_owned()),
+        Some(true) => match &s.soak_until {
+            Some(until) => parts.push(format!("gate passes, soaking until {until}")),
+            None => parts.push("gate passes".to_owned()),
+        },
         Some(false) => parts.push("gate fails".to_owned()),
         None => {}
     }

@@ -186,23 +186,27 @@ fn open_database(path: &Path) -> Result<Connection, String> {
         Some(rusqlite::ErrorCode::DatabaseBusy) => "another emulator is using this data directory".to_owned(),
         _ => e.to_string(),
     };
-    let db = Connection::open(path).map_err(sql)?;
+    let mut db = Connection::open(path).map_err(sql)?;
     db.busy_timeout(std::time::Duration::from_secs(5)).map_err(sql)?;
     db.pragma_update(None, "locking_mode", "EXCLUSIVE").map_err(sql)?;
     db.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
     db.pragma_update(None, "synchronous", "FULL").map_err(sql)?;
-    db.execute_batch(
-        "BEGIN IMMEDIATE;
-         CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql)?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
          CREATE TABLE IF NOT EXISTS rows (
              tenant TEXT NOT NULL, area TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL,
              PRIMARY KEY (tenant, area, key)
          ) WITHOUT ROWID;
-         CREATE TABLE IF NOT EXISTS imported (file TEXT PRIMARY KEY, tenant TEXT NOT NULL) WITHOUT ROWID;
-         INSERT INTO meta (name, value) VALUES ('schema_version', '1') ON CONFLICT (name) DO NOTHING;
-         COMMIT;",
+         CREATE TABLE IF NOT EXISTS imported (file TEXT PRIMARY KEY, tenant TEXT NOT NULL) WITHOUT ROWID;",
     )
     .map_err(sql)?;
+    tx.execute(
+        "INSERT INTO meta (name, value) VALUES ('schema_version', ?1) ON CONFLICT (name) DO NOTHING",
+        [SCHEMA_VERSION],
+    )
+    .map_err(sql)?;
+    tx.commit().map_err(sql)?;
     let version: String =
         db.query_row("SELECT value FROM meta WHERE name = 'schema_version'", [], |r| r.get(0)).map_err(sql)?;
     if version != SCHEMA_VERSION {
