@@ -257,6 +257,10 @@ pub struct Attribute {
     /// provider leaves it out; a blank value then matches an absent one.
     #[serde(default)]
     pub omit_empty: bool,
+    /// A blank value of this JSON attribute is sent as the empty document of its encoding
+    /// (`{}` or `[]`), as the provider's JSON helpers read blank text, rather than refused.
+    #[serde(default)]
+    pub blank_as_empty: bool,
     /// A change forces the object to be replaced.
     #[serde(default)]
     pub replace: bool,

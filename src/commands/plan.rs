@@ -128,7 +128,9 @@ async fn plan_with(
     if !selection.targets.is_empty() && selection.stage.is_none() {
         err("warning: `--target` is in effect: the plan covers only the targets and what they depend on, and may leave the tenant unlike the configuration\n");
     }
+    let started = std::time::Instant::now();
     let planned = session::make_plan(conf, session, store, &selection).await;
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis(), "plan made");
     if let Some(lock) = lock {
         lock.release().await;
     }
@@ -152,7 +154,8 @@ async fn plan_with(
             file.display()
         ));
     }
-    out(&match args.format {
+    let started = std::time::Instant::now();
+    let text = match args.format {
         Format::Human => human(&planned.plan),
         Format::Markdown => {
             let marker = render::markdown_marker(&workdir::repository_path(), &planned.plan.tenant_id, &conf.workspace);
@@ -160,7 +163,9 @@ async fn plan_with(
             format!("{marker}{plan}")
         }
         Format::Json => render::plan_json(&planned.plan),
-    });
+    };
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis(), changes = planned.plan.changes.len(), "plan rendered");
+    out(&text);
     if stream::on() {
         stream::emit_all(render::stream::plan_events(&planned.plan));
     }

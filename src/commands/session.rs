@@ -469,6 +469,7 @@ pub(super) async fn make_plan_importing(
     targets: Option<Vec<plan::import::Target>>,
     selection: &plan::Selection,
 ) -> Option<Planned> {
+    let started = std::time::Instant::now();
     let mut state = match store.load().await {
         Ok(s) => s,
         Err(e) => {
@@ -543,8 +544,10 @@ pub(super) async fn make_plan_importing(
         }
         (remote::Snapshot::from_state(&state), plan::RefreshCost::default())
     } else {
+        tracing::debug!(elapsed_ms = started.elapsed().as_millis(), "state read");
         read_tenant(conf, session, &state, &targets).await?
     };
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis(), "tenant read");
     let imported = match plan::import::adopt(&targets, &mut state, &mut snapshot, &tenant) {
         Ok(imported) => imported,
         Err(diags) => {
@@ -562,6 +565,7 @@ pub(super) async fn make_plan_importing(
         })
     };
     let mut plan = build(&state, &adopted).ok()?;
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis(), "changes planned");
     // A block renamed without a `moved` block: planned again as the move it is.
     let implicit = plan::moves::implicit(&plan.changes);
     if !implicit.is_empty() {

@@ -165,6 +165,12 @@ fn lower_value(
             );
         }
     }
+    let value = match value {
+        Value::String(s) if attr.blank_as_empty && s.trim().is_empty() => {
+            Value::String(if attr.encoding == Encoding::JsonArrayOfObjects { "[]" } else { "{}" }.to_owned())
+        }
+        other => other,
+    };
     // A blank optional JSON attribute is left out of the request, as the provider leaves it
     // out, so there is nothing to parse; a blank required one is still an error.
     let omitted = attr.omits(&value) && attr.mode != crate::schema::AttrMode::Required;
