@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::plan::{resource_type, Plan};
-use crate::remote::mapping::canonical;
+use crate::remote::mapping::canonical_text;
 use crate::remote::Snapshot;
 use crate::schema::Kind;
 use crate::state::State;
@@ -99,7 +99,7 @@ pub fn fingerprints(plan: &Plan, snapshot: &Snapshot) -> BTreeMap<String, String
             };
             let print = snapshot.object(rt, &id).map_or_else(
                 || "absent".to_owned(),
-                |row| sha256(&canonical(&serde_json::Value::Object(row.into_owned())).to_string()),
+                |row| sha256(&canonical_text(&serde_json::Value::Object(row.into_owned()))),
             );
             Some((c.address.to_string(), print))
         })

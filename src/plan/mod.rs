@@ -517,14 +517,14 @@ fn prior_view(rt: &ResourceType, prior: &ResourceState, row: &Map<String, Json>)
     let remote = read_row(rt, row);
     let mut out = VecMap::new();
     for (name, attr) in &rt.attributes {
-        let recorded = prior.attributes.get(name).map(Value::from_json);
-        let from_remote = remote.get(name).cloned();
+        let recorded = || prior.attributes.get(name).map(Value::from_json);
+        let from_remote = || remote.get(name).cloned();
         let v = match attr.refresh {
             // Actions are never read back: what the last run recorded is all there is.
-            _ if rt.kind == Kind::Action => recorded,
-            Refresh::Always if attr.json.is_some() && attr.location == Location::Body => from_remote,
-            Refresh::WhenPresent => from_remote.filter(|v| v.as_str() != Some("")).or(recorded),
-            _ => recorded,
+            _ if rt.kind == Kind::Action => recorded(),
+            Refresh::Always if attr.json.is_some() && attr.location == Location::Body => from_remote(),
+            Refresh::WhenPresent => from_remote().filter(|v| v.as_str() != Some("")).or_else(recorded),
+            _ => recorded(),
         };
         if let Some(v) = v {
             out.insert(name.clone(), v);

@@ -70,7 +70,7 @@ async fn read_now(
         let json = match path {
             "#count" => Some(Json::from(rows.len())),
             "#rows" => Some(Json::Array(rows.clone())),
-            p => read_path(&answer, p),
+            p => read_path(&answer, p).map(std::borrow::Cow::into_owned),
         };
         if let Some(v) = json.as_ref().and_then(|j| from_wire(attr, j)) {
             out.insert(name.clone(), v);

@@ -1,6 +1,7 @@
 //! Moving attribute values in and out of JSON documents, as the descriptors say: dotted JSON
 //! paths, JSON text attributes, integer numbers and canonical forms for comparison.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value as Json};
@@ -43,7 +44,7 @@ pub fn from_wire(attr: &Attribute, json: &Json) -> Option<Value> {
             Value::Map(json.as_object()?.iter().map(|(k, v)| (k.clone(), scalar_string(v))).collect())
         }
         // JSON text attributes read back as compact JSON with sorted keys.
-        (_, _) => Value::String(canonical(json).to_string()),
+        (_, _) => Value::String(canonical_text(json)),
     })
 }
 
@@ -67,6 +68,63 @@ pub fn canonical(json: &Json) -> Json {
     }
 }
 
+/// `canonical(json).to_string()`, written directly: compact JSON with object keys sorted at
+/// every level and numbers normalised, without building the sorted copy.
+pub fn canonical_text(json: &Json) -> String {
+    let mut out = String::new();
+    write_canonical(json, &mut out);
+    out
+}
+
+fn write_canonical(json: &Json, out: &mut String) {
+    match json {
+        Json::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Json::from(key.as_str()).to_string());
+                out.push(':');
+                write_canonical(&map[key], out);
+            }
+            out.push('}');
+        }
+        Json::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        Json::Number(n) => match n.as_f64() {
+            Some(f) => out.push_str(&number_to_json(f).to_string()),
+            None => out.push_str(&n.to_string()),
+        },
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// Whether two JSON documents are equal once canonical: keys in any order, numbers by value.
+fn same_json(a: &Json, b: &Json) -> bool {
+    match (a, b) {
+        (Json::Object(x), Json::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
+        }
+        (Json::Array(x), Json::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same_json(v, w)),
+        (Json::Number(x), Json::Number(y)) => match (x.as_f64(), y.as_f64()) {
+            (Some(f), Some(g)) => number_to_json(f) == number_to_json(g),
+            _ => x == y,
+        },
+        _ => a == b,
+    }
+}
+
 /// Whether two values of an attribute mean the same thing: JSON text is compared as JSON,
 /// sets without order, numbers by value.
 pub fn same(attr: &Attribute, a: &Value, b: &Value) -> bool {
@@ -74,10 +132,12 @@ pub fn same(attr: &Attribute, a: &Value, b: &Value) -> bool {
         // Trimmed attributes are sent trimmed: the control plane's surrounding space is noise.
         (Encoding::Plain, Value::String(x), Value::String(y)) if attr.trim => x.trim() == y.trim(),
         (Encoding::Plain, _, _) => a == b,
+        // Equal text is the same document, which is the common case of a plan without changes.
+        (_, Value::String(x), Value::String(y)) if x == y => true,
         (_, Value::String(x), Value::String(y)) => {
             match (serde_json::from_str::<Json>(x), serde_json::from_str::<Json>(y)) {
-                (Ok(jx), Ok(jy)) => canonical(&jx) == canonical(&jy),
-                _ => x == y,
+                (Ok(jx), Ok(jy)) => same_json(&jx, &jy),
+                _ => false,
             }
         }
         _ => a == b,
@@ -96,17 +156,18 @@ pub fn get_path<'a>(doc: &'a Map<String, Json>, dotted: &str) -> Option<&'a Json
 /// The JSON value a read path names in an answer. Besides dotted paths: `.` is the whole
 /// answer, `#now` the time of the call (for client-side timestamps of actions), `#len:PATH`
 /// the number of items at `PATH`, and `A|B` the first of the alternatives that is present.
-pub fn read_path(row: &Map<String, Json>, path: &str) -> Option<Json> {
+/// A value of the row is borrowed, not copied: most paths name one.
+pub fn read_path<'a>(row: &'a Map<String, Json>, path: &str) -> Option<Cow<'a, Json>> {
     path.split('|').find_map(|alternative| match alternative {
-        "." => Some(Json::Object(row.clone())),
-        "#now" => Some(Json::String(crate::state::now_rfc3339())),
+        "." => Some(Cow::Owned(Json::Object(row.clone()))),
+        "#now" => Some(Cow::Owned(Json::String(crate::state::now_rfc3339()))),
         p => match p.strip_prefix("#len:") {
             Some(inner) => match get_path(row, inner)? {
-                Json::Array(items) => Some(Json::from(items.len())),
-                Json::Object(map) => Some(Json::from(map.len())),
+                Json::Array(items) => Some(Cow::Owned(Json::from(items.len()))),
+                Json::Object(map) => Some(Cow::Owned(Json::from(map.len()))),
                 _ => None,
             },
-            None => get_path(row, p).filter(|j| !j.is_null()).cloned(),
+            None => get_path(row, p).filter(|j| !j.is_null()).map(Cow::Borrowed),
         },
     })
 }
@@ -145,7 +206,7 @@ pub fn check_row(rt: &ResourceType, row: &Map<String, Json>) -> Result<(), Strin
         let Some(path) = attr.read_json.as_deref().or(attr.json.as_deref()) else { continue };
         let Some(json) = read_path(row, path) else { continue };
         if attr.encoding == Encoding::Plain && !json.is_null() && from_wire(attr, &json).is_none() {
-            let found = match json {
+            let found = match *json {
                 Json::Bool(_) => "a bool",
                 Json::Number(_) => "a number",
                 Json::String(_) => "a string",
@@ -184,7 +245,7 @@ pub fn merged_document(rt: &ResourceType, values: &VecMap<String, Value>, name: 
     for (path, value) in inside {
         set_path(&mut doc, path, value.to_json());
     }
-    Some(Value::String(canonical(&Json::Object(doc)).to_string()))
+    Some(Value::String(canonical_text(&Json::Object(doc))))
 }
 
 /// Every attribute value a JSON row holds, by the descriptor's paths.
@@ -193,7 +254,7 @@ pub fn read_row(rt: &ResourceType, row: &Map<String, Json>) -> VecMap<String, Va
         .iter()
         .filter_map(|(name, attr)| {
             let path = attr.read_json.as_deref().or(attr.json.as_deref())?;
-            let v = from_wire(attr, &read_path(row, path)?)?;
+            let v = from_wire(attr, &*read_path(row, path)?)?;
             Some((name.clone(), v))
         })
         .collect()
@@ -241,10 +302,10 @@ mod tests {
     #[test]
     fn read_paths_count_and_fall_back() {
         let row = json!({"a": {"b": [1, 2, 3]}, "n": null, "k": 7}).as_object().cloned().unwrap_or_default();
-        assert_eq!(read_path(&row, "#len:a.b"), Some(json!(3)));
-        assert_eq!(read_path(&row, "n|#len:a.b"), Some(json!(3)));
-        assert_eq!(read_path(&row, "k|#len:a.b"), Some(json!(7)));
-        assert_eq!(read_path(&row, "missing"), None);
+        assert_eq!(read_path(&row, "#len:a.b").map(Cow::into_owned), Some(json!(3)));
+        assert_eq!(read_path(&row, "n|#len:a.b").map(Cow::into_owned), Some(json!(3)));
+        assert_eq!(read_path(&row, "k|#len:a.b").map(Cow::into_owned), Some(json!(7)));
+        assert!(read_path(&row, "missing").is_none());
         assert!(read_path(&row, "#now").is_some_and(|j| j.is_string()));
     }
 
@@ -259,5 +320,32 @@ mod tests {
     #[test]
     fn canonical_sorts_keys_and_normalises_numbers() {
         assert_eq!(canonical(&json!({"b": 1.0, "a": {"d": 2, "c": 3}})).to_string(), r#"{"a":{"c":3,"d":2},"b":1}"#);
+    }
+
+    #[test]
+    fn canonical_text_is_the_canonical_document_and_same_agrees_with_it() {
+        let docs = [
+            json!({"b": 1.0, "a": {"d": 2, "c": [3, 1.5e3, -0.0]}, "é\"\n": "x\u{1}y", "n": null, "t": true}),
+            json!([{"z": 1}, {"y": [[]]}, "s", 12345678901234567890_u64, -7]),
+            json!({"a": 1}),
+            json!({"a": 1.0}),
+            json!({"a": 2}),
+            json!({"b": 1, "a": 1}),
+            json!({"a": 1, "b": 1}),
+            json!(["x", "y"]),
+            json!(["y", "x"]),
+        ];
+        for doc in &docs {
+            assert_eq!(canonical_text(doc), canonical(doc).to_string());
+        }
+        let attr: Attribute =
+            serde_json::from_value(json!({"type": "string", "mode": "optional", "encoding": "json_any"})).unwrap();
+        for x in &docs {
+            for y in &docs {
+                let text = |d: &Json| Value::String(d.to_string());
+                assert_eq!(same(&attr, &text(x), &text(y)), canonical(x) == canonical(y), "{x} against {y}");
+            }
+        }
+        assert!(!same(&attr, &Value::String("{".into()), &Value::String("{ ".into())));
     }
 }
