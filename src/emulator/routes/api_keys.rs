@@ -7,14 +7,13 @@
 //! Keys are listed in creation order. Plaintext keys look like runtime keys,
 //! `thoth_live_<48 hex digits>`.
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{thoth, AppState, TenantPath};
+use super::{thoth, Answer, AppState, StatusAnswer, Tenant};
 use crate::emulator::auth::constant_time_eq;
 use crate::emulator::clock;
 use crate::emulator::error::ApiError;
@@ -41,7 +40,6 @@ pub(super) fn routes() -> Router<AppState> {
 
 #[derive(Deserialize)]
 struct KeyPath {
-    tenant: String,
     key_id: String,
 }
 
@@ -53,11 +51,7 @@ struct KeyPath {
 /// `permissions` must be a non-empty list of `read`, `write` and `execute`; duplicates are
 /// dropped. `ttl_seconds` (1 s to 10 years) sets `expires_at`; without it the key never
 /// expires. A missing `name` stays `null` rather than being made up.
-async fn create(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    body: Body,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn create(tenant: Tenant, body: Body) -> StatusAnswer {
     let body = body.into_object()?;
     let fields = Fields(&body);
     let scope_level =
@@ -107,9 +101,8 @@ async fn create(
         last_used_at: None,
         use_count: 0,
     };
-    let mut rendered = app
-        .store()
-        .mutate(&tenant, move |t| {
+    let mut rendered = tenant
+        .mutate(move |t| {
             if row.scope_level == "fleet" && !t.fleets.iter().any(|fleet| fleet.fleet_id == row.scope_target_id) {
                 return Err(ApiError::invalid(format!("fleet does not exist: {:?}", row.scope_target_id)));
             }
@@ -126,21 +119,17 @@ async fn create(
 }
 
 /// `GET T/api-keys`: every key, revoked and expired ones included, under `api_keys`.
-async fn list(State(app): State<AppState>, PathParams(TenantPath { tenant }): PathParams<TenantPath>) -> Json<Value> {
+async fn list(tenant: Tenant) -> Json<Value> {
     let now = clock::now();
-    let rows = app.store().read(&tenant, |t| t.api_keys.iter().map(|row| render(row, &now)).collect::<Vec<_>>()).await;
+    let rows = tenant.read(|t| t.api_keys.iter().map(|row| render(row, &now)).collect::<Vec<_>>()).await;
     Json(json!({ "api_keys": rows }))
 }
 
 /// `DELETE T/api-keys/{key_id}`: revokes the key. Revoking a revoked key answers the same
 /// (the call is retried by clients, so it must be idempotent).
-async fn revoke(
-    State(app): State<AppState>,
-    PathParams(KeyPath { tenant, key_id }): PathParams<KeyPath>,
-) -> Result<Json<Value>, ApiError> {
-    let answer = app
-        .store()
-        .mutate(&tenant, move |t| {
+async fn revoke(tenant: Tenant, PathParams(KeyPath { key_id }): PathParams<KeyPath>) -> Answer {
+    let answer = tenant
+        .mutate(move |t| {
             let row = t.api_keys.find_mut(|row| row.key_id == key_id).ok_or_else(|| key_not_found(&key_id))?;
             if row.revoked_at.is_none() {
                 row.revoked_at = Some(clock::now());
@@ -159,11 +148,7 @@ async fn revoke(
 /// also, through the endpoints' registrations, a fleet key covers the fleet's endpoints and
 /// their agents, and an endpoint key covers the endpoint's agents. An organization key covers
 /// everything. A valid check counts as a use of the key.
-async fn authorize(
-    State(app): State<AppState>,
-    PathParams(KeyPath { tenant, key_id }): PathParams<KeyPath>,
-    body: Body,
-) -> Result<Json<Value>, ApiError> {
+async fn authorize(tenant: Tenant, PathParams(KeyPath { key_id }): PathParams<KeyPath>, body: Body) -> Answer {
     let body = body.into_object()?;
     let fields = Fields(&body);
     let presented = fields.req_str("api_key")?;
@@ -180,9 +165,8 @@ async fn authorize(
         return Err(ApiError::invalid("`resource_id` is required unless `resource_type` is organization"));
     }
     let presented_digest = clock::sha256_hex(presented.trim().as_bytes());
-    let answer = app
-        .store()
-        .mutate(&tenant, move |t| {
+    let answer = tenant
+        .mutate(move |t| {
             let now = clock::now();
             let index = t.api_keys.iter().position(|row| row.key_id == key_id).ok_or_else(|| key_not_found(&key_id))?;
             let row = &t.api_keys[index];
@@ -218,15 +202,11 @@ async fn authorize(
 /// approximation: the emulator keeps a count per key, not a log); `active_sdk_keys` counts the
 /// active fleet, endpoint and agent keys. Nothing in the emulator runs red-team tests or
 /// measures latency, so those are 0.
-async fn metrics(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-) -> Json<Value> {
+async fn metrics(tenant: Tenant) -> Json<Value> {
     let now = clock::now();
     let day_ago = clock::seconds_ago(24 * 3600);
-    let answer = app
-        .store()
-        .read(&tenant, |t| {
+    let answer = tenant
+        .read(|t| {
             let usage: u64 = t
                 .api_keys
                 .iter()

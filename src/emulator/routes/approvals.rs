@@ -5,13 +5,12 @@
 //! `POST /{tenant}/_emulator/approvals` (see the `seed` module). They are listed in creation
 //! order.
 
-use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{thoth, AppState, TenantPath};
+use super::{thoth, Answer, AppState, Tenant};
 use crate::emulator::clock;
 use crate::emulator::error::ApiError;
 use crate::emulator::extract::{Body, Fields, PathParams, QueryParams};
@@ -39,7 +38,6 @@ pub(super) fn routes() -> Router<AppState> {
 
 #[derive(Deserialize)]
 struct ApprovalPath {
-    tenant: String,
     approval_id: String,
 }
 
@@ -49,17 +47,12 @@ struct ApprovalPath {
 /// through this list without paging, `govapi.md` §1.6), and `per_page` then reports the
 /// larger of 50 and the row count (UNSURE: the real default page size is not documented).
 /// `total` counts the rows that pass the filter.
-async fn list(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    query: QueryParams,
-) -> Result<Json<Value>, ApiError> {
+async fn list(tenant: Tenant, query: QueryParams) -> Answer {
     let status = query.one_of("status", STATUSES)?;
     let page = query.u64_in("page", 1..=u64::from(u32::MAX))?;
     let per_page = query.u64_in("per_page", 1..=1000)?;
-    let answer = app
-        .store()
-        .read(&tenant, |t| {
+    let answer = tenant
+        .read(|t| {
             let rows: Vec<Value> = t
                 .approvals
                 .iter()
@@ -90,10 +83,10 @@ async fn list(
 /// `decision` from seeing a change). Resolving again to the same status answers the same
 /// row; resolving a resolved approval the other way is a 409 `approval_already_resolved`.
 async fn resolve(
-    State(app): State<AppState>,
-    PathParams(ApprovalPath { tenant, approval_id }): PathParams<ApprovalPath>,
+    tenant: Tenant,
+    PathParams(ApprovalPath { approval_id }): PathParams<ApprovalPath>,
     body: Body,
-) -> Result<Json<Value>, ApiError> {
+) -> Answer {
     let body = body.into_object()?;
     let fields = Fields(&body);
     let decision = fields.req_str("decision")?;
@@ -104,9 +97,8 @@ async fn resolve(
         ))
     })?;
     let resolved_by = fields.opt_non_empty_str("resolved_by")?.unwrap_or_else(|| "api".to_owned());
-    let answer = app
-        .store()
-        .mutate(&tenant, move |t| {
+    let answer = tenant
+        .mutate(move |t| {
             let row = t
                 .approvals
                 .find_mut(|row| row.approval_id == approval_id)

@@ -7,14 +7,13 @@
 //! agents, policy checks the decision events). The emulator issues no invoices and produces
 //! no billing reports or artifacts: those lists are empty and a single month is a 404.
 
-use axum::extract::State;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::derived::{decision_events, known_agents};
-use super::{billing, AppState, TenantPath};
+use super::{billing, Answer, AppState, Tenant, TenantPath};
 use crate::emulator::clock;
 use crate::emulator::error::ApiError;
 use crate::emulator::extract::{Body, Fields, PathParams, QueryParams};
@@ -53,18 +52,13 @@ struct MonthPath {
 
 /// `PUT B/overage-cap` with `{"overage_cap_usd": <number ≥ 0>}`: stores the cap and returns
 /// the pricing profile.
-async fn set_overage_cap(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    body: Body,
-) -> Result<Json<Value>, ApiError> {
+async fn set_overage_cap(tenant: Tenant, body: Body) -> Answer {
     let body = body.into_object()?;
     let cap = Fields(&body)
         .opt_f64_in("overage_cap_usd", 0.0, f64::MAX)?
         .ok_or_else(|| ApiError::invalid("`overage_cap_usd` is required"))?;
-    let profile = app
-        .store()
-        .mutate(&tenant, move |t| {
+    let profile = tenant
+        .mutate(move |t| {
             let billing = t.billing.get_mut();
             billing.overage_cap_usd = cap;
             billing.overage_cap_updated_at = Some(clock::now());
@@ -75,11 +69,8 @@ async fn set_overage_cap(
 }
 
 /// `GET B/pricing`: the pricing profile; a tenant that never set a cap has a cap of 0.
-async fn pricing(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-) -> Json<Value> {
-    Json(app.store().read(&tenant, render_pricing).await)
+async fn pricing(tenant: Tenant) -> Json<Value> {
+    Json(tenant.read(render_pricing).await)
 }
 
 fn render_pricing(t: &TenantData) -> Value {
@@ -142,13 +133,9 @@ fn usd(cents: u64) -> f64 {
 }
 
 /// `GET B/monthly-cost`: this month's metered estimate. Nothing is invoiced through Stripe.
-async fn monthly_cost(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-) -> Json<Value> {
-    let answer = app
-        .store()
-        .read(&tenant, |t| {
+async fn monthly_cost(tenant: Tenant) -> Json<Value> {
+    let answer = tenant
+        .read(|t| {
             let usage = Usage::of(t, None, None);
             let total =
                 cents(BASE_MONTHLY_PLATFORM_FEE_USD) + usage.identity_overage_cents + usage.enforcement_overage_cents;
@@ -177,10 +164,7 @@ async fn monthly_cost(
 
 /// `GET B/credit-bank?as_of=&average_monthly_burn_cents=`: the tenant has no prepaid credit
 /// wallets, so the balance is 0 and no low-balance alert is raised.
-async fn credit_bank(
-    PathParams(TenantPath { tenant: _ }): PathParams<TenantPath>,
-    query: QueryParams,
-) -> Result<Json<Value>, ApiError> {
+async fn credit_bank(PathParams(TenantPath { tenant: _ }): PathParams<TenantPath>, query: QueryParams) -> Answer {
     let as_of = match query.get("as_of") {
         Some(at) if clock::is_rfc3339(at) => at.to_owned(),
         Some(at) => return Err(ApiError::invalid(format!("`as_of` must be an RFC 3339 timestamp, got {at:?}"))),
@@ -204,11 +188,7 @@ async fn credit_bank(
 /// by the overage cap), no storage charges, the compliance uplift (a percentage of the
 /// subtotal), the fixed discount (a negative percentage of the uplifted subtotal) and no
 /// credits. `compliance_receipt` is the SHA-256 of the summary.
-async fn estimate(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    body: Body,
-) -> Result<Json<Value>, ApiError> {
+async fn estimate(tenant: Tenant, body: Body) -> Answer {
     let body = match body.0 {
         Value::Null => serde_json::Map::new(),
         other => Body(other).into_object()?,
@@ -225,9 +205,8 @@ async fn estimate(
     let burn = fields.opt_u64("average_monthly_burn_cents")?;
     let identities = fields.opt_u64("active_identities_override")?;
     let policy_checks = fields.opt_u64("policy_checks_override")?;
-    let answer = app
-        .store()
-        .read(&tenant, |t| {
+    let answer = tenant
+        .read(|t| {
             let usage = Usage::of(t, identities, policy_checks);
             let platform = cents(BASE_MONTHLY_PLATFORM_FEE_USD);
             let subtotal = platform + usage.identity_overage_cents + usage.enforcement_overage_cents;
@@ -266,10 +245,7 @@ async fn estimate(
 }
 
 /// `GET B/invoices?limit=`: no invoices.
-async fn invoices(
-    PathParams(TenantPath { tenant: _ }): PathParams<TenantPath>,
-    query: QueryParams,
-) -> Result<Json<Value>, ApiError> {
+async fn invoices(PathParams(TenantPath { tenant: _ }): PathParams<TenantPath>, query: QueryParams) -> Answer {
     query.u64_in("limit", 1..=1000)?;
     Ok(Json(json!({
         "invoices": [],
@@ -284,22 +260,19 @@ async fn reports(PathParams(TenantPath { tenant: _ }): PathParams<TenantPath>) -
 }
 
 /// `GET B/reports/{year}/{month}`: 404 for every valid month, 400 for an invalid one.
-async fn report(PathParams(path): PathParams<MonthPath>) -> Result<Json<Value>, ApiError> {
+async fn report(PathParams(path): PathParams<MonthPath>) -> Answer {
     let (year, month) = month_of(&path)?;
     Err(ApiError::not_found(format!("no billing report for {year:04}-{month:02} in tenant {:?}", path.tenant)))
 }
 
 /// `GET B/artifacts?limit=`: no billing artifacts.
-async fn artifacts(
-    PathParams(TenantPath { tenant: _ }): PathParams<TenantPath>,
-    query: QueryParams,
-) -> Result<Json<Value>, ApiError> {
+async fn artifacts(PathParams(TenantPath { tenant: _ }): PathParams<TenantPath>, query: QueryParams) -> Answer {
     query.u64_in("limit", 1..=1000)?;
     Ok(Json(json!({ "artifacts": [], "count": 0 })))
 }
 
 /// `GET B/artifacts/{year}/{month}`: 404 for every valid month, 400 for an invalid one.
-async fn artifact(PathParams(path): PathParams<MonthPath>) -> Result<Json<Value>, ApiError> {
+async fn artifact(PathParams(path): PathParams<MonthPath>) -> Answer {
     let (year, month) = month_of(&path)?;
     Err(ApiError::not_found(format!("no billing artifact for {year:04}-{month:02} in tenant {:?}", path.tenant)))
 }

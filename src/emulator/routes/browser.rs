@@ -6,15 +6,14 @@
 //! `status: "disabled"`, and such rows stay listed. Lists keep a deterministic order: providers
 //! by slug, policies and enrollments by creation.
 
-use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
-use super::{thoth, AppState, TenantPath};
+use super::{thoth, Answer, AppState, Tenant};
 use crate::emulator::clock;
 use crate::emulator::error::ApiError;
-use crate::emulator::extract::{Body, Fields, PathParams, QueryParams};
+use crate::emulator::extract::{Body, Fields, QueryParams};
 use crate::emulator::store::model::{BrowserEnrollment, BrowserPolicy, BrowserProvider};
 
 const PROVIDER_STATUSES: &[&str] = &["connected", "degraded", "disconnected"];
@@ -32,12 +31,8 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 /// `GET T/browser/providers`: every row, sorted by `provider`.
-async fn list_providers(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-) -> Json<Value> {
-    let rows =
-        app.store().read(&tenant, |t| t.browser_providers.values().map(render_provider).collect::<Vec<_>>()).await;
+async fn list_providers(tenant: Tenant) -> Json<Value> {
+    let rows = tenant.read(|t| t.browser_providers.values().map(render_provider).collect::<Vec<_>>()).await;
     Json(json!({ "data": rows }))
 }
 
@@ -48,11 +43,7 @@ async fn list_providers(
 /// the server sets one, and the provider reports an invented one as an inconsistent result), no
 /// error and an empty `config`. `config` holds credentials: it is never returned, and kept
 /// only as digests.
-async fn upsert_provider(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    body: Body,
-) -> Result<Json<Value>, ApiError> {
+async fn upsert_provider(tenant: Tenant, body: Body) -> Answer {
     let body = body.into_object()?;
     let fields = Fields(&body);
     let provider = fields.req_str("provider")?;
@@ -61,10 +52,9 @@ async fn upsert_provider(
     let status = fields.opt_enum("status", PROVIDER_STATUSES)?;
     let last_error = fields.opt_str("last_error")?;
     let config = fields.opt_object("config")?;
-    let guesses = app.injector().guesses();
-    let row = app
-        .store()
-        .mutate(&tenant, move |t| {
+    let guesses = tenant.app().injector().guesses();
+    let row = tenant
+        .mutate(move |t| {
             let now = clock::now();
             let row = t.browser_providers.get_or_insert_with(&provider.clone(), || BrowserProvider {
                 provider,
@@ -99,14 +89,9 @@ async fn upsert_provider(
 }
 
 /// `GET T/browser/policies?provider=`: rows in creation order, filtered by provider.
-async fn list_policies(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    query: QueryParams,
-) -> Json<Value> {
-    let rows = app
-        .store()
-        .read(&tenant, |t| {
+async fn list_policies(tenant: Tenant, query: QueryParams) -> Json<Value> {
+    let rows = tenant
+        .read(|t| {
             t.browser_policies
                 .iter()
                 .filter(|row| query.allows("provider", &row.provider))
@@ -125,11 +110,7 @@ async fn list_policies(
 /// a new row starts in `monitor` mode, the choice that cannot block anyone by surprise.
 /// `version` is stored when given; otherwise it starts at 1 and goes up by one whenever the
 /// name, provider, policy, mode, active flag or metadata change.
-async fn upsert_policy(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    body: Body,
-) -> Result<Json<Value>, ApiError> {
+async fn upsert_policy(tenant: Tenant, body: Body) -> Answer {
     let body = body.into_object()?;
     let fields = Fields(&body);
     let policy_id = fields.opt_non_empty_str("policy_id")?;
@@ -142,16 +123,15 @@ async fn upsert_policy(
     let active = fields.opt_bool("active")?.unwrap_or(true);
     let version = fields.opt_u64("version")?;
     let metadata = fields.opt_object("metadata")?;
-    let guesses = app.injector().guesses();
+    let guesses = tenant.app().injector().guesses();
     let created_by = fields.opt_non_empty_str("created_by")?;
     let updated_by = fields.opt_non_empty_str("updated_by")?;
     let policy_id = match policy_id {
         Some(id) => id,
         None => clock::new_id("pol_")?,
     };
-    let row = app
-        .store()
-        .mutate(&tenant, move |t| {
+    let row = tenant
+        .mutate(move |t| {
             let now = clock::now();
             let existing = t.browser_policies.find_mut(|row| row.policy_id == policy_id);
             let Some(row) = existing else {
@@ -207,14 +187,9 @@ fn policy_content(row: &BrowserPolicy) -> Value {
 }
 
 /// `GET T/browser/enrollments?provider=&status=`: rows in creation order, filtered.
-async fn list_enrollments(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    query: QueryParams,
-) -> Json<Value> {
-    let rows = app
-        .store()
-        .read(&tenant, |t| {
+async fn list_enrollments(tenant: Tenant, query: QueryParams) -> Json<Value> {
+    let rows = tenant
+        .read(|t| {
             t.browser_enrollments
                 .iter()
                 .filter(|row| query.allows("provider", &row.provider))
@@ -233,11 +208,7 @@ async fn list_enrollments(
 /// (UNSURE in `govapi.md` §4.5; this is its recommendation). `status` (default `active`),
 /// `browser_profile`, `last_seen_at` (RFC 3339) and `metadata` keep their stored values when
 /// absent.
-async fn upsert_enrollment(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    body: Body,
-) -> Result<Json<Value>, ApiError> {
+async fn upsert_enrollment(tenant: Tenant, body: Body) -> Answer {
     let body = body.into_object()?;
     let fields = Fields(&body);
     let enrollment_id = fields.opt_non_empty_str("enrollment_id")?;
@@ -253,14 +224,13 @@ async fn upsert_enrollment(
         }
     }
     let metadata = fields.opt_object("metadata")?;
-    let guesses = app.injector().guesses();
+    let guesses = tenant.app().injector().guesses();
     let enrollment_id = match enrollment_id {
         Some(id) => id,
         None => clock::new_id("enr_")?,
     };
-    let row = app
-        .store()
-        .mutate(&tenant, move |t| {
+    let row = tenant
+        .mutate(move |t| {
             let now = clock::now();
             let existing = t.browser_enrollments.find_mut(|row| row.enrollment_id == enrollment_id);
             let Some(row) = existing else {

@@ -4,14 +4,13 @@
 //! grows by one per name. DELETE removes one version. The emulator does not parse Rego or
 //! Cedar and never fetches `source_uri`/`s3_uri` objects.
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{thoth, AppState, TenantPath};
+use super::{thoth, Answer, AppState, StatusAnswer, Tenant};
 use crate::emulator::clock;
 use crate::emulator::error::ApiError;
 use crate::emulator::extract::{Body, Fields, PathParams, QueryParams};
@@ -31,7 +30,6 @@ pub(super) fn routes() -> Router<AppState> {
 
 #[derive(Deserialize)]
 struct BundlePath {
-    tenant: String,
     id: String,
 }
 
@@ -53,15 +51,11 @@ struct BundlePath {
 /// - `version` is one more than the highest version ever given to this name, so numbers are
 ///   never reused even after the newest version is deleted.
 /// - `resolved_version` is the `s3_version_id` when given, else `v<version>`.
-async fn create(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    body: Body,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn create(tenant: Tenant, body: Body) -> StatusAnswer {
     let body = body.into_object()?;
     let input = BundleInput::parse(&Fields(&body))?;
     let id = clock::new_id("bnd_")?;
-    let row = app.store().mutate(&tenant, move |t| Ok(render(store_version(t, input, id)))).await?;
+    let row = tenant.mutate(move |t| Ok(render(store_version(t, input, id)))).await?;
     Ok((StatusCode::CREATED, Json(row)))
 }
 
@@ -204,24 +198,18 @@ fn check_expected_hash(expected: &str, raw_policy: Option<&str>) -> Result<(), A
 }
 
 /// `GET T/policy-bundles/{id}`.
-async fn read(
-    State(app): State<AppState>,
-    PathParams(BundlePath { tenant, id }): PathParams<BundlePath>,
-) -> Result<Json<Value>, ApiError> {
-    app.store()
-        .read(&tenant, |t| t.policy_bundles.iter().find(|row| row.id == id).map(render))
+async fn read(tenant: Tenant, PathParams(BundlePath { id }): PathParams<BundlePath>) -> Answer {
+    tenant
+        .read(|t| t.policy_bundles.iter().find(|row| row.id == id).map(render))
         .await
         .map(Json)
         .ok_or_else(|| bundle_not_found(&id))
 }
 
 /// `DELETE T/policy-bundles/{id}`: removes that one version.
-async fn remove(
-    State(app): State<AppState>,
-    PathParams(BundlePath { tenant, id }): PathParams<BundlePath>,
-) -> Result<Json<Value>, ApiError> {
-    app.store()
-        .mutate(&tenant, |t| {
+async fn remove(tenant: Tenant, PathParams(BundlePath { id }): PathParams<BundlePath>) -> Answer {
+    tenant
+        .mutate(|t| {
             let index = t.policy_bundles.iter().position(|row| row.id == id).ok_or_else(|| bundle_not_found(&id))?;
             t.policy_bundles.remove(index);
             Ok(())
@@ -233,14 +221,9 @@ async fn remove(
 /// `GET T/policy-bundles?framework=&status=&enforcement_mode=&assignment=`: every version,
 /// sorted by name and version, filtered. The first three filters ignore case, as clients
 /// uppercase some values and not others; `assignment` matches one entry exactly.
-async fn list(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    query: QueryParams,
-) -> Json<Value> {
-    let rows = app
-        .store()
-        .read(&tenant, |t| {
+async fn list(tenant: Tenant, query: QueryParams) -> Json<Value> {
+    let rows = tenant
+        .read(|t| {
             let mut rows: Vec<&PolicyBundle> = t
                 .policy_bundles
                 .iter()
@@ -265,19 +248,14 @@ async fn list(
 ///
 /// Every active version is returned, older ones included, because the store keeps them
 /// active; clients that want one bundle per name take the highest `version`.
-async fn effective(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    query: QueryParams,
-) -> Result<Json<Value>, ApiError> {
+async fn effective(tenant: Tenant, query: QueryParams) -> Answer {
     let agent_id = query
         .get("agent_id")
         .ok_or_else(|| ApiError::invalid("the `agent_id` query parameter is required"))?
         .to_owned();
     let prefixed = format!("agent:{agent_id}");
-    let rows = app
-        .store()
-        .read(&tenant, |t| {
+    let rows = tenant
+        .read(|t| {
             let mut rows: Vec<&PolicyBundle> = t
                 .policy_bundles
                 .iter()

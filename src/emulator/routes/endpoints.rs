@@ -7,13 +7,12 @@
 
 use std::cmp::Ordering;
 
-use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{thoth, AppState, TenantPath};
+use super::{thoth, Answer, AppState, Tenant};
 use crate::emulator::clock;
 use crate::emulator::error::ApiError;
 use crate::emulator::extract::{Body, Fields, PathParams, QueryParams};
@@ -39,7 +38,6 @@ pub(super) fn routes() -> Router<AppState> {
 
 #[derive(Deserialize)]
 struct EndpointPath {
-    tenant: String,
     endpoint_id: String,
 }
 
@@ -57,11 +55,7 @@ struct EndpointPath {
 ///   `enrollment`, `environment`) are free text.
 /// - A `fleet_id` must name an existing fleet: 400 "fleet does not exist", as for API keys
 ///   (UNSURE: only the API key check is reported).
-async fn register(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    body: Body,
-) -> Result<Json<Value>, ApiError> {
+async fn register(tenant: Tenant, body: Body) -> Answer {
     let body = body.into_object()?;
     let fields = Fields(&body);
     let endpoint_id = fields.req_str("endpoint_id")?;
@@ -82,9 +76,8 @@ async fn register(
     let violations_today = fields.opt_u64("violations_today")?;
     let sessions_today = fields.opt_u64("sessions_today")?;
     let agent_ids = fields.opt_str_list("agent_ids")?;
-    let row = app
-        .store()
-        .mutate(&tenant, move |t| {
+    let row = tenant
+        .mutate(move |t| {
             if let Some(fleet_id) = &fleet_id {
                 if !t.fleets.iter().any(|fleet| &fleet.fleet_id == fleet_id) {
                     return Err(ApiError::invalid(format!("fleet does not exist: {fleet_id:?}")));
@@ -145,26 +138,18 @@ async fn register(
 }
 
 /// `GET T/endpoints/{endpoint_id}`.
-async fn read(
-    State(app): State<AppState>,
-    PathParams(EndpointPath { tenant, endpoint_id }): PathParams<EndpointPath>,
-) -> Result<Json<Value>, ApiError> {
-    app.store()
-        .read(&tenant, |t| t.endpoints.get(&endpoint_id).map(|row| render(t, row)))
+async fn read(tenant: Tenant, PathParams(EndpointPath { endpoint_id }): PathParams<EndpointPath>) -> Answer {
+    tenant
+        .read(|t| t.endpoints.get(&endpoint_id).map(|row| render(t, row)))
         .await
         .map(Json)
         .ok_or_else(|| endpoint_not_found(&endpoint_id))
 }
 
 /// `GET T/endpoints?env=&fleet_id=`: endpoints sorted by id; `env` filters on `environment`.
-async fn list(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    query: QueryParams,
-) -> Json<Value> {
-    let rows = app
-        .store()
-        .read(&tenant, |t| {
+async fn list(tenant: Tenant, query: QueryParams) -> Json<Value> {
+    let rows = tenant
+        .read(|t| {
             t.endpoints
                 .values()
                 .filter(|row| query.allows("env", row.environment.as_deref().unwrap_or_default()))
@@ -182,10 +167,9 @@ async fn list(
 /// seen for a day; `at_risk` those with a `risk_score` of at least 70; `proxy_outdated` those
 /// whose `proxy_version` is older than `latest_version`, the newest one registered (compared
 /// numerically part by part; `null` when no endpoint reports a version).
-async fn stats(State(app): State<AppState>, PathParams(TenantPath { tenant }): PathParams<TenantPath>) -> Json<Value> {
-    let stats = app
-        .store()
-        .read(&tenant, |t| {
+async fn stats(tenant: Tenant) -> Json<Value> {
+    let stats = tenant
+        .read(|t| {
             let stale_before = clock::seconds_ago(STALE_AFTER_SECONDS);
             let latest = latest_proxy_version(t);
             let rows: Vec<&Endpoint> = t.endpoints.values().collect();
@@ -212,13 +196,9 @@ async fn stats(State(app): State<AppState>, PathParams(TenantPath { tenant }): P
 
 /// `POST T/endpoints/{endpoint_id}/quarantine` (sent without a body): sets the status to
 /// `quarantined` and returns the endpoint. Quarantining twice is harmless.
-async fn quarantine(
-    State(app): State<AppState>,
-    PathParams(EndpointPath { tenant, endpoint_id }): PathParams<EndpointPath>,
-) -> Result<Json<Value>, ApiError> {
-    let row = app
-        .store()
-        .mutate(&tenant, move |t| {
+async fn quarantine(tenant: Tenant, PathParams(EndpointPath { endpoint_id }): PathParams<EndpointPath>) -> Answer {
+    let row = tenant
+        .mutate(move |t| {
             let row = t.endpoints.get_mut(&endpoint_id).ok_or_else(|| endpoint_not_found(&endpoint_id))?;
             if row.status != "quarantined" {
                 "quarantined".clone_into(&mut row.status);

@@ -11,13 +11,12 @@
 
 use std::collections::BTreeSet;
 
-use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::derived::{decision_events, DecisionEvent};
-use super::{governance, thoth, AppState, TenantPath};
+use super::{governance, thoth, Answer, AppState, Tenant, TenantPath};
 use crate::emulator::clock;
 use crate::emulator::error::ApiError;
 use crate::emulator::extract::{ActionParams, Body, PathParams, QueryParams};
@@ -63,16 +62,10 @@ impl EvidenceBackfill {
 
 /// `POST G/evidence/thoth/backfill`: the primary path, unless the tenant's emulator switch
 /// makes it answer 404 or 405.
-async fn evidence_backfill_primary(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    query: QueryParams,
-    body: Body,
-) -> Result<Json<Value>, ApiError> {
+async fn evidence_backfill_primary(tenant: Tenant, query: QueryParams, body: Body) -> Answer {
     let params = EvidenceBackfill::parse(query, body)?;
-    let answer = app
-        .store()
-        .mutate(&tenant, move |t| {
+    let answer = tenant
+        .mutate(move |t| {
             match t.emulator.evidence_backfill_primary_status {
                 Some(404) => return Err(ApiError::not_found("no such route")),
                 Some(405) => return Err(ApiError::method_not_allowed()),
@@ -85,14 +78,9 @@ async fn evidence_backfill_primary(
 }
 
 /// `POST T/governance/evidence/thoth/backfill`: the fallback path, always served.
-async fn evidence_backfill_fallback(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    query: QueryParams,
-    body: Body,
-) -> Result<Json<Value>, ApiError> {
+async fn evidence_backfill_fallback(tenant: Tenant, query: QueryParams, body: Body) -> Answer {
     let params = EvidenceBackfill::parse(query, body)?;
-    let answer = app.store().mutate(&tenant, move |t| Ok(run_evidence_backfill(t, &params))).await?;
+    let answer = tenant.mutate(move |t| Ok(run_evidence_backfill(t, &params))).await?;
     Ok(Json(answer))
 }
 
@@ -212,15 +200,10 @@ fn check_chain(chain: &[EvidenceRecord], limit: usize) -> (usize, Option<String>
 }
 
 /// `GET G/evidence/verify-chain?limit=`: verifies the first `limit` records (all by default).
-async fn verify_chain(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    query: QueryParams,
-) -> Result<Json<Value>, ApiError> {
+async fn verify_chain(tenant: Tenant, query: QueryParams) -> Answer {
     let limit = query.u64_in("limit", 1..=1_000_000)?;
-    let answer = app
-        .store()
-        .read(&tenant, |t| {
+    let answer = tenant
+        .read(|t| {
             let limit = limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
             let (records_checked, breach) = check_chain(&t.evidence_chain, limit);
             json!({
@@ -239,16 +222,11 @@ async fn verify_chain(
 /// than `from_sequence` (default 0), at most `limit` (1–500, default 100), under `data` (the
 /// contract allows `data` or `chain`; clients read both); `total` counts every record after
 /// the cursor (UNSURE: it could be the whole chain's length).
-async fn chain(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    query: QueryParams,
-) -> Result<Json<Value>, ApiError> {
+async fn chain(tenant: Tenant, query: QueryParams) -> Answer {
     let limit = query.u64_in("limit", 1..=500)?.unwrap_or(100);
     let from = query.u64_in("from_sequence", 0..=u64::MAX)?.unwrap_or(0);
-    let answer = app
-        .store()
-        .read(&tenant, |t| {
+    let answer = tenant
+        .read(|t| {
             let after: Vec<&EvidenceRecord> = t.evidence_chain.iter().filter(|r| r.chain_index > from).collect();
             let total = after.len();
             let rows: Vec<Value> = after
@@ -279,21 +257,15 @@ async fn chain(
 /// `window_hours` (at most `limit`). The emulator derives every decision field when it makes
 /// an event, so nothing ever needs patching: every examined row is `skipped_no_change`.
 /// Nothing is written, dry run or not.
-async fn decision_field_backfill(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    query: QueryParams,
-    body: Body,
-) -> Result<Json<Value>, ApiError> {
+async fn decision_field_backfill(tenant: Tenant, query: QueryParams, body: Body) -> Answer {
     let params = ActionParams::new(query, body)?;
     let limit = params.u64_in("limit", 1..=5000, 500)?;
     let window_hours = params.u64_in("window_hours", 1..=2880, 720)?;
     let include_blocked_events = params.bool("include_blocked_events", true)?;
     let dry_run = params.bool("dry_run", false)?;
     let since = clock::seconds_ago(window_hours.saturating_mul(3600));
-    let examined = app
-        .store()
-        .read(&tenant, |t| {
+    let examined = tenant
+        .read(|t| {
             decision_events(t)
                 .iter()
                 .filter(|event| event.timestamp >= since.as_str())
@@ -342,17 +314,12 @@ const THRESHOLDS: &[(&str, f64)] = &[
 /// policy reference, so that running the evidence backfill visibly fixes it);
 /// `evidence_chain_verification_success` is 1 when the whole chain verifies. A rate over no
 /// rows is 1. Enrichment and visibility latency are not modelled (1 and 0).
-async fn evidence_slos(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    query: QueryParams,
-) -> Result<Json<Value>, ApiError> {
+async fn evidence_slos(tenant: Tenant, query: QueryParams) -> Answer {
     let window_hours = query.u64_in("window_hours", 1..=8760)?.unwrap_or(24);
     let scan_limit = query.u64_in("scan_limit", 1..=1_000_000)?.unwrap_or(20_000);
     let since = clock::seconds_ago(window_hours.saturating_mul(3600));
-    let answer = app
-        .store()
-        .read(&tenant, |t| {
+    let answer = tenant
+        .read(|t| {
             let evidenced: BTreeSet<&str> = t.evidence_chain.iter().map(|r| r.event_id.as_str()).collect();
             let events = decision_events(t);
             let rows: Vec<&DecisionEvent<'_>> = events
@@ -393,7 +360,7 @@ async fn evidence_slos(
                 }
             }
             json!({
-                "tenant_id": tenant,
+                "tenant_id": tenant.id(),
                 "generated_at": clock::now(),
                 "window_hours": window_hours,
                 "scan_limit": scan_limit,
@@ -410,17 +377,12 @@ async fn evidence_slos(
 /// `GET T/governance/decision-metadata/export?from=&to=&limit=` (operator only): the decision
 /// events between `from` and `to` (RFC 3339, both optional), at most `limit` (default 500).
 /// `approval_count` counts the resolved approvals among them.
-async fn decision_metadata_export(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    query: QueryParams,
-) -> Result<Json<Value>, ApiError> {
+async fn decision_metadata_export(tenant: Tenant, query: QueryParams) -> Answer {
     let from = timestamp_param(&query, "from")?;
     let to = timestamp_param(&query, "to")?;
     let limit = query.u64_in("limit", 1..=5000)?.unwrap_or(500);
-    let answer = app
-        .store()
-        .read(&tenant, |t| {
+    let answer = tenant
+        .read(|t| {
             let events = decision_events(t);
             let selected: Vec<&DecisionEvent<'_>> = events
                 .iter()
@@ -443,10 +405,7 @@ async fn decision_metadata_export(
 
 /// `POST T/governance/moses/training/decision-metadata/collect` (operator only): accepts an
 /// export payload and counts its records; the emulator keeps nothing.
-async fn decision_metadata_collect(
-    PathParams(TenantPath { tenant: _ }): PathParams<TenantPath>,
-    body: Body,
-) -> Result<Json<Value>, ApiError> {
+async fn decision_metadata_collect(PathParams(TenantPath { tenant: _ }): PathParams<TenantPath>, body: Body) -> Answer {
     let body = body.into_object()?;
     let accepted = body.get("records").and_then(Value::as_array).map_or(0, Vec::len);
     Ok(Json(json!({ "accepted": accepted, "collected_at": clock::now() })))

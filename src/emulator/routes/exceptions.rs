@@ -9,7 +9,6 @@
 //! Artifacts can also be created directly with the emulator-only route
 //! `POST /{tenant}/_emulator/policy-change-artifacts` (see the `seed` module).
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
@@ -18,7 +17,7 @@ use serde_json::{json, Map, Value};
 
 use super::bundles::{store_version, BundleInput};
 use super::derived::Paging;
-use super::{thoth, AppState, TenantPath};
+use super::{thoth, Answer, AppState, StatusAnswer, Tenant};
 use crate::emulator::clock;
 use crate::emulator::error::ApiError;
 use crate::emulator::extract::{Body, Fields, PathParams, QueryParams};
@@ -53,7 +52,6 @@ pub(super) fn routes() -> Router<AppState> {
 
 #[derive(Deserialize)]
 struct RequestPath {
-    tenant: String,
     request_id: String,
 }
 
@@ -63,11 +61,7 @@ struct RequestPath {
 /// `request_id` answers 200 with the stored row, so a client can safely repeat a create whose
 /// answer it lost; different inputs are a 409 `policy_exception_exists` (the record is
 /// immutable). UNSURE: the contract does not say what a repeated create answers.
-async fn create_exception(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    body: Body,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn create_exception(tenant: Tenant, body: Body) -> StatusAnswer {
     let body = body.into_object()?;
     let fields = Fields(&body);
     let request_id = match fields.opt_non_empty_str("request_id")? {
@@ -97,8 +91,8 @@ async fn create_exception(
         created_at: now.clone(),
         updated_at: now,
     };
-    app.store()
-        .mutate(&tenant, move |t| {
+    tenant
+        .mutate(move |t| {
             if let Some(existing) = t.policy_exceptions.iter().find(|e| e.request_id == row.request_id) {
                 return if same_request(existing, &row) {
                     Ok((StatusCode::OK, Json(render_exception(existing))))
@@ -142,12 +136,9 @@ fn same_request(a: &PolicyException, b: &PolicyException) -> bool {
 }
 
 /// `GET T/policy-exceptions/{request_id}`.
-async fn read_exception(
-    State(app): State<AppState>,
-    PathParams(RequestPath { tenant, request_id }): PathParams<RequestPath>,
-) -> Result<Json<Value>, ApiError> {
-    app.store()
-        .read(&tenant, |t| t.policy_exceptions.iter().find(|e| e.request_id == request_id).map(render_exception))
+async fn read_exception(tenant: Tenant, PathParams(RequestPath { request_id }): PathParams<RequestPath>) -> Answer {
+    tenant
+        .read(|t| t.policy_exceptions.iter().find(|e| e.request_id == request_id).map(render_exception))
         .await
         .map(Json)
         .ok_or_else(|| exception_not_found(&request_id))
@@ -156,16 +147,11 @@ async fn read_exception(
 /// `GET T/policy-exceptions?status=&requested_by=&reviewed_by=&limit=&offset=`:
 /// `{data, total}`, where `total` counts the filtered rows before paging. Other parameters
 /// (clients also send `tenant_id`) are ignored.
-async fn list_exceptions(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    query: QueryParams,
-) -> Result<Json<Value>, ApiError> {
+async fn list_exceptions(tenant: Tenant, query: QueryParams) -> Answer {
     let status = query.one_of("status", STATUSES)?;
     let paging = Paging::from_query(&query)?;
-    let answer = app
-        .store()
-        .read(&tenant, |t| {
+    let answer = tenant
+        .read(|t| {
             paging.answer(
                 t.policy_exceptions
                     .iter()
@@ -189,11 +175,7 @@ async fn list_exceptions(
 /// not say whether a decision can be revised). An approving review
 /// generates the policy change artifact, or refreshes it while it was never applied; its
 /// target environment is the review's, `prod` by default.
-async fn review(
-    State(app): State<AppState>,
-    PathParams(RequestPath { tenant, request_id }): PathParams<RequestPath>,
-    body: Body,
-) -> Result<Json<Value>, ApiError> {
+async fn review(tenant: Tenant, PathParams(RequestPath { request_id }): PathParams<RequestPath>, body: Body) -> Answer {
     let body = body.into_object()?;
     let fields = Fields(&body);
     let decision = fields.req_str("review_decision")?;
@@ -210,9 +192,8 @@ async fn review(
     let override_expires_at = fields.opt_timestamp("override_expires_at")?;
     let policy_change = fields.opt_object("policy_change")?;
     let artifact_id = clock::new_id("art_")?;
-    let answer = app
-        .store()
-        .mutate(&tenant, move |t| {
+    let answer = tenant
+        .mutate(move |t| {
             let index = t
                 .policy_exceptions
                 .iter()
@@ -312,10 +293,10 @@ pub(super) fn format_of(policy_change: &Map<String, Value>) -> String {
 /// `target_environment`: (re)generates the artifact of an approved exception. 404 for an
 /// unknown exception, 409 `policy_exception_not_approved` for one that is not approved.
 async fn generate(
-    State(app): State<AppState>,
-    PathParams(RequestPath { tenant, request_id }): PathParams<RequestPath>,
+    tenant: Tenant,
+    PathParams(RequestPath { request_id }): PathParams<RequestPath>,
     body: Body,
-) -> Result<Json<Value>, ApiError> {
+) -> Answer {
     let body = match body.0 {
         Value::Null => Map::new(),
         other => Body(other).into_object()?,
@@ -324,9 +305,8 @@ async fn generate(
     let owner = fields.opt_non_empty_str("owner")?;
     let target_environment = fields.opt_non_empty_str("target_environment")?;
     let artifact_id = clock::new_id("art_")?;
-    let answer = app
-        .store()
-        .mutate(&tenant, move |t| {
+    let answer = tenant
+        .mutate(move |t| {
             let exception = t
                 .policy_exceptions
                 .find_mut(|e| e.request_id == request_id)
@@ -356,27 +336,19 @@ async fn generate(
 }
 
 /// `GET T/policy-change-artifacts/{request_id}`.
-async fn read_artifact(
-    State(app): State<AppState>,
-    PathParams(RequestPath { tenant, request_id }): PathParams<RequestPath>,
-) -> Result<Json<Value>, ApiError> {
-    app.store()
-        .read(&tenant, |t| t.policy_change_artifacts.iter().find(|a| a.request_id == request_id).map(render_artifact))
+async fn read_artifact(tenant: Tenant, PathParams(RequestPath { request_id }): PathParams<RequestPath>) -> Answer {
+    tenant
+        .read(|t| t.policy_change_artifacts.iter().find(|a| a.request_id == request_id).map(render_artifact))
         .await
         .map(Json)
         .ok_or_else(|| artifact_not_found(&request_id))
 }
 
 /// `GET T/policy-change-artifacts?target_environment=&limit=&offset=`: `{data, total}`.
-async fn list_artifacts(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    query: QueryParams,
-) -> Result<Json<Value>, ApiError> {
+async fn list_artifacts(tenant: Tenant, query: QueryParams) -> Answer {
     let paging = Paging::from_query(&query)?;
-    let answer = app
-        .store()
-        .read(&tenant, |t| {
+    let answer = tenant
+        .read(|t| {
             paging.answer(
                 t.policy_change_artifacts
                     .iter()
@@ -400,11 +372,7 @@ async fn list_artifacts(
 /// apply. `override_revoked` is true when the exception had a temporary override
 /// (`override_expires_at`), which the permanent change supersedes. Every apply is recorded
 /// with its own `applied_at`; `govapi_resource` summarises the bundle without its policy text.
-async fn apply(
-    State(app): State<AppState>,
-    PathParams(RequestPath { tenant, request_id }): PathParams<RequestPath>,
-    body: Body,
-) -> Result<Json<Value>, ApiError> {
+async fn apply(tenant: Tenant, PathParams(RequestPath { request_id }): PathParams<RequestPath>, body: Body) -> Answer {
     let body = body.into_object()?;
     let fields = Fields(&body);
     let applied_by = fields.req_str("applied_by")?;
@@ -416,9 +384,8 @@ async fn apply(
     let enforcement_mode = fields.opt_non_empty_str("enforcement_mode")?;
     let status = fields.opt_non_empty_str("status")?;
     let bundle_id = clock::new_id("bnd_")?;
-    let answer = app
-        .store()
-        .mutate(&tenant, move |t| {
+    let answer = tenant
+        .mutate(move |t| {
             let index = t
                 .policy_change_artifacts
                 .iter()

@@ -4,14 +4,13 @@
 //! computed from the endpoints registered with that `fleet_id` each time a fleet is rendered.
 //! Fleets are listed in creation order.
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{thoth, AppState, TenantPath};
+use super::{thoth, Answer, AppState, StatusAnswer, Tenant};
 use crate::emulator::clock;
 use crate::emulator::error::ApiError;
 use crate::emulator::extract::{Body, Fields, PathParams};
@@ -30,7 +29,6 @@ pub(super) fn routes() -> Router<AppState> {
 
 #[derive(Deserialize)]
 struct FleetPath {
-    tenant: String,
     fleet_id: String,
 }
 
@@ -84,23 +82,18 @@ impl FleetInput {
 }
 
 /// `GET T/fleets`: every fleet in creation order. Clients filter on their side.
-async fn list(State(app): State<AppState>, PathParams(TenantPath { tenant }): PathParams<TenantPath>) -> Json<Value> {
-    let rows = app.store().read(&tenant, |t| t.fleets.iter().map(|row| render(t, row)).collect::<Vec<_>>()).await;
+async fn list(tenant: Tenant) -> Json<Value> {
+    let rows = tenant.read(|t| t.fleets.iter().map(|row| render(t, row)).collect::<Vec<_>>()).await;
     Json(json!({ "data": rows }))
 }
 
 /// `POST T/fleets`: creates a fleet with a new `fleet_id` (201). Names need not be unique
 /// (UNSURE in `govapi.md` §4.6); the emulator does not make them so.
-async fn create(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    body: Body,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn create(tenant: Tenant, body: Body) -> StatusAnswer {
     let input = FleetInput::parse(body)?;
     let fleet_id = clock::new_id("flt_")?;
-    let row = app
-        .store()
-        .mutate(&tenant, move |t| {
+    let row = tenant
+        .mutate(move |t| {
             let now = clock::now();
             let mut row = Fleet {
                 fleet_code: fleet_code(&fleet_id),
@@ -128,12 +121,9 @@ async fn create(
 }
 
 /// `GET T/fleets/{fleet_id}`.
-async fn read(
-    State(app): State<AppState>,
-    PathParams(FleetPath { tenant, fleet_id }): PathParams<FleetPath>,
-) -> Result<Json<Value>, ApiError> {
-    app.store()
-        .read(&tenant, |t| t.fleets.iter().find(|row| row.fleet_id == fleet_id).map(|row| render(t, row)))
+async fn read(tenant: Tenant, PathParams(FleetPath { fleet_id }): PathParams<FleetPath>) -> Answer {
+    tenant
+        .read(|t| t.fleets.iter().find(|row| row.fleet_id == fleet_id).map(|row| render(t, row)))
         .await
         .map(Json)
         .ok_or_else(|| fleet_not_found(&fleet_id))
@@ -144,15 +134,10 @@ async fn read(
 /// UNSURE whether the real PUT replaces or patches (`govapi.md` §4.6). Clients send `name`
 /// plus every configured key, so replacing is what makes removing an attribute from a
 /// configuration clear it remotely instead of leaving a difference that never goes away.
-async fn update(
-    State(app): State<AppState>,
-    PathParams(FleetPath { tenant, fleet_id }): PathParams<FleetPath>,
-    body: Body,
-) -> Result<Json<Value>, ApiError> {
+async fn update(tenant: Tenant, PathParams(FleetPath { fleet_id }): PathParams<FleetPath>, body: Body) -> Answer {
     let input = FleetInput::parse(body)?;
-    let row = app
-        .store()
-        .mutate(&tenant, move |t| {
+    let row = tenant
+        .mutate(move |t| {
             let index =
                 t.fleets.iter().position(|row| row.fleet_id == fleet_id).ok_or_else(|| fleet_not_found(&fleet_id))?;
             let mut row = t.fleets[index].clone();
@@ -168,13 +153,10 @@ async fn update(
 
 /// `DELETE T/fleets/{fleet_id}`: removes the fleet. Endpoints registered with its id keep
 /// that `fleet_id`; they simply stop counting towards any fleet.
-async fn remove(
-    State(app): State<AppState>,
-    PathParams(FleetPath { tenant, fleet_id }): PathParams<FleetPath>,
-) -> Result<Json<Value>, ApiError> {
+async fn remove(tenant: Tenant, PathParams(FleetPath { fleet_id }): PathParams<FleetPath>) -> Answer {
     let removed = fleet_id.clone();
-    app.store()
-        .mutate(&tenant, move |t| {
+    tenant
+        .mutate(move |t| {
             let index =
                 t.fleets.iter().position(|row| row.fleet_id == removed).ok_or_else(|| fleet_not_found(&removed))?;
             t.fleets.remove(index);

@@ -12,14 +12,13 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{thoth, AppState, TenantPath};
+use super::{thoth, Answer, AppState, StatusAnswer, Tenant};
 use crate::emulator::clock;
 use crate::emulator::error::ApiError;
 use crate::emulator::extract::{Body, Fields, PathParams, QueryParams};
@@ -46,7 +45,6 @@ pub(super) fn routes() -> Router<AppState> {
 
 #[derive(Deserialize)]
 struct VendorPath {
-    tenant: String,
     vendor_id: String,
 }
 
@@ -84,22 +82,17 @@ impl VendorInput {
 /// `POST T/mcp/vendors`: creates a vendor (201); an existing `vendor_id` is a 409
 /// `mcp_vendor_exists` (UNSURE in the contract; clients GET first and PUT existing vendors).
 /// `approved` defaults to `false`.
-async fn create(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    body: Body,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn create(tenant: Tenant, body: Body) -> StatusAnswer {
     let body = body.into_object()?;
     let fields = Fields(&body);
     let vendor_id = fields.req_str("vendor_id")?;
     let mut input = VendorInput::parse(&fields)?;
-    if app.injector().guesses() {
+    if tenant.app().injector().guesses() {
         input.host_patterns.sort();
         input.host_patterns.dedup();
     }
-    let row = app
-        .store()
-        .mutate(&tenant, move |t| {
+    let row = tenant
+        .mutate(move |t| {
             if t.mcp_vendors.contains_key(&vendor_id) {
                 return Err(ApiError::conflict(
                     "mcp_vendor_exists",
@@ -127,12 +120,9 @@ async fn create(
 }
 
 /// `GET T/mcp/vendors/{vendor_id}`.
-async fn read(
-    State(app): State<AppState>,
-    PathParams(VendorPath { tenant, vendor_id }): PathParams<VendorPath>,
-) -> Result<Json<Value>, ApiError> {
-    app.store()
-        .read(&tenant, |t| t.mcp_vendors.get(&vendor_id).map(render))
+async fn read(tenant: Tenant, PathParams(VendorPath { vendor_id }): PathParams<VendorPath>) -> Answer {
+    tenant
+        .read(|t| t.mcp_vendors.get(&vendor_id).map(render))
         .await
         .map(Json)
         .ok_or_else(|| vendor_not_found(&vendor_id))
@@ -142,11 +132,7 @@ async fn read(
 /// repeats it, the operator does not) must match the path. `display_name` and
 /// `host_patterns` are replaced; `approved`, `source`, `notes` and `last_seen_at` keep their
 /// stored values when left out, as clients re-send their prior values anyway.
-async fn update(
-    State(app): State<AppState>,
-    PathParams(VendorPath { tenant, vendor_id }): PathParams<VendorPath>,
-    body: Body,
-) -> Result<Json<Value>, ApiError> {
+async fn update(tenant: Tenant, PathParams(VendorPath { vendor_id }): PathParams<VendorPath>, body: Body) -> Answer {
     let body = body.into_object()?;
     let fields = Fields(&body);
     if let Some(in_body) = fields.opt_str("vendor_id")? {
@@ -157,13 +143,12 @@ async fn update(
         }
     }
     let mut input = VendorInput::parse(&fields)?;
-    if app.injector().guesses() {
+    if tenant.app().injector().guesses() {
         input.host_patterns.sort();
         input.host_patterns.dedup();
     }
-    let row = app
-        .store()
-        .mutate(&tenant, move |t| {
+    let row = tenant
+        .mutate(move |t| {
             let row = t.mcp_vendors.get_mut(&vendor_id).ok_or_else(|| vendor_not_found(&vendor_id))?;
             row.display_name = input.display_name;
             row.host_patterns = input.host_patterns;
@@ -187,27 +172,17 @@ async fn update(
 }
 
 /// `DELETE T/mcp/vendors/{vendor_id}`: `{"deleted": true, "vendor_id": ...}`.
-async fn remove(
-    State(app): State<AppState>,
-    PathParams(VendorPath { tenant, vendor_id }): PathParams<VendorPath>,
-) -> Result<Json<Value>, ApiError> {
+async fn remove(tenant: Tenant, PathParams(VendorPath { vendor_id }): PathParams<VendorPath>) -> Answer {
     let removed = vendor_id.clone();
-    app.store()
-        .mutate(&tenant, move |t| t.mcp_vendors.remove(&removed).map(drop).ok_or_else(|| vendor_not_found(&removed)))
-        .await?;
+    tenant.mutate(move |t| t.mcp_vendors.remove(&removed).map(drop).ok_or_else(|| vendor_not_found(&removed))).await?;
     Ok(Json(json!({ "deleted": true, "vendor_id": vendor_id })))
 }
 
 /// `GET T/mcp/vendors?approved=true|false`: vendors sorted by id, filtered.
-async fn list(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    query: QueryParams,
-) -> Result<Json<Value>, ApiError> {
+async fn list(tenant: Tenant, query: QueryParams) -> Answer {
     let approved = query.bool("approved")?;
-    let rows = app
-        .store()
-        .read(&tenant, |t| {
+    let rows = tenant
+        .read(|t| {
             t.mcp_vendors
                 .values()
                 .filter(|row| approved.is_none_or(|approved| row.approved == approved))
@@ -281,15 +256,10 @@ fn render_traffic(t: &TenantData, endpoint_id: &str, traffic: &EndpointTraffic) 
 
 /// `GET T/mcp/inventory/report?window_hours=` (default 168): one row per endpoint with MCP
 /// traffic in the window, `{data, total, window_hours}`.
-async fn inventory_report(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    query: QueryParams,
-) -> Result<Json<Value>, ApiError> {
+async fn inventory_report(tenant: Tenant, query: QueryParams) -> Answer {
     let window_hours = window_hours(&query)?;
-    let answer = app
-        .store()
-        .read(&tenant, |t| {
+    let answer = tenant
+        .read(|t| {
             let rows: Vec<Value> =
                 traffic(t, window_hours).iter().map(|(id, traffic)| render_traffic(t, id, traffic)).collect();
             json!({ "data": rows, "total": rows.len(), "window_hours": window_hours })
@@ -301,15 +271,10 @@ async fn inventory_report(
 /// `GET T/mcp/inventory/digest?window_hours=` (default 168): totals over the report, the
 /// endpoints with the most unapproved calls, and one recommended action per unapproved host
 /// (most calls first).
-async fn inventory_digest(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    query: QueryParams,
-) -> Result<Json<Value>, ApiError> {
+async fn inventory_digest(tenant: Tenant, query: QueryParams) -> Answer {
     let window_hours = window_hours(&query)?;
-    let answer = app
-        .store()
-        .read(&tenant, |t| {
+    let answer = tenant
+        .read(|t| {
             let traffic = traffic(t, window_hours);
             let mut offenders: Vec<(&str, &EndpointTraffic)> =
                 traffic.iter().filter(|(_, tr)| tr.unapproved_calls > 0).map(|(id, tr)| (*id, tr)).collect();
@@ -354,12 +319,7 @@ async fn inventory_digest(
 /// bare id) is matched by the active policy bundles assigned to it (or to `all`) and by its
 /// active pack assignments (in `env`, when both name an environment). The tools are the MCP
 /// vendors: approved ones are allowed, the others blocked.
-async fn catalog_verify(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    query: QueryParams,
-    body: Body,
-) -> Result<Json<Value>, ApiError> {
+async fn catalog_verify(tenant: Tenant, query: QueryParams, body: Body) -> Answer {
     let body = body.into_object()?;
     let fields = Fields(&body);
     let principal = fields.opt_non_empty_str("principal")?;
@@ -379,9 +339,8 @@ async fn catalog_verify(
     }
     let env = query.get("env").map(str::to_owned);
     let agent = principal.as_deref().map(|p| p.strip_prefix("agent:").unwrap_or(p).to_owned());
-    let answer = app
-        .store()
-        .read(&tenant, |t| {
+    let answer = tenant
+        .read(|t| {
             let mut matched = Vec::new();
             for bundle in t.policy_bundles.iter().filter(|b| b.status == "active") {
                 let applies = bundle.assignments.iter().any(|a| {

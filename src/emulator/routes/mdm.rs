@@ -5,14 +5,13 @@
 //! one step on every GET: `queued` → `running` → `succeeded` (or `failed` when the provider
 //! was disabled by then).
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{thoth, AppState, TenantPath};
+use super::{thoth, Answer, AppState, StatusAnswer, Tenant};
 use crate::emulator::clock;
 use crate::emulator::error::ApiError;
 use crate::emulator::extract::{Body, Fields, PathParams};
@@ -27,19 +26,17 @@ pub(super) fn routes() -> Router<AppState> {
 
 #[derive(Deserialize)]
 struct ProviderPath {
-    tenant: String,
     provider: String,
 }
 
 #[derive(Deserialize)]
 struct JobPath {
-    tenant: String,
     job_id: String,
 }
 
 /// `GET T/mdm/providers`: every row, sorted by `provider`, disabled ones included.
-async fn list(State(app): State<AppState>, PathParams(TenantPath { tenant }): PathParams<TenantPath>) -> Json<Value> {
-    let rows = app.store().read(&tenant, |t| t.mdm_providers.values().map(render_provider).collect::<Vec<_>>()).await;
+async fn list(tenant: Tenant) -> Json<Value> {
+    let rows = tenant.read(|t| t.mdm_providers.values().map(render_provider).collect::<Vec<_>>()).await;
     Json(json!({ "data": rows }))
 }
 
@@ -50,11 +47,7 @@ async fn list(State(app): State<AppState>, PathParams(TenantPath { tenant }): Pa
 /// `endpoint_url` and `api_key`, which are folded into `config` under the same names. When
 /// `config` is absent, the stored one is kept (the operator shape then only overwrites its two
 /// keys). `enabled` defaults to `true` and `name` keeps its stored value when absent.
-async fn upsert(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    body: Body,
-) -> Result<Json<Value>, ApiError> {
+async fn upsert(tenant: Tenant, body: Body) -> Answer {
     let body = body.into_object()?;
     let fields = Fields(&body);
     let provider = fields.req_str("provider")?;
@@ -67,9 +60,8 @@ async fn upsert(
             folded.insert(key.to_owned(), Value::String(value));
         }
     }
-    let row = app
-        .store()
-        .mutate(&tenant, move |t| {
+    let row = tenant
+        .mutate(move |t| {
             let now = clock::now();
             let row = t.mdm_providers.get_or_insert_with(&provider.clone(), || MdmProvider {
                 provider,
@@ -103,14 +95,13 @@ async fn upsert(
 
 /// `POST T/mdm/providers/{provider}/sync`: queues a sync job (202 with the job).
 async fn start_sync(
-    State(app): State<AppState>,
-    PathParams(ProviderPath { tenant, provider }): PathParams<ProviderPath>,
+    tenant: Tenant,
+    PathParams(ProviderPath { provider }): PathParams<ProviderPath>,
     _body: Body,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> StatusAnswer {
     let job_id = clock::new_id("job_")?;
-    let job = app
-        .store()
-        .mutate(&tenant, move |t| {
+    let job = tenant
+        .mutate(move |t| {
             let now = clock::now();
             let row = t
                 .mdm_providers
@@ -139,13 +130,9 @@ async fn start_sync(
 }
 
 /// `GET T/mdm/sync-jobs/{job_id}`: the job, advanced by one step unless it is finished.
-async fn read_job(
-    State(app): State<AppState>,
-    PathParams(JobPath { tenant, job_id }): PathParams<JobPath>,
-) -> Result<Json<Value>, ApiError> {
-    let job = app
-        .store()
-        .mutate(&tenant, move |t| {
+async fn read_job(tenant: Tenant, PathParams(JobPath { job_id }): PathParams<JobPath>) -> Answer {
+    let job = tenant
+        .mutate(move |t| {
             if !t.mdm_sync_jobs.contains_key(&job_id) {
                 return Err(ApiError::not_found(format!("MDM sync job {job_id:?} not found")));
             }

@@ -15,6 +15,10 @@
 //! computes the views several areas share, and `seed` serves the emulator-only routes under
 //! `/{tenant}/_emulator/`, which fault injection never touches.
 //!
+//! Every handler has one shape ([`Tenant`]): extractors read and validate the request, one
+//! `read` or `mutate` of the tenant's data renders the answer, and the handler returns it as an
+//! [`Answer`] or a [`StatusAnswer`].
+//!
 //! To add an area: write a submodule with `pub(super) fn routes() -> Router<AppState>`, add
 //! its data to `store::model::TenantData`, and merge it in [`router`].
 
@@ -38,15 +42,20 @@ mod settings;
 
 use std::sync::Arc;
 
-use axum::http::header;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::Router;
+use axum::{Json, Router};
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::auth;
 use super::error::ApiError;
+use super::extract::PathParams;
 use super::faults::{self, Injector};
+use super::store::model::TenantData;
 use super::store::Store;
 
 /// What every handler can reach: the store, the accepted API keys and the fault injector.
@@ -90,6 +99,56 @@ impl AppState {
 #[derive(Deserialize)]
 pub(crate) struct TenantPath {
     pub(crate) tenant: String,
+}
+
+/// What a handler answers: a JSON document with 200, or the GovAPI error.
+pub(crate) type Answer = Result<Json<Value>, ApiError>;
+
+/// What a handler answers with a status of its own (201 for what it created): the status and a
+/// JSON document, or the GovAPI error.
+pub(crate) type StatusAnswer = Result<(StatusCode, Json<Value>), ApiError>;
+
+/// The tenant a request addresses, with the emulator's state: what every handler that touches
+/// data starts from. Each handler is the same three steps: its extractors read and validate
+/// the request (`Tenant`, `PathParams`, `QueryParams`, `Body`), one `read` or `mutate` runs on
+/// the tenant's data, and the handler answers with the JSON it rendered (or an `ApiError`).
+pub(crate) struct Tenant {
+    app: AppState,
+    id: String,
+}
+
+impl Tenant {
+    /// The tenant id from the path.
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The emulator's state, for what is not the tenant's data (the fault injector's mode).
+    pub(crate) fn app(&self) -> &AppState {
+        &self.app
+    }
+
+    /// Runs `f` on the tenant's data; a tenant never written reads as empty.
+    pub(crate) async fn read<R>(&self, f: impl FnOnce(&TenantData) -> R) -> R {
+        self.app.store().read(&self.id, f).await
+    }
+
+    /// Runs `f` on the tenant's data in one transaction, kept only when it succeeds.
+    pub(crate) async fn mutate<R>(
+        &self,
+        f: impl FnOnce(&mut TenantData) -> Result<R, ApiError>,
+    ) -> Result<R, ApiError> {
+        self.app.store().mutate(&self.id, f).await
+    }
+}
+
+impl FromRequestParts<AppState> for Tenant {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+        let PathParams(TenantPath { tenant }) = PathParams::<TenantPath>::from_request_parts(parts, app).await?;
+        Ok(Tenant { app: app.clone(), id: tenant })
+    }
 }
 
 /// The full route pattern of a path under `/{tenant}/thoth`.

@@ -11,14 +11,13 @@
 
 use std::collections::BTreeSet;
 
-use axum::extract::State;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::derived::known_agents;
-use super::{thoth, AppState, TenantPath};
+use super::{thoth, Answer, AppState, Tenant, TenantPath};
 use crate::emulator::clock;
 use crate::emulator::error::ApiError;
 use crate::emulator::extract::{Body, Fields, PathParams, QueryParams};
@@ -245,13 +244,11 @@ struct PackPath {
 
 #[derive(Deserialize)]
 struct AgentPath {
-    tenant: String,
     agent_id: String,
 }
 
 #[derive(Deserialize)]
 struct AssignmentPath {
-    tenant: String,
     agent_id: String,
     pack_id: String,
 }
@@ -277,7 +274,7 @@ async fn catalogue(PathParams(TenantPath { tenant: _ }): PathParams<TenantPath>)
 }
 
 /// `GET T/packs/{pack_id}/rules`: the pack with its current rule version.
-async fn rules(PathParams(PackPath { pack_id }): PathParams<PackPath>) -> Result<Json<Value>, ApiError> {
+async fn rules(PathParams(PackPath { pack_id }): PathParams<PackPath>) -> Answer {
     let pack = find_pack(&pack_id).ok_or_else(|| pack_not_found(&pack_id))?;
     Ok(Json(json!({
         "pack_id": pack.pack_id,
@@ -290,7 +287,7 @@ async fn rules(PathParams(PackPath { pack_id }): PathParams<PackPath>) -> Result
 }
 
 /// `GET T/packs/{pack_id}/rules/history`: every version, newest first, `{versions, total}`.
-async fn history(PathParams(PackPath { pack_id }): PathParams<PackPath>) -> Result<Json<Value>, ApiError> {
+async fn history(PathParams(PackPath { pack_id }): PathParams<PackPath>) -> Answer {
     let pack = find_pack(&pack_id).ok_or_else(|| pack_not_found(&pack_id))?;
     let versions: Vec<Value> = pack.versions.iter().rev().map(|v| render_version(v, false)).collect();
     Ok(Json(json!({ "pack_id": pack.pack_id, "versions": versions, "total": pack.versions.len() })))
@@ -389,33 +386,25 @@ fn assign<'t>(
 /// `POST T/agents/{agent_id}/apply-pack`: assigns a pack to an agent, or re-applies it with
 /// new options (a revoked assignment becomes active again). `pack_id` must be in the
 /// catalogue (400 otherwise, as an unknown reference in a body).
-async fn apply_pack(
-    State(app): State<AppState>,
-    PathParams(AgentPath { tenant, agent_id }): PathParams<AgentPath>,
-    body: Body,
-) -> Result<Json<Value>, ApiError> {
+async fn apply_pack(tenant: Tenant, PathParams(AgentPath { agent_id }): PathParams<AgentPath>, body: Body) -> Answer {
     let body = body.into_object()?;
     let fields = Fields(&body);
     let pack_id = fields.req_str("pack_id")?;
     let pack = find_pack(&pack_id).ok_or_else(|| unknown_pack(&pack_id))?;
     let input = AssignmentInput::parse(&fields, fields.opt_object("overrides")?)?;
-    let row = app
-        .store()
-        .mutate(&tenant, move |t| Ok(render_assignment(assign(t, &agent_id, pack, input, &clock::now()))))
-        .await?;
+    let row = tenant.mutate(move |t| Ok(render_assignment(assign(t, &agent_id, pack, input, &clock::now())))).await?;
     Ok(Json(row))
 }
 
 /// `GET T/agents/{agent_id}/packs?include_revoked=`: the agent's assignments, `{packs}`.
 async fn agent_packs(
-    State(app): State<AppState>,
-    PathParams(AgentPath { tenant, agent_id }): PathParams<AgentPath>,
+    tenant: Tenant,
+    PathParams(AgentPath { agent_id }): PathParams<AgentPath>,
     query: QueryParams,
-) -> Result<Json<Value>, ApiError> {
+) -> Answer {
     let include_revoked = query.bool("include_revoked")?.unwrap_or(false);
-    let rows = app
-        .store()
-        .read(&tenant, |t| {
+    let rows = tenant
+        .read(|t| {
             t.pack_assignments
                 .get(&agent_id)
                 .into_iter()
@@ -431,12 +420,11 @@ async fn agent_packs(
 /// `DELETE T/agents/{agent_id}/packs/{pack_id}`: revokes an active assignment; 404 when there
 /// is none (never assigned, or already revoked).
 async fn revoke(
-    State(app): State<AppState>,
-    PathParams(AssignmentPath { tenant, agent_id, pack_id }): PathParams<AssignmentPath>,
-) -> Result<Json<Value>, ApiError> {
-    let answer = app
-        .store()
-        .mutate(&tenant, move |t| {
+    tenant: Tenant,
+    PathParams(AssignmentPath { agent_id, pack_id }): PathParams<AssignmentPath>,
+) -> Answer {
+    let answer = tenant
+        .mutate(move |t| {
             let row = t
                 .pack_assignments
                 .get_mut(&agent_id)
@@ -463,11 +451,7 @@ async fn revoke(
 /// are a 400. Each (agent, pack) pair is one operation: a pack outside the catalogue fails its
 /// operations (reported in `results`) without failing the call. `overrides_by_pack` maps a
 /// pack id to that pack's overrides.
-async fn bulk_apply(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    body: Body,
-) -> Result<Json<Value>, ApiError> {
+async fn bulk_apply(tenant: Tenant, body: Body) -> Answer {
     let body = body.into_object()?;
     let fields = Fields(&body);
     let mut pack_ids: Vec<String> = Vec::new();
@@ -502,9 +486,8 @@ async fn bulk_apply(
             _ => return Err(ApiError::invalid(format!("`overrides_by_pack.{pack_id}` must be a JSON object"))),
         }
     }
-    let answer = app
-        .store()
-        .mutate(&tenant, move |t| {
+    let answer = tenant
+        .mutate(move |t| {
             let mut targets: BTreeSet<String> = agent_ids.into_iter().map(|a| a.trim().to_owned()).collect();
             if all_agents {
                 targets.extend(known_agents(t));
@@ -569,15 +552,10 @@ async fn bulk_apply(
 /// `GET T/packs/runtime-status?env=`: per catalogue pack, the active assignments (in that
 /// environment, when `env` is given) and the agents they cover. The response is free-form in
 /// the contract.
-async fn runtime_status(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    query: QueryParams,
-) -> Json<Value> {
+async fn runtime_status(tenant: Tenant, query: QueryParams) -> Json<Value> {
     let env = query.get("env").map(str::to_owned);
-    let answer = app
-        .store()
-        .read(&tenant, |t| {
+    let answer = tenant
+        .read(|t| {
             let active: Vec<&PackAssignment> = t
                 .pack_assignments
                 .values()

@@ -7,16 +7,15 @@
 //! trigger the status is `idle` with `configured: false`. UNSURE: the real non-terminal
 //! statuses are unknown, so the emulator never shows one.
 
-use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::derived::known_agents;
-use super::{thoth, AppState, TenantPath};
+use super::{thoth, Answer, AppState, Tenant};
 use crate::emulator::clock;
 use crate::emulator::error::ApiError;
-use crate::emulator::extract::{Body, PathParams};
+use crate::emulator::extract::Body;
 use crate::emulator::store::model::{PolicySyncRun, TenantData};
 
 /// The interval of the server's own periodic sync (UNSURE: not documented).
@@ -31,17 +30,12 @@ pub(super) fn routes() -> Router<AppState> {
 /// `applied_agents` lists the known agents (see `derived::known_agents`) that at least one
 /// active bundle applies to, when something changed; `skipped_count` counts the known agents
 /// no active bundle applies to.
-async fn trigger(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    body: Body,
-) -> Result<Json<Value>, ApiError> {
+async fn trigger(tenant: Tenant, body: Body) -> Answer {
     if !matches!(body.0, Value::Null | Value::Object(_)) {
         return Err(ApiError::invalid("the request body must be a JSON object"));
     }
-    let answer = app
-        .store()
-        .mutate(&tenant, |t| {
+    let answer = tenant
+        .mutate(|t| {
             let run = sync(t);
             *t.policy_sync.get_mut() = Some(run);
             Ok(render(t.policy_sync.as_ref()))
@@ -51,8 +45,8 @@ async fn trigger(
 }
 
 /// `GET T/policies/sync/status`: the latest sync.
-async fn status(State(app): State<AppState>, PathParams(TenantPath { tenant }): PathParams<TenantPath>) -> Json<Value> {
-    Json(app.store().read(&tenant, |t| render(t.policy_sync.as_ref())).await)
+async fn status(tenant: Tenant) -> Json<Value> {
+    Json(tenant.read(|t| render(t.policy_sync.as_ref())).await)
 }
 
 /// Computes the outcome of a sync run now.

@@ -10,7 +10,6 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -18,7 +17,7 @@ use serde_json::{json, Value};
 
 use super::derived::{decision_events, known_agents, DecisionEvent};
 use super::evidence::timestamp_param;
-use super::{thoth, AppState, TenantPath};
+use super::{thoth, Answer, AppState, Tenant, TenantPath};
 use crate::emulator::clock;
 use crate::emulator::error::ApiError;
 use crate::emulator::extract::{PathParams, QueryParams};
@@ -53,13 +52,11 @@ pub(super) fn routes() -> Router<AppState> {
 
 #[derive(Deserialize)]
 struct ViolationPath {
-    tenant: String,
     violation_id: String,
 }
 
 #[derive(Deserialize)]
 struct ReportPath {
-    tenant: String,
     report_id: String,
 }
 
@@ -77,7 +74,6 @@ struct IncidentPath {
 
 #[derive(Deserialize)]
 struct AgentPath {
-    tenant: String,
     agent_id: String,
 }
 
@@ -88,11 +84,7 @@ struct AgentPath {
 /// and `to` (UTC timestamps in the emulator's shape, inclusive). `sort_by` is `timestamp`
 /// (default), `agent_id`, `tool_name` or `decision`; `sort_dir` `desc` (default) or `asc`.
 /// `page` starts at 1; `per_page` is 1–500, default 50.
-async fn feed(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    query: QueryParams,
-) -> Result<Json<Value>, ApiError> {
+async fn feed(tenant: Tenant, query: QueryParams) -> Answer {
     let page = query.u64_in("page", 1..=u64::from(u32::MAX))?.unwrap_or(1);
     let per_page = query.u64_in("per_page", 1..=500)?.unwrap_or(50);
     let sort_by = query.one_of("sort_by", SORT_KEYS)?.unwrap_or_else(|| "timestamp".to_owned());
@@ -100,9 +92,8 @@ async fn feed(
     let from = timestamp_param(&query, "from")?;
     let to = timestamp_param(&query, "to")?;
     let search = query.get("search").map(str::to_lowercase);
-    let answer = app
-        .store()
-        .read(&tenant, |t| {
+    let answer = tenant
+        .read(|t| {
             let events = decision_events(t);
             let mut rows: Vec<&DecisionEvent<'_>> = events
                 .iter()
@@ -156,17 +147,12 @@ async fn feed(
 /// `GET T/governance/tools?window_hours=&limit=`: per tool, the decisions of the last
 /// `window_hours` (default 24), most used first, at most `limit` (default 50) tools. The
 /// `risk_tier` comes from the settings' `tool_risk_overrides`, `unclassified` otherwise.
-async fn tools(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    query: QueryParams,
-) -> Result<Json<Value>, ApiError> {
+async fn tools(tenant: Tenant, query: QueryParams) -> Answer {
     let window_hours = query.u64_in("window_hours", 1..=8760)?.unwrap_or(24);
     let limit = query.u64_in("limit", 1..=1000)?.unwrap_or(50);
     let since = clock::seconds_ago(window_hours.saturating_mul(3600));
-    let answer = app
-        .store()
-        .read(&tenant, |t| {
+    let answer = tenant
+        .read(|t| {
             let mut per_tool: BTreeMap<&str, [u64; 3]> = BTreeMap::new();
             for event in decision_events(t).iter().filter(|e| e.timestamp >= since.as_str()) {
                 let Some(tool) = event.approval.tool_name.as_deref() else { continue };
@@ -242,17 +228,12 @@ fn rate(query: &QueryParams) -> Result<f64, ApiError> {
 }
 
 /// `GET T/reports/day7?days=` (default 7): the first-week adoption report.
-async fn day7(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    query: QueryParams,
-) -> Result<Json<Value>, ApiError> {
+async fn day7(tenant: Tenant, query: QueryParams) -> Answer {
     let days = days(&query, 7)?;
-    let answer = app
-        .store()
-        .read(&tenant, |t| {
+    let answer = tenant
+        .read(|t| {
             json!({
-                "tenant_id": tenant,
+                "tenant_id": tenant.id(),
                 "days": days,
                 "generated_at": clock::now(),
                 "decisions": decision_counts(t, days),
@@ -264,17 +245,12 @@ async fn day7(
 }
 
 /// `GET T/reports/overview?days=` (default 30).
-async fn overview(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    query: QueryParams,
-) -> Result<Json<Value>, ApiError> {
+async fn overview(tenant: Tenant, query: QueryParams) -> Answer {
     let days = days(&query, 30)?;
-    let answer = app
-        .store()
-        .read(&tenant, |t| {
+    let answer = tenant
+        .read(|t| {
             json!({
-                "tenant_id": tenant,
+                "tenant_id": tenant.id(),
                 "days": days,
                 "generated_at": clock::now(),
                 "decisions": decision_counts(t, days),
@@ -310,29 +286,21 @@ fn cost_figures(days: u64, rate: f64) -> Value {
 }
 
 /// `GET T/reports/cost?days=&rate=` (defaults 30 and 0.002 USD per 1K tokens).
-async fn cost(
-    PathParams(TenantPath { tenant: _ }): PathParams<TenantPath>,
-    query: QueryParams,
-) -> Result<Json<Value>, ApiError> {
+async fn cost(PathParams(TenantPath { tenant: _ }): PathParams<TenantPath>, query: QueryParams) -> Answer {
     Ok(Json(cost_figures(days(&query, 30)?, rate(&query)?)))
 }
 
 /// `GET T/reports/executive-summary?days=&rate=` (defaults 30 and 0.002).
-async fn executive_summary(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    query: QueryParams,
-) -> Result<Json<Value>, ApiError> {
+async fn executive_summary(tenant: Tenant, query: QueryParams) -> Answer {
     let days = days(&query, 30)?;
     let rate = rate(&query)?;
-    let answer = app
-        .store()
-        .read(&tenant, |t| {
+    let answer = tenant
+        .read(|t| {
             let decisions = decision_counts(t, days);
             let headline =
                 format!("{} governed decisions in {days} days, {} blocked", decisions["total"], decisions["block"]);
             json!({
-                "tenant_id": tenant,
+                "tenant_id": tenant.id(),
                 "days": days,
                 "generated_at": clock::now(),
                 "headline": headline,
@@ -348,11 +316,11 @@ async fn executive_summary(
 /// `GET T/reports/board-incident/{violation_id}`: what the tenant knows about a violation, from
 /// the approvals and policy exceptions that name it; 404 when none does.
 async fn board_incident(
-    State(app): State<AppState>,
-    PathParams(ViolationPath { tenant, violation_id }): PathParams<ViolationPath>,
-) -> Result<Json<Value>, ApiError> {
-    app.store()
-        .read(&tenant, |t| {
+    tenant: Tenant,
+    PathParams(ViolationPath { violation_id }): PathParams<ViolationPath>,
+) -> Answer {
+    tenant
+        .read(|t| {
             let approvals: Vec<Value> = t
                 .approvals
                 .iter()
@@ -384,7 +352,7 @@ async fn board_incident(
                 .collect();
             Ok(Json(json!({
                 "violation_id": violation_id,
-                "tenant_id": tenant,
+                "tenant_id": tenant.id(),
                 "generated_at": clock::now(),
                 "agents": agents,
                 "approvals": approvals,
@@ -434,11 +402,7 @@ fn governance_report(t: &TenantData, tenant: &str, cadence: &str) -> Value {
 /// `GET T/reports?cadence=&status=`: the current report per cadence (`7d` and `30d`, or the
 /// one asked for), all `COMPLETED`, under `data` with `total` (UNSURE: the envelope is not
 /// documented).
-async fn list_reports(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    query: QueryParams,
-) -> Result<Json<Value>, ApiError> {
+async fn list_reports(tenant: Tenant, query: QueryParams) -> Answer {
     let cadence = query.one_of("cadence", CADENCES)?;
     let status = query.get("status").map(str::to_ascii_uppercase);
     if let Some(status) = &status {
@@ -446,9 +410,8 @@ async fn list_reports(
             return Err(ApiError::invalid(format!("`status` must be one of {}", REPORT_STATUSES.join(", "))));
         }
     }
-    let answer = app
-        .store()
-        .read(&tenant, |t| {
+    let answer = tenant
+        .read(|t| {
             let cadences: Vec<&str> = match &cadence {
                 Some(cadence) => vec![cadence.as_str()],
                 None => vec!["7d", "30d"],
@@ -456,7 +419,7 @@ async fn list_reports(
             let rows: Vec<Value> = if status.as_deref().is_some_and(|s| s != "COMPLETED") {
                 Vec::new()
             } else {
-                cadences.into_iter().map(|c| governance_report(t, &tenant, c)).collect()
+                cadences.into_iter().map(|c| governance_report(t, tenant.id(), c)).collect()
             };
             json!({ "data": rows, "total": rows.len() })
         })
@@ -468,24 +431,24 @@ async fn list_reports(
 /// (default `7d`); any other id must be the id of a current report. A `status` other than
 /// `COMPLETED` finds nothing.
 async fn read_report(
-    State(app): State<AppState>,
-    PathParams(ReportPath { tenant, report_id }): PathParams<ReportPath>,
+    tenant: Tenant,
+    PathParams(ReportPath { report_id }): PathParams<ReportPath>,
     query: QueryParams,
-) -> Result<Json<Value>, ApiError> {
+) -> Answer {
     let cadence = query.one_of("cadence", CADENCES)?;
     let status = query.get("status").map(str::to_ascii_uppercase);
-    app.store()
-        .read(&tenant, |t| {
+    tenant
+        .read(|t| {
             if status.as_deref().is_some_and(|s| s != "COMPLETED") {
                 return None;
             }
             if report_id == "latest" {
-                return Some(governance_report(t, &tenant, cadence.as_deref().unwrap_or("7d")));
+                return Some(governance_report(t, tenant.id(), cadence.as_deref().unwrap_or("7d")));
             }
             let cadences: Vec<&str> = cadence.as_deref().map_or_else(|| CADENCES.to_vec(), |c| vec![c]);
             cadences
                 .into_iter()
-                .map(|c| governance_report(t, &tenant, c))
+                .map(|c| governance_report(t, tenant.id(), c))
                 .find(|r| r["report_id"] == report_id.as_str())
         })
         .await
@@ -511,12 +474,9 @@ async fn incident_forensics(PathParams(path): PathParams<IncidentPath>) -> ApiEr
 /// `GET T/agents/{agent_id}/forensics/latest`: the agent's decision events, the tools and
 /// packs that shape its attack surface, and a risk score of 10 per blocked decision (at most
 /// 100). 404 for an agent the tenant does not know.
-async fn agent_forensics(
-    State(app): State<AppState>,
-    PathParams(AgentPath { tenant, agent_id }): PathParams<AgentPath>,
-) -> Result<Json<Value>, ApiError> {
-    app.store()
-        .read(&tenant, |t| {
+async fn agent_forensics(tenant: Tenant, PathParams(AgentPath { agent_id }): PathParams<AgentPath>) -> Answer {
+    tenant
+        .read(|t| {
             if !known_agents(t).contains(&agent_id) {
                 return Err(ApiError::not_found(format!("agent {agent_id:?} not found")));
             }

@@ -26,17 +26,16 @@
 //! These routes need the same credentials as the API, but fault injection never applies to
 //! them, so a test can always set up its data.
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::exceptions::{format_of, render_artifact, DEFAULT_TARGET_ENVIRONMENT, POLICY_FORMATS};
-use super::{AppState, TenantPath};
+use super::{Answer, AppState, StatusAnswer, Tenant};
 use crate::emulator::clock;
 use crate::emulator::error::ApiError;
-use crate::emulator::extract::{Body, Fields, PathParams};
+use crate::emulator::extract::{Body, Fields};
 use crate::emulator::store::model::{Approval, McpCall, PolicyChangeArtifact};
 
 /// The full route pattern of an emulator-only path.
@@ -65,19 +64,14 @@ fn canonical_timestamp(fields: &Fields<'_>, key: &str) -> Result<Option<String>,
 }
 
 /// `POST /{tenant}/_emulator/heartbeats`.
-async fn heartbeat(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    body: Body,
-) -> Result<Json<Value>, ApiError> {
+async fn heartbeat(tenant: Tenant, body: Body) -> Answer {
     let body = body.into_object()?;
     let fields = Fields(&body);
     let endpoint_id = fields.req_str("endpoint_id")?;
     let seen_at = canonical_timestamp(&fields, "seen_at")?.unwrap_or_else(clock::now);
     let proxy_version = fields.opt_non_empty_str("proxy_version")?;
-    let rendered = app
-        .store()
-        .mutate(&tenant, move |t| {
+    let rendered = tenant
+        .mutate(move |t| {
             let Some(row) = t.endpoints.get_mut(&endpoint_id) else {
                 return Err(ApiError::not_found(format!("endpoint {endpoint_id:?} is not registered")));
             };
@@ -92,11 +86,7 @@ async fn heartbeat(
 }
 
 /// `POST /{tenant}/_emulator/approvals`.
-async fn seed_approval(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    body: Body,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn seed_approval(tenant: Tenant, body: Body) -> StatusAnswer {
     let body = match body.0 {
         Value::Null => serde_json::Map::new(),
         other => Body(other).into_object()?,
@@ -123,9 +113,8 @@ async fn seed_approval(
         updated_at: created_at.clone(),
         created_at,
     };
-    let rendered = app
-        .store()
-        .mutate(&tenant, move |t| {
+    let rendered = tenant
+        .mutate(move |t| {
             if t.approvals.iter().any(|a| a.approval_id == row.approval_id) {
                 return Err(ApiError::conflict(
                     "approval_exists",
@@ -141,11 +130,7 @@ async fn seed_approval(
 }
 
 /// `POST /{tenant}/_emulator/policy-change-artifacts`.
-async fn seed_artifact(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    body: Body,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn seed_artifact(tenant: Tenant, body: Body) -> StatusAnswer {
     let body = body.into_object()?;
     let fields = Fields(&body);
     let request_id = fields.req_str("request_id")?;
@@ -155,9 +140,8 @@ async fn seed_artifact(
         fields.opt_non_empty_str("target_environment")?.unwrap_or_else(|| DEFAULT_TARGET_ENVIRONMENT.to_owned());
     let owner = fields.opt_non_empty_str("owner")?;
     let artifact_id = clock::new_id("art_")?;
-    let rendered = app
-        .store()
-        .mutate(&tenant, move |t| {
+    let rendered = tenant
+        .mutate(move |t| {
             if t.policy_change_artifacts.iter().any(|a| a.request_id == request_id) {
                 return Err(ApiError::conflict(
                     "policy_change_artifact_exists",
@@ -191,11 +175,7 @@ async fn seed_artifact(
 }
 
 /// `POST /{tenant}/_emulator/mcp-calls`.
-async fn seed_mcp_calls(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    body: Body,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn seed_mcp_calls(tenant: Tenant, body: Body) -> StatusAnswer {
     let body = body.into_object()?;
     let fields = Fields(&body);
     let call = McpCall {
@@ -214,8 +194,8 @@ async fn seed_mcp_calls(
         "calls": call.calls,
         "observed_at": call.observed_at,
     });
-    app.store()
-        .mutate(&tenant, move |t| {
+    tenant
+        .mutate(move |t| {
             t.mcp_calls.push(call);
             Ok(())
         })
@@ -224,20 +204,13 @@ async fn seed_mcp_calls(
 }
 
 /// `GET /{tenant}/_emulator/switches`.
-async fn read_switches(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-) -> Json<Value> {
-    let status = app.store().read(&tenant, |t| t.emulator.evidence_backfill_primary_status).await;
+async fn read_switches(tenant: Tenant) -> Json<Value> {
+    let status = tenant.read(|t| t.emulator.evidence_backfill_primary_status).await;
     Json(json!({ "evidence_backfill_primary_status": status }))
 }
 
 /// `PUT /{tenant}/_emulator/switches`: sets the switches the body names; others are kept.
-async fn write_switches(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    body: Body,
-) -> Result<Json<Value>, ApiError> {
+async fn write_switches(tenant: Tenant, body: Body) -> Answer {
     let body = body.into_object()?;
     let change = match body.get("evidence_backfill_primary_status") {
         None => None,
@@ -246,9 +219,8 @@ async fn write_switches(
         Some(Value::Number(n)) if n.as_u64() == Some(405) => Some(Some(405)),
         Some(_) => return Err(ApiError::invalid("`evidence_backfill_primary_status` must be null, 404 or 405")),
     };
-    let status = app
-        .store()
-        .mutate(&tenant, move |t| {
+    let status = tenant
+        .mutate(move |t| {
             if let Some(status) = change {
                 t.emulator.get_mut().evidence_backfill_primary_status = status;
             }

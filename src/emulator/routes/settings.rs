@@ -4,15 +4,14 @@
 //! The document is free-form: unknown keys round-trip unchanged. Five keys are secrets; they
 //! are stored apart from the document and never appear in any response.
 
-use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
-use super::{thoth, AppState, TenantPath};
+use super::{thoth, Answer, AppState, Tenant};
 use crate::emulator::clock;
 use crate::emulator::error::ApiError;
-use crate::emulator::extract::{kind, Body, PathParams};
+use crate::emulator::extract::{kind, Body};
 use crate::emulator::store::model::Settings;
 
 /// The secret keys of the settings document, as paths of nested object keys.
@@ -38,8 +37,8 @@ pub(super) fn routes() -> Router<AppState> {
 /// as an addition in a plan, and no made-up server default (such as a derived
 /// `regulatory_regimes`) leaks into the next read-modify-write PUT. The epoch says "never
 /// written" and keeps the document identical across restarts.
-async fn read(State(app): State<AppState>, PathParams(TenantPath { tenant }): PathParams<TenantPath>) -> Json<Value> {
-    Json(app.store().read(&tenant, |t| render(&t.settings)).await)
+async fn read(tenant: Tenant) -> Json<Value> {
+    Json(tenant.read(|t| render(&t.settings)).await)
 }
 
 /// `PUT T/settings`: replaces the document with the body and returns the whole document.
@@ -50,11 +49,7 @@ async fn read(State(app): State<AppState>, PathParams(TenantPath { tenant }): Pa
 /// read-modify-write (which every client does) would otherwise wipe them on every PUT. This
 /// holds even when the whole section (say `webhook`) is absent. `updated_at` in the body is
 /// ignored; the server sets it.
-async fn replace(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    body: Body,
-) -> Result<Json<Value>, ApiError> {
+async fn replace(tenant: Tenant, body: Body) -> Answer {
     let mut document = body.into_object()?;
     document.shift_remove("updated_at");
     let mut secret_changes = Vec::new();
@@ -69,9 +64,8 @@ async fn replace(
             }
         }
     }
-    let rendered = app
-        .store()
-        .mutate(&tenant, move |t| {
+    let rendered = tenant
+        .mutate(move |t| {
             let settings = t.settings.get_mut();
             for (key, secret) in secret_changes {
                 match secret {
@@ -94,14 +88,9 @@ async fn replace(
 /// No network traffic is sent. A webhook that is enabled and has a non-blank `url` is
 /// "delivered" with HTTP 200; otherwise the answer is 409 `webhook_not_configured` (the status
 /// is UNSURE in `govapi.md` §1.7; 409 says "the tenant's state does not allow this").
-async fn test_webhook(
-    State(app): State<AppState>,
-    PathParams(TenantPath { tenant }): PathParams<TenantPath>,
-    _body: Body,
-) -> Result<Json<Value>, ApiError> {
-    let configured = app
-        .store()
-        .read(&tenant, |t| {
+async fn test_webhook(tenant: Tenant, _body: Body) -> Answer {
+    let configured = tenant
+        .read(|t| {
             let webhook = t.settings.document.get("webhook");
             let enabled = webhook.and_then(|w| w.get("enabled")) == Some(&Value::Bool(true));
             let has_url =
