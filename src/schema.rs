@@ -261,6 +261,10 @@ pub struct Attribute {
     /// (`{}` or `[]`), as the provider's JSON helpers read blank text, rather than refused.
     #[serde(default)]
     pub blank_as_empty: bool,
+    /// A blank value is sent as the attribute's `default`, as the provider sends the default
+    /// for blank text (an artifact's `apply_channel`).
+    #[serde(default)]
+    pub blank_as_default: bool,
     /// A change forces the object to be replaced.
     #[serde(default)]
     pub replace: bool,

@@ -144,6 +144,15 @@ fn lower_value(
                 other => format!("write a {} value", other.describe()),
             })
     })?;
+    // Trimmed attributes are checked as they are sent; a blank one may stand for its default.
+    let value = match value {
+        Value::String(s) if attr.trim && s.trim().len() != s.len() => Value::String(s.trim().to_owned()),
+        other => other,
+    };
+    let value = match (&value, &attr.default) {
+        (Value::String(s), Some(default)) if attr.blank_as_default && s.trim().is_empty() => Value::from_json(default),
+        _ => value,
+    };
     let mut warnings = Vec::new();
     if let (Some(allowed), Value::String(s)) = (&attr.allowed, &value) {
         if !allowed.values.iter().any(|v| v == s) {

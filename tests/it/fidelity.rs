@@ -51,14 +51,21 @@ fn blank_optional_json_attributes_are_left_out_and_converge() {
     assert!(refused.stderr.contains("invalid JSON in `policy_json`"), "{}", refused.stderr);
 }
 
-/// Where the provider reads blank JSON text as the empty document and sends that, thoth does
-/// too, instead of refusing what the provider accepts.
+/// Where the provider reads blank JSON text as the empty document, sends the default for a
+/// blank value or trims one, thoth does too, instead of refusing what the provider accepts.
 #[test]
 fn blank_json_the_provider_sends_as_an_empty_document_is_sent_so_and_converges() {
     let t = tenant(
-        "resource \"thoth_governance_settings\" \"g\" {\n  compliance_profile               = \"soc2\"\n  secret_broker_auth_bindings_json = \"\"\n}\n\nresource \"thoth_policy_exception\" \"x\" {\n  request_id             = \"exc-blank\"\n  violation_id           = \"vio-1\"\n  agent_id               = \"agent-1\"\n  tool_name              = \"figma.export\"\n  requested_by           = \"ana@example.com\"\n  business_justification = \"Evidence packs.\"\n  frequency_estimate     = \"weekly\"\n  data_sensitivity       = \"internal\"\n}\n\nresource \"thoth_policy_exception_review\" \"x\" {\n  request_id         = thoth_policy_exception.x.request_id\n  review_decision    = \"approve\"\n  reviewed_by        = \"security@example.com\"\n  policy_change_json = \" \"\n}\n",
+        "resource \"thoth_governance_settings\" \"g\" {\n  compliance_profile               = \"soc2\"\n  secret_broker_auth_bindings_json = \"\"\n}\n\nresource \"thoth_policy_exception\" \"x\" {\n  request_id             = \"exc-blank\"\n  violation_id           = \"vio-1\"\n  agent_id               = \"agent-1\"\n  tool_name              = \"figma.export\"\n  requested_by           = \"ana@example.com\"\n  business_justification = \"Evidence packs.\"\n  frequency_estimate     = \"weekly\"\n  data_sensitivity       = \"internal\"\n}\n\nresource \"thoth_policy_exception_review\" \"x\" {\n  request_id         = thoth_policy_exception.x.request_id\n  review_decision    = \"approve\"\n  reviewed_by        = \"security@example.com\"\n  policy_change_json = \" \"\n}\n\nresource \"thoth_policy_change_artifact_apply\" \"x\" {\n  request_id    = thoth_policy_exception_review.x.request_id\n  applied_by    = \"security@example.com\"\n  apply_channel = \"\"\n  policy_format = \" rego \"\n}\n",
     );
     t.run_with(APPLY, &[]).expect_code(0);
+    // A blank channel is sent as the default, and formats are sent trimmed, as the provider does.
+    let artifact = t.emulator.get("policy-change-artifacts/exc-blank");
+    assert_eq!(
+        (artifact["apply_channel"].as_str(), artifact["policy_format"].as_str()),
+        (Some("govapi"), Some("rego")),
+        "{artifact}"
+    );
     let settings = t.emulator.get("settings");
     assert_eq!(settings["secret_broker"]["auth_bindings"], serde_json::json!([]), "{settings}");
     let exception = t.emulator.get("policy-exceptions/exc-blank");
