@@ -1030,14 +1030,22 @@ fn record(
     ResourceState { id, attributes, secret_digests, prevent_destroy: change.prevent_destroy, dependencies: Vec::new() }
 }
 
-/// The upsert that "deletes" an object: its key, the recorded values of its required
-/// attributes (the API validates them on every upsert), and the disabling patch.
+/// The upsert that "deletes" an object: its key, the recorded values of what it was
+/// configured with (the API validates the required ones on every upsert, and the provider
+/// re-sends the others, so that disabling an object changes nothing else of it), and the
+/// disabling patch. Secrets are not recorded, so they are not re-sent.
 fn soft_delete_body(rt: &ResourceType, prior: &ResourceState) -> Map<String, Json> {
     let mut body = Map::new();
     let recorded: VecMap<String, Value> = rt
         .attributes
         .iter()
-        .filter(|(_, a)| a.mode == crate::schema::AttrMode::Required && a.encoding != Encoding::JsonMergeTopLevel)
+        .filter(|(_, a)| {
+            a.is_settable()
+                && !a.sensitive
+                && a.location == crate::schema::Location::Body
+                && a.each.is_none()
+                && a.encoding != Encoding::JsonMergeTopLevel
+        })
         .filter_map(|(n, _)| prior.attributes.get(n).map(|j| (n.clone(), Value::from_json(j))))
         .collect();
     write_values(rt, &recorded, &mut body);
@@ -1052,4 +1060,48 @@ fn soft_delete_body(rt: &ResourceType, prior: &ResourceState) -> Map<String, Jso
         }
     }
     body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::soft_delete_body;
+    use crate::schema::Schema;
+    use crate::state::ResourceState;
+    use serde_json::json;
+
+    /// A soft delete re-sends what the object was configured with, as the provider does, so
+    /// that a server which replaces what an upsert leaves out changes nothing else of it.
+    #[test]
+    fn a_soft_delete_re_sends_the_recorded_configuration() {
+        let rt = Schema::get().resource("thoth_browser_policy").expect("the browser policy type");
+        let prior = ResourceState {
+            id: "pol_1".to_owned(),
+            attributes: [
+                ("name", json!("p")),
+                ("provider_name", json!("chrome")),
+                ("enforcement_mode", json!("monitor")),
+                ("policy_json", json!("{\"block_uploads\":true}")),
+                ("metadata_json", json!("{\"owner\":\"secops\"}")),
+                ("compiled_policy_json", json!("{\"compiled\":1}")),
+                ("created_at", json!("2026-12-01T00:00:00Z")),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+            ..ResourceState::default()
+        };
+        let body = serde_json::Value::Object(soft_delete_body(rt, &prior));
+        assert_eq!(
+            body,
+            json!({
+                "policy_id": "pol_1",
+                "name": "p",
+                "provider": "chrome",
+                "enforcement_mode": "monitor",
+                "policy": { "block_uploads": true },
+                "metadata": { "owner": "secops" },
+                "active": false,
+            })
+        );
+    }
 }
