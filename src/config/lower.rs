@@ -144,15 +144,8 @@ fn lower_value(
                 other => format!("write a {} value", other.describe()),
             })
     })?;
-    // Trimmed attributes are checked as they are sent; a blank one may stand for its default.
-    let value = match value {
-        Value::String(s) if attr.trim && s.trim().len() != s.len() => Value::String(s.trim().to_owned()),
-        other => other,
-    };
-    let value = match (&value, &attr.default) {
-        (Value::String(s), Some(default)) if attr.blank_as_default && s.trim().is_empty() => Value::from_json(default),
-        _ => value,
-    };
+    // Values are checked as they are sent.
+    let value = as_sent(attr, value);
     let mut warnings = Vec::new();
     if let (Some(allowed), Value::String(s)) = (&attr.allowed, &value) {
         if !allowed.values.iter().any(|v| v == s) {
@@ -174,12 +167,6 @@ fn lower_value(
             );
         }
     }
-    let value = match value {
-        Value::String(s) if attr.blank_as_empty && s.trim().is_empty() => {
-            Value::String(if attr.encoding == Encoding::JsonArrayOfObjects { "[]" } else { "{}" }.to_owned())
-        }
-        other => other,
-    };
     // A blank optional JSON attribute is left out of the request, as the provider leaves it
     // out, so there is nothing to parse; a blank required one is still an error.
     let omitted = attr.omits(&value) && attr.mode != crate::schema::AttrMode::Required;
@@ -194,6 +181,25 @@ fn lower_value(
         }
     }
     Ok((normalise(attr, value), warnings))
+}
+
+/// A string as the provider sends it: trimmed where it trims, and a blank one as the default or
+/// as the empty document where the descriptor says the provider sends those.
+fn as_sent(attr: &Attribute, value: Value) -> Value {
+    let Value::String(s) = value else { return value };
+    if s.trim().is_empty() {
+        if let (true, Some(default)) = (attr.blank_as_default, &attr.default) {
+            return Value::from_json(default);
+        }
+        if attr.blank_as_empty {
+            return Value::String(if attr.encoding == Encoding::JsonArrayOfObjects { "[]" } else { "{}" }.to_owned());
+        }
+    }
+    if attr.trim && s.trim().len() != s.len() {
+        Value::String(s.trim().to_owned())
+    } else {
+        Value::String(s)
+    }
 }
 
 fn check_encoding(encoding: Encoding, text: &str) -> Result<(), String> {
