@@ -185,6 +185,12 @@ pub const MAX_IN_FLIGHT: usize = 64;
 /// The longest `Retry-After` honoured; a larger value is capped.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
+/// Throttled answers waited out beyond the attempts of the retry schedule. The provider counts
+/// a 429 as a failed attempt (`govapi.md` §1.5) and gives up after four in a row; a 429 is a
+/// refusal before anything was done, so thoth waits it out, up to this many times per call,
+/// rather than fail a change because the control plane asked it to slow down.
+const THROTTLED_RETRIES: u32 = 8;
+
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client").field("base", &self.base).field("tenant", &self.tenant).finish_non_exhaustive()
@@ -316,7 +322,7 @@ impl Client {
         query.sort_unstable();
         let attempts = self.retry.attempts.max(1);
         let repeatable = idempotent != Idempotent::No;
-        let mut attempt = 0;
+        let (mut attempt, mut throttled) = (0, 0);
         loop {
             attempt += 1;
             self.respect_pause().await;
@@ -405,6 +411,12 @@ impl Client {
             };
             drop(permit);
             match outcome {
+                (ApiError::Status { status: 429, .. }, _) if throttled < THROTTLED_RETRIES => {
+                    throttled += 1;
+                    attempt -= 1;
+                    tokio::time::sleep(retry_after.unwrap_or_else(|| self.retry.delay(throttled)).min(MAX_RETRY_AFTER))
+                        .await;
+                }
                 (_, true) if attempt < attempts => {
                     tokio::time::sleep(
                         retry_after.unwrap_or_default().max(self.retry.delay(attempt)).min(MAX_RETRY_AFTER),

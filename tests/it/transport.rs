@@ -369,6 +369,25 @@ fn odd_retry_after_values_neither_stall_nor_stop_the_retries() {
     assert_eq!(requests.len(), 4, "{requests:#?}");
 }
 
+/// Throttling is waited out beyond the four attempts of the retry schedule: a 429 is a refusal
+/// before anything was done, not a failure of the call.
+#[test]
+fn throttled_answers_do_not_use_up_the_attempts_of_a_call() {
+    let dir = config("transport");
+    let throttled =
+        "HTTP/1.1 429 Slow\r\nRetry-After: 0\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".to_owned();
+    let unavailable = "HTTP/1.1 503 Busy\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".to_owned();
+    let ok = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+        .to_owned();
+    let mut replies = vec![throttled.clone(); 5];
+    replies.extend([unavailable.clone(), throttled, unavailable.clone(), unavailable, ok]);
+    let server = Recorder::raw(replies);
+    // The plan's outcome first: without every reply taken, the recorder never returns.
+    plan_against(&dir, &server.url, &[]).expect_code(0);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 10, "{requests:#?}");
+}
+
 /// Runs openssl with these arguments in `dir`.
 fn openssl(dir: &std::path::Path, args: &[&str]) {
     let out = std::process::Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
