@@ -128,9 +128,7 @@ async fn plan_with(
     if !selection.targets.is_empty() && selection.stage.is_none() {
         err("warning: `--target` is in effect: the plan covers only the targets and what they depend on, and may leave the tenant unlike the configuration\n");
     }
-    let started = std::time::Instant::now();
     let planned = session::make_plan(conf, session, store, &selection).await;
-    tracing::debug!(elapsed_ms = started.elapsed().as_millis(), "plan made");
     if let Some(lock) = lock {
         lock.release().await;
     }

@@ -533,6 +533,7 @@ pub(super) async fn make_plan_importing(
             targets
         }
     };
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis(), "state read");
     let (mut snapshot, refresh) = if selection.no_refresh {
         // Imports read the object they adopt; state-only planning has nothing to adopt it from.
         if let Some(t) = targets.first() {
@@ -544,7 +545,6 @@ pub(super) async fn make_plan_importing(
         }
         (remote::Snapshot::from_state(&state), plan::RefreshCost::default())
     } else {
-        tracing::debug!(elapsed_ms = started.elapsed().as_millis(), "state read");
         read_tenant(conf, session, &state, &targets).await?
     };
     tracing::debug!(elapsed_ms = started.elapsed().as_millis(), "tenant read");
@@ -565,7 +565,6 @@ pub(super) async fn make_plan_importing(
         })
     };
     let mut plan = build(&state, &adopted).ok()?;
-    tracing::debug!(elapsed_ms = started.elapsed().as_millis(), "changes planned");
     // A block renamed without a `moved` block: planned again as the move it is.
     let implicit = plan::moves::implicit(&plan.changes);
     if !implicit.is_empty() {
@@ -585,5 +584,6 @@ pub(super) async fn make_plan_importing(
             plan::rollout::gates(view, decl, &checks, crate::state::now_unix());
         }
     }
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis(), "changes planned");
     Some(Planned { plan, state, snapshot, journaled: journaled.any, journal_digest: journaled.digest })
 }

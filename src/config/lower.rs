@@ -282,9 +282,6 @@ pub(super) fn convert(ty: ValueType, value: Value) -> Result<Value, String> {
 fn normalise(attr: &Attribute, value: Value) -> Value {
     match value {
         Value::String(mut s) => {
-            if attr.trim {
-                s = s.trim().to_owned();
-            }
             if attr.uppercase {
                 s = s.to_uppercase();
             }

@@ -2,6 +2,7 @@
 //! computed attributes taken from the answer, its rows (filtered client-side where the
 //! descriptor says so), their count or the whole answer.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value as Json};
@@ -68,9 +69,9 @@ async fn read_now(
         }
         let Some(path) = attr.read_json.as_deref().or(attr.json.as_deref()) else { continue };
         let json = match path {
-            "#count" => Some(Json::from(rows.len())),
-            "#rows" => Some(Json::Array(rows.clone())),
-            p => read_path(&answer, p).map(std::borrow::Cow::into_owned),
+            "#count" => Some(Cow::Owned(Json::from(rows.len()))),
+            "#rows" => Some(Cow::Owned(Json::Array(rows.clone()))),
+            p => read_path(&answer, p),
         };
         if let Some(v) = json.as_ref().and_then(|j| from_wire(attr, j)) {
             out.insert(name.clone(), v);

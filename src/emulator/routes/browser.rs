@@ -52,7 +52,7 @@ async fn upsert_provider(tenant: Tenant, body: Body) -> Answer {
     let status = fields.opt_enum("status", PROVIDER_STATUSES)?;
     let last_error = fields.opt_str("last_error")?;
     let config = fields.opt_object("config")?;
-    let guesses = tenant.app().injector().guesses();
+    let guesses = tenant.guesses();
     let row = tenant
         .mutate(move |t| {
             let now = clock::now();
@@ -123,7 +123,7 @@ async fn upsert_policy(tenant: Tenant, body: Body) -> Answer {
     let active = fields.opt_bool("active")?.unwrap_or(true);
     let version = fields.opt_u64("version")?;
     let metadata = fields.opt_object("metadata")?;
-    let guesses = tenant.app().injector().guesses();
+    let guesses = tenant.guesses();
     let created_by = fields.opt_non_empty_str("created_by")?;
     let updated_by = fields.opt_non_empty_str("updated_by")?;
     let policy_id = match policy_id {
@@ -224,7 +224,7 @@ async fn upsert_enrollment(tenant: Tenant, body: Body) -> Answer {
         }
     }
     let metadata = fields.opt_object("metadata")?;
-    let guesses = tenant.app().injector().guesses();
+    let guesses = tenant.guesses();
     let enrollment_id = match enrollment_id {
         Some(id) => id,
         None => clock::new_id("enr_")?,

@@ -87,7 +87,7 @@ async fn create(tenant: Tenant, body: Body) -> StatusAnswer {
     let fields = Fields(&body);
     let vendor_id = fields.req_str("vendor_id")?;
     let mut input = VendorInput::parse(&fields)?;
-    if tenant.app().injector().guesses() {
+    if tenant.guesses() {
         input.host_patterns.sort();
         input.host_patterns.dedup();
     }
@@ -143,7 +143,7 @@ async fn update(tenant: Tenant, PathParams(VendorPath { vendor_id }): PathParams
         }
     }
     let mut input = VendorInput::parse(&fields)?;
-    if tenant.app().injector().guesses() {
+    if tenant.guesses() {
         input.host_patterns.sort();
         input.host_patterns.dedup();
     }

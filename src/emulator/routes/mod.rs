@@ -109,9 +109,7 @@ pub(crate) type Answer = Result<Json<Value>, ApiError>;
 pub(crate) type StatusAnswer = Result<(StatusCode, Json<Value>), ApiError>;
 
 /// The tenant a request addresses, with the emulator's state: what every handler that touches
-/// data starts from. Each handler is the same three steps: its extractors read and validate
-/// the request (`Tenant`, `PathParams`, `QueryParams`, `Body`), one `read` or `mutate` runs on
-/// the tenant's data, and the handler answers with the JSON it rendered (or an `ApiError`).
+/// data starts from.
 pub(crate) struct Tenant {
     app: AppState,
     id: String,
@@ -123,9 +121,10 @@ impl Tenant {
         &self.id
     }
 
-    /// The emulator's state, for what is not the tenant's data (the fault injector's mode).
-    pub(crate) fn app(&self) -> &AppState {
-        &self.app
+    /// Whether this emulator answers with the guesses of `--guesses` (values the request did
+    /// not hold).
+    pub(crate) fn guesses(&self) -> bool {
+        self.app.injector().guesses()
     }
 
     /// Runs `f` on the tenant's data; a tenant never written reads as empty.
