@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::Mutex;
 
 use crate::config::{
     self, CheckKind, CheckResult, CheckStatus, Condition, Desired, Evaluator, Expansion, InstanceBinding, Module,
@@ -15,7 +16,7 @@ use crate::config::{
 };
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::graph::{self, Graph};
-use crate::model::{module_path_text, Address, InstanceKey, Mode, ModuleStep, Span, Value};
+use crate::model::{module_path_text, Address, InstanceKey, Mode, ModuleStep, NameMap, Span, Value};
 use crate::schema::{AttrMode, Schema};
 use crate::state::{ResourceState, State};
 use crate::vecmap::VecMap;
@@ -29,6 +30,22 @@ pub struct Configuration {
     pub variables: BTreeMap<String, (Value, bool)>,
     /// The selected workspace, for `terraform.workspace`.
     pub workspace: String,
+    /// Managed resource instances of the root module whose values depend on no resource or
+    /// data source, as the offline check lowered them: they lower the same in every walk, so
+    /// planning takes them from here instead of evaluating them again. Empty unless the
+    /// configuration was loaded for a plan.
+    pub settled: Mutex<NameMap<Address, Desired>>,
+}
+
+/// What a walk does with `Configuration::settled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// Keep what it lowers there (the offline check of a configuration loaded for a plan).
+    Keep,
+    /// Take from there what is there instead of lowering it (planning).
+    Take,
+    /// Neither.
+    Ignore,
 }
 
 /// Reads data sources for a walk.
@@ -49,8 +66,14 @@ impl DataReader for Offline {
 /// Loads the directory, resolves variables, builds the graph and evaluates everything
 /// offline, collecting every diagnostic on the way.
 /// A Terraform Stack is loaded for one deployment (`deployment`), whose inputs set the
-/// stack's variables.
-pub fn load(dir: &Path, inputs: &VarInputs, workspace: &str, deployment: Option<&str>) -> (Configuration, Diagnostics) {
+/// stack's variables. `for_plan` keeps the settled resources for planning.
+pub fn load(
+    dir: &Path,
+    inputs: &VarInputs,
+    workspace: &str,
+    deployment: Option<&str>,
+    for_plan: bool,
+) -> (Configuration, Diagnostics) {
     let started = std::time::Instant::now();
     let (mut module, mut diags, inputs) = match deployment {
         None => {
@@ -62,19 +85,26 @@ pub fn load(dir: &Path, inputs: &VarInputs, workspace: &str, deployment: Option<
             (module, diags, std::borrow::Cow::Owned(VarInputs { values, ..inputs.clone() }))
         }
     };
-    tracing::debug!(elapsed_ms = started.elapsed().as_millis(), files = module.files.len(), "configuration read");
+    crate::phase::done(started, "configuration read");
     let (variables, var_diags) = config::resolve_variables(&mut module, &inputs);
     diags.extend(var_diags);
     let (graph, graph_diags) = graph::build(&module);
     diags.extend(graph_diags);
     diags.extend(crate::plan::rollout::check(&module));
-    tracing::debug!(elapsed_ms = started.elapsed().as_millis(), nodes = graph.order.len(), "graph built");
-    let conf = Configuration { module, graph, variables, workspace: workspace.to_owned() };
+    crate::phase::done(started, "graph built");
+    let conf = Configuration {
+        module,
+        graph,
+        variables,
+        workspace: workspace.to_owned(),
+        settled: Mutex::default(),
+    };
     // A cycle leaves no order to evaluate in; anything else still gets evaluated so that its
     // problems are reported in the same run.
     if conf.graph.complete {
         // Evaluation keeps the values of referenced resources only; the others need none.
-        let ev = walk(&conf, &mut diags, None, |_, decl, desired, _| {
+        let settled = if for_plan { Settled::Keep } else { Settled::Ignore };
+        let ev = walk(&conf, &mut diags, None, settled, |_, decl, desired, _| {
             if conf.graph.referenced.contains(&decl.address) {
                 offline_values(desired)
             } else {
@@ -83,7 +113,7 @@ pub fn load(dir: &Path, inputs: &VarInputs, workspace: &str, deployment: Option<
         });
         outputs(&ev, &mut diags);
     }
-    tracing::debug!(elapsed_ms = started.elapsed().as_millis(), "configuration evaluated");
+    crate::phase::done(started, "configuration evaluated");
     (conf, diags)
 }
 
@@ -140,6 +170,7 @@ pub fn walk<'m>(
     conf: &'m Configuration,
     diags: &mut Diagnostics,
     only: Option<&BTreeSet<Address>>,
+    settled: Settled,
     mut on_resource: impl FnMut(&Evaluator<'_>, &ResourceDecl, &Desired, BTreeSet<Address>) -> ResourceValues,
 ) -> Evaluator<'m> {
     let module = &conf.module;
@@ -249,7 +280,7 @@ pub fn walk<'m>(
                 let decl = &module.resources[block];
                 for inst in instances[decl.scope.0 as usize].clone() {
                     ev.scope = inst;
-                    resource(&mut ev, conf, &instances, decl, diags, record, &mut on_resource);
+                    resource(&mut ev, conf, &instances, decl, diags, (record, settled), &mut on_resource);
                 }
             }
         }
@@ -267,7 +298,7 @@ fn resource(
     instances: &[Vec<Vec<ModuleStep>>],
     decl: &ResourceDecl,
     diags: &mut Diagnostics,
-    record: bool,
+    (record, settled): (bool, Settled),
     on_resource: &mut impl FnMut(&Evaluator<'_>, &ResourceDecl, &Desired, BTreeSet<Address>) -> ResourceValues,
 ) {
     let block = decl.address.in_module(&ev.scope);
@@ -305,12 +336,28 @@ fn resource(
         ),
     };
     let referenced = conf.graph.referenced.contains(&decl.address);
+    // Values that depend on nothing remote are the same in every walk.
+    let settles = settled != Settled::Ignore
+        && decl.scope == ROOT
+        && decl.address.mode == Mode::Managed
+        && conf.graph.resource_deps.get(&decl.address).is_none_or(BTreeSet::is_empty);
+    let mut cache = conf.settled.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     for binding in bindings {
         let key = binding.as_ref().map(|b| b.key.clone());
         ev.instance = binding;
         let address = block.with_key(key.clone());
-        let values = match config::lower_resource(ev, decl, key, diags) {
-            Some(desired) => on_resource(ev, decl, &desired, deps.clone()),
+        let lowered = match settled {
+            Settled::Take if settles => cache.remove(&address),
+            _ => None,
+        };
+        let values = match lowered.or_else(|| config::lower_resource(ev, decl, key, diags)) {
+            Some(desired) => {
+                let values = on_resource(ev, decl, &desired, deps.clone());
+                if settles && settled == Settled::Keep {
+                    cache.insert(address.clone(), desired);
+                }
+                values
+            }
             None => unknown_values(&address),
         };
         let lifecycle = &decl.lifecycle;
@@ -573,7 +620,7 @@ impl crate::apply::Resolver for Reevaluate<'_> {
                 pending.extend(self.conf.graph.resource_deps.get(&block).into_iter().flatten().cloned());
             }
         }
-        walk(self.conf, &mut diags, Some(&needed), |_, _, desired, _| {
+        walk(self.conf, &mut diags, Some(&needed), Settled::Ignore, |_, _, desired, _| {
             if &desired.address == address {
                 target = Some(desired.values.clone());
             }
@@ -618,7 +665,7 @@ pub fn applied_outputs(
             Some((c.address.clone(), values))
         })
         .collect();
-    let mut ev = walk(conf, &mut diags, None, |_, _, desired, _| {
+    let mut ev = walk(conf, &mut diags, None, Settled::Ignore, |_, _, desired, _| {
         if desired.address.mode == Mode::Data {
             if let Some(Ok(values)) = data.read(desired) {
                 return values;
@@ -637,7 +684,7 @@ pub fn applied_outputs(
 /// apply left them) and data sources read now: what `thoth verify` reports.
 pub fn recorded_checks(conf: &Configuration, state: &State, tenant: &str, data: &dyn DataReader) -> Vec<CheckResult> {
     let mut diags = Diagnostics::default();
-    let mut ev = walk(conf, &mut diags, None, |_, _, desired, _| {
+    let mut ev = walk(conf, &mut diags, None, Settled::Ignore, |_, _, desired, _| {
         if desired.address.mode == Mode::Data {
             if let Some(Ok(values)) = data.read(desired) {
                 return values;
@@ -649,4 +696,87 @@ pub fn recorded_checks(conf: &Configuration, state: &State, tenant: &str, data: 
         }
     });
     std::mem::take(&mut ev.checks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{load, walk, Settled};
+    use crate::config::VarInputs;
+    use crate::diag::Diagnostics;
+    use crate::model::{Address, Value};
+    use crate::vecmap::VecMap;
+
+    const CONFIG: &str = r#"
+variable "region" {
+  default = "eu-west-1"
+}
+
+locals {
+  status = "active"
+}
+
+resource "thoth_fleet" "eu" {
+  name          = "EU laptops"
+  region        = var.region
+  status        = local.status
+  provider_name = "jamf"
+}
+
+resource "thoth_endpoint" "laptop" {
+  count         = 2
+  endpoint_id   = "ep-laptop-${count.index}"
+  hostname      = "laptop-${count.index}.example.com"
+  environment   = "prod"
+  enrollment    = "jamf"
+  fleet_id      = thoth_fleet.eu.fleet_id
+}
+
+resource "thoth_endpoint" "kiosk" {
+  for_each    = toset(["a", "b"])
+  endpoint_id = "ep-kiosk-${each.key}"
+  hostname    = "kiosk-${each.key}.example.com"
+  environment = var.region
+  enrollment  = "jamf"
+}
+"#;
+
+    fn dir() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("thoth-settled-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        std::fs::write(dir.join("main.tf"), CONFIG).expect("write the configuration");
+        dir
+    }
+
+    /// What a walk hands each resource instance, by address.
+    fn lowered(conf: &super::Configuration, settled: Settled) -> Vec<(Address, VecMap<String, Value>)> {
+        let mut seen = Vec::new();
+        let mut diags = Diagnostics::default();
+        walk(conf, &mut diags, None, settled, |_, _, desired, _| {
+            seen.push((desired.address.clone(), desired.values.clone()));
+            super::offline_values(desired)
+        });
+        assert!(!diags.has_errors(), "{diags:?}");
+        seen
+    }
+
+    #[test]
+    fn resources_that_depend_on_nothing_remote_are_lowered_once_for_a_plan() {
+        let dir = dir();
+        let (conf, diags) = load(&dir, &VarInputs::default(), "default", None, true);
+        assert!(!diags.has_errors(), "{diags:?}");
+        let mut kept: Vec<String> =
+            conf.settled.lock().expect("settled").keys().map(ToString::to_string).collect();
+        kept.sort();
+        // The laptops refer to the fleet's id, which only the tenant knows.
+        assert_eq!(kept, ["thoth_endpoint.kiosk[\"a\"]", "thoth_endpoint.kiosk[\"b\"]", "thoth_fleet.eu"]);
+        // Taken instead of lowered, they are what lowering them again gives.
+        let taken = lowered(&conf, Settled::Take);
+        assert!(conf.settled.lock().expect("settled").is_empty());
+        assert_eq!(taken, lowered(&conf, Settled::Ignore));
+        assert_eq!(taken.len(), 5);
+
+        let (conf, _) = load(&dir, &VarInputs::default(), "default", None, false);
+        assert!(conf.settled.lock().expect("settled").is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -18,6 +18,7 @@ pub mod files;
 pub mod fmt;
 pub mod graph;
 pub mod model;
+pub mod phase;
 pub mod plan;
 pub mod planfile;
 pub mod redact;

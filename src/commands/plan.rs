@@ -12,7 +12,10 @@ pub(super) async fn run(args: &PlanArgs) -> u8 {
     if args.json {
         stream::start();
     }
-    let Some(mut conf) = session::load(&args.vars) else { return ERROR };
+    let Some(conf) = session::load(&args.vars) else { return ERROR };
+    // The process ends after the plan: freeing a configuration of thousands of resources (and
+    // the plan made from it) takes longer than the system takes to reclaim the memory.
+    let mut conf = std::mem::ManuallyDrop::new(conf);
     let Some(session) = session::connect(&args.connection, &conf).await else { return ERROR };
     let tenant = session.client.tenant().to_owned();
     let code = match session::open_store(&conf.module, &args.connection.target, Some(tenant), &conf.workspace).await {
@@ -21,7 +24,7 @@ pub(super) async fn run(args: &PlanArgs) -> u8 {
             // The configuration now holds the generated blocks: plan it.
             Ok(true) => match session::load(&args.vars) {
                 Some(reloaded) => {
-                    conf = reloaded;
+                    *conf = reloaded;
                     plan_with(args, &conf, &session, &store).await
                 }
                 None => ERROR,
@@ -133,6 +136,7 @@ async fn plan_with(
         lock.release().await;
     }
     let Some(planned) = planned else { return ERROR };
+    let planned = std::mem::ManuallyDrop::new(planned);
     if let Some(file) = &args.out {
         let saved = PlanFile::new(
             conf,
@@ -162,7 +166,7 @@ async fn plan_with(
         }
         Format::Json => render::plan_json(&planned.plan),
     };
-    tracing::debug!(elapsed_ms = started.elapsed().as_millis(), changes = planned.plan.changes.len(), "plan rendered");
+    crate::phase::done(started, "plan rendered");
     out(&text);
     if stream::on() {
         stream::emit_all(render::stream::plan_events(&planned.plan));

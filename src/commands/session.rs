@@ -49,7 +49,10 @@ pub(super) fn load_with(vars: &VarArgs, unknown_when_missing: bool) -> Option<Co
             return None;
         }
     };
-    let (conf, diags) = crate::evaluate::load(Path::new("."), &inputs, &workspace, vars.deployment.as_deref());
+    // `validate` and `graph`, which make a variable without a value unknown, plan nothing.
+    let for_plan = !unknown_when_missing;
+    let (conf, diags) =
+        crate::evaluate::load(Path::new("."), &inputs, &workspace, vars.deployment.as_deref(), for_plan);
     for (value, _) in conf.variables.values().filter(|(_, sensitive)| *sensitive) {
         redact_value(value);
     }
@@ -73,13 +76,15 @@ fn redact_value(value: &crate::model::Value) {
 /// an empty configuration otherwise (the connection then comes from flags and environment).
 pub(super) fn configuration_for_connection(vars: &VarArgs) -> Configuration {
     let inputs = inputs(vars, false);
-    let (conf, diags) = crate::evaluate::load(Path::new("."), &inputs, crate::state::backend::DEFAULT_WORKSPACE, None);
+    let (conf, diags) =
+        crate::evaluate::load(Path::new("."), &inputs, crate::state::backend::DEFAULT_WORKSPACE, None, false);
     if diags.has_errors() {
         return Configuration {
             module: crate::config::Module::default(),
             graph: crate::graph::Graph::default(),
             variables: std::collections::BTreeMap::new(),
             workspace: crate::state::backend::DEFAULT_WORKSPACE.to_owned(),
+            settled: std::sync::Mutex::default(),
         };
     }
     conf
@@ -533,7 +538,7 @@ pub(super) async fn make_plan_importing(
             targets
         }
     };
-    tracing::debug!(elapsed_ms = started.elapsed().as_millis(), "state read");
+    crate::phase::done(started, "state read");
     let (mut snapshot, refresh) = if selection.no_refresh {
         // Imports read the object they adopt; state-only planning has nothing to adopt it from.
         if let Some(t) = targets.first() {
@@ -547,7 +552,7 @@ pub(super) async fn make_plan_importing(
     } else {
         read_tenant(conf, session, &state, &targets).await?
     };
-    tracing::debug!(elapsed_ms = started.elapsed().as_millis(), "tenant read");
+    crate::phase::done(started, "tenant read");
     let imported = match plan::import::adopt(&targets, &mut state, &mut snapshot, &tenant) {
         Ok(imported) => imported,
         Err(diags) => {
@@ -584,6 +589,6 @@ pub(super) async fn make_plan_importing(
             plan::rollout::gates(view, decl, &checks, crate::state::now_unix());
         }
     }
-    tracing::debug!(elapsed_ms = started.elapsed().as_millis(), "changes planned");
+    crate::phase::done(started, "changes planned");
     Some(Planned { plan, state, snapshot, journaled: journaled.any, journal_digest: journaled.digest })
 }

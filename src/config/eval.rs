@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use hcl_edit::expr::{BinaryOperator, Expression, ObjectKey, TraversalOperator, UnaryOperator};
 use hcl_edit::template::{Directive, Element, Template};
 
-use super::{functions, Expr, Module, Node, Repetition, ResourceDecl, ScopeId};
+use super::{functions, Expr, Form, Module, Node, Repetition, ResourceDecl, ScopeId};
 use crate::diag::{did_you_mean, Diagnostic};
 use crate::model::{format_number, Address, InstanceKey, ModuleStep, NameMap, Span, Value};
 use crate::schema::Schema;
@@ -207,7 +207,7 @@ impl<'m> Evaluator<'m> {
                 .at(expr.span, "not a resource reference")
                 .help("write `thoth_fleet.prod`, `thoth_fleet.prod.name` or `thoth_fleet.all[each.key]`")
         };
-        let Expression::Traversal(t) = &expr.expr else { return Err(invalid()) };
+        let Some(Expression::Traversal(t)) = expr.syntax() else { return Err(invalid()) };
         let (Expression::Variable(root), Some(TraversalOperator::GetAttr(name))) =
             (&t.expr, t.operators.first().map(hcl_edit::Decorated::value))
         else {
@@ -252,7 +252,7 @@ impl<'m> Evaluator<'m> {
                 .at(expr.span, "not a resource address")
                 .help("write it without quotes, such as `thoth_fleet.claims`, `thoth_fleet.ring[\"eu\"]` or `module.tenant.thoth_fleet.ring`")
         };
-        let Expression::Traversal(t) = &expr.expr else { return Err(invalid()) };
+        let Some(Expression::Traversal(t)) = expr.syntax() else { return Err(invalid()) };
         let Expression::Variable(root) = &t.expr else { return Err(invalid()) };
         let sensitive = Cell::new(false);
         let mut ctx = Ctx { file: expr.span.file, bound: Vec::new(), sensitive: &sensitive, templates: 0 };
@@ -323,9 +323,13 @@ impl<'m> Evaluator<'m> {
 
     /// Evaluates an expression; the flag tells whether the value derives from a secret.
     pub fn eval(&self, expr: &Expr) -> Result<(Value, bool), Diagnostic> {
+        let tree = match &expr.form {
+            Form::Tree(tree) => tree,
+            Form::Value(value) => return Ok((value.clone(), false)),
+        };
         let sensitive = Cell::new(false);
         let mut ctx = Ctx { file: expr.span.file, bound: Vec::new(), sensitive: &sensitive, templates: 0 };
-        let value = self.expr(&mut ctx, &expr.expr)?;
+        let value = self.expr(&mut ctx, tree)?;
         Ok((value, sensitive.get()))
     }
 
@@ -1227,6 +1231,71 @@ fn undeclared<'a>(kind: &str, name: &str, span: Span, candidates: impl Iterator<
     d
 }
 
+/// The value of an expression that refers to nothing and reads nothing, when it evaluates
+/// without error; `None` for anything else, which is then evaluated where it is used (and
+/// reports its errors there).
+pub(super) fn constant(expr: &Expression, file: usize) -> Option<Value> {
+    static EMPTY: std::sync::LazyLock<Module> = std::sync::LazyLock::new(Module::default);
+    if !closed(expr) {
+        return None;
+    }
+    let ev = Evaluator::new(&EMPTY, BTreeMap::new());
+    let sensitive = Cell::new(false);
+    let mut ctx = Ctx { file, bound: Vec::new(), sensitive: &sensitive, templates: 0 };
+    let value = ev.expr(&mut ctx, expr).ok()?;
+    (!sensitive.get() && value.is_known()).then_some(value)
+}
+
+/// Whether an expression names no variable (no reference, no name a `for` binds) and calls
+/// only functions that read nothing but their arguments.
+fn closed(expr: &Expression) -> bool {
+    match expr {
+        Expression::Null(_) | Expression::Bool(_) | Expression::Number(_) | Expression::String(_) => true,
+        Expression::Variable(_) | Expression::ForExpr(_) => false,
+        Expression::Array(items) => items.iter().all(closed),
+        Expression::Object(object) => object.iter().all(|(k, v)| {
+            let key = match k {
+                ObjectKey::Ident(_) => true,
+                ObjectKey::Expression(e) => closed(e),
+            };
+            key && closed(v.expr())
+        }),
+        Expression::StringTemplate(t) => closed_elements(t.iter()),
+        Expression::HeredocTemplate(h) => closed_elements(h.template.iter()),
+        Expression::Parenthesis(p) => closed(p.inner()),
+        Expression::Conditional(c) => closed(&c.cond_expr) && closed(&c.true_expr) && closed(&c.false_expr),
+        Expression::FuncCall(call) => {
+            call.name.namespace.is_empty()
+                && functions::reads_only_arguments(call.name.name.as_str())
+                && call.args.iter().all(closed)
+        }
+        Expression::Traversal(t) => {
+            closed(&t.expr)
+                && t.operators.iter().all(|op| match op.value() {
+                    TraversalOperator::Index(e) => closed(e),
+                    _ => true,
+                })
+        }
+        Expression::UnaryOp(op) => closed(&op.expr),
+        Expression::BinaryOp(op) => closed(&op.lhs_expr) && closed(&op.rhs_expr),
+    }
+}
+
+fn closed_elements<'e>(mut elements: impl Iterator<Item = &'e Element>) -> bool {
+    elements.all(|element| match element {
+        Element::Literal(_) => true,
+        Element::Interpolation(i) => closed(&i.expr),
+        Element::Directive(d) => match &**d {
+            Directive::If(d) => {
+                closed(&d.if_expr.cond_expr)
+                    && closed_elements(d.if_expr.template.iter())
+                    && d.else_expr.as_ref().is_none_or(|e| closed_elements(e.template.iter()))
+            }
+            Directive::For(_) => false,
+        },
+    })
+}
+
 /// The nodes an expression refers to, each with the span of the reference, in the module it
 /// is written in. Names bound by `for` expressions are not references.
 pub fn references(module: &Module, expr: &Expr) -> Vec<(Node, Span)> {
@@ -1235,7 +1304,9 @@ pub fn references(module: &Module, expr: &Expr) -> Vec<(Node, Span)> {
     let at = RefsAt { module, scope, steps: &steps, file: expr.span.file };
     let mut out = Vec::new();
     let mut bound = Vec::new();
-    walk(&at, &expr.expr, &mut bound, &mut out);
+    if let Some(tree) = expr.syntax() {
+        walk(&at, tree, &mut bound, &mut out);
+    }
     out
 }
 
@@ -1394,12 +1465,19 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::Evaluator;
-    use crate::config::{Expr, Module};
+    use crate::config::{Expr, Form, Module};
     use crate::model::{Span, Value};
 
     /// Evaluates one expression with `var.secret` (sensitive) and `var.hosts` declared, and
     /// renders the value, or the error message, with `(sensitive)` when a secret was read.
     fn check(src: &str) -> String {
+        let folded = evaluate(src, true);
+        // Kept as its value or as written, an expression evaluates the same.
+        assert_eq!(folded, evaluate(src, false), "{src}");
+        folded
+    }
+
+    fn evaluate(src: &str, fold: bool) -> String {
         let module = Module { dir: std::env::temp_dir(), ..Module::default() };
         let vars: BTreeMap<String, (Value, bool)> = [
             ("secret".to_owned(), (Value::String("s3cr3t".to_owned()), true)),
@@ -1417,7 +1495,11 @@ mod tests {
             .or_default()
             .insert("profile".to_owned(), (Value::String("soc2".to_owned()), false));
         let expr = hcl_edit::parser::parse_expr(src).expect("test expression parses");
-        let expr = Expr { expr, span: Span::default(), key_span: Span::default() };
+        let expr = if fold {
+            Expr::folded(&expr, Span::default(), Span::default())
+        } else {
+            Expr::tree(expr, Span::default(), Span::default())
+        };
         match ev.eval(&expr) {
             Ok((v, tainted)) => format!("{}{}", v.to_json(), if tainted { " (sensitive)" } else { "" }),
             Err(d) => format!("error: {}", d.message),
@@ -1514,6 +1596,35 @@ mod tests {
         ];
         for (src, expected) in cases {
             assert_eq!(check(src), expected, "{src}");
+        }
+    }
+
+    #[test]
+    fn constants_are_kept_as_their_values_and_the_rest_as_written() {
+        let form = |src: &str| {
+            let expr = hcl_edit::parser::parse_expr(src).expect("test expression parses");
+            match Expr::folded(&expr, Span::default(), Span::default()).form {
+                Form::Value(v) => v.to_json().to_string(),
+                Form::Tree(_) => "written".to_owned(),
+            }
+        };
+        let cases = [
+            (r#"jsonencode({ a = [1, "x"], b = { c = null } })"#, r#""{\"a\":[1,\"x\"],\"b\":{\"c\":null}}""#),
+            (r#""${1 + 1}-${upper("x")}""#, r#""2-X""#),
+            ("<<-EOT\n  %{ if true }yes%{ endif }\n  EOT", r#""yes\n""#),
+            ("[true, 2, \"three\"][1]", "2"),
+            ("var.hosts", "written"),
+            (r#"upper(local.profile)"#, "written"),
+            ("[for h in [1, 2] : h]", "written"),
+            (r#"file("policy.rego")"#, "written"),
+            (r#"templatefile("t.tftpl", {})"#, "written"),
+            (r#"sensitive("x")"#, "written"),
+            // An error is reported where the expression is evaluated, so it is kept as written.
+            ("1 + true", "written"),
+            (r#"lenght("x")"#, "written"),
+        ];
+        for (src, expected) in cases {
+            assert_eq!(form(src), expected, "{src}");
         }
     }
 }

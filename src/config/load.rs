@@ -323,7 +323,10 @@ fn load_scope(
     names.len()
 }
 
-/// Files at least this large are parsed in parts, split between top-level blocks.
+/// Files at least twice this large are parsed in parts of about this size, split between
+/// top-level blocks. A syntax tree takes some twenty times the memory of its text, and each
+/// thread holds one at a time; a part also costs a scan of the spaces that stand in for the
+/// text before it.
 const PART_BYTES: usize = 256 * 1024;
 
 /// Parses and collects each file from `first` on as many threads as there are cores, and
@@ -349,7 +352,7 @@ fn collect_files(files: &[SourceFile], first: usize, at: At<'_>) -> Vec<(Module,
     let mut refused: Vec<(usize, (Module, Diagnostics))> = Vec::new();
     for (file, source) in files.iter().enumerate().skip(first) {
         let text = &source.text;
-        let split = threads > 1 && text.len() >= 2 * PART_BYTES;
+        let split = text.len() >= 2 * PART_BYTES;
         match super::scan(text, split) {
             Err(offset) => {
                 let mut diags = Diagnostics::default();
@@ -357,12 +360,9 @@ fn collect_files(files: &[SourceFile], first: usize, at: At<'_>) -> Vec<(Module,
                 refused.push((file, (Module::default(), diags)));
             }
             Ok(tops) => {
-                // Two parts per thread: enough to balance the threads, and few, as a part
-                // costs a scan of the spaces that stand in for the text before it.
-                let size = PART_BYTES.max(text.len() / (2 * threads));
                 let mut start = 0;
                 for top in tops {
-                    if top - start >= size && text.len() - top >= size / 2 {
+                    if top - start >= PART_BYTES && text.len() - top >= PART_BYTES / 2 {
                         parts.push((file, start, top));
                         start = top;
                     }
@@ -378,8 +378,7 @@ fn collect_files(files: &[SourceFile], first: usize, at: At<'_>) -> Vec<(Module,
         if start == 0 && end == text.len() {
             return Some(whole(file));
         }
-        let mut padded = String::with_capacity(end);
-        padded.extend(std::iter::repeat_n(' ', start));
+        let mut padded = " ".repeat(start);
         padded.push_str(&text[start..end]);
         let body = hcl_edit::parser::parse_body(&padded).ok()?;
         let mut part = Module::default();
@@ -514,7 +513,7 @@ pub(super) fn span_of(file: usize, node: &impl hcl_edit::Span) -> Span {
 }
 
 fn expr_of(file: usize, attr: &Attribute) -> Expr {
-    Expr { expr: attr.value.clone(), span: span_of(file, &attr.value), key_span: span_of(file, &attr.key) }
+    Expr::folded(&attr.value, span_of(file, &attr.value), span_of(file, &attr.key))
 }
 
 fn collect(module: &mut Module, diags: &mut Diagnostics, at: At<'_>, body: &Body) {
@@ -1104,11 +1103,7 @@ fn lifecycle(diags: &mut Diagnostics, file: usize, block: &Block, rt: &crate::sc
             "replace_triggered_by" => match &attr.value {
                 Expression::Array(items) => {
                     for item in items {
-                        out.replace_triggered_by.push(Expr {
-                            expr: item.clone(),
-                            span: span_of(file, item),
-                            key_span: expr.key_span,
-                        });
+                        out.replace_triggered_by.push(Expr::tree(item.clone(), span_of(file, item), expr.key_span));
                     }
                 }
                 _ => diags.push(
@@ -1587,7 +1582,7 @@ fn collect_module_call(module: &mut Module, diags: &mut Diagnostics, at: At<'_>,
                                 };
                                 inputs.push((
                                     name,
-                                    Expr { expr: value.expr().clone(), span: span_of(file, value.expr()), key_span },
+                                    Expr::folded(value.expr(), span_of(file, value.expr()), key_span),
                                 ));
                             }
                         }

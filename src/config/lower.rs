@@ -86,21 +86,28 @@ pub fn lower_resource(
 /// different values are a warning naming both.
 fn composite_conflicts(rt: &ResourceType, desired: &Desired) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    for (name, attr) in &rt.attributes {
-        let (Some(path), Some(value)) = (attr.json.as_deref(), desired.values.get(name)) else { continue };
-        if attr.encoding != Encoding::Plain {
+    for (doc_name, doc_attr) in &rt.attributes {
+        let Some(doc_path) = doc_attr.json.as_deref().filter(|_| doc_attr.encoding == Encoding::JsonObject) else {
             continue;
-        }
-        for (doc_name, doc_attr) in &rt.attributes {
-            if doc_attr.encoding != Encoding::JsonObject {
+        };
+        let Some(Value::String(text)) = desired.values.get(doc_name) else { continue };
+        // Read once, only for a document that other attributes land inside.
+        let mut doc: Option<Option<serde_json::Map<String, serde_json::Value>>> = None;
+        for (name, attr) in &rt.attributes {
+            if attr.encoding != Encoding::Plain {
                 continue;
             }
-            let Some(inner) = doc_attr.json.as_deref().and_then(|p| path.strip_prefix(p)?.strip_prefix('.')) else {
+            let Some(inner) = attr.json.as_deref().and_then(|p| p.strip_prefix(doc_path)?.strip_prefix('.')) else {
                 continue;
             };
-            let Some(Value::String(text)) = desired.values.get(doc_name) else { continue };
-            let Ok(serde_json::Value::Object(doc)) = serde_json::from_str::<serde_json::Value>(text) else { continue };
-            let Some(other) = crate::remote::mapping::get_path(&doc, inner) else { continue };
+            let Some(value) = desired.values.get(name) else { continue };
+            let parsed = doc.get_or_insert_with(|| match serde_json::from_str(text) {
+                Ok(serde_json::Value::Object(map)) => Some(map),
+                _ => None,
+            });
+            let Some(other) = parsed.as_ref().and_then(|d| crate::remote::mapping::get_path(d, inner)) else {
+                continue;
+            };
             if Value::from_json(other) == *value {
                 continue;
             }

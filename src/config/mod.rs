@@ -26,7 +26,7 @@ pub use load::{load, load_stack, syntax_check};
 pub use lower::{lower_resource, Desired};
 pub use vars::{check_validation, resolve_variables, VarInputs};
 
-use crate::model::{Address, Span};
+use crate::model::{Address, Span, Value};
 use crate::vecmap::VecMap;
 
 /// A loaded source file.
@@ -323,10 +323,46 @@ impl Default for Module {
 /// An expression with the span of its source text.
 #[derive(Debug, Clone)]
 pub struct Expr {
-    pub expr: Expression,
+    pub form: Form,
     pub span: Span,
     /// The span of the name that introduced it (`name = ...`).
     pub key_span: Span,
+}
+
+/// What an expression is kept as until it is evaluated.
+#[derive(Debug, Clone)]
+pub enum Form {
+    /// Its syntax tree, evaluated where it is used.
+    Tree(Box<Expression>),
+    /// The value of an expression that refers to nothing and reads nothing (literals, and pure
+    /// functions such as `jsonencode` of literals), computed once when its file is read. A
+    /// syntax tree takes many times the memory of the value it stands for, and most of a
+    /// configuration is literal.
+    Value(Value),
+}
+
+impl Expr {
+    /// An expression kept as written, for what reads its shape (references, addresses).
+    pub fn tree(expr: Expression, span: Span, key_span: Span) -> Expr {
+        Expr { form: Form::Tree(Box::new(expr)), span, key_span }
+    }
+
+    /// An expression kept as its value when it is a constant, else as written.
+    pub fn folded(expr: &Expression, span: Span, key_span: Span) -> Expr {
+        let form = match eval::constant(expr, span.file) {
+            Some(value) => Form::Value(value),
+            None => Form::Tree(Box::new(expr.clone())),
+        };
+        Expr { form, span, key_span }
+    }
+
+    /// The syntax tree, unless the expression was kept as its value.
+    pub fn syntax(&self) -> Option<&Expression> {
+        match &self.form {
+            Form::Tree(e) => Some(e),
+            Form::Value(_) => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -317,7 +317,7 @@ fn parse_cli_value(module: &Module, name: &str, text: &str) -> Result<Value, Str
     }
     let expr = hcl_edit::parser::parse_expr(text).map_err(|e| e.message().to_owned())?;
     let empty = Evaluator::new(module, BTreeMap::new());
-    let wrapped = Expr { expr, span: crate::model::Span::default(), key_span: crate::model::Span::default() };
+    let wrapped = Expr::tree(expr, crate::model::Span::default(), crate::model::Span::default());
     empty.eval(&wrapped).map(|(v, _)| v).map_err(|d| d.message)
 }
 
@@ -393,11 +393,7 @@ fn load_var_file(
         match structure {
             Structure::Attribute(attr) => {
                 let name = attr.key.as_str();
-                let expr = Expr {
-                    expr: attr.value.clone(),
-                    span: span_of(file, &attr.value),
-                    key_span: span_of(file, &attr.key),
-                };
+                let expr = Expr::tree(attr.value.clone(), span_of(file, &attr.value), span_of(file, &attr.key));
                 if !module.scopes[0].variables.contains_key(name) {
                     let mut d = Diagnostic::warning(format!("variable file sets undeclared variable `{name}`"))
                         .at(expr.key_span, "not declared");

@@ -50,7 +50,7 @@ pub fn build(
         .map(|s| super::rollout::rollback_prior(state, s).cloned().unwrap_or_default());
     let rollback = rollback.as_ref();
     let mut unread: Vec<(String, String)> = Vec::new();
-    let mut ev = evaluate::walk(conf, &mut diags, None, |ev, decl, desired, deps| {
+    let mut ev = evaluate::walk(conf, &mut diags, None, evaluate::Settled::Take, |ev, decl, desired, deps| {
         if !walked {
             return evaluate::offline_values(desired);
         }

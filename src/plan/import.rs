@@ -87,7 +87,7 @@ pub fn targets(conf: &Configuration) -> (Vec<Target>, Diagnostics) {
     }
     let mut ignored = Diagnostics::default();
     let mut configured: BTreeMap<Address, VecMap<String, Value>> = BTreeMap::new();
-    let mut ev = evaluate::walk(conf, &mut ignored, None, |_, decl, desired, _| {
+    let mut ev = evaluate::walk(conf, &mut ignored, None, evaluate::Settled::Ignore, |_, decl, desired, _| {
         configured.insert(desired.address.clone(), known_values(desired));
         if conf.graph.referenced.contains(&decl.address) {
             evaluate::offline_values(desired)
@@ -170,7 +170,7 @@ fn known_values(desired: &crate::config::Desired) -> VecMap<String, Value> {
 pub fn cli_target(conf: &Configuration, address: Address, id: String) -> Target {
     let mut configured = VecMap::new();
     let mut ignored = Diagnostics::default();
-    let _ = evaluate::walk(conf, &mut ignored, None, |_, decl, desired, _| {
+    let _ = evaluate::walk(conf, &mut ignored, None, evaluate::Settled::Ignore, |_, decl, desired, _| {
         if desired.address == address {
             configured = known_values(desired);
         }

@@ -277,12 +277,12 @@ pub fn plan_resource(
     tenant: &str,
 ) -> (Change, ResourceValues) {
     let rt = resource_type(&desired.address);
-    let prior = state.resources.get(&desired.address).cloned();
+    let prior = state.resources.get(&desired.address);
     // A shared document is there even before thoth manages a part of it: its values are the
     // "before" of a first apply.
     let remote = match rt.kind {
         Kind::SettingsSection | Kind::Singleton => snapshot.object(rt, ""),
-        _ => prior.as_ref().and_then(|p| snapshot.object(rt, &p.id)),
+        _ => prior.and_then(|p| snapshot.object(rt, &p.id)),
     };
     let exists = match rt.kind {
         Kind::SettingsSection | Kind::Singleton | Kind::Action => prior.is_some(),
@@ -301,7 +301,7 @@ pub fn plan_resource(
         kind: rt.kind,
         action: Action::NoOp,
         soft: false,
-        prior_id: prior.as_ref().map(|p| p.id.clone()),
+        prior_id: prior.map(|p| p.id.clone()),
         attrs: Vec::new(),
         identifying: Vec::new(),
         note: None,
@@ -329,7 +329,7 @@ pub fn plan_resource(
     };
 
     let empty = ResourceState::default();
-    let prior_values = match (&prior, remote.as_deref()) {
+    let prior_values = match (prior, remote.as_deref()) {
         (Some(p), Some(row)) if exists => prior_view(rt, p, row),
         (Some(p), None) if exists => prior_view(rt, p, &Map::new()),
         (None, Some(row)) if matches!(rt.kind, Kind::SettingsSection | Kind::Singleton) => prior_view(rt, &empty, row),
@@ -338,7 +338,7 @@ pub fn plan_resource(
     };
 
     if exists {
-        let p = prior.as_ref();
+        let p = prior;
         for (name, value) in &desired.values {
             let Some(attr) = rt.attribute(name) else { continue };
             // A JSON document that other attributes land inside is compared as it is sent.
@@ -482,7 +482,7 @@ pub fn plan_resource(
             note = format!("replace_triggered_by: {} changes; {note}", lifecycle.triggered_by.join(", "));
         }
         if lifecycle.create_before_destroy {
-            if coexist(rt, prior.as_ref(), desired) {
+            if coexist(rt, prior, desired) {
                 change.create_before_destroy = true;
                 note.push_str("; the new object is created before the old one is removed");
             } else {
@@ -498,11 +498,11 @@ pub fn plan_resource(
         // Nothing is sent and the state entry stays as it is, so a no-op keeps of its desired
         // values only those the state does not record (secrets): saved plans digest them and
         // outputs read them. In a large tenant most changes are no-ops.
-        if let Some(p) = &prior {
+        if let Some(p) = prior {
             change.desired.retain(|name, _| !p.attributes.contains_key(name));
         }
     } else {
-        change.prior = prior;
+        change.prior = prior.cloned();
     }
     change.id_after = match values.values.get("id") {
         Some(v) if v.is_known() => Shown::Value(v.clone()),

@@ -59,6 +59,15 @@ const NAMES: &[&str] = &[
 /// values.
 pub(super) const SPECIAL: &[&str] = &["try", "can", "templatefile", "sensitive", "nonsensitive", "issensitive"];
 
+/// Whether a function's result depends on nothing but its arguments: it reads no file and
+/// no mark of sensitivity.
+pub(super) fn reads_only_arguments(name: &str) -> bool {
+    (NAMES.contains(&name) && name != "file")
+        || collections::NAMES.contains(&name)
+        || strings::NAMES.contains(&name)
+        || ["try", "can"].contains(&name)
+}
+
 /// Every function's name.
 fn names() -> impl Iterator<Item = &'static str> {
     NAMES.iter().chain(collections::NAMES).chain(strings::NAMES).chain(files::NAMES).chain(SPECIAL).copied()
