@@ -92,13 +92,7 @@ pub fn load(
     diags.extend(graph_diags);
     diags.extend(crate::plan::rollout::check(&module));
     crate::phase::done(started, "graph built");
-    let conf = Configuration {
-        module,
-        graph,
-        variables,
-        workspace: workspace.to_owned(),
-        settled: Mutex::default(),
-    };
+    let conf = Configuration { module, graph, variables, workspace: workspace.to_owned(), settled: Mutex::default() };
     // A cycle leaves no order to evaluate in; anything else still gets evaluated so that its
     // problems are reported in the same run.
     if conf.graph.complete {
@@ -764,8 +758,7 @@ resource "thoth_endpoint" "kiosk" {
         let dir = dir();
         let (conf, diags) = load(&dir, &VarInputs::default(), "default", None, true);
         assert!(!diags.has_errors(), "{diags:?}");
-        let mut kept: Vec<String> =
-            conf.settled.lock().expect("settled").keys().map(ToString::to_string).collect();
+        let mut kept: Vec<String> = conf.settled.lock().expect("settled").keys().map(ToString::to_string).collect();
         kept.sort();
         // The laptops refer to the fleet's id, which only the tenant knows.
         assert_eq!(kept, ["thoth_endpoint.kiosk[\"a\"]", "thoth_endpoint.kiosk[\"b\"]", "thoth_fleet.eu"]);

@@ -83,6 +83,22 @@ impl Value {
             }
         }
     }
+
+    /// Whether this is the value `from_json` makes of `json`, found without making it.
+    pub fn equals_json(&self, json: &serde_json::Value) -> bool {
+        use serde_json::Value as Json;
+        match (self, json) {
+            (Value::Null, Json::Null) => true,
+            (Value::Bool(a), Json::Bool(b)) => a == b,
+            (Value::Number(a), Json::Number(n)) => *a == n.as_f64().unwrap_or(0.0),
+            (Value::String(a), Json::String(b)) => a == b,
+            (Value::List(a), Json::Array(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.equals_json(y)),
+            (Value::Map(a), Json::Object(b)) => {
+                a.len() == b.len() && b.iter().all(|(k, v)| a.get(k).is_some_and(|x| x.equals_json(v)))
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Integral numbers become JSON integers so that `1` is sent as `1`, not `1.0`.
@@ -359,7 +375,34 @@ impl Hasher for NameHasher {
 
 #[cfg(test)]
 mod tests {
-    use super::Address;
+    use super::{Address, Value};
+
+    #[test]
+    fn a_value_equals_the_json_it_is_made_from_and_nothing_else() {
+        let docs = [
+            r#"null"#,
+            r#"true"#,
+            r#"1"#,
+            r#"1.5"#,
+            r#""x""#,
+            r#"[]"#,
+            r#"[1, "a", null]"#,
+            r#"{}"#,
+            r#"{"b": {"c": [true]}, "a": 1}"#,
+            r#"{"a": 1, "b": {"c": [true]}}"#,
+            r#"{"a": 1, "b": {"c": [false]}}"#,
+            r#"{"a": 1}"#,
+            r#"[1, "a"]"#,
+        ];
+        for a in docs {
+            let value = Value::from_json(&serde_json::from_str(a).expect("json"));
+            for b in docs {
+                let json: serde_json::Value = serde_json::from_str(b).expect("json");
+                assert_eq!(value.equals_json(&json), value == Value::from_json(&json), "{a} against {b}");
+            }
+        }
+        assert!(!Value::Unknown.equals_json(&serde_json::Value::Null));
+    }
 
     #[test]
     fn addresses_round_trip_through_text() {

@@ -1580,10 +1580,7 @@ fn collect_module_call(module: &mut Module, diags: &mut Diagnostics, at: At<'_>,
                                     hcl_edit::expr::ObjectKey::Ident(i) => span_of(file, i),
                                     hcl_edit::expr::ObjectKey::Expression(e) => span_of(file, e),
                                 };
-                                inputs.push((
-                                    name,
-                                    Expr::folded(value.expr(), span_of(file, value.expr()), key_span),
-                                ));
+                                inputs.push((name, Expr::folded(value.expr(), span_of(file, value.expr()), key_span)));
                             }
                         }
                         _ => diags.push(

@@ -18,7 +18,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::config::{CheckResult, CheckStatus, Desired, IgnoreChanges, ResourceValues};
 use crate::model::{Address, Value};
-use crate::remote::mapping::{read_row, same};
+use crate::remote::mapping::{read_attribute, same};
 use crate::remote::Snapshot;
 use crate::schema::{AttrMode, Kind, Location, Refresh, ResourceType, Schema};
 use crate::state::{ResourceState, State};
@@ -363,7 +363,7 @@ pub fn plan_resource(
                     (Some(s), Some((p, recorded))) => {
                         state.digest_matches(&desired.address.type_name, &p.id, name, s, recorded) == Some(true)
                     }
-                    _ => p.and_then(|p| p.attributes.get(name)).is_some_and(|j| Value::from_json(j) == *value),
+                    _ => p.and_then(|p| p.attributes.get(name)).is_some_and(|j| value.equals_json(j)),
                 }
             } else {
                 let blank = |b: &Value| b.is_null() || b.as_str().is_some_and(|s| s.trim().is_empty());
@@ -514,11 +514,10 @@ pub fn plan_resource(
 /// The attribute values before the change, as far as they can be known: remote values where
 /// the descriptor says they are read back, recorded values otherwise.
 fn prior_view(rt: &ResourceType, prior: &ResourceState, row: &Map<String, Json>) -> VecMap<String, Value> {
-    let remote = read_row(rt, row);
     let mut out = VecMap::new();
     for (name, attr) in &rt.attributes {
         let recorded = || prior.attributes.get(name).map(Value::from_json);
-        let from_remote = || remote.get(name).cloned();
+        let from_remote = || read_attribute(attr, row);
         let v = match attr.refresh {
             // Actions are never read back: what the last run recorded is all there is.
             _ if rt.kind == Kind::Action => recorded(),
@@ -540,7 +539,9 @@ fn drifted(rt: &ResourceType, prior: &ResourceState, now: &VecMap<String, Value>
             && attr.refresh == Refresh::Always
             && !attr.sensitive
             && match (prior.attributes.get(name), now.get(name)) {
-                (Some(recorded), Some(current)) => !same(attr, &Value::from_json(recorded), current),
+                (Some(recorded), Some(current)) => {
+                    !current.equals_json(recorded) && !same(attr, &Value::from_json(recorded), current)
+                }
                 _ => false,
             }
     })

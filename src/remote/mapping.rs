@@ -250,14 +250,13 @@ pub fn merged_document(rt: &ResourceType, values: &VecMap<String, Value>, name: 
 
 /// Every attribute value a JSON row holds, by the descriptor's paths.
 pub fn read_row(rt: &ResourceType, row: &Map<String, Json>) -> VecMap<String, Value> {
-    rt.attributes
-        .iter()
-        .filter_map(|(name, attr)| {
-            let path = attr.read_json.as_deref().or(attr.json.as_deref())?;
-            let v = from_wire(attr, &*read_path(row, path)?)?;
-            Some((name.clone(), v))
-        })
-        .collect()
+    rt.attributes.iter().filter_map(|(name, attr)| Some((name.clone(), read_attribute(attr, row)?))).collect()
+}
+
+/// One attribute's value in a row, by its read path.
+pub fn read_attribute(attr: &Attribute, row: &Map<String, Json>) -> Option<Value> {
+    let path = attr.read_json.as_deref().or(attr.json.as_deref())?;
+    from_wire(attr, &*read_path(row, path)?)
 }
 
 /// Writes the given attribute values into a JSON body by the descriptor's paths; attributes
