@@ -324,10 +324,13 @@ fn load_scope(
 }
 
 /// Files at least twice this large are parsed in parts of about this size, split between
-/// top-level blocks. A syntax tree takes some twenty times the memory of its text, and each
-/// thread holds one at a time; a part also costs a scan of the spaces that stand in for the
-/// text before it.
+/// top-level blocks: a syntax tree takes some twenty times the memory of its text, and each
+/// thread holds one at a time.
 const PART_BYTES: usize = 256 * 1024;
+
+/// At most this many parts a file: a part also costs a scan of the spaces that stand in for
+/// the text before it, which grows with the square of the number of parts.
+const MAX_PARTS: usize = 16;
 
 /// Parses and collects each file from `first` on as many threads as there are cores, and
 /// returns what each declares, in file order. A large file is split between its top-level
@@ -360,9 +363,10 @@ fn collect_files(files: &[SourceFile], first: usize, at: At<'_>) -> Vec<(Module,
                 refused.push((file, (Module::default(), diags)));
             }
             Ok(tops) => {
+                let size = PART_BYTES.max(text.len() / MAX_PARTS);
                 let mut start = 0;
                 for top in tops {
-                    if top - start >= PART_BYTES && text.len() - top >= PART_BYTES / 2 {
+                    if top - start >= size && text.len() - top >= size / 2 {
                         parts.push((file, start, top));
                         start = top;
                     }
