@@ -31,6 +31,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = std::fs::write(dir.join("main.tf"), config);
     let _ = std::fs::write(dir.join("terraform.tfvars"), vars);
     let inputs = thoth::config::VarInputs { unknown_when_missing: true, ..Default::default() };
-    let (conf, diags) = thoth::evaluate::load(dir, &inputs, "default", None);
+    // Loaded as for a plan, so that the settled resources are kept too.
+    let (conf, diags) = thoth::evaluate::load(dir, &inputs, "default", None, true);
     let _ = thoth::render::diagnostics(&conf.module.files, &diags);
 });
