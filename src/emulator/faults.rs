@@ -6,7 +6,8 @@
 //! `/{tenant}/billing`), after authentication and never to the emulator-only routes. For each
 //! request, in this order:
 //!
-//! 1. `latency_ms`: the answer is delayed, whatever it turns out to be.
+//! 1. `latency_ms`: the answer is delayed, whatever it turns out to be; the request is carried
+//!    out when it arrives, so a client that gives up waiting has had it done.
 //! 2. `throttle_rps`: beyond N requests in the current one-second window (counted from the
 //!    emulator's start), the answer is 429 `rate_limited` with `Retry-After: 1`, and nothing
 //!    is done.
@@ -174,10 +175,10 @@ pub(crate) async fn inject(State(app): State<AppState>, request: Request, next: 
     if injector.faults.is_none() {
         return next.run(request).await;
     }
-    if injector.faults.latency_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(injector.faults.latency_ms)).await;
-    }
-    match injector.decide() {
+    // The request is carried out when it arrives and its answer leaves `latency_ms` later, as
+    // over a slow network: a client that goes away while it waits has had the work done.
+    let latency = Duration::from_millis(injector.faults.latency_ms);
+    let response = match injector.decide() {
         Fate::Serve => next.run(request).await,
         Fate::Throttle => {
             let limit = injector.faults.throttle_rps.unwrap_or_default();
@@ -202,14 +203,17 @@ pub(crate) async fn inject(State(app): State<AppState>, request: Request, next: 
             let _ = next.run(request).await;
             match connection {
                 Some(connection) if drop => {
+                    tokio::time::sleep(latency).await;
                     connection.kill();
-                    ApiError::internal("injected fault: the connection was dropped").into_response()
+                    return ApiError::internal("injected fault: the connection was dropped").into_response();
                 }
                 _ => ApiError::internal("injected fault: the request may or may not have been carried out")
                     .into_response(),
             }
         }
-    }
+    };
+    tokio::time::sleep(latency).await;
+    response
 }
 
 #[cfg(test)]
