@@ -1236,13 +1236,14 @@ fn undeclared<'a>(kind: &str, name: &str, span: Span, candidates: impl Iterator<
 /// reports its errors there).
 pub(super) fn constant(expr: &Expression, file: usize) -> Option<Value> {
     static EMPTY: std::sync::LazyLock<Module> = std::sync::LazyLock::new(Module::default);
+    static NOTHING: std::sync::LazyLock<Evaluator<'static>> =
+        std::sync::LazyLock::new(|| Evaluator::new(&EMPTY, BTreeMap::new()));
     if !closed(expr) {
         return None;
     }
-    let ev = Evaluator::new(&EMPTY, BTreeMap::new());
     let sensitive = Cell::new(false);
     let mut ctx = Ctx { file, bound: Vec::new(), sensitive: &sensitive, templates: 0 };
-    let value = ev.expr(&mut ctx, expr).ok()?;
+    let value = NOTHING.expr(&mut ctx, expr).ok()?;
     (!sensitive.get() && value.is_known()).then_some(value)
 }
 

@@ -178,6 +178,7 @@ pub(crate) async fn inject(State(app): State<AppState>, request: Request, next: 
     // The request is carried out when it arrives and its answer leaves `latency_ms` later, as
     // over a slow network: a client that goes away while it waits has had the work done.
     let latency = Duration::from_millis(injector.faults.latency_ms);
+    let mut dropped = None;
     let response = match injector.decide() {
         Fate::Serve => next.run(request).await,
         Fate::Throttle => {
@@ -203,16 +204,20 @@ pub(crate) async fn inject(State(app): State<AppState>, request: Request, next: 
             let _ = next.run(request).await;
             match connection {
                 Some(connection) if drop => {
-                    tokio::time::sleep(latency).await;
-                    connection.kill();
-                    return ApiError::internal("injected fault: the connection was dropped").into_response();
+                    dropped = Some(connection);
+                    ApiError::internal("injected fault: the connection was dropped").into_response()
                 }
                 _ => ApiError::internal("injected fault: the request may or may not have been carried out")
                     .into_response(),
             }
         }
     };
-    tokio::time::sleep(latency).await;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if let Some(connection) = dropped {
+        connection.kill();
+    }
     response
 }
 

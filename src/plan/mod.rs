@@ -338,7 +338,6 @@ pub fn plan_resource(
     };
 
     if exists {
-        let p = prior;
         for (name, value) in &desired.values {
             let Some(attr) = rt.attribute(name) else { continue };
             // A JSON document that other attributes land inside is compared as it is sent.
@@ -359,11 +358,11 @@ pub fn plan_resource(
             let before = prior_values.get(name);
             let unchanged = if desired.sensitive.contains(name) && before.is_none() {
                 // No readable remote value: compare the salted digests.
-                match (value.as_str(), p.and_then(|p| p.secret_digests.get(name).map(|r| (p, r)))) {
+                match (value.as_str(), prior.and_then(|p| p.secret_digests.get(name).map(|r| (p, r)))) {
                     (Some(s), Some((p, recorded))) => {
                         state.digest_matches(&desired.address.type_name, &p.id, name, s, recorded) == Some(true)
                     }
-                    _ => p.and_then(|p| p.attributes.get(name)).is_some_and(|j| value.equals_json(j)),
+                    _ => prior.and_then(|p| p.attributes.get(name)).is_some_and(|j| value.equals_json(j)),
                 }
             } else {
                 let blank = |b: &Value| b.is_null() || b.as_str().is_some_and(|s| s.trim().is_empty());
@@ -375,7 +374,7 @@ pub fn plan_resource(
                     Some(_) if desired.sensitive.contains(name) => Shown::Sensitive,
                     Some(b) => Shown::Value(b.clone()),
                     None if desired.sensitive.contains(name)
-                        && p.is_some_and(|p| p.secret_digests.contains_key(name)) =>
+                        && prior.is_some_and(|p| p.secret_digests.contains_key(name)) =>
                     {
                         Shown::Sensitive
                     }
@@ -384,7 +383,7 @@ pub fn plan_resource(
                 // Without an update call, any change of an object replaces it.
                 let no_update = rt.kind == Kind::Object && rt.update.is_none();
                 let secret = desired.sensitive.contains(name);
-                let recorded = p.and_then(|p| p.attributes.get(name)).map(Value::from_json);
+                let recorded = prior.and_then(|p| p.attributes.get(name)).map(Value::from_json);
                 let drift = !secret && matches!((&recorded, before), (Some(r), Some(b)) if !same(attr, r, b));
                 change.attrs.push(AttrChange {
                     name: name.clone(),
@@ -400,7 +399,7 @@ pub fn plan_resource(
                 });
             }
         }
-        change.drifted = p.is_some_and(|p| drifted(rt, p, &prior_values));
+        change.drifted = prior.is_some_and(|p| drifted(rt, p, &prior_values));
         change.action = if rt.kind == Kind::Action {
             if change.attrs.is_empty() && lifecycle.triggered_by.is_empty() && !lifecycle.forced {
                 Action::NoOp
