@@ -136,6 +136,38 @@ async fn endpoints_register_idempotently_filter_and_quarantine() {
 }
 
 #[tokio::test]
+async fn fleet_figures_count_their_own_endpoints_against_the_newest_version() {
+    let dir = TempDir::new("fleet-figures");
+    let emulator = start(dir.path()).await;
+    let api = Api::new(&emulator);
+    let (_, macs) = api.post("/acme/thoth/fleets", json!({"name": "Macs"})).await;
+    let (_, empty) = api.post("/acme/thoth/fleets", json!({"name": "Empty"})).await;
+    let macs_id = str_of(&macs, "fleet_id").to_owned();
+    let endpoints = [
+        ("ep-1", Some(macs_id.as_str()), "1.9.0", "enforce"),
+        ("ep-2", Some(macs_id.as_str()), "v1.10.0", "shadow"),
+        ("ep-3", Some(macs_id.as_str()), "1.2", "enforce"),
+        // The newest version is on an endpoint of no fleet: it still makes the others drifted.
+        ("ep-4", None, "1.10.1", "enforce"),
+    ];
+    for (id, fleet_id, version, mode) in endpoints {
+        let body = json!({"endpoint_id": id, "hostname": id, "fleet_id": fleet_id, "proxy_version": version, "enforcement_mode": mode});
+        assert_eq!(api.post("/acme/thoth/endpoints", body).await.0, StatusCode::OK);
+    }
+    let figures = |fleet: &Value| {
+        let keys = ["endpoint_count", "drifted_endpoint_count", "drift_pct", "compliance_pct"];
+        keys.map(|k| fleet[k].clone())
+    };
+    let listed = data(&api.get("/acme/thoth/fleets").await.1).clone();
+    assert_eq!(figures(&listed[0]), [json!(3), json!(3), json!(100.0), json!(66.67)]);
+    assert_eq!(figures(&listed[1]), [json!(0), json!(0), json!(0.0), json!(0.0)]);
+    let (_, one) = api.get(&format!("/acme/thoth/fleets/{macs_id}")).await;
+    assert_eq!(figures(&one), figures(&listed[0]), "a fleet read alone has the figures of the list");
+    assert_eq!(str_of(&empty, "fleet_id"), str_of(&listed[1], "fleet_id"));
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
 async fn mdm_sync_counts_the_endpoints_enrolled_with_the_provider() {
     let dir = TempDir::new("mdm-endpoints");
     let emulator = start(dir.path()).await;

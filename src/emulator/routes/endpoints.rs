@@ -226,9 +226,9 @@ pub(super) fn latest_proxy_version(t: &TenantData) -> Option<String> {
 /// Compares versions such as `1.10.2` and `v1.9` part by part, numerically where both parts
 /// are numbers and as text otherwise.
 pub(super) fn compare_versions(a: &str, b: &str) -> Ordering {
-    let parts = |v: &str| -> Vec<String> {
-        v.trim().trim_start_matches(['v', 'V']).split(['.', '-', '+']).map(str::to_owned).collect()
-    };
+    fn parts(v: &str) -> Vec<&str> {
+        v.trim().trim_start_matches(['v', 'V']).split(['.', '-', '+']).collect()
+    }
     let (a, b) = (parts(a), parts(b));
     for (x, y) in a.iter().zip(&b) {
         let ordering = match (x.parse::<u64>(), y.parse::<u64>()) {

@@ -9,6 +9,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 use super::{thoth, Answer, AppState, StatusAnswer, Tenant};
 use crate::emulator::clock;
@@ -83,7 +84,12 @@ impl FleetInput {
 
 /// `GET T/fleets`: every fleet in creation order. Clients filter on their side.
 async fn list(tenant: Tenant) -> Json<Value> {
-    let rows = tenant.read(|t| t.fleets.iter().map(|row| render(t, row)).collect::<Vec<_>>()).await;
+    let rows = tenant
+        .read(|t| {
+            let figures = Figures::of(t);
+            t.fleets.iter().map(|row| render(&figures, row)).collect::<Vec<_>>()
+        })
+        .await;
     Json(json!({ "data": rows }))
 }
 
@@ -112,7 +118,7 @@ async fn create(tenant: Tenant, body: Body) -> StatusAnswer {
                 updated_at: now,
             };
             input.apply_to(&mut row);
-            let rendered = render(t, &row);
+            let rendered = render(&Figures::of(t), &row);
             t.fleets.push(row);
             Ok(rendered)
         })
@@ -123,7 +129,7 @@ async fn create(tenant: Tenant, body: Body) -> StatusAnswer {
 /// `GET T/fleets/{fleet_id}`.
 async fn read(tenant: Tenant, PathParams(FleetPath { fleet_id }): PathParams<FleetPath>) -> Answer {
     tenant
-        .read(|t| t.fleets.iter().find(|row| row.fleet_id == fleet_id).map(|row| render(t, row)))
+        .read(|t| t.fleets.iter().find(|row| row.fleet_id == fleet_id).map(|row| render(&Figures::of(t), row)))
         .await
         .map(Json)
         .ok_or_else(|| fleet_not_found(&fleet_id))
@@ -143,7 +149,7 @@ async fn update(tenant: Tenant, PathParams(FleetPath { fleet_id }): PathParams<F
             let mut row = t.fleets[index].clone();
             input.apply_to(&mut row);
             row.updated_at = clock::now();
-            let rendered = render(t, &row);
+            let rendered = render(&Figures::of(t), &row);
             *t.fleets.get_mut(index) = row;
             Ok(rendered)
         })
@@ -176,23 +182,36 @@ fn fleet_code(fleet_id: &str) -> String {
     format!("FLT-{}", digest[..6].to_ascii_uppercase())
 }
 
-/// A fleet as GovAPI returns it, with the figures computed from its endpoints.
+/// What each fleet's figures are computed from, counted in one pass over the endpoints: for
+/// each fleet, its endpoints, those drifted and those compliant.
 ///
 /// An endpoint is drifted when its `proxy_version` is older than the newest version registered
-/// in the tenant, and compliant when its enforcement mode is `enforce`; both percentages are 0
-/// for a fleet without endpoints.
-pub(super) fn render(t: &TenantData, row: &Fleet) -> Value {
-    let latest = super::endpoints::latest_proxy_version(t);
-    let members: Vec<_> = t.endpoints.values().filter(|e| e.fleet_id.as_deref() == Some(&row.fleet_id)).collect();
-    let count = members.len();
-    let drifted = members
-        .iter()
-        .filter(|e| match (&e.proxy_version, &latest) {
-            (Some(version), Some(latest)) => super::endpoints::compare_versions(version, latest).is_lt(),
-            _ => false,
-        })
-        .count();
-    let compliant = members.iter().filter(|e| e.enforcement_mode == "enforce").count();
+/// in the tenant, and compliant when its enforcement mode is `enforce`.
+struct Figures<'a>(HashMap<&'a str, [usize; 3]>);
+
+impl<'a> Figures<'a> {
+    fn of(t: &'a TenantData) -> Self {
+        let latest = super::endpoints::latest_proxy_version(t);
+        let mut by_fleet: HashMap<&str, [usize; 3]> = HashMap::new();
+        for e in t.endpoints.values() {
+            let Some(fleet) = e.fleet_id.as_deref() else { continue };
+            let drifted = match (&e.proxy_version, &latest) {
+                (Some(version), Some(latest)) => super::endpoints::compare_versions(version, latest).is_lt(),
+                _ => false,
+            };
+            let counts = by_fleet.entry(fleet).or_default();
+            counts[0] += 1;
+            counts[1] += usize::from(drifted);
+            counts[2] += usize::from(e.enforcement_mode == "enforce");
+        }
+        Figures(by_fleet)
+    }
+}
+
+/// A fleet as GovAPI returns it, with the figures computed from its endpoints; both
+/// percentages are 0 for a fleet without endpoints.
+fn render(figures: &Figures, row: &Fleet) -> Value {
+    let [count, drifted, compliant] = figures.0.get(row.fleet_id.as_str()).copied().unwrap_or_default();
     let percent = |part: usize| if count == 0 { 0.0 } else { round2(part as f64 * 100.0 / count as f64) };
     json!({
         "fleet_id": row.fleet_id,
