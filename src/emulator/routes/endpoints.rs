@@ -183,10 +183,7 @@ async fn stats(tenant: Tenant) -> Json<Value> {
                 "quarantined": count(&|row| row.status == "quarantined"),
                 "stale": count(&|row| row.last_seen < stale_before),
                 "at_risk": count(&|row| row.risk_score.is_some_and(|score| score >= AT_RISK_SCORE)),
-                "proxy_outdated": count(&|row| match (&row.proxy_version, &latest) {
-                    (Some(version), Some(latest)) => compare_versions(version, latest) == Ordering::Less,
-                    _ => false,
-                }),
+                "proxy_outdated": count(&|row| outdated(row, latest.as_deref())),
                 "latest_version": latest,
             })
         })
@@ -223,14 +220,24 @@ pub(super) fn latest_proxy_version(t: &TenantData) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Compares versions such as `1.10.2` and `v1.9` part by part, numerically where both parts
-/// are numbers and as text otherwise.
-pub(super) fn compare_versions(a: &str, b: &str) -> Ordering {
-    fn parts(v: &str) -> Vec<&str> {
-        v.trim().trim_start_matches(['v', 'V']).split(['.', '-', '+']).collect()
+/// Whether an endpoint reports a `proxy_version` older than `latest`.
+pub(super) fn outdated(row: &Endpoint, latest: Option<&str>) -> bool {
+    match (&row.proxy_version, latest) {
+        (Some(version), Some(latest)) => compare_versions(version, latest).is_lt(),
+        _ => false,
     }
-    let (a, b) = (parts(a), parts(b));
-    for (x, y) in a.iter().zip(&b) {
+}
+
+/// Compares versions such as `1.10.2` and `v1.9` part by part, numerically where both parts
+/// are numbers and as text otherwise; of two versions equal as far as both go, the longer is
+/// the newer.
+pub(super) fn compare_versions(a: &str, b: &str) -> Ordering {
+    let (mut a, mut b) = (split_version(a), split_version(b));
+    loop {
+        let (x, y) = match (a.next(), b.next()) {
+            (Some(x), Some(y)) => (x, y),
+            (x, y) => return x.is_some().cmp(&y.is_some()),
+        };
         let ordering = match (x.parse::<u64>(), y.parse::<u64>()) {
             (Ok(x), Ok(y)) => x.cmp(&y),
             _ => x.cmp(y),
@@ -239,7 +246,10 @@ pub(super) fn compare_versions(a: &str, b: &str) -> Ordering {
             return ordering;
         }
     }
-    a.len().cmp(&b.len())
+}
+
+fn split_version(v: &str) -> impl Iterator<Item = &str> {
+    v.trim().trim_start_matches(['v', 'V']).split(['.', '-', '+'])
 }
 
 /// An endpoint as GovAPI returns it.

@@ -182,36 +182,38 @@ fn fleet_code(fleet_id: &str) -> String {
     format!("FLT-{}", digest[..6].to_ascii_uppercase())
 }
 
-/// What each fleet's figures are computed from, counted in one pass over the endpoints: for
-/// each fleet, its endpoints, those drifted and those compliant.
-///
-/// An endpoint is drifted when its `proxy_version` is older than the newest version registered
-/// in the tenant, and compliant when its enforcement mode is `enforce`.
-struct Figures<'a>(HashMap<&'a str, [usize; 3]>);
+/// The figures of every fleet, counted in one pass over the endpoints.
+struct Figures<'a>(HashMap<&'a str, Counts>);
+
+/// A fleet's endpoints, those drifted (their `proxy_version` older than the newest one
+/// registered in the tenant) and those compliant (their enforcement mode is `enforce`).
+#[derive(Clone, Copy, Default)]
+struct Counts {
+    endpoints: usize,
+    drifted: usize,
+    compliant: usize,
+}
 
 impl<'a> Figures<'a> {
     fn of(t: &'a TenantData) -> Self {
         let latest = super::endpoints::latest_proxy_version(t);
-        let mut by_fleet: HashMap<&str, [usize; 3]> = HashMap::new();
+        let mut by_fleet: HashMap<&str, Counts> = HashMap::new();
         for e in t.endpoints.values() {
             let Some(fleet) = e.fleet_id.as_deref() else { continue };
-            let drifted = match (&e.proxy_version, &latest) {
-                (Some(version), Some(latest)) => super::endpoints::compare_versions(version, latest).is_lt(),
-                _ => false,
-            };
             let counts = by_fleet.entry(fleet).or_default();
-            counts[0] += 1;
-            counts[1] += usize::from(drifted);
-            counts[2] += usize::from(e.enforcement_mode == "enforce");
+            counts.endpoints += 1;
+            counts.drifted += usize::from(super::endpoints::outdated(e, latest.as_deref()));
+            counts.compliant += usize::from(e.enforcement_mode == "enforce");
         }
         Figures(by_fleet)
     }
 }
 
-/// A fleet as GovAPI returns it, with the figures computed from its endpoints; both
-/// percentages are 0 for a fleet without endpoints.
+/// A fleet as GovAPI returns it, with its figures; both percentages are 0 for a fleet without
+/// endpoints.
 fn render(figures: &Figures, row: &Fleet) -> Value {
-    let [count, drifted, compliant] = figures.0.get(row.fleet_id.as_str()).copied().unwrap_or_default();
+    let Counts { endpoints: count, drifted, compliant } =
+        figures.0.get(row.fleet_id.as_str()).copied().unwrap_or_default();
     let percent = |part: usize| if count == 0 { 0.0 } else { round2(part as f64 * 100.0 / count as f64) };
     json!({
         "fleet_id": row.fleet_id,
