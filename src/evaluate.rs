@@ -74,6 +74,25 @@ pub fn load(
     deployment: Option<&str>,
     for_plan: bool,
 ) -> (Configuration, Diagnostics) {
+    read(dir, inputs, workspace, deployment).check(for_plan)
+}
+
+/// A configuration read with its variables resolved, before its graph is built and it is
+/// evaluated: enough to connect to the tenant and open the state, which can go on while it is
+/// checked.
+#[derive(Debug)]
+pub struct Read {
+    pub module: Module,
+    /// The root module's variables, with whether each is sensitive.
+    pub variables: BTreeMap<String, (Value, bool)>,
+    /// The selected workspace.
+    pub workspace: String,
+    diags: Diagnostics,
+    started: std::time::Instant,
+}
+
+/// The first half of `load`: reads the directory and resolves the variables.
+pub fn read(dir: &Path, inputs: &VarInputs, workspace: &str, deployment: Option<&str>) -> Read {
     let started = std::time::Instant::now();
     let (mut module, mut diags, inputs) = match deployment {
         None => {
@@ -88,27 +107,40 @@ pub fn load(
     crate::phase::done(started, "configuration read");
     let (variables, var_diags) = config::resolve_variables(&mut module, &inputs);
     diags.extend(var_diags);
-    let (graph, graph_diags) = graph::build(&module);
-    diags.extend(graph_diags);
-    diags.extend(crate::plan::rollout::check(&module));
-    crate::phase::done(started, "graph built");
-    let conf = Configuration { module, graph, variables, workspace: workspace.to_owned(), settled: Mutex::default() };
-    // A cycle leaves no order to evaluate in; anything else still gets evaluated so that its
-    // problems are reported in the same run.
-    if conf.graph.complete {
-        // Evaluation keeps the values of referenced resources only; the others need none.
-        let settled = if for_plan { Settled::Keep } else { Settled::Ignore };
-        let ev = walk(&conf, &mut diags, None, settled, |_, decl, desired, _| {
-            if conf.graph.referenced.contains(&decl.address) {
-                offline_values(desired)
-            } else {
-                ResourceValues::default()
-            }
-        });
-        outputs(&ev, &mut diags);
+    Read { module, variables, workspace: workspace.to_owned(), diags, started }
+}
+
+impl Read {
+    /// Whether reading found errors already.
+    pub fn has_errors(&self) -> bool {
+        self.diags.has_errors()
     }
-    crate::phase::done(started, "configuration evaluated");
-    (conf, diags)
+
+    /// The second half of `load`: builds the graph and evaluates everything offline.
+    pub fn check(self, for_plan: bool) -> (Configuration, Diagnostics) {
+        let Read { module, variables, workspace, mut diags, started } = self;
+        let (graph, graph_diags) = graph::build(&module);
+        diags.extend(graph_diags);
+        diags.extend(crate::plan::rollout::check(&module));
+        crate::phase::done(started, "graph built");
+        let conf = Configuration { module, graph, variables, workspace, settled: Mutex::default() };
+        // A cycle leaves no order to evaluate in; anything else still gets evaluated so that
+        // its problems are reported in the same run.
+        if conf.graph.complete {
+            // Evaluation keeps the values of referenced resources only; the others need none.
+            let settled = if for_plan { Settled::Keep } else { Settled::Ignore };
+            let ev = walk(&conf, &mut diags, None, settled, |_, decl, desired, _| {
+                if conf.graph.referenced.contains(&decl.address) {
+                    offline_values(desired)
+                } else {
+                    ResourceValues::default()
+                }
+            });
+            outputs(&ev, &mut diags);
+        }
+        crate::phase::done(started, "configuration evaluated");
+        (conf, diags)
+    }
 }
 
 /// What references see of a resource when nothing remote is known: its configured values,

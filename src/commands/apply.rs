@@ -38,7 +38,7 @@ pub(super) async fn run(args: &ApplyArgs, mode: Mode) -> u8 {
         }
     }
     let Some(conf) = session::load(&args.vars) else { return ERROR };
-    let Some(session) = session::connect(&args.connection, &conf).await else { return ERROR };
+    let Some(session) = session::connect(&args.connection, &conf.module, &conf.variables).await else { return ERROR };
     session::locked(&conf, session, &args.connection.target, "apply", &args.lock, async |session, store| {
         apply_with(args, &conf, session, store, mode).await
     })
@@ -96,7 +96,7 @@ async fn apply_with(args: &ApplyArgs, conf: &Configuration, session: &Session, s
         },
     };
     let Some(Planned { plan, mut state, snapshot, journaled, journal_digest }) =
-        session::make_plan(conf, session, store, &selection).await
+        session::make_plan(conf, session, store, &selection, None).await
     else {
         return ERROR;
     };

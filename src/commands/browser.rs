@@ -17,7 +17,7 @@ use crate::cli::{BrowserSyncArgs, VarArgs};
 
 pub(super) async fn sync(args: &BrowserSyncArgs) -> u8 {
     let conf = session::configuration_for_connection(&VarArgs::default());
-    let Some(session) = session::connect(&args.connection, &conf).await else { return ERROR };
+    let Some(session) = session::connect(&args.connection, &conf.module, &conf.variables).await else { return ERROR };
     let code = sync_with(args, &session).await;
     session.close().await;
     code

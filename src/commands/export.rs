@@ -22,7 +22,7 @@ pub(super) async fn run(args: &ExportArgs) -> u8 {
     }
     // The connection comes from flags and the environment, or from the configuration here.
     let conf = session::configuration_for_connection(&args.vars);
-    let Some(session) = session::connect(&args.connection, &conf).await else { return ERROR };
+    let Some(session) = session::connect(&args.connection, &conf.module, &conf.variables).await else { return ERROR };
     let mut needs = Needs::default();
     for rt in &types {
         needs.add_every(rt);

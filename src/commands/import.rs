@@ -23,7 +23,7 @@ pub(super) async fn run(args: &ImportArgs) -> u8 {
             )),
         );
     }
-    let Some(session) = session::connect(&args.connection, &conf).await else { return ERROR };
+    let Some(session) = session::connect(&args.connection, &conf.module, &conf.variables).await else { return ERROR };
     session::locked(&conf, session, &args.connection.target, "import", &args.lock, async |session, store| {
         let target = crate::plan::import::cli_target(&conf, address.clone(), args.id.clone());
         import_one(&conf, session, store, target).await
@@ -50,7 +50,7 @@ async fn import_one(
         );
     }
     let Some(planned) =
-        session::make_plan_importing(conf, session, store, Some(vec![target]), &Default::default()).await
+        session::make_plan_importing(conf, session, store, Some(vec![target]), &Default::default(), None).await
     else {
         return ERROR;
     };

@@ -12,29 +12,85 @@ pub(super) async fn run(args: &PlanArgs) -> u8 {
     if args.json {
         stream::start();
     }
-    let Some(conf) = session::load(&args.vars) else { return ERROR };
+    let Some(read) = session::read(&args.vars) else { return ERROR };
+    let Prepared { conf, session, store, prefetched } = match prepare(args, read).await {
+        Ok(prepared) => prepared,
+        Err(code) => return code,
+    };
     // The process ends after the plan: freeing a configuration of thousands of resources (and
     // the plan made from it) takes longer than the system takes to reclaim the memory.
     let mut conf = std::mem::ManuallyDrop::new(conf);
-    let Some(session) = session::connect(&args.connection, &conf).await else { return ERROR };
-    let tenant = session.client.tenant().to_owned();
-    let code = match session::open_store(&conf.module, &args.connection.target, Some(tenant), &conf.workspace).await {
-        Ok(store) => match generate_config(args, &conf, &session, &store).await {
-            Ok(false) => plan_with(args, &conf, &session, &store).await,
-            // The configuration now holds the generated blocks: plan it.
-            Ok(true) => match session::load(&args.vars) {
-                Some(reloaded) => {
-                    *conf = reloaded;
-                    plan_with(args, &conf, &session, &store).await
-                }
-                None => ERROR,
-            },
-            Err(code) => code,
+    let code = match generate_config(args, &conf, &session, &store).await {
+        Ok(false) => plan_with(args, &conf, &session, &store, prefetched).await,
+        // The configuration now holds the generated blocks: plan it.
+        Ok(true) => match session::load(&args.vars) {
+            Some(reloaded) => {
+                *conf = reloaded;
+                plan_with(args, &conf, &session, &store, None).await
+            }
+            None => ERROR,
         },
         Err(code) => code,
     };
     session.close().await;
     code
+}
+
+/// A checked configuration, connected to its tenant, with the store of its state.
+struct Prepared {
+    conf: crate::evaluate::Configuration,
+    session: session::Session,
+    store: crate::state::Store,
+    prefetched: Option<session::Prefetched>,
+}
+
+/// Checks the configuration, connects and opens the state. A plan that is neither saved nor
+/// of another kind connects as soon as the configuration is read, and reads the state and the
+/// tenant on one core while the configuration is checked on the other; a saved plan reads
+/// them under the lock it takes, and a plan with `--refresh=false` reads nothing of the
+/// tenant.
+async fn prepare(args: &PlanArgs, read: crate::evaluate::Read) -> Result<Prepared, u8> {
+    let ahead = !read.has_errors()
+        && args.out.is_none()
+        && !args.refresh_only
+        && args.generate_config_out.is_none()
+        && args.targeting.refresh;
+    if !ahead {
+        let conf = session::check(read, true).ok_or(ERROR)?;
+        let session = session::connect(&args.connection, &conf.module, &conf.variables).await.ok_or(ERROR)?;
+        let tenant = session.client.tenant().to_owned();
+        return match session::open_store(&conf.module, &args.connection.target, Some(tenant), &conf.workspace).await {
+            Ok(store) => Ok(Prepared { conf, session, store, prefetched: None }),
+            Err(code) => {
+                session.close().await;
+                Err(code)
+            }
+        };
+    }
+    let Some(session) = session::connect(&args.connection, &read.module, &read.variables).await else {
+        // The configuration's own problems are reported with the connection's.
+        session::check(read, true);
+        return Err(ERROR);
+    };
+    let tenant = session.client.tenant().to_owned();
+    let store = match session::open_store(&read.module, &args.connection.target, Some(tenant), &read.workspace).await {
+        Ok(store) => store,
+        Err(code) => {
+            session::check(read, true);
+            session.close().await;
+            return Err(code);
+        }
+    };
+    let types = session::configured_types(&read.module);
+    let checking = tokio::task::spawn_blocking(move || session::check(read, true));
+    let (checked, prefetched) = tokio::join!(checking, session::prefetch(&types, &session, &store));
+    match checked.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())) {
+        Some(conf) => Ok(Prepared { conf, session, store, prefetched: Some(prefetched) }),
+        None => {
+            session.close().await;
+            Err(ERROR)
+        }
+    }
 }
 
 /// `--generate-config-out FILE`: writes resource blocks for the import targets that have
@@ -97,6 +153,7 @@ async fn plan_with(
     conf: &crate::evaluate::Configuration,
     session: &session::Session,
     store: &crate::state::Store,
+    prefetched: Option<session::Prefetched>,
 ) -> u8 {
     if args.refresh_only {
         if args.out.is_some() {
@@ -131,7 +188,7 @@ async fn plan_with(
     if !selection.targets.is_empty() && selection.stage.is_none() {
         err("warning: `--target` is in effect: the plan covers only the targets and what they depend on, and may leave the tenant unlike the configuration\n");
     }
-    let planned = session::make_plan(conf, session, store, &selection).await;
+    let planned = session::make_plan(conf, session, store, &selection, prefetched).await;
     if let Some(lock) = lock {
         lock.release().await;
     }

@@ -2,6 +2,7 @@
 //! diagnostics printed, connecting (or starting the embedded control plane), taking the state
 //! lock, reading the state with what the journal holds, refreshing and planning.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::workdir;
@@ -16,10 +17,10 @@ use crate::model::Address;
 use crate::plan::{self, Plan};
 use crate::remote::{self, snapshot::Needs, Auth, Client, Connection};
 use crate::render;
-use crate::schema::Schema;
+use crate::schema::{ResourceType, Schema};
 use crate::state::backend::{self, Target};
 use crate::state::lock::LockError;
-use crate::state::{Lock, State, Store};
+use crate::state::{Lock, State, StateError, Store};
 
 /// Loads and checks the configuration of the working directory, printing every diagnostic.
 /// `None` when there are errors.
@@ -41,6 +42,18 @@ fn inputs(vars: &VarArgs, unknown_when_missing: bool) -> VarInputs {
 /// `load`; with `unknown_when_missing`, a variable without a value is unknown instead of an
 /// error (`validate`).
 pub(super) fn load_with(vars: &VarArgs, unknown_when_missing: bool) -> Option<Configuration> {
+    // `validate` and `graph`, which make a variable without a value unknown, plan nothing.
+    check(read_with(vars, unknown_when_missing)?, !unknown_when_missing)
+}
+
+/// Reads the configuration of the working directory and resolves its variables, keeping the
+/// strings of sensitive ones out of the logs; `check` completes the load. `None` when the
+/// workspace cannot be told.
+pub(super) fn read(vars: &VarArgs) -> Option<crate::evaluate::Read> {
+    read_with(vars, false)
+}
+
+fn read_with(vars: &VarArgs, unknown_when_missing: bool) -> Option<crate::evaluate::Read> {
     let inputs = inputs(vars, unknown_when_missing);
     let workspace = match workdir::workspace_for(vars) {
         Ok(w) => w,
@@ -49,13 +62,17 @@ pub(super) fn load_with(vars: &VarArgs, unknown_when_missing: bool) -> Option<Co
             return None;
         }
     };
-    // `validate` and `graph`, which make a variable without a value unknown, plan nothing.
-    let for_plan = !unknown_when_missing;
-    let (conf, diags) =
-        crate::evaluate::load(Path::new("."), &inputs, &workspace, vars.deployment.as_deref(), for_plan);
-    for (value, _) in conf.variables.values().filter(|(_, sensitive)| *sensitive) {
+    let read = crate::evaluate::read(Path::new("."), &inputs, &workspace, vars.deployment.as_deref());
+    for (value, _) in read.variables.values().filter(|(_, sensitive)| *sensitive) {
         redact_value(value);
     }
+    Some(read)
+}
+
+/// Builds the graph of a read configuration and evaluates it offline, printing every
+/// diagnostic. `None` when there are errors.
+pub(super) fn check(read: crate::evaluate::Read, for_plan: bool) -> Option<Configuration> {
+    let (conf, diags) = read.check(for_plan);
     if !diags.is_empty() {
         super::diagnose(&conf.module.files, &diags);
     }
@@ -126,13 +143,19 @@ impl DataReader for ClientReader<'_> {
     }
 }
 
-pub(super) async fn connect(args: &ConnectionArgs, conf: &Configuration) -> Option<Session> {
+/// Connects to the control plane that the flags, the environment and the provider block of
+/// `module` (evaluated with `variables`) name.
+pub(super) async fn connect(
+    args: &ConnectionArgs,
+    module: &Module,
+    variables: &BTreeMap<String, (crate::model::Value, bool)>,
+) -> Option<Session> {
     let mut diags = Diagnostics::default();
-    let ev = Evaluator::new(&conf.module, conf.variables.clone());
-    let provider = ProviderValues::evaluate(conf.module.provider.as_ref(), &ev, &mut diags);
+    let ev = Evaluator::new(module, variables.clone());
+    let provider = ProviderValues::evaluate(module.provider.as_ref(), &ev, &mut diags);
     let (connection, emulator) = if args.target.embedded {
         if diags.has_errors() {
-            super::diagnose(&conf.module.files, &diags);
+            super::diagnose(&module.files, &diags);
             return None;
         }
         match embedded(args, &provider).await {
@@ -145,7 +168,7 @@ pub(super) async fn connect(args: &ConnectionArgs, conf: &Configuration) -> Opti
     } else {
         let c = crate::cli::resolve_connection(args, &provider, &mut diags);
         if !diags.is_empty() {
-            super::diagnose(&conf.module.files, &diags);
+            super::diagnose(&module.files, &diags);
         }
         (c?, None)
     };
@@ -420,39 +443,108 @@ pub(super) async fn read_tenant(
     state: &State,
     targets: &[plan::import::Target],
 ) -> Option<(remote::Snapshot, plan::RefreshCost)> {
+    let needs = tenant_needs(conf, session, state, targets)?;
+    read_needs(session, &needs).await
+}
+
+/// The resource types `module` declares resources of, each once.
+pub(super) fn configured_types(module: &Module) -> Vec<&'static ResourceType> {
+    let schema = Schema::get();
+    let names: BTreeSet<&str> = module.resources.keys().map(|a| a.type_name.as_str()).collect();
+    names.into_iter().filter_map(|name| schema.resource(name)).collect()
+}
+
+/// What to read of the tenant for resources of `types` and the objects `state` tracks.
+fn needs_of(types: &[&ResourceType], state: &State) -> Needs {
     let schema = Schema::get();
     let mut needs = Needs::default();
-    for address in conf.module.resources.keys() {
-        if let Some(rt) = schema.resource(&address.type_name) {
-            needs.add(rt, None);
-        }
+    for rt in types {
+        needs.add(rt, None);
     }
     for (address, entry) in &state.resources {
         if let Some(rt) = schema.resource(&address.type_name) {
             needs.add(rt, Some(entry));
         }
     }
+    needs
+}
+
+/// `needs_of` the configuration and the state, with what the import targets add; `None`
+/// (with the problems printed) when a target cannot be read.
+fn tenant_needs(
+    conf: &Configuration,
+    session: &Session,
+    state: &State,
+    targets: &[plan::import::Target],
+) -> Option<Needs> {
+    let mut needs = needs_of(&configured_types(&conf.module), state);
     let diags = plan::import::add_needs(targets, state, session.client.tenant(), &mut needs);
     if diags.has_errors() {
         super::diagnose(&conf.module.files, &diags);
         return None;
     }
-    let (calls_before, started) = (session.client.calls(), std::time::Instant::now());
-    let snapshot = match remote::snapshot::refresh(&session.client, &needs).await {
-        Ok(s) => s,
+    Some(needs)
+}
+
+/// Reads `needs` from the tenant, printing why when it cannot.
+async fn read_needs(session: &Session, needs: &Needs) -> Option<(remote::Snapshot, plan::RefreshCost)> {
+    reported(session, refresh(session, needs).await)
+}
+
+/// What was read of the tenant, with its cost when `--verbose` asks; `None` with why it could
+/// not be read printed.
+fn reported(
+    session: &Session,
+    read: Result<(remote::Snapshot, plan::RefreshCost), remote::ApiError>,
+) -> Option<(remote::Snapshot, plan::RefreshCost)> {
+    match read {
+        Ok(read) => {
+            if session.verbose {
+                let cost = &read.1;
+                err(&format!("Read the tenant with {} HTTP call(s) in {} ms.\n", cost.calls, cost.milliseconds));
+            }
+            Some(read)
+        }
         Err(e) => {
             fail(&format!("cannot read the tenant: {e}"), None);
-            return None;
+            None
         }
-    };
+    }
+}
+
+async fn refresh(session: &Session, needs: &Needs) -> TenantRead {
+    let (calls_before, started) = (session.client.calls(), std::time::Instant::now());
+    let snapshot = remote::snapshot::refresh(&session.client, needs).await?;
     let refresh = plan::RefreshCost {
         calls: session.client.calls() - calls_before,
         milliseconds: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     };
-    if session.verbose {
-        err(&format!("Read the tenant with {} HTTP call(s) in {} ms.\n", refresh.calls, refresh.milliseconds));
-    }
-    Some((snapshot, refresh))
+    Ok((snapshot, refresh))
+}
+
+/// The stored state and what the tenant holds of it and of the configured resource types,
+/// read while the configuration is still being checked.
+pub(super) struct Prefetched {
+    state: Result<State, StateError>,
+    /// What was read of the tenant, and for what; `None` when the state could not be read.
+    tenant: Option<(Needs, TenantRead)>,
+}
+
+type TenantRead = Result<(remote::Snapshot, plan::RefreshCost), remote::ApiError>;
+
+/// Reads the stored state, then what the tenant holds of it and of resources of `types`, for
+/// a plan to take up. Failures are kept for the plan to report.
+pub(super) async fn prefetch(types: &[&ResourceType], session: &Session, store: &Store) -> Prefetched {
+    let state = store.load().await;
+    let tenant = match &state {
+        Ok(state) => {
+            let needs = needs_of(types, state);
+            let read = refresh(session, &needs).await;
+            Some((needs, read))
+        }
+        Err(_) => None,
+    };
+    Prefetched { state, tenant }
 }
 
 /// Reads the state with what the journal holds (adopting the objects of interrupted creates),
@@ -462,8 +554,9 @@ pub(super) async fn make_plan(
     session: &Session,
     store: &Store,
     selection: &plan::Selection,
+    prefetched: Option<Prefetched>,
 ) -> Option<Planned> {
-    make_plan_importing(conf, session, store, None, selection).await
+    make_plan_importing(conf, session, store, None, selection, prefetched).await
 }
 
 /// `make_plan`, importing `targets` instead of what the `import` blocks say when given.
@@ -473,9 +566,14 @@ pub(super) async fn make_plan_importing(
     store: &Store,
     targets: Option<Vec<plan::import::Target>>,
     selection: &plan::Selection,
+    prefetched: Option<Prefetched>,
 ) -> Option<Planned> {
     let started = std::time::Instant::now();
-    let mut state = match store.load().await {
+    let (loaded, mut ahead) = match prefetched {
+        Some(p) => (p.state, p.tenant),
+        None => (store.load().await, None),
+    };
+    let mut state = match loaded {
         Ok(s) => s,
         Err(e) => {
             fail(&e.to_string(), Some("restore it from its backup, or move it away to start over"));
@@ -501,6 +599,11 @@ pub(super) async fn make_plan_importing(
             return None;
         }
     };
+    // What was read ahead predates the recovery of an interrupted run, which can change the
+    // tenant.
+    if journaled.any {
+        ahead = None;
+    }
     match crate::apply::recover(&journaled.intents, &session.client, &mut state).await {
         Ok(notes) => {
             for note in notes {
@@ -550,7 +653,16 @@ pub(super) async fn make_plan_importing(
         }
         (remote::Snapshot::from_state(&state), plan::RefreshCost::default())
     } else {
-        read_tenant(conf, session, &state, &targets).await?
+        match ahead {
+            // What was read ahead is what is needed when nothing is imported: since it was
+            // read, the state has changed only by `moved` blocks, which rename entries but keep
+            // their types and ids.
+            Some((read_for, read)) if targets.is_empty() => {
+                debug_assert!(tenant_needs(conf, session, &state, &targets).is_some_and(|needs| needs == read_for));
+                reported(session, read)?
+            }
+            _ => read_needs(session, &tenant_needs(conf, session, &state, &targets)?).await?,
+        }
     };
     crate::phase::done(started, "tenant read");
     let imported = match plan::import::adopt(&targets, &mut state, &mut snapshot, &tenant) {

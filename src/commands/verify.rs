@@ -37,7 +37,7 @@ pub(super) async fn run(args: &VerifyArgs) -> u8 {
             return unknown_group(unknown);
         }
     }
-    let Some(session) = session::connect(&args.connection, &conf).await else { return ERROR };
+    let Some(session) = session::connect(&args.connection, &conf.module, &conf.variables).await else { return ERROR };
     let tenant = session.client.tenant().to_owned();
     let code =
         match session::open_store(&conf.module, &args.connection.target, Some(tenant.clone()), &conf.workspace).await {

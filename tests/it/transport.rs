@@ -219,6 +219,34 @@ fn plan_against(dir: &TempDir, url: &str, extra: &[(&str, &str)]) -> crate::supp
 }
 
 #[test]
+fn a_plan_reads_the_tenant_once_while_it_checks_and_reports_the_configuration_first() {
+    // A plan reads the tenant while its configuration is checked: once, as a saved plan does
+    // after checking.
+    let dir = config("transport");
+    for extra in [&[][..], &["--out", "saved.plan"][..]] {
+        let server = Recorder::start(vec![(200, "{}")]);
+        let mut args = vec!["plan", "--api-base-url", server.url.as_str(), "--tenant-id", "acme"];
+        args.extend_from_slice(extra);
+        let run = thoth(dir.path(), &args, &[("THOTH_API_KEY", KEY)]);
+        let requests = server.requests();
+        run.expect_code(0);
+        assert!(run.stdout.contains("thoth_governance_settings.baseline will be created"), "{}", run.stdout);
+        assert_eq!(requests.len(), 1, "{extra:?}: {requests:#?}");
+    }
+    // A configuration that does not check is what is reported, not that the tenant it was
+    // being read from alongside does not answer.
+    std::fs::write(dir.path().join("broken.tf"), "resource \"thoth_fleet\" \"f\" {\n  name = local.missing\n}\n")
+        .expect("config");
+    let gone = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let run = plan_against(&dir, &format!("http://{gone}"), &[]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("local.missing"), "{}", run.stderr);
+    assert!(run.stderr.contains("broken.tf:2"), "{}", run.stderr);
+    assert!(!run.stderr.contains("cannot read the tenant"), "{}", run.stderr);
+    assert!(!run.stdout.contains("will be created"), "{}", run.stdout);
+}
+
+#[test]
 fn a_redirect_is_an_error_and_nothing_follows_it() {
     let dir = config("transport");
     let elsewhere = Bystander::new();
