@@ -4,11 +4,12 @@
 //! manages.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{
     deferred_read, plan_removal, plan_resource, Action, Adopted, Change, Lifecycle, Plan, RefreshCost, Selection, Shown,
 };
-use crate::config::{CheckKind, CheckResult, CheckStatus, Evaluator, ResourceDecl};
+use crate::config::{CheckKind, CheckResult, CheckStatus, Desired, Evaluator, ResourceDecl, ResourceValues};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::evaluate::{self, Configuration, DataReader};
 use crate::model::{Address, Mode, Span, Value};
@@ -50,81 +51,105 @@ pub fn build(
         .map(|s| super::rollout::rollback_prior(state, s).cloned().unwrap_or_default());
     let rollback = rollback.as_ref();
     let mut unread: Vec<(String, String)> = Vec::new();
-    let mut ev = evaluate::walk(conf, &mut diags, None, evaluate::Settled::Take, |ev, decl, desired, deps| {
-        if !walked {
-            return evaluate::offline_values(desired);
-        }
-        if desired.address.mode == Mode::Data {
-            return match data.read(desired) {
-                Some(Ok(values)) => values,
-                // A check's data source failing fails the check, not the plan, as in Terraform.
-                Some(Err(e)) if decl.check.is_some() => {
-                    let name = decl.check.clone().unwrap_or_default();
-                    let at = if desired.address.module.is_empty() {
-                        String::new()
-                    } else {
-                        format!("{}.", crate::model::module_path_text(&desired.address.module))
-                    };
-                    unread.push((format!("{at}check.{name}"), format!("cannot read `{}`: {e}", desired.address)));
-                    evaluate::offline_values(desired)
-                }
-                Some(Err(e)) => {
-                    plan_diags.push(
-                        Diagnostic::error(format!("cannot read `{}`: {e}", desired.address))
-                            .at(decl.span, "this data source"),
-                    );
-                    evaluate::offline_values(desired)
-                }
-                None => {
-                    changes.push(deferred_read(&desired.address, deps.clone()));
-                    evaluate::offline_values(desired)
-                }
+    // Each change's place in the walk, so that those worked out aside go back where they were.
+    let mut places: Vec<usize> = Vec::with_capacity(conf.module.resources.len());
+    let mut place = 0;
+    let pending = AtomicUsize::new(0);
+    let (mut ev, aside) = std::thread::scope(|scope| {
+        // A resource that nothing refers to, that has no postcondition and that no rollback
+        // plans is planned on another thread, since no value of its plan is read while the
+        // walk goes on; while that thread has enough to do, this one plans them itself.
+        let (jobs, queue) = std::sync::mpsc::channel::<(usize, Desired, Lifecycle, BTreeSet<Address>, Span)>();
+        let pending = &pending;
+        let worker = scope.spawn(move || {
+            let mut done = Vec::new();
+            for (place, desired, lifecycle, deps, span) in queue {
+                let (mut change, _) = plan_resource(&desired, &lifecycle, deps, state, snapshot, tenant);
+                let diags = settle(&mut change, span, state, snapshot, adopted);
+                done.push((place, change, diags));
+                pending.fetch_sub(1, Ordering::Relaxed);
+            }
+            done
+        });
+        let ev = evaluate::walk(conf, &mut diags, None, evaluate::Settled::Take, |ev, decl, desired, deps| {
+            if !walked {
+                return evaluate::offline_values(desired);
+            }
+            if desired.address.mode == Mode::Data {
+                return match data.read(desired) {
+                    Some(Ok(values)) => values,
+                    // A check's data source failing fails the check, not the plan, as in
+                    // Terraform.
+                    Some(Err(e)) if decl.check.is_some() => {
+                        let name = decl.check.clone().unwrap_or_default();
+                        let at = if desired.address.module.is_empty() {
+                            String::new()
+                        } else {
+                            format!("{}.", crate::model::module_path_text(&desired.address.module))
+                        };
+                        unread.push((format!("{at}check.{name}"), format!("cannot read `{}`: {e}", desired.address)));
+                        evaluate::offline_values(desired)
+                    }
+                    Some(Err(e)) => {
+                        plan_diags.push(
+                            Diagnostic::error(format!("cannot read `{}`: {e}", desired.address))
+                                .at(decl.span, "this data source"),
+                        );
+                        evaluate::offline_values(desired)
+                    }
+                    None => {
+                        changes.push(deferred_read(&desired.address, deps.clone()));
+                        places.push(place);
+                        place += 1;
+                        evaluate::offline_values(desired)
+                    }
+                };
+            }
+            let lifecycle = Lifecycle {
+                prevent_destroy: decl.lifecycle.prevent_destroy,
+                create_before_destroy: decl.lifecycle.create_before_destroy,
+                ignore_changes: decl.lifecycle.ignore_changes.clone(),
+                triggered_by: triggered(ev, decl, &changes, &mut plan_diags),
+                forced: selection.replace.contains(&desired.address) && state.resources.contains_key(&desired.address),
             };
-        }
-        let lifecycle = Lifecycle {
-            prevent_destroy: decl.lifecycle.prevent_destroy,
-            create_before_destroy: decl.lifecycle.create_before_destroy,
-            ignore_changes: decl.lifecycle.ignore_changes.clone(),
-            triggered_by: triggered(ev, decl, &changes, &mut plan_diags),
-            forced: selection.replace.contains(&desired.address) && state.resources.contains_key(&desired.address),
-        };
-        // A rollback plans a stage's objects towards what they were before its last apply.
-        let rolled;
-        let desired = match rollback.and_then(|prior| prior.get(&desired.address.to_string())) {
-            Some(Some(entry)) => {
-                rolled = super::rollout::rolled_back(desired, entry, state, &mut plan_diags, decl.span);
-                &rolled
+            let at = place;
+            place += 1;
+            if rollback.is_none()
+                && decl.lifecycle.postconditions.is_empty()
+                && !conf.graph.referenced.contains(&decl.address)
+                && pending.load(Ordering::Relaxed) < BACKLOG
+            {
+                pending.fetch_add(1, Ordering::Relaxed);
+                // The worker outlives the walk, so it is there to take every job.
+                let _ = jobs.send((at, desired.clone(), lifecycle, deps, decl.span));
+                return ResourceValues::default();
             }
-            _ => desired,
-        };
-        let (mut change, values) = plan_resource(desired, &lifecycle, deps, state, snapshot, tenant);
-        if let Some(id) = imported.get(&change.address) {
-            change.import = Some(id.clone());
-            // Importing an action records it with its inputs; it does not run.
-            if let Some(entry) = super::import::action_entry(&change, state) {
-                change.action = Action::NoOp;
-                change.attrs.clear();
-                change.note = None;
-                change.prior = Some(entry);
-            }
-        }
-        if let Some(from) = adopted.moved.get(&change.address) {
-            change.moved_from = Some(from.clone());
-            if adopted.implicit.contains(&change.address) {
-                change.note = Some(format!(
-                    "the same object as `{from}` in the state (same type and id): the block was renamed, so it is moved, not created again and removed"
-                ));
-            }
-        }
-        if change.prevent_destroy && change.action == Action::Replace {
-            plan_diags.push(protected(&change, Some(decl.span)));
-        }
-        if let Some(d) = collision(&change, snapshot, decl.span).filter(|_| !adopted.allow_collisions) {
-            plan_diags.push(d);
-        }
-        changes.push(change);
-        values
+            // A rollback plans a stage's objects towards what they were before its last apply.
+            let rolled;
+            let desired = match rollback.and_then(|prior| prior.get(&desired.address.to_string())) {
+                Some(Some(entry)) => {
+                    rolled = super::rollout::rolled_back(desired, entry, state, &mut plan_diags, decl.span);
+                    &rolled
+                }
+                _ => desired,
+            };
+            let (mut change, values) = plan_resource(desired, &lifecycle, deps, state, snapshot, tenant);
+            plan_diags.extend(settle(&mut change, decl.span, state, snapshot, adopted));
+            changes.push(change);
+            places.push(at);
+            values
+        });
+        drop(jobs);
+        (ev, worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
     });
+    // The changes in the order of the walk.
+    let mut placed: Vec<(usize, Change)> = places.into_iter().zip(std::mem::take(&mut changes)).collect();
+    for (place, change, diags) in aside {
+        placed.push((place, change));
+        plan_diags.extend(diags);
+    }
+    placed.sort_unstable_by_key(|(place, _)| *place);
+    changes.extend(placed.into_iter().map(|(_, change)| change));
     let (checks, outputs) = if walked { checked(&mut ev, unread, &mut plan_diags) } else { (Vec::new(), Vec::new()) };
     drop(ev);
     diags.extend(plan_diags);
@@ -328,6 +353,41 @@ fn triggered(ev: &Evaluator<'_>, decl: &ResourceDecl, planned: &[Change], diags:
         }
     }
     out
+}
+
+/// How many resources the walk hands to the other thread to plan before it plans them itself
+/// again.
+const BACKLOG: usize = 4;
+
+/// What a resource's change takes from how it was adopted (imported, moved), with the errors
+/// it raises: a protected object replaced, a create colliding with an unmanaged object.
+fn settle(change: &mut Change, span: Span, state: &State, snapshot: &Snapshot, adopted: &Adopted) -> Diagnostics {
+    let mut diags = Diagnostics::default();
+    if let Some(id) = adopted.imported.get(&change.address) {
+        change.import = Some(id.clone());
+        // Importing an action records it with its inputs; it does not run.
+        if let Some(entry) = super::import::action_entry(change, state) {
+            change.action = Action::NoOp;
+            change.attrs.clear();
+            change.note = None;
+            change.prior = Some(entry);
+        }
+    }
+    if let Some(from) = adopted.moved.get(&change.address) {
+        change.moved_from = Some(from.clone());
+        if adopted.implicit.contains(&change.address) {
+            change.note = Some(format!(
+                "the same object as `{from}` in the state (same type and id): the block was renamed, so it is moved, not created again and removed"
+            ));
+        }
+    }
+    if change.prevent_destroy && change.action == Action::Replace {
+        diags.push(protected(change, Some(span)));
+    }
+    if let Some(d) = collision(change, snapshot, span).filter(|_| !adopted.allow_collisions) {
+        diags.push(d);
+    }
+    diags
 }
 
 /// A create of an object whose id the configuration chooses, when the tenant has an object

@@ -306,3 +306,32 @@ fn values_from_the_control_plane_cannot_drive_the_terminal_or_the_comment() {
     assert!(markdown.stdout[block_start..block_end].contains("<img src=x"), "{}", markdown.stdout);
     assert_eq!(markdown.stdout.matches("<img").count(), 1, "{}", markdown.stdout);
 }
+
+#[test]
+fn resources_planned_aside_keep_their_place_and_converge() {
+    // Every other fleet is referred to by the next one: those are planned in the walk, the
+    // others beside it, and all go back in the order of the walk (dependencies first, ties by
+    // name), which an apply of one change at a time follows.
+    let t = Tenant::from_dir("tests/fixtures/tenants/transport");
+    let mut fleets = String::new();
+    for i in 0..120 {
+        let name = if i % 2 == 1 {
+            format!("\"${{thoth_fleet.f{:03}.name}}-next\"", i - 1)
+        } else {
+            format!("\"fleet-{i:03}\"")
+        };
+        fleets.push_str(&format!("resource \"thoth_fleet\" \"f{i:03}\" {{\n  name = {name}\n}}\n\n"));
+    }
+    t.write("fleets.tf", &fleets);
+    let apply = t.run_with(&["apply", "--auto-approve", "--parallelism", "1"], &[]);
+    apply.expect_code(0);
+    let created: Vec<&str> = apply
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_once(": created after ").map(|(address, _)| address))
+        .filter(|a| a.starts_with("thoth_fleet."))
+        .collect();
+    let expected: Vec<String> = (0..120).map(|i| format!("thoth_fleet.f{i:03}")).collect();
+    assert_eq!(created, expected, "{}", apply.stdout);
+    t.run_with(&["plan", "--detailed-exitcode"], &[]).expect_code(0);
+}
