@@ -57,27 +57,14 @@ async fn prepare(args: &PlanArgs, read: crate::evaluate::Read) -> Result<Prepare
         && args.targeting.refresh;
     if !ahead {
         let conf = session::check(read, true).ok_or(ERROR)?;
-        let session = session::connect(&args.connection, &conf.module, &conf.variables).await.ok_or(ERROR)?;
-        let tenant = session.client.tenant().to_owned();
-        return match session::open_store(&conf.module, &args.connection.target, Some(tenant), &conf.workspace).await {
-            Ok(store) => Ok(Prepared { conf, session, store, prefetched: None }),
-            Err(code) => {
-                session.close().await;
-                Err(code)
-            }
-        };
+        let (session, store) = connect(args, &conf.module, &conf.variables, &conf.workspace).await?;
+        return Ok(Prepared { conf, session, store, prefetched: None });
     }
-    let Some(session) = session::connect(&args.connection, &read.module, &read.variables).await else {
-        // The configuration's own problems are reported with the connection's.
-        session::check(read, true);
-        return Err(ERROR);
-    };
-    let tenant = session.client.tenant().to_owned();
-    let store = match session::open_store(&read.module, &args.connection.target, Some(tenant), &read.workspace).await {
-        Ok(store) => store,
+    let (session, store) = match connect(args, &read.module, &read.variables, &read.workspace).await {
+        Ok(pair) => pair,
         Err(code) => {
+            // The configuration's own problems are reported with the connection's.
             session::check(read, true);
-            session.close().await;
             return Err(code);
         }
     };
@@ -89,6 +76,25 @@ async fn prepare(args: &PlanArgs, read: crate::evaluate::Read) -> Result<Prepare
         None => {
             session.close().await;
             Err(ERROR)
+        }
+    }
+}
+
+/// Connects to the tenant that `module` and the flags name and opens the store of its state in
+/// `workspace`.
+async fn connect(
+    args: &PlanArgs,
+    module: &crate::config::Module,
+    variables: &std::collections::BTreeMap<String, (crate::model::Value, bool)>,
+    workspace: &str,
+) -> Result<(session::Session, crate::state::Store), u8> {
+    let session = session::connect(&args.connection, module, variables).await.ok_or(ERROR)?;
+    let tenant = session.client.tenant().to_owned();
+    match session::open_store(module, &args.connection.target, Some(tenant), workspace).await {
+        Ok(store) => Ok((session, store)),
+        Err(code) => {
+            session.close().await;
+            Err(code)
         }
     }
 }

@@ -493,10 +493,7 @@ async fn read_needs(session: &Session, needs: &Needs) -> Option<(remote::Snapsho
 
 /// What was read of the tenant, with its cost when `--verbose` asks; `None` with why it could
 /// not be read printed.
-fn reported(
-    session: &Session,
-    read: Result<(remote::Snapshot, plan::RefreshCost), remote::ApiError>,
-) -> Option<(remote::Snapshot, plan::RefreshCost)> {
+fn reported(session: &Session, read: TenantRead) -> Option<(remote::Snapshot, plan::RefreshCost)> {
     match read {
         Ok(read) => {
             if session.verbose {
@@ -526,8 +523,8 @@ async fn refresh(session: &Session, needs: &Needs) -> TenantRead {
 /// read while the configuration is still being checked.
 pub(super) struct Prefetched {
     state: Result<State, StateError>,
-    /// What was read of the tenant, and for what; `None` when the state could not be read.
-    tenant: Option<(Needs, TenantRead)>,
+    /// What was read of the tenant; `None` when the state could not be read.
+    tenant: Option<TenantRead>,
 }
 
 type TenantRead = Result<(remote::Snapshot, plan::RefreshCost), remote::ApiError>;
@@ -537,11 +534,7 @@ type TenantRead = Result<(remote::Snapshot, plan::RefreshCost), remote::ApiError
 pub(super) async fn prefetch(types: &[&ResourceType], session: &Session, store: &Store) -> Prefetched {
     let state = store.load().await;
     let tenant = match &state {
-        Ok(state) => {
-            let needs = needs_of(types, state);
-            let read = refresh(session, &needs).await;
-            Some((needs, read))
-        }
+        Ok(state) => Some(refresh(session, &needs_of(types, state)).await),
         Err(_) => None,
     };
     Prefetched { state, tenant }
@@ -657,10 +650,7 @@ pub(super) async fn make_plan_importing(
             // What was read ahead is what is needed when nothing is imported: since it was
             // read, the state has changed only by `moved` blocks, which rename entries but keep
             // their types and ids.
-            Some((read_for, read)) if targets.is_empty() => {
-                debug_assert!(tenant_needs(conf, session, &state, &targets).is_some_and(|needs| needs == read_for));
-                reported(session, read)?
-            }
+            Some(read) if targets.is_empty() => reported(session, read)?,
             _ => read_needs(session, &tenant_needs(conf, session, &state, &targets)?).await?,
         }
     };

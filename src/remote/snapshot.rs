@@ -18,7 +18,7 @@ use crate::state::ResourceState;
 use crate::vecmap::VecMap;
 
 /// What to read.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Debug, Default)]
 pub struct Needs {
     pub settings: bool,
     pub list_types: BTreeSet<String>,
